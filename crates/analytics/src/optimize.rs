@@ -1,0 +1,360 @@
+//! Unconstrained minimisation for the maximum-likelihood fits: BFGS with an
+//! Armijo backtracking line search on central finite-difference gradients, a
+//! Nelder–Mead fallback for when BFGS stalls far from a stationary point, and a
+//! finite-difference Hessian for standard errors. The models optimise over
+//! log-parameters, so "unconstrained" covers their positivity constraints.
+//!
+//! Objectives return `f64::INFINITY` (or NaN) outside their domain; both methods
+//! treat such points as worse than any finite value and never return them.
+
+/// Relative step of the central-difference gradient (in the optimiser's coordinates).
+pub const GRADIENT_STEP_RELATIVE: f64 = 1e-5;
+
+/// Relative step of the finite-difference Hessian.
+pub const HESSIAN_STEP_RELATIVE: f64 = 1e-4;
+
+/// Armijo sufficient-decrease constant.
+const ARMIJO_C1: f64 = 1e-4;
+
+/// Smallest line-search step tried before BFGS declares the search stalled.
+const LINE_SEARCH_STEP_MIN: f64 = 1e-12;
+
+/// A stalled BFGS run still counts as converged when the gradient (sup norm) is
+/// below this: the optimum was reached to the precision of the finite differences.
+const STALLED_GRADIENT_TOLERANCE: f64 = 1e-5;
+
+/// Settings of [`minimize`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinimizeOptions {
+    /// Most BFGS iterations per attempt.
+    pub iterations_max: u32,
+    /// Convergence when the sup norm of the gradient falls below this.
+    pub gradient_tolerance: f64,
+}
+
+impl Default for MinimizeOptions {
+    fn default() -> Self {
+        Self {
+            iterations_max: 500,
+            gradient_tolerance: 1e-8,
+        }
+    }
+}
+
+/// Result of a minimisation; `converged` says whether the stopping rule was met.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Minimum {
+    pub point: Vec<f64>,
+    pub value: f64,
+    /// BFGS iterations plus Nelder–Mead iterations, over all attempts.
+    pub iterations: u32,
+    /// Sup norm of the finite-difference gradient at `point`.
+    pub gradient_norm: f64,
+    pub converged: bool,
+}
+
+fn finite_or_inf(value: f64) -> f64 {
+    if value.is_finite() {
+        value
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Central-difference gradient of `f` at `x`.
+pub fn gradient(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
+    let mut probe = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let h = GRADIENT_STEP_RELATIVE * x[i].abs().max(1.0);
+            probe[i] = x[i] + h;
+            let up = f(&probe);
+            probe[i] = x[i] - h;
+            let down = f(&probe);
+            probe[i] = x[i];
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
+
+/// Finite-difference Hessian of `f` at `x` (symmetric, from function values).
+pub fn hessian(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<Vec<f64>> {
+    let n = x.len();
+    let steps: Vec<f64> = x
+        .iter()
+        .map(|v| HESSIAN_STEP_RELATIVE * v.abs().max(1.0))
+        .collect();
+    let centre = f(x);
+    let mut probe = x.to_vec();
+    let mut eval = |moves: &[(usize, f64)]| {
+        for &(i, d) in moves {
+            probe[i] += d;
+        }
+        let value = f(&probe);
+        probe.copy_from_slice(x);
+        value
+    };
+    let mut out = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        let hi = steps[i];
+        out[i][i] = (eval(&[(i, hi)]) - 2.0 * centre + eval(&[(i, -hi)])) / (hi * hi);
+        for j in 0..i {
+            let hj = steps[j];
+            let value = (eval(&[(i, hi), (j, hj)]) - eval(&[(i, hi), (j, -hj)])
+                - eval(&[(i, -hi), (j, hj)])
+                + eval(&[(i, -hi), (j, -hj)]))
+                / (4.0 * hi * hj);
+            out[i][j] = value;
+            out[j][i] = value;
+        }
+    }
+    out
+}
+
+/// Inverse of a symmetric positive-definite matrix by Cholesky; `None` when the
+/// matrix is not positive definite (or not finite).
+pub fn invert_positive_definite(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = m.len();
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let mut sum = m[i][j];
+            for k in 0..j {
+                sum -= l[i][k] * l[j][k];
+            }
+            if i == j {
+                if !(sum > 0.0) || !sum.is_finite() {
+                    return None;
+                }
+                l[i][i] = sum.sqrt();
+            } else {
+                l[i][j] = sum / l[j][j];
+            }
+        }
+    }
+    // Solve L Lᵀ X = I column by column.
+    let mut inv = vec![vec![0.0; n]; n];
+    for col in 0..n {
+        let mut y = vec![0.0; n];
+        for i in 0..n {
+            let mut sum = if i == col { 1.0 } else { 0.0 };
+            for k in 0..i {
+                sum -= l[i][k] * y[k];
+            }
+            y[i] = sum / l[i][i];
+        }
+        for i in (0..n).rev() {
+            let mut sum = y[i];
+            for k in i + 1..n {
+                sum -= l[k][i] * inv[k][col];
+            }
+            inv[i][col] = sum / l[i][i];
+        }
+    }
+    Some(inv)
+}
+
+fn sup_norm(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |acc, g| acc.max(g.abs()))
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// BFGS on `f` from `x0` (inverse-Hessian update, Armijo backtracking).
+pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions) -> Minimum {
+    let f = |x: &[f64]| finite_or_inf(f(x));
+    let n = x0.len();
+    let mut x = x0.to_vec();
+    let mut value = f(&x);
+    let mut g = gradient(&f, &x);
+    let mut h_inv: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect();
+    let mut iterations = 0;
+    let mut first_step = true;
+    while iterations < options.iterations_max {
+        if !value.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            break;
+        }
+        if sup_norm(&g) < options.gradient_tolerance {
+            return Minimum {
+                gradient_norm: sup_norm(&g),
+                point: x,
+                value,
+                iterations,
+                converged: true,
+            };
+        }
+        iterations += 1;
+        let mut direction: Vec<f64> = (0..n).map(|i| -dot(&h_inv[i], &g)).collect();
+        let mut slope = dot(&direction, &g);
+        if !(slope < 0.0) {
+            // Not a descent direction: reset to steepest descent.
+            for i in 0..n {
+                for j in 0..n {
+                    h_inv[i][j] = if i == j { 1.0 } else { 0.0 };
+                }
+            }
+            direction = g.iter().map(|v| -v).collect();
+            slope = dot(&direction, &g);
+        }
+        let mut step = 1.0;
+        let mut accepted = None;
+        while step >= LINE_SEARCH_STEP_MIN {
+            let trial: Vec<f64> = x.iter().zip(&direction).map(|(a, d)| a + step * d).collect();
+            let trial_value = f(&trial);
+            if trial_value <= value + ARMIJO_C1 * step * slope {
+                accepted = Some((trial, trial_value));
+                break;
+            }
+            step *= 0.5;
+        }
+        let Some((next, next_value)) = accepted else {
+            break;
+        };
+        let next_g = gradient(&f, &next);
+        let s: Vec<f64> = next.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = next_g.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        if sy > 1e-300 {
+            if first_step {
+                let scale = sy / dot(&y, &y);
+                for (i, row) in h_inv.iter_mut().enumerate() {
+                    row[i] = scale;
+                }
+                first_step = false;
+            }
+            let rho = 1.0 / sy;
+            let hy: Vec<f64> = (0..n).map(|i| dot(&h_inv[i], &y)).collect();
+            let yhy = dot(&y, &hy);
+            for i in 0..n {
+                for j in 0..n {
+                    h_inv[i][j] += (1.0 + rho * yhy) * rho * s[i] * s[j]
+                        - rho * (hy[i] * s[j] + s[i] * hy[j]);
+                }
+            }
+        }
+        x = next;
+        value = next_value;
+        g = next_g;
+    }
+    let gradient_norm = sup_norm(&g);
+    Minimum {
+        converged: value.is_finite()
+            && gradient_norm.is_finite()
+            && gradient_norm < STALLED_GRADIENT_TOLERANCE.max(options.gradient_tolerance),
+        point: x,
+        value,
+        iterations,
+        gradient_norm,
+    }
+}
+
+/// Nelder–Mead simplex search from `x0` with initial edge `scale`.
+pub fn nelder_mead(
+    f: &dyn Fn(&[f64]) -> f64,
+    x0: &[f64],
+    scale: f64,
+    iterations_max: u32,
+) -> (Vec<f64>, f64, u32) {
+    let f = |x: &[f64]| finite_or_inf(f(x));
+    let n = x0.len();
+    let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(n + 1);
+    simplex.push((x0.to_vec(), f(x0)));
+    for i in 0..n {
+        let mut p = x0.to_vec();
+        p[i] += scale;
+        let v = f(&p);
+        simplex.push((p, v));
+    }
+    let mut iterations = 0;
+    while iterations < iterations_max {
+        iterations += 1;
+        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let best = simplex[0].1;
+        let worst = simplex[n].1;
+        if worst.is_finite() && (worst - best).abs() <= 1e-14 * (best.abs() + 1e-14) {
+            break;
+        }
+        let centroid: Vec<f64> = (0..n)
+            .map(|j| simplex[..n].iter().map(|(p, _)| p[j]).sum::<f64>() / n as f64)
+            .collect();
+        let towards = |t: f64| -> Vec<f64> {
+            centroid
+                .iter()
+                .zip(&simplex[n].0)
+                .map(|(c, w)| c + t * (w - c))
+                .collect()
+        };
+        let reflected = towards(-1.0);
+        let reflected_value = f(&reflected);
+        if reflected_value < simplex[0].1 {
+            let expanded = towards(-2.0);
+            let expanded_value = f(&expanded);
+            simplex[n] = if expanded_value < reflected_value {
+                (expanded, expanded_value)
+            } else {
+                (reflected, reflected_value)
+            };
+        } else if reflected_value < simplex[n - 1].1 {
+            simplex[n] = (reflected, reflected_value);
+        } else {
+            let contracted = if reflected_value < simplex[n].1 {
+                towards(-0.5)
+            } else {
+                towards(0.5)
+            };
+            let contracted_value = f(&contracted);
+            if contracted_value < simplex[n].1.min(reflected_value) {
+                simplex[n] = (contracted, contracted_value);
+            } else {
+                let best_point = simplex[0].0.clone();
+                for vertex in simplex.iter_mut().skip(1) {
+                    let p: Vec<f64> = best_point
+                        .iter()
+                        .zip(&vertex.0)
+                        .map(|(b, v)| b + 0.5 * (v - b))
+                        .collect();
+                    let v = f(&p);
+                    *vertex = (p, v);
+                }
+            }
+        }
+    }
+    simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (point, value) = simplex.swap_remove(0);
+    (point, value, iterations)
+}
+
+/// Most Nelder–Mead iterations of the fallback in [`minimize`].
+const NELDER_MEAD_ITERATIONS_MAX: u32 = 5_000;
+
+/// BFGS from `x0`; when it stops without converging, Nelder–Mead from the best
+/// point found, then BFGS again to polish. Deterministic.
+pub fn minimize(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions) -> Minimum {
+    let first = bfgs(f, x0, options);
+    if first.converged {
+        return first;
+    }
+    let start = if first.value.is_finite() {
+        first.point.clone()
+    } else {
+        x0.to_vec()
+    };
+    let (point, _, nm_iterations) = nelder_mead(f, &start, 0.5, NELDER_MEAD_ITERATIONS_MAX);
+    let mut second = bfgs(f, &point, options);
+    second.iterations += first.iterations + nm_iterations;
+    if second.value.is_finite() && (second.value <= first.value || !first.value.is_finite()) {
+        second
+    } else {
+        Minimum {
+            iterations: second.iterations,
+            ..first
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

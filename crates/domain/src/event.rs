@@ -1,0 +1,66 @@
+//! Intake events: everything that happens to a customer arrives as an event with a
+//! `source` and an `external_id`, the pair that makes intake exactly-once.
+
+use crate::FieldError;
+use crate::limits::{EXTERNAL_ID_BYTES_MAX, SOURCE_BYTES_MAX};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    OrderPlaced,
+    OrderRefunded,
+    OrderCancelled,
+    ProfileChanged,
+    CartUpdated,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::OrderPlaced,
+        EventKind::OrderRefunded,
+        EventKind::OrderCancelled,
+        EventKind::ProfileChanged,
+        EventKind::CartUpdated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::OrderPlaced => "order_placed",
+            EventKind::OrderRefunded => "order_refunded",
+            EventKind::OrderCancelled => "order_cancelled",
+            EventKind::ProfileChanged => "profile_changed",
+            EventKind::CartUpdated => "cart_updated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where an event came from and its id there. Unique in the database.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExternalRef {
+    pub source: String,
+    pub external_id: String,
+}
+
+impl ExternalRef {
+    pub fn parse(source: &str, external_id: &str) -> Result<ExternalRef, FieldError> {
+        if source.is_empty() || source.len() > SOURCE_BYTES_MAX {
+            return Err(FieldError::new("source", format!("must be 1 to {SOURCE_BYTES_MAX} bytes")));
+        }
+        if !source.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+            return Err(FieldError::new("source", "may contain only ASCII letters, digits and - _ . :"));
+        }
+        if external_id.is_empty() || external_id.len() > EXTERNAL_ID_BYTES_MAX {
+            return Err(FieldError::new(
+                "external_id",
+                format!("must be 1 to {EXTERNAL_ID_BYTES_MAX} bytes"),
+            ));
+        }
+        if external_id.chars().any(char::is_control) {
+            return Err(FieldError::new("external_id", "contains control characters"));
+        }
+        Ok(ExternalRef { source: source.to_owned(), external_id: external_id.to_owned() })
+    }
+}
