@@ -6,11 +6,15 @@
 //! Time is whatever unit the rows are in (weeks for CDNOW); every reported
 //! log-likelihood is the total over customers in that unit, as in the papers.
 
-pub mod bgbb;
+
+
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod mbgnbd;
 pub mod paretonbd;
+
+
+
 
 use rayon::prelude::*;
 
@@ -224,6 +228,22 @@ impl GroupedRows {
             .collect();
         partial.iter().sum()
     }
+}
+
+/// Σ term(item), in fixed parallel chunks above [`PARALLEL_ROWS_MIN`] items.
+pub(crate) fn parallel_sum<T, F>(items: &[T], term: F) -> f64
+where
+    T: Sync,
+    F: Fn(&T) -> f64 + Sync,
+{
+    if items.len() < PARALLEL_ROWS_MIN {
+        return items.iter().map(&term).sum();
+    }
+    let partial: Vec<f64> = items
+        .par_chunks(PARALLEL_CHUNK_ROWS)
+        .map(|chunk| chunk.iter().map(&term).sum::<f64>())
+        .collect();
+    partial.iter().sum()
 }
 
 /// Collapses identical (x, t_x, T) rows into weighted rows, sorted by (x, t_x, T).

@@ -127,7 +127,8 @@ pub fn gauss_legendre() -> &'static [(f64, f64)] {
     NODES.get_or_init(|| gauss_legendre_nodes(GAUSS_LEGENDRE_NODES))
 }
 
-fn gauss_legendre_nodes(n: usize) -> Vec<(f64, f64)> {
+/// Gauss–Legendre nodes and weights on [−1, 1] for `n` points.
+pub fn gauss_legendre_nodes(n: usize) -> Vec<(f64, f64)> {
     let nf = n as f64;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {

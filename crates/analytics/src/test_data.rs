@@ -75,3 +75,46 @@ pub(crate) fn assert_relative(what: &str, got: f64, want: f64, tolerance: f64) {
         "{what}: got {got}, want {want} (relative tolerance {tolerance})"
     );
 }
+
+/// The CDNOW calibration / holdout split computed from `CDNOW_sample.txt`.
+pub(crate) fn cdnow_holdout() -> Vec<crate::summary::CalibrationHoldoutSummary> {
+    use crate::calendar::days_from_civil;
+    let transactions = crate::parse::cdnow_sample(&read("CDNOW_sample.txt")).unwrap();
+    crate::summary::calibration_and_holdout(
+        &transactions,
+        &crate::summary::TimeScale::DAYS_IN_WEEKS,
+        days_from_civil(1997, 9, 30),
+        days_from_civil(1998, 6, 30),
+    )
+    .unwrap()
+}
+
+/// Holdout checks shared by the purchase models: Σ conditional E[Y(39)] over
+/// customers, Σ (E[X(T+39)] − E[X(T)]) and corr(conditional, actual).
+pub(crate) fn holdout_figures(model: &dyn crate::models::PurchaseModel) -> (f64, f64, f64) {
+    let rows = cdnow_rows();
+    let actual: Vec<f64> = cdnow_holdout()
+        .iter()
+        .map(|h| f64::from(h.frequency_holdout))
+        .collect();
+    let predicted: Vec<f64> = rows
+        .iter()
+        .map(|r| model.conditional_expected_purchases(r, 39.0))
+        .collect();
+    let unconditional: f64 = rows
+        .iter()
+        .map(|r| {
+            model.expected_purchases_new_customer(r.age + 39.0)
+                - model.expected_purchases_new_customer(r.age)
+        })
+        .sum();
+    let n = rows.len() as f64;
+    let (mp, ma) = (
+        predicted.iter().sum::<f64>() / n,
+        actual.iter().sum::<f64>() / n,
+    );
+    let cov: f64 = predicted.iter().zip(&actual).map(|(p, a)| (p - mp) * (a - ma)).sum();
+    let vp: f64 = predicted.iter().map(|p| (p - mp).powi(2)).sum();
+    let va: f64 = actual.iter().map(|a| (a - ma).powi(2)).sum();
+    (predicted.iter().sum(), unconditional, cov / (vp * va).sqrt())
+}

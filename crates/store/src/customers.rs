@@ -1,0 +1,121 @@
+//! Customers, their identities and their points account (created with the customer).
+
+use crate::sql::Tx;
+use crate::{args, instant};
+use anyhow::{Result, anyhow};
+use domain::{Identity, IdentityKind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRow {
+    pub id: i64,
+    pub name: Option<String>,
+    pub birthday: Option<String>,
+    pub locale: String,
+    pub time_zone: String,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+    pub identities: Vec<Identity>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCustomer<'a> {
+    pub name: Option<&'a str>,
+    pub birthday: Option<&'a str>,
+    pub locale: &'a str,
+    pub time_zone: &'a str,
+    pub now_micros: i64,
+}
+
+/// Inserts a customer and its points account; returns the customer id.
+pub fn insert(tx: &mut Tx<'_>, c: &NewCustomer<'_>) -> Result<i64> {
+    let id = tx
+        .query_one(
+            "INSERT INTO customers (name, birthday, locale, time_zone, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            args![c.name, c.birthday, c.locale, c.time_zone, c.now_micros],
+        )?
+        .int(0)?;
+    tx.execute("INSERT INTO accounts (customer_id) VALUES ($1)", args![id])?;
+    Ok(id)
+}
+
+/// Attaches an identity; false when it already belongs to someone (the caller decides).
+pub fn add_identity(tx: &mut Tx<'_>, customer_id: i64, identity: &Identity) -> Result<bool> {
+    let n = tx.execute(
+        "INSERT INTO customer_identities (kind, value, customer_id) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+        args![identity.kind.as_str(), &identity.value, customer_id],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn find_by_identity(tx: &mut Tx<'_>, identity: &Identity) -> Result<Option<i64>> {
+    tx.query_opt(
+        "SELECT customer_id FROM customer_identities WHERE kind = $1 AND value = $2",
+        args![identity.kind.as_str(), &identity.value],
+    )?
+    .map(|r| r.int(0))
+    .transpose()
+}
+
+pub fn exists(tx: &mut Tx<'_>, id: i64) -> Result<bool> {
+    Ok(tx.query_opt("SELECT 1 FROM customers WHERE id = $1", args![id])?.is_some())
+}
+
+pub fn get(tx: &mut Tx<'_>, id: i64) -> Result<Option<CustomerRow>> {
+    let Some(r) = tx.query_opt(
+        "SELECT id, name, birthday, locale, time_zone, created_at, updated_at
+         FROM customers WHERE id = $1",
+        args![id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let identities = tx
+        .query(
+            "SELECT kind, value FROM customer_identities WHERE customer_id = $1 ORDER BY kind, value",
+            args![id],
+        )?
+        .iter()
+        .map(|r| {
+            let kind = IdentityKind::parse(r.text(0)?)
+                .ok_or_else(|| anyhow!("unknown identity kind {:?}", r.text(0)))?;
+            Ok(Identity { kind, value: r.text(1)?.to_owned() })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(CustomerRow {
+        id: r.int(0)?,
+        name: r.opt_text(1)?.map(str::to_owned),
+        birthday: r.opt_text(2)?.map(str::to_owned),
+        locale: r.text(3)?.to_owned(),
+        time_zone: r.text(4)?.to_owned(),
+        created_at: instant(r.int(5)?)?,
+        updated_at: instant(r.int(6)?)?,
+        identities,
+    }))
+}
+
+/// Overwrites the profile fields of a customer.
+pub fn update_profile(tx: &mut Tx<'_>, id: i64, c: &NewCustomer<'_>) -> Result<()> {
+    tx.execute(
+        "UPDATE customers SET name = $2, birthday = $3, locale = $4, time_zone = $5, updated_at = $6
+         WHERE id = $1",
+        args![id, c.name, c.birthday, c.locale, c.time_zone, c.now_micros],
+    )?;
+    Ok(())
+}
+
+/// Customers in id order after `after_id`, for listing.
+pub fn list_ids(tx: &mut Tx<'_>, after_id: i64, limit: i64) -> Result<Vec<i64>> {
+    tx.query(
+        "SELECT id FROM customers WHERE id > $1 ORDER BY id LIMIT $2",
+        args![after_id, limit],
+    )?
+    .iter()
+    .map(|r| r.int(0))
+    .collect()
+}
+
+pub fn count(tx: &mut Tx<'_>) -> Result<i64> {
+    tx.query_one("SELECT COUNT(*) FROM customers", &[])?.int(0)
+}

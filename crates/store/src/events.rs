@@ -1,0 +1,115 @@
+//! The intake log: one row per event, unique per (source, external_id).
+
+use crate::sql::{Row, Tx};
+use crate::{args, instant};
+use anyhow::{Result, anyhow};
+use domain::EventKind;
+
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub source: &'a str,
+    pub external_id: &'a str,
+    pub kind: EventKind,
+    pub customer_id: Option<i64>,
+    pub order_event_id: Option<i64>,
+    pub occurred_at_micros: i64,
+    pub recorded_at_micros: i64,
+    pub currency: Option<&'a str>,
+    pub amount_minor: Option<i64>,
+    pub content_hash: &'a [u8],
+    /// The event's content as canonical JSON.
+    pub body: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub id: i64,
+    pub source: String,
+    pub external_id: String,
+    pub kind: EventKind,
+    pub customer_id: Option<i64>,
+    pub order_event_id: Option<i64>,
+    pub occurred_at: jiff::Timestamp,
+    pub recorded_at: jiff::Timestamp,
+    pub currency: Option<String>,
+    pub amount_minor: Option<i64>,
+    pub content_hash: Vec<u8>,
+    pub body: String,
+}
+
+const COLUMNS: &str = "id, source, external_id, kind, customer_id, order_event_id, occurred_at, \
+                       recorded_at, currency, amount_minor, content_hash, body";
+
+fn from_row(r: &Row) -> Result<EventRow> {
+    Ok(EventRow {
+        id: r.int(0)?,
+        source: r.text(1)?.to_owned(),
+        external_id: r.text(2)?.to_owned(),
+        kind: EventKind::parse(r.text(3)?).ok_or_else(|| anyhow!("unknown event kind"))?,
+        customer_id: r.opt_int(4)?,
+        order_event_id: r.opt_int(5)?,
+        occurred_at: instant(r.int(6)?)?,
+        recorded_at: instant(r.int(7)?)?,
+        currency: r.opt_text(8)?.map(str::to_owned),
+        amount_minor: r.opt_int(9)?,
+        content_hash: r.blob(10)?.to_vec(),
+        body: r.text(11)?.to_owned(),
+    })
+}
+
+/// Inserts the event; `None` when (source, external_id) is already stored.
+pub fn insert(tx: &mut Tx<'_>, e: &NewEvent<'_>) -> Result<Option<i64>> {
+    let row = tx.query_opt(
+        "INSERT INTO events (source, external_id, kind, customer_id, order_event_id, occurred_at,
+                             recorded_at, currency, amount_minor, content_hash, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (source, external_id) DO NOTHING
+         RETURNING id",
+        args![
+            e.source,
+            e.external_id,
+            e.kind.as_str(),
+            e.customer_id,
+            e.order_event_id,
+            e.occurred_at_micros,
+            e.recorded_at_micros,
+            e.currency,
+            e.amount_minor,
+            e.content_hash,
+            e.body
+        ],
+    )?;
+    row.map(|r| r.int(0)).transpose()
+}
+
+pub fn find(tx: &mut Tx<'_>, source: &str, external_id: &str) -> Result<Option<EventRow>> {
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM events WHERE source = $1 AND external_id = $2"),
+        args![source, external_id],
+    )?
+    .map(|r| from_row(&r))
+    .transpose()
+}
+
+pub fn get(tx: &mut Tx<'_>, id: i64) -> Result<Option<EventRow>> {
+    tx.query_opt(&format!("SELECT {COLUMNS} FROM events WHERE id = $1"), args![id])?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+/// Refunds and cancellations recorded against an order, oldest first.
+pub fn of_order(tx: &mut Tx<'_>, order_event_id: i64) -> Result<Vec<EventRow>> {
+    tx.query(
+        &format!("SELECT {COLUMNS} FROM events WHERE order_event_id = $1 ORDER BY id"),
+        args![order_event_id],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Counts by kind, for reports and tests.
+pub fn count_by_kind(tx: &mut Tx<'_>, kind: EventKind) -> Result<i64> {
+    tx.query_one("SELECT COUNT(*) FROM events WHERE kind = $1", args![kind.as_str()])?
+        .int(0)
+}

@@ -1,0 +1,222 @@
+//! Accounts and transfers. Balances are materialised on the account row and changed in the
+//! same transaction as the transfer; the database refuses a negative balance where it is not
+//! allowed, a transfer to the same account, and a non-positive amount.
+
+use crate::sql::{Row, Tx};
+use crate::{args, instant};
+use anyhow::{Result, anyhow};
+use domain::ledger::TransferKind;
+
+/// The system account points are issued from and returned to.
+pub const ISSUANCE_ACCOUNT: &str = "points_issuance";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountRow {
+    pub id: i64,
+    pub balance: i64,
+    pub allow_negative: bool,
+}
+
+/// The id of a system account, created on first use (negative balance allowed).
+pub fn system_account(tx: &mut Tx<'_>, code: &str) -> Result<i64> {
+    if let Some(r) = tx.query_opt("SELECT id FROM accounts WHERE code = $1", args![code])? {
+        return r.int(0);
+    }
+    tx.execute(
+        "INSERT INTO accounts (code, allow_negative) VALUES ($1, 1) ON CONFLICT DO NOTHING",
+        args![code],
+    )?;
+    tx.query_one("SELECT id FROM accounts WHERE code = $1", args![code])?.int(0)
+}
+
+pub fn customer_account(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<AccountRow>> {
+    tx.query_opt(
+        "SELECT id, balance, allow_negative FROM accounts WHERE customer_id = $1",
+        args![customer_id],
+    )?
+    .map(|r| {
+        Ok(AccountRow { id: r.int(0)?, balance: r.int(1)?, allow_negative: r.int(2)? != 0 })
+    })
+    .transpose()
+}
+
+/// Adds `delta` to an account's balance and returns the new balance. Takes the row lock on
+/// PostgreSQL, so concurrent debits of one account serialise here.
+pub fn add_to_balance(tx: &mut Tx<'_>, account_id: i64, delta: i64) -> Result<i64> {
+    tx.query_one(
+        "UPDATE accounts SET balance = balance + $2 WHERE id = $1 RETURNING balance",
+        args![account_id, delta],
+    )?
+    .int(0)
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTransfer<'a> {
+    pub event_id: i64,
+    pub seq: i64,
+    pub debit_account_id: i64,
+    pub credit_account_id: i64,
+    pub amount: i64,
+    pub kind: TransferKind,
+    pub created_at_micros: i64,
+    /// For an earn (a lot): what is left of it; `None` for other kinds.
+    pub remaining: Option<i64>,
+    pub pending_until_micros: Option<i64>,
+    pub expires_at_micros: Option<i64>,
+    /// For a reversal or correction: the lot it takes from.
+    pub lot: Option<(i64, i64)>,
+    pub reason: Option<&'a str>,
+}
+
+pub fn insert_transfer(tx: &mut Tx<'_>, t: &NewTransfer<'_>) -> Result<()> {
+    assert!(t.amount > 0, "transfer amount must be positive");
+    assert_ne!(t.debit_account_id, t.credit_account_id, "transfer to the same account");
+    tx.execute(
+        "INSERT INTO transfers (event_id, seq, debit_account_id, credit_account_id, amount, kind,
+                                created_at, remaining, pending_until, expires_at, lot_event_id,
+                                lot_seq, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        args![
+            t.event_id,
+            t.seq,
+            t.debit_account_id,
+            t.credit_account_id,
+            t.amount,
+            t.kind.as_str(),
+            t.created_at_micros,
+            t.remaining,
+            t.pending_until_micros,
+            t.expires_at_micros,
+            t.lot.map(|l| l.0),
+            t.lot.map(|l| l.1),
+            t.reason
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records that transfer (event_id, seq) consumed `amount` of a lot, and reduces the lot.
+pub fn consume_lot(
+    tx: &mut Tx<'_>,
+    transfer: (i64, i64),
+    lot: (i64, i64),
+    amount: i64,
+) -> Result<()> {
+    let changed = tx.execute(
+        "UPDATE transfers SET remaining = remaining - $3
+         WHERE event_id = $1 AND seq = $2 AND kind = 'earn' AND remaining >= $3",
+        args![lot.0, lot.1, amount],
+    )?;
+    anyhow::ensure!(changed == 1, "lot {lot:?} cannot give {amount} points");
+    tx.execute(
+        "INSERT INTO lot_consumptions (event_id, seq, lot_event_id, lot_seq, amount)
+         VALUES ($1, $2, $3, $4, $5)",
+        args![transfer.0, transfer.1, lot.0, lot.1, amount],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRow {
+    pub event_id: i64,
+    pub seq: i64,
+    pub debit_account_id: i64,
+    pub credit_account_id: i64,
+    pub amount: i64,
+    pub kind: TransferKind,
+    pub created_at: jiff::Timestamp,
+    pub remaining: Option<i64>,
+    pub pending_until: Option<jiff::Timestamp>,
+    pub expires_at: Option<jiff::Timestamp>,
+    pub lot: Option<(i64, i64)>,
+    pub reason: Option<String>,
+}
+
+const COLUMNS: &str = "event_id, seq, debit_account_id, credit_account_id, amount, kind, created_at, \
+                       remaining, pending_until, expires_at, lot_event_id, lot_seq, reason";
+
+fn from_row(r: &Row) -> Result<TransferRow> {
+    let lot = match (r.opt_int(10)?, r.opt_int(11)?) {
+        (Some(e), Some(s)) => Some((e, s)),
+        _ => None,
+    };
+    Ok(TransferRow {
+        event_id: r.int(0)?,
+        seq: r.int(1)?,
+        debit_account_id: r.int(2)?,
+        credit_account_id: r.int(3)?,
+        amount: r.int(4)?,
+        kind: TransferKind::parse(r.text(5)?).ok_or_else(|| anyhow!("unknown transfer kind"))?,
+        created_at: instant(r.int(6)?)?,
+        remaining: r.opt_int(7)?,
+        pending_until: r.opt_int(8)?.map(instant).transpose()?,
+        expires_at: r.opt_int(9)?.map(instant).transpose()?,
+        lot,
+        reason: r.opt_text(12)?.map(str::to_owned),
+    })
+}
+
+/// Transfers caused by one event, in sequence order.
+pub fn of_event(tx: &mut Tx<'_>, event_id: i64) -> Result<Vec<TransferRow>> {
+    tx.query(
+        &format!("SELECT {COLUMNS} FROM transfers WHERE event_id = $1 ORDER BY seq"),
+        args![event_id],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Transfers touching an account after the cursor (event_id, seq), oldest first.
+pub fn statement(
+    tx: &mut Tx<'_>,
+    account_id: i64,
+    after: (i64, i64),
+    limit: i64,
+) -> Result<Vec<TransferRow>> {
+    tx.query(
+        &format!(
+            "SELECT {COLUMNS} FROM transfers
+             WHERE (debit_account_id = $1 OR credit_account_id = $1)
+               AND (event_id > $2 OR (event_id = $2 AND seq > $3))
+             ORDER BY event_id, seq LIMIT $4"
+        ),
+        args![account_id, after.0, after.1, limit],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Ledger-wide figures for invariant checks: Σ balances, and per account whether the
+/// materialised balance equals credits − debits and, for customers, Σ lot remaining.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerCheck {
+    pub balance_sum: i64,
+    pub accounts_off: i64,
+    pub lots_over_consumed: i64,
+}
+
+pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
+    let balance_sum =
+        tx.query_one("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM accounts", &[])?.int(0)?;
+    let accounts_off = tx
+        .query_one(
+            "SELECT COUNT(*) FROM accounts a
+             WHERE a.balance <>
+                 COALESCE((SELECT SUM(amount) FROM transfers WHERE credit_account_id = a.id), 0)
+               - COALESCE((SELECT SUM(amount) FROM transfers WHERE debit_account_id = a.id), 0)",
+            &[],
+        )?
+        .int(0)?;
+    let lots_over_consumed = tx
+        .query_one(
+            "SELECT COUNT(*) FROM transfers t
+             WHERE t.kind = 'earn' AND t.remaining + COALESCE(
+                 (SELECT SUM(c.amount) FROM lot_consumptions c
+                  WHERE c.lot_event_id = t.event_id AND c.lot_seq = t.seq), 0) <> t.amount",
+            &[],
+        )?
+        .int(0)?;
+    Ok(LedgerCheck { balance_sum, accounts_off, lots_over_consumed })
+}

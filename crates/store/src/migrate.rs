@@ -1,0 +1,68 @@
+//! Schema migrations, one ordered list per backend, recorded in `schema_migrations`.
+//! On PostgreSQL an advisory lock makes concurrent starts of several instances safe.
+
+use crate::{BackendKind, Store, args};
+use anyhow::Result;
+
+/// A migration: its version and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+}
+
+struct Script {
+    migration: Migration,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const SCRIPTS: &[Script] = &[Script {
+    migration: Migration { version: 1, name: "init" },
+    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.
+const PG_MIGRATION_LOCK: i64 = 0x7061_7472_6f6e;
+
+pub(crate) fn apply(store: &Store) -> Result<Vec<Migration>> {
+    let kind = store.kind();
+    store.write(|tx| {
+        if kind == BackendKind::Postgres {
+            tx.query("SELECT pg_advisory_xact_lock($1)", args![PG_MIGRATION_LOCK])?;
+        }
+        tx.batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL
+            )",
+        )?;
+        let applied: Vec<i64> = tx
+            .query("SELECT version FROM schema_migrations ORDER BY version", &[])?
+            .iter()
+            .map(|r| r.int(0))
+            .collect::<Result<_>>()?;
+        let mut now_applied = Vec::new();
+        for script in SCRIPTS {
+            if applied.contains(&script.migration.version) {
+                continue;
+            }
+            tx.batch(match kind {
+                BackendKind::Sqlite => script.sqlite,
+                BackendKind::Postgres => script.postgres,
+            })?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                args![script.migration.version, script.migration.name],
+            )?;
+            now_applied.push(script.migration);
+        }
+        Ok(now_applied)
+    })
+}
+
+/// Every migration this build knows, in order.
+pub fn known() -> Vec<Migration> {
+    SCRIPTS.iter().map(|s| s.migration).collect()
+}

@@ -1,0 +1,313 @@
+//! The thin SQL layer both backends share: borrowed arguments, owned rows, and a
+//! transaction handle whose statements are written once in PostgreSQL's `$1` style.
+//! SQLite reads the same text with `$n` rewritten to `?n`.
+
+use anyhow::{Context, Result, anyhow, bail};
+use std::collections::HashMap;
+
+/// One statement argument, borrowed from the caller.
+#[derive(Debug, Clone, Copy)]
+pub enum Arg<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(v: &'a str) -> Self {
+        Arg::Text(v)
+    }
+}
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(v: &'a String) -> Self {
+        Arg::Text(v)
+    }
+}
+impl<'a> From<&'a [u8]> for Arg<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Arg::Blob(v)
+    }
+}
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Arg::Null, Arg::Int)
+    }
+}
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        v.map_or(Arg::Null, Arg::Text)
+    }
+}
+
+/// Builds a `&[Arg]` from expressions convertible into [`Arg`].
+#[macro_export]
+macro_rules! args {
+    ($($e:expr),* $(,)?) => { &[$($crate::sql::Arg::from($e)),*][..] };
+}
+
+/// One owned column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// One result row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(pub(crate) Vec<Value>);
+
+impl Row {
+    fn get(&self, i: usize) -> Result<&Value> {
+        self.0.get(i).ok_or_else(|| anyhow!("column {i} out of range"))
+    }
+
+    pub fn int(&self, i: usize) -> Result<i64> {
+        self.opt_int(i)?.ok_or_else(|| anyhow!("column {i} is NULL"))
+    }
+
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            Value::Int(v) => Ok(Some(*v)),
+            other => bail!("column {i}: expected an integer, found {other:?}"),
+        }
+    }
+
+    pub fn text(&self, i: usize) -> Result<&str> {
+        self.opt_text(i)?.ok_or_else(|| anyhow!("column {i} is NULL"))
+    }
+
+    pub fn opt_text(&self, i: usize) -> Result<Option<&str>> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            Value::Text(v) => Ok(Some(v)),
+            other => bail!("column {i}: expected text, found {other:?}"),
+        }
+    }
+
+    pub fn blob(&self, i: usize) -> Result<&[u8]> {
+        match self.get(i)? {
+            Value::Blob(v) => Ok(v),
+            other => bail!("column {i}: expected a blob, found {other:?}"),
+        }
+    }
+}
+
+/// An open transaction on either backend. Commit happens in [`crate::Store::write`].
+pub struct Tx<'c> {
+    pub(crate) inner: TxInner<'c>,
+}
+
+pub(crate) enum TxInner<'c> {
+    Sqlite(rusqlite::Transaction<'c>),
+    Postgres {
+        tx: postgres::Transaction<'c>,
+        statements: &'c mut HashMap<String, postgres::Statement>,
+    },
+}
+
+/// Rewrites `$1` placeholders to SQLite's `?1`.
+pub(crate) fn to_sqlite(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        if c == '$' && !quoted && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Tx<'_> {
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner, TxInner::Postgres { .. })
+    }
+
+    /// Runs a statement, returning the number of rows it changed.
+    pub fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => {
+                let mut stmt = tx.prepare_cached(&to_sqlite(sql)).with_context(|| sql.to_owned())?;
+                let n = stmt
+                    .execute(rusqlite::params_from_iter(args.iter()))
+                    .with_context(|| sql.to_owned())?;
+                Ok(n as u64)
+            }
+            TxInner::Postgres { tx, statements } => {
+                let stmt = pg_statement(tx, statements, sql)?;
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
+                tx.execute(&stmt, &params).with_context(|| sql.to_owned())
+            }
+        }
+    }
+
+    /// Runs a query, returning every row.
+    pub fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>> {
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => {
+                let mut stmt = tx.prepare_cached(&to_sqlite(sql)).with_context(|| sql.to_owned())?;
+                let width = stmt.column_count();
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(args.iter()))
+                    .with_context(|| sql.to_owned())?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let mut values = Vec::with_capacity(width);
+                    for i in 0..width {
+                        values.push(match r.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => Value::Null,
+                            rusqlite::types::ValueRef::Integer(v) => Value::Int(v),
+                            rusqlite::types::ValueRef::Real(v) => {
+                                bail!("column {i}: unexpected real {v} in {sql}")
+                            }
+                            rusqlite::types::ValueRef::Text(t) => {
+                                Value::Text(String::from_utf8_lossy(t).into_owned())
+                            }
+                            rusqlite::types::ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                        });
+                    }
+                    out.push(Row(values));
+                }
+                Ok(out)
+            }
+            TxInner::Postgres { tx, statements } => {
+                let stmt = pg_statement(tx, statements, sql)?;
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
+                let rows = tx.query(&stmt, &params).with_context(|| sql.to_owned())?;
+                rows.iter().map(pg_row).collect()
+            }
+        }
+    }
+
+    pub fn query_opt(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Row>> {
+        let mut rows = self.query(sql, args)?;
+        if rows.len() > 1 {
+            bail!("expected at most one row, got {}: {sql}", rows.len());
+        }
+        Ok(rows.pop())
+    }
+
+    pub fn query_one(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Row> {
+        self.query_opt(sql, args)?.ok_or_else(|| anyhow!("expected one row, got none: {sql}"))
+    }
+
+    /// Runs several statements separated by semicolons, without arguments (migrations).
+    pub fn batch(&mut self, sql: &str) -> Result<()> {
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => tx.execute_batch(sql)?,
+            TxInner::Postgres { tx, .. } => tx.batch_execute(sql)?,
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL `COPY … FROM STDIN` with text-format rows; `None` on SQLite.
+    pub fn copy_in_text(&mut self, copy_sql: &str, data: &[u8]) -> Result<Option<u64>> {
+        match &mut self.inner {
+            TxInner::Sqlite(_) => Ok(None),
+            TxInner::Postgres { tx, .. } => {
+                use std::io::Write;
+                let mut w = tx.copy_in(copy_sql)?;
+                w.write_all(data)?;
+                Ok(Some(w.finish()?))
+            }
+        }
+    }
+}
+
+fn pg_statement(
+    tx: &mut postgres::Transaction<'_>,
+    cache: &mut HashMap<String, postgres::Statement>,
+    sql: &str,
+) -> Result<postgres::Statement> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let stmt = tx.prepare(sql).with_context(|| sql.to_owned())?;
+    cache.insert(sql.to_owned(), stmt.clone());
+    Ok(stmt)
+}
+
+fn pg_row(row: &postgres::Row) -> Result<Row> {
+    use postgres::types::Type;
+    let mut values = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let t = col.type_();
+        let v = if *t == Type::INT8 {
+            row.try_get::<_, Option<i64>>(i)?.map_or(Value::Null, Value::Int)
+        } else if *t == Type::INT4 {
+            row.try_get::<_, Option<i32>>(i)?.map_or(Value::Null, |v| Value::Int(v.into()))
+        } else if *t == Type::INT2 {
+            row.try_get::<_, Option<i16>>(i)?.map_or(Value::Null, |v| Value::Int(v.into()))
+        } else if *t == Type::BOOL {
+            row.try_get::<_, Option<bool>>(i)?.map_or(Value::Null, |v| Value::Int(v.into()))
+        } else if *t == Type::BYTEA {
+            row.try_get::<_, Option<Vec<u8>>>(i)?.map_or(Value::Null, Value::Blob)
+        } else if *t == Type::TEXT || *t == Type::VARCHAR || *t == Type::NAME {
+            row.try_get::<_, Option<String>>(i)?.map_or(Value::Null, Value::Text)
+        } else {
+            bail!("column {} has unsupported type {t}", col.name());
+        };
+        values.push(v);
+    }
+    Ok(Row(values))
+}
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match *self {
+            Arg::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Arg::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(v)),
+            Arg::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Arg::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+        })
+    }
+}
+
+impl postgres::types::ToSql for Arg<'_> {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::{IsNull, Type};
+        match *self {
+            Arg::Null => Ok(IsNull::Yes),
+            Arg::Int(v) if *ty == Type::INT4 => i32::try_from(v)?.to_sql(ty, out),
+            Arg::Int(v) if *ty == Type::INT2 => i16::try_from(v)?.to_sql(ty, out),
+            Arg::Int(v) => v.to_sql(ty, out),
+            Arg::Text(v) => v.to_sql(ty, out),
+            Arg::Blob(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_rewrite_outside_quotes() {
+        assert_eq!(super::to_sqlite("SELECT $1, '$2', $10"), "SELECT ?1, '$2', ?10");
+    }
+}

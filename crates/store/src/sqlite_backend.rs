@@ -1,0 +1,91 @@
+//! SQLite: one writer connection (SQLite allows one writer at a time anyway) and a small
+//! pool of readers, all in WAL mode with foreign keys on and a busy timeout so that a second
+//! process (an import beside a running server) waits instead of failing.
+
+use crate::sql::{Tx, TxInner};
+use anyhow::{Context, Result};
+use rusqlite::{Connection, TransactionBehavior};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+const STATEMENT_CACHE_CAPACITY: usize = 128;
+
+pub(crate) struct Sqlite {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    reader_returned: Condvar,
+}
+
+fn connect(path: &str) -> Result<Connection> {
+    let conn = Connection::open(path).with_context(|| format!("opening SQLite database {path}"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
+    )
+    .context("setting SQLite pragmas")?;
+    Ok(conn)
+}
+
+impl Sqlite {
+    pub(crate) fn open(path: &str, readers: usize) -> Result<Sqlite> {
+        let writer = connect(path)?;
+        let readers = (0..readers.max(1)).map(|_| connect(path)).collect::<Result<Vec<_>>>()?;
+        Ok(Sqlite {
+            writer: Mutex::new(writer),
+            readers: Mutex::new(readers),
+            reader_returned: Condvar::new(),
+        })
+    }
+
+    pub(crate) fn write<T, E>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<anyhow::Error>,
+    {
+        // A panic while holding the lock leaves the connection usable: the transaction
+        // was dropped (and so rolled back) during unwinding.
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        run(&mut conn, TransactionBehavior::Immediate, f)
+    }
+
+    pub(crate) fn read<T, E>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<anyhow::Error>,
+    {
+        let mut conn = {
+            let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(c) = pool.pop() {
+                    break c;
+                }
+                pool = self.reader_returned.wait(pool).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let result = run(&mut conn, TransactionBehavior::Deferred, f);
+        self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        self.reader_returned.notify_one();
+        result
+    }
+}
+
+fn run<T, E>(
+    conn: &mut Connection,
+    behavior: TransactionBehavior,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<anyhow::Error>,
+{
+    let tx = conn
+        .transaction_with_behavior(behavior)
+        .context("beginning SQLite transaction")?;
+    let mut tx = Tx { inner: TxInner::Sqlite(tx) };
+    let value = f(&mut tx)?;
+    let TxInner::Sqlite(tx) = tx.inner else { unreachable!("SQLite transaction") };
+    tx.commit().context("committing SQLite transaction")?;
+    Ok(value)
+}
