@@ -1,8 +1,36 @@
-//! placeholder
+//! Retention and customer-lifetime-value numerics for Patron: pure functions on
+//! plain slices and structs, no IO, no clock, no async; depends on nothing in
+//! the workspace (rayon parallelises per-customer work at scale).
+//!
+//! Public API:
+//! * [`calendar`]: `days_from_civil`, `civil_from_days`, `month_index`, `week_index`.
+//! * [`parse`]: `cdnow_sample(&str)`, `cdnow_master(&str)`,
+//!   `transactions_csv(impl BufRead) -> TransactionLog`, `parse_date`; errors carry line and column.
+//! * [`summary`]: `Transaction`, `TimeScale { unit: PeriodUnit, multiplier }`,
+//!   `summarize(&[Transaction], &TimeScale, observation_end_day) -> Vec<CustomerSummary>`,
+//!   `calibration_and_holdout(..) -> Vec<CalibrationHoldoutSummary>` (lifetimes vocabulary:
+//!   frequency, recency, `age` = T, monetary_value; same-period purchases merged).
+//! * [`models`]: `CustomerRow`, `WeightedRow`, `compress`, `FitOptions`, `FitReport<P>`,
+//!   `FitError`, `FitWarning`, trait `PurchaseModel` (P(alive), conditional and
+//!   unconditional expected purchases), and the models
+//!   [`models::bgnbd`], [`models::mbgnbd`], [`models::paretonbd`] (each `fit`,
+//!   `fit_weighted`, `log_likelihood`), [`models::gamma_gamma`] (`fit`,
+//!   `conditional_expected_spend`) and [`models::bgbb`] (`fit`, predictions on
+//!   pattern rows). Log-likelihoods are totals in the data's time unit.
+//! * [`clv`]: `customer_lifetime_value(s)` with `ClvOptions` (and a lifetimes-compatible preset).
+//! * [`rfm`]: quintile scores and named segments; [`cohort`]: retention matrix by
+//!   first-purchase month; [`kpi`]: period KPIs (retention, churn, repeat rate, AOV…).
+//! * [`optimize`] and [`special`]: the BFGS / Nelder–Mead optimiser and special
+//!   functions (ln Γ, ln B, ₂F₁, Gauss–Legendre) the models are built on.
+
 pub mod calendar;
+pub mod clv;
+pub mod cohort;
+pub mod kpi;
 pub mod models;
 pub mod optimize;
 pub mod parse;
+pub mod rfm;
 pub mod special;
 pub mod summary;
 

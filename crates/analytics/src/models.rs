@@ -6,15 +6,11 @@
 //! Time is whatever unit the rows are in (weeks for CDNOW); every reported
 //! log-likelihood is the total over customers in that unit, as in the papers.
 
-
-
+pub mod bgbb;
 pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod mbgnbd;
 pub mod paretonbd;
-
-
-
 
 use rayon::prelude::*;
 
@@ -188,7 +184,7 @@ pub(crate) struct GroupedRows {
 
 impl GroupedRows {
     pub(crate) fn new(mut rows: Vec<WeightedRow>) -> Self {
-        rows.sort_by(|a, b| a.frequency.cmp(&b.frequency));
+        rows.sort_by_key(|r| r.frequency);
         let mut distinct_frequencies: Vec<u32> = Vec::new();
         let mut slots = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -315,9 +311,10 @@ pub(crate) fn check_degenerate(rows: &[WeightedRow]) -> Result<(), FitError> {
         return Err(FitError::NoRepeatBuyers);
     }
     let first = rows[0];
-    if rows.iter().all(|r| {
-        r.frequency == first.frequency && r.recency == first.recency && r.age == first.age
-    }) {
+    if rows
+        .iter()
+        .all(|r| r.frequency == first.frequency && r.recency == first.recency && r.age == first.age)
+    {
         return Err(FitError::IdenticalRows);
     }
     Ok(())

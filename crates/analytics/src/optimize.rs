@@ -7,6 +7,9 @@
 //! Objectives return `f64::INFINITY` (or NaN) outside their domain; both methods
 //! treat such points as worse than any finite value and never return them.
 
+// Small dense linear algebra reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
+
 /// Relative step of the central-difference gradient (in the optimiser's coordinates).
 pub const GRADIENT_STEP_RELATIVE: f64 = 1e-5;
 
@@ -100,7 +103,8 @@ pub fn hessian(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<Vec<f64>> {
         out[i][i] = (eval(&[(i, hi)]) - 2.0 * centre + eval(&[(i, -hi)])) / (hi * hi);
         for j in 0..i {
             let hj = steps[j];
-            let value = (eval(&[(i, hi), (j, hj)]) - eval(&[(i, hi), (j, -hj)])
+            let value = (eval(&[(i, hi), (j, hj)])
+                - eval(&[(i, hi), (j, -hj)])
                 - eval(&[(i, -hi), (j, hj)])
                 + eval(&[(i, -hi), (j, -hj)]))
                 / (4.0 * hi * hj);
@@ -123,7 +127,7 @@ pub fn invert_positive_definite(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
                 sum -= l[i][k] * l[j][k];
             }
             if i == j {
-                if !(sum > 0.0) || !sum.is_finite() {
+                if sum.is_nan() || sum <= 0.0 || !sum.is_finite() {
                     return None;
                 }
                 l[i][i] = sum.sqrt();
@@ -190,7 +194,7 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions) ->
         iterations += 1;
         let mut direction: Vec<f64> = (0..n).map(|i| -dot(&h_inv[i], &g)).collect();
         let mut slope = dot(&direction, &g);
-        if !(slope < 0.0) {
+        if slope.is_nan() || slope >= 0.0 {
             // Not a descent direction: reset to steepest descent.
             for i in 0..n {
                 for j in 0..n {
@@ -203,7 +207,11 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions) ->
         let mut step = 1.0;
         let mut accepted = None;
         while step >= LINE_SEARCH_STEP_MIN {
-            let trial: Vec<f64> = x.iter().zip(&direction).map(|(a, d)| a + step * d).collect();
+            let trial: Vec<f64> = x
+                .iter()
+                .zip(&direction)
+                .map(|(a, d)| a + step * d)
+                .collect();
             let trial_value = f(&trial);
             if trial_value <= value + ARMIJO_C1 * step * slope {
                 accepted = Some((trial, trial_value));
@@ -231,8 +239,8 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions) ->
             let yhy = dot(&y, &hy);
             for i in 0..n {
                 for j in 0..n {
-                    h_inv[i][j] += (1.0 + rho * yhy) * rho * s[i] * s[j]
-                        - rho * (hy[i] * s[j] + s[i] * hy[j]);
+                    h_inv[i][j] +=
+                        (1.0 + rho * yhy) * rho * s[i] * s[j] - rho * (hy[i] * s[j] + s[i] * hy[j]);
                 }
             }
         }

@@ -113,8 +113,16 @@ pub(crate) fn holdout_figures(model: &dyn crate::models::PurchaseModel) -> (f64,
         predicted.iter().sum::<f64>() / n,
         actual.iter().sum::<f64>() / n,
     );
-    let cov: f64 = predicted.iter().zip(&actual).map(|(p, a)| (p - mp) * (a - ma)).sum();
+    let cov: f64 = predicted
+        .iter()
+        .zip(&actual)
+        .map(|(p, a)| (p - mp) * (a - ma))
+        .sum();
     let vp: f64 = predicted.iter().map(|p| (p - mp).powi(2)).sum();
     let va: f64 = actual.iter().map(|a| (a - ma).powi(2)).sum();
-    (predicted.iter().sum(), unconditional, cov / (vp * va).sqrt())
+    (
+        predicted.iter().sum(),
+        unconditional,
+        cov / (vp * va).sqrt(),
+    )
 }

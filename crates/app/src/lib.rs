@@ -1,1 +1,112 @@
-//! placeholder
+//! Patron's use cases: load → decide with `domain` → persist (with the outbox) in one
+//! transaction. Everything is synchronous; async surfaces call in through `spawn_blocking`.
+//! The clock and randomness are injected through [`sys`].
+
+pub mod customers;
+pub mod error;
+pub mod intake;
+pub mod jobs;
+pub mod keys;
+pub mod points;
+pub mod sys;
+pub mod webhooks;
+pub mod workload;
+
+mod canonical;
+
+use domain::{Currency, EarnRule};
+use std::sync::Arc;
+pub use error::{AppError, AppResult};
+pub use store::Store;
+use sys::{Clock, Entropy};
+use webhooks::WebhookSender;
+
+/// Programme settings the use cases read (from config).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub currency: Currency,
+    pub earn: EarnRule,
+    /// Whether a reversal may take a customer's balance below zero (a debt).
+    pub allow_negative_balance: bool,
+    /// Attempts before a job is dead-lettered.
+    pub job_attempts_max: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            currency: Currency::TWD,
+            earn: EarnRule::default(),
+            allow_negative_balance: false,
+            job_attempts_max: 8,
+        }
+    }
+}
+
+/// Who is asking: an API key's id and role, or a local operator at the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: Option<i64>,
+    pub role: domain::access::Role,
+    /// Shown in the audit log: `key:ab12cd34` or `cli`.
+    pub actor: String,
+}
+
+impl Principal {
+    pub fn cli() -> Principal {
+        Principal { key_id: None, role: domain::access::Role::Admin, actor: "cli".to_owned() }
+    }
+}
+
+/// The application: the store plus injected clock, entropy and outbound ports.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub webhooks: Arc<dyn WebhookSender>,
+    pub settings: Settings,
+    /// Names this process's job leases.
+    pub worker_id: String,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        webhooks: Arc<dyn WebhookSender>,
+        settings: Settings,
+    ) -> App {
+        let mut id = [0u8; 6];
+        entropy.fill(&mut id);
+        let worker_id = format!("worker-{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        App { store, clock, entropy, webhooks, settings, worker_id }
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+
+    pub fn now_micros(&self) -> i64 {
+        self.clock.now().as_microsecond()
+    }
+
+    /// `n` random bytes as lower-case hex.
+    pub fn random_hex(&self, n: usize) -> String {
+        let mut buf = vec![0u8; n];
+        self.entropy.fill(&mut buf);
+        buf.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl App {
+    /// The benchmark reference: one insert into the scratch table, nothing else.
+    pub fn bench_scratch_insert(&self, customer: &str, day: i64, amount_minor: i64) -> AppResult<()> {
+        Ok(self.store.write(|tx| store::scratch::insert(tx, customer, day, amount_minor))?)
+    }
+
+    pub fn bench_scratch_create(&self) -> AppResult<()> {
+        Ok(self.store.write(store::scratch::create)?)
+    }
+}

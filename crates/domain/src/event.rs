@@ -11,15 +11,18 @@ pub enum EventKind {
     OrderCancelled,
     ProfileChanged,
     CartUpdated,
+    /// A manual points correction (Patron's own event).
+    PointsCorrected,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::OrderPlaced,
         EventKind::OrderRefunded,
         EventKind::OrderCancelled,
         EventKind::ProfileChanged,
         EventKind::CartUpdated,
+        EventKind::PointsCorrected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +32,7 @@ impl EventKind {
             EventKind::OrderCancelled => "order_cancelled",
             EventKind::ProfileChanged => "profile_changed",
             EventKind::CartUpdated => "cart_updated",
+            EventKind::PointsCorrected => "points_corrected",
         }
     }
 

@@ -4,6 +4,7 @@
 //! Nothing here performs IO, reads the clock, draws randomness or knows JSON:
 //! callers pass instants and ids in, and get values or typed errors back.
 
+pub mod access;
 pub mod customer;
 pub mod event;
 pub mod ledger;

@@ -220,3 +220,19 @@ pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
         .int(0)?;
     Ok(LedgerCheck { balance_sum, accounts_off, lots_over_consumed })
 }
+
+/// Lots credited to `account_id` with points left, soonest expiry first (never-expiring
+/// last), then oldest first: the order a debit consumes them in.
+pub fn open_lots(tx: &mut Tx<'_>, account_id: i64) -> Result<Vec<TransferRow>> {
+    tx.query(
+        &format!(
+            "SELECT {COLUMNS} FROM transfers
+             WHERE credit_account_id = $1 AND remaining > 0
+             ORDER BY expires_at IS NULL, expires_at, event_id, seq"
+        ),
+        args![account_id],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}

@@ -135,11 +135,10 @@ impl BgNbdParams {
         let log_stay = (alpha / (alpha + t)).ln();
         let log_go = (t / (alpha + t)).ln();
         let beta_ab = ln_beta(a, b);
-        let first = ln_beta(a, b + nf) - beta_ab + ln_gamma(r + nf)
-            - ln_gamma(r)
-            - ln_gamma(nf + 1.0)
-            + r * log_stay
-            + if n > 0 { nf * log_go } else { 0.0 };
+        let first =
+            ln_beta(a, b + nf) - beta_ab + ln_gamma(r + nf) - ln_gamma(r) - ln_gamma(nf + 1.0)
+                + r * log_stay
+                + if n > 0 { nf * log_go } else { 0.0 };
         let mut total = first.exp();
         if n > 0 {
             // 1 − P(NBD count < n).

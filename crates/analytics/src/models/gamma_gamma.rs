@@ -41,7 +41,9 @@ pub fn row_log_likelihood(params: &GammaGammaParams, row: &SpendRow) -> f64 {
     let x = f64::from(row.frequency);
     let m = row.monetary_value;
     let px = p * x;
-    ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q) + q * gamma.ln() + (px - 1.0) * m.ln()
+    ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q)
+        + q * gamma.ln()
+        + (px - 1.0) * m.ln()
         + px * x.ln()
         - (px + q) * (gamma + m * x).ln()
 }
@@ -103,9 +105,9 @@ pub fn fit(
         options,
     )?;
     if report.params.q <= 1.0 {
-        report.warnings.push(FitWarning::GammaGammaQAtMostOne {
-            q: report.params.q,
-        });
+        report
+            .warnings
+            .push(FitWarning::GammaGammaQAtMostOne { q: report.params.q });
     }
     Ok(report)
 }

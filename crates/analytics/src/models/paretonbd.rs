@@ -84,7 +84,11 @@ fn log_parts(p: &ParetoNbdParams, row: &CustomerRow, nodes: &[(f64, f64)]) -> (f
     let mut upper = 1.0_f64;
     for panel in 0..QUADRATURE_PANELS_MAX {
         let last = panel + 1 == QUADRATURE_PANELS_MAX || upper * QUADRATURE_PANEL_RATIO <= rho;
-        let lower = if last { rho } else { upper * QUADRATURE_PANEL_RATIO };
+        let lower = if last {
+            rho
+        } else {
+            upper * QUADRATURE_PANEL_RATIO
+        };
         // Width of the first panel without cancellation when ρ is close to 1.
         let width = if panel == 0 && last {
             -log_rho.exp_m1()

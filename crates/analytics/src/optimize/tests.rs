@@ -8,7 +8,10 @@ fn rosenbrock(x: &[f64]) -> f64 {
 fn bfgs_finds_the_rosenbrock_minimum() {
     let m = minimize(&rosenbrock, &[-1.2, 1.0], &MinimizeOptions::default());
     assert!(m.converged, "{m:?}");
-    assert!((m.point[0] - 1.0).abs() < 1e-5 && (m.point[1] - 1.0).abs() < 1e-5, "{m:?}");
+    assert!(
+        (m.point[0] - 1.0).abs() < 1e-5 && (m.point[1] - 1.0).abs() < 1e-5,
+        "{m:?}"
+    );
 }
 
 #[test]
@@ -45,5 +48,8 @@ fn hessian_and_inverse_of_a_quadratic() {
     let inv = invert_positive_definite(&h).unwrap();
     let det = 23.0;
     assert!((inv[0][0] - 6.0 / det).abs() < 1e-6 && (inv[0][1] + 1.0 / det).abs() < 1e-6);
-    assert_eq!(invert_positive_definite(&[vec![1.0, 2.0], vec![2.0, 1.0]]), None);
+    assert_eq!(
+        invert_positive_definite(&[vec![1.0, 2.0], vec![2.0, 1.0]]),
+        None
+    );
 }

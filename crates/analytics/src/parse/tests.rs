@@ -30,7 +30,10 @@ fn cdnow_master_parses_every_row() {
 fn csv_parses_and_interns_keys() {
     let text = "date,amount,customer_id\n2020-01-02,10.5,alice\n2020-01-03 00:00:00,\"2\",bob\n20200104,3,alice\n";
     let log = transactions_csv(text.as_bytes()).unwrap();
-    assert_eq!(log.customer_keys, vec!["alice".to_string(), "bob".to_string()]);
+    assert_eq!(
+        log.customer_keys,
+        vec!["alice".to_string(), "bob".to_string()]
+    );
     let got: Vec<(u64, i32, f64)> = log
         .transactions
         .iter()

@@ -34,7 +34,10 @@ fn ln_gamma_is_continuous_at_the_stirling_switch() {
 
 #[test]
 fn log_add_exp_handles_infinities_and_large_values() {
-    assert_eq!(log_add_exp(f64::NEG_INFINITY, f64::NEG_INFINITY), f64::NEG_INFINITY);
+    assert_eq!(
+        log_add_exp(f64::NEG_INFINITY, f64::NEG_INFINITY),
+        f64::NEG_INFINITY
+    );
     check_close(log_add_exp(f64::NEG_INFINITY, 3.0), 3.0, 1e-15);
     check_close(log_add_exp(1000.0, 1000.0), 1000.0 + 2f64.ln(), 1e-15);
     check_close(log_sum_exp(&[0.0, 0.0, 0.0]), 3f64.ln(), 1e-15);
@@ -44,10 +47,18 @@ fn log_add_exp_handles_infinities_and_large_values() {
 fn hyp2f1_matches_closed_forms() {
     // ₂F₁(1, 1; 2; z) = −ln(1 − z) / z.
     for z in [0.1, 0.5, 0.9, 0.99] {
-        check_close(hyp2f1(1.0, 1.0, 2.0, z).unwrap(), -(1.0 - z).ln() / z, 1e-12);
+        check_close(
+            hyp2f1(1.0, 1.0, 2.0, z).unwrap(),
+            -(1.0 - z).ln() / z,
+            1e-12,
+        );
     }
     // ₂F₁(a, b; b; z) = (1 − z)^(−a).
-    check_close(hyp2f1(2.5, 3.0, 3.0, 0.3).unwrap(), 0.7f64.powf(-2.5), 1e-13);
+    check_close(
+        hyp2f1(2.5, 3.0, 3.0, 0.3).unwrap(),
+        0.7f64.powf(-2.5),
+        1e-13,
+    );
     assert_eq!(hyp2f1(1.0, 1.0, 2.0, 1.0), None);
 }
 

@@ -37,7 +37,12 @@ fn reproduces_the_shipped_cdnow_summary_exactly() {
             mismatches.push((c.customer, *c, s.row, s.zbar));
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches: {:?}", mismatches.len(), &mismatches[..mismatches.len().min(5)]);
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches: {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
     // Exact day arithmetic: customer 1 first bought 1997-01-01, last 1997-08-02.
     let c1 = &ours[0].calibration;
     assert_eq!((c1.recency * 7.0).round(), 213.0);
@@ -55,7 +60,10 @@ fn cdnow_holdout_and_descriptives() {
     assert_eq!(calibration_repeats, 2_457);
     let holdout_buyers = ours.iter().filter(|o| o.frequency_holdout > 0).count();
     assert_eq!(holdout_buyers, 684);
-    assert!(ours.iter().all(|o| (o.duration_holdout - 273.0 / 7.0).abs() < 1e-12));
+    assert!(
+        ours.iter()
+            .all(|o| (o.duration_holdout - 273.0 / 7.0).abs() < 1e-12)
+    );
 }
 
 #[test]
@@ -66,7 +74,13 @@ fn merges_same_period_purchases_per_unit() {
         day,
         amount,
     };
-    let log = [t(d, 10.0), t(d, 5.0), t(d + 3, 20.0), t(d + 8, 30.0), t(d + 40, 1.0)];
+    let log = [
+        t(d, 10.0),
+        t(d, 5.0),
+        t(d + 3, 20.0),
+        t(d + 8, 30.0),
+        t(d + 40, 1.0),
+    ];
     // (unit, multiplier, frequency, recency, age, monetary value) at end d + 59.
     let cases = [
         (PeriodUnit::Day, 1.0, 3, 40.0, 59.0, 17.0),
@@ -89,7 +103,14 @@ fn merges_same_period_purchases_per_unit() {
         );
     }
     assert_eq!(
-        summarize(&log, &TimeScale { unit: PeriodUnit::Day, multiplier: 0.0 }, d),
+        summarize(
+            &log,
+            &TimeScale {
+                unit: PeriodUnit::Day,
+                multiplier: 0.0
+            },
+            d
+        ),
         Err(SummaryError::InvalidMultiplier { multiplier: 0.0 })
     );
 }

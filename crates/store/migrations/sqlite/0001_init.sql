@@ -70,7 +70,7 @@ CREATE TABLE transfers (
     reason             TEXT,
     PRIMARY KEY (event_id, seq),
     CHECK (debit_account_id <> credit_account_id),
-    CHECK ((kind = 'earn') = (remaining IS NOT NULL))
+    CHECK (kind <> 'earn' OR remaining IS NOT NULL)
 ) WITHOUT ROWID;
 CREATE INDEX transfers_by_debit ON transfers (debit_account_id);
 CREATE INDEX transfers_by_credit ON transfers (credit_account_id);

@@ -1,7 +1,5 @@
 use super::*;
-use crate::test_data::{
-    assert_close, assert_relative, cdnow_rows, cdnow_summary, holdout_figures,
-};
+use crate::test_data::{assert_close, assert_relative, cdnow_rows, cdnow_summary, holdout_figures};
 
 /// lifetimes 0.11.3 estimates on CDNOW (analytics.md §3.1).
 const LIFETIMES: BgNbdParams = BgNbdParams {

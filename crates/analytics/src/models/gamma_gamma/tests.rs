@@ -20,12 +20,20 @@ fn fit_matches_lifetimes_on_cdnow() {
     assert_relative("gamma", p.gamma, 15.447748, 1e-4);
     assert_close("LL", report.log_likelihood, -4055.9232, 1e-3);
     assert!(report.warnings.is_empty() && report.standard_errors.is_some());
-    assert_close("population mean", p.population_mean_spend().unwrap(), 35.17, 0.01);
+    assert_close(
+        "population mean",
+        p.population_mean_spend().unwrap(),
+        35.17,
+        0.01,
+    );
     let spend = cdnow_spend();
     let mean_conditional = spend
         .iter()
         .filter(|r| r.frequency > 0)
-        .map(|r| p.conditional_expected_spend(r.frequency, r.monetary_value).unwrap())
+        .map(|r| {
+            p.conditional_expected_spend(r.frequency, r.monetary_value)
+                .unwrap()
+        })
         .sum::<f64>()
         / 946.0;
     assert_close("mean conditional spend", mean_conditional, 35.38, 0.01);

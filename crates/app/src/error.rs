@@ -1,0 +1,49 @@
+//! What a use case can answer besides success. Expected outcomes are variants the caller
+//! matches on; anything unexpected is `Internal` and its cause is logged once by the surface.
+
+use domain::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Malformed or out-of-range input.
+    #[error("invalid input: {0}")]
+    Invalid(FieldError),
+    #[error("unknown customer")]
+    UnknownCustomer,
+    #[error("unknown order")]
+    UnknownOrder,
+    #[error("not found")]
+    NotFound,
+    /// The currency is a real one, but the programme does not take it.
+    #[error("currency {currency} is not the programme currency {programme}")]
+    CurrencyNotAccepted { currency: String, programme: String },
+    /// The identities given belong to different customers, or to another customer.
+    #[error("identities belong to another customer")]
+    IdentityConflict { customer_ids: Vec<i64> },
+    /// The same (source, external_id) was stored before with other content.
+    #[error("an event with this source and external id exists with other content")]
+    ConflictingDuplicate { differences: Vec<String> },
+    /// The same customer exists with another profile.
+    #[error("the customer exists with another profile")]
+    CustomerConflict { customer_id: i64, differences: Vec<String> },
+    #[error("refund exceeds what remains of the order: {0}")]
+    RefundExceedsOrder(domain::order::RefundError),
+    #[error("{0}")]
+    InsufficientPoints(domain::ledger::InsufficientPoints),
+    #[error("Idempotency-Key reused with another request")]
+    IdempotencyKeyReused,
+    #[error("missing or invalid API key")]
+    Unauthenticated,
+    #[error("this role may not do that")]
+    Forbidden,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<FieldError> for AppError {
+    fn from(e: FieldError) -> Self {
+        AppError::Invalid(e)
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
