@@ -110,3 +110,30 @@ impl App {
         Ok(self.store.write(store::scratch::create)?)
     }
 }
+
+impl App {
+    /// The response stored for an `Idempotency-Key` of this API key, if any.
+    pub fn idempotency_lookup(
+        &self,
+        key_id: i64,
+        key: &str,
+    ) -> AppResult<Option<store::idempotency::StoredResponse>> {
+        Ok(self.store.read(|tx| store::idempotency::find(tx, key_id, key))?)
+    }
+
+    /// Stores the response for an `Idempotency-Key`; false when one was stored first.
+    pub fn idempotency_store(
+        &self,
+        key_id: i64,
+        key: &str,
+        response: &store::idempotency::StoredResponse,
+    ) -> AppResult<bool> {
+        let now = self.now_micros();
+        Ok(self.store.write(|tx| store::idempotency::insert(tx, key_id, key, response, now))?)
+    }
+
+    /// The audit log, newest first, before `before_id` (exclusive).
+    pub fn audit_recent(&self, before_id: i64, limit: i64) -> AppResult<Vec<store::audit::AuditRow>> {
+        Ok(self.store.read(|tx| store::audit::recent(tx, before_id, limit))?)
+    }
+}
