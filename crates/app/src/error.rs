@@ -14,9 +14,6 @@ pub enum AppError {
     UnknownOrder,
     #[error("not found")]
     NotFound,
-    /// The currency is a real one, but the programme does not take it.
-    #[error("currency {currency} is not the programme currency {programme}")]
-    CurrencyNotAccepted { currency: String, programme: String },
     /// The identities given belong to different customers, or to another customer.
     #[error("identities belong to another customer")]
     IdentityConflict { customer_ids: Vec<i64> },

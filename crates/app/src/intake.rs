@@ -84,6 +84,8 @@ struct ValidOrder {
     occurred_at: Option<jiff::Timestamp>,
     order: Order,
     content: Value,
+    /// Orders in a currency other than the programme's are stored but earn nothing.
+    earns: bool,
 }
 
 enum ValidRef {
@@ -126,12 +128,7 @@ impl OrderInput {
         let reference = ExternalRef::parse(&self.source, &self.external_id)?;
         let customer = validate_ref(&self.customer)?;
         let currency = Currency::parse(&self.currency)?;
-        if currency != programme {
-            return Err(AppError::CurrencyNotAccepted {
-                currency: currency.code().to_owned(),
-                programme: programme.code().to_owned(),
-            });
-        }
+        let earns = currency == programme;
         let lines = self
             .lines
             .iter()
@@ -153,7 +150,7 @@ impl OrderInput {
                 "unit_price_minor": l.unit_price_minor,
             })).collect::<Vec<_>>(),
         });
-        Ok(ValidOrder { reference, customer, occurred_at: self.occurred_at, order, content })
+        Ok(ValidOrder { reference, customer, occurred_at: self.occurred_at, order, content, earns })
     }
 }
 
@@ -328,7 +325,7 @@ impl App {
                 order_outcome(tx, &stored)
             });
         };
-        let earned = rule.earn(total);
+        let earned = if v.earns { rule.earn(total) } else { 0 };
         if earned > 0 {
             let account = accounts.customer(tx, customer_id)?;
             ledger::insert_transfer(
@@ -524,7 +521,11 @@ impl App {
                 return replay(&stored, input.kind, &hash, &content, || refund_outcome(tx, &stored));
             };
             let paid_before = order.total_minor() - refunded_minor;
-            let reversal = rule.reversal(paid_before, plan.amount_minor);
+            let reversal = if order.currency == self.settings.currency {
+                rule.reversal(paid_before, plan.amount_minor)
+            } else {
+                0
+            };
             if reversal > 0 {
                 let mut accounts = Accounts::load(tx)?;
                 let account = accounts.customer(tx, customer_id)?;

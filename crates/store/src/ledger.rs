@@ -188,37 +188,67 @@ pub fn statement(
     .collect()
 }
 
-/// Ledger-wide figures for invariant checks: Σ balances, and per account whether the
-/// materialised balance equals credits − debits and, for customers, Σ lot remaining.
+/// Ledger-wide figures for invariant checks, each zero on a healthy ledger.
+///
+/// Customer balances are materialised on the account row; system accounts (issuance) are not,
+/// so that every order does not contend for one hot row: their balance is derived from transfers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerCheck {
-    pub balance_sum: i64,
+    /// Σ materialised customer balances + Σ derived system balances: zero when every
+    /// transfer's debit equals its credit.
+    pub sum_of_balances: i64,
+    /// Customer accounts whose balance differs from credits − debits.
     pub accounts_off: i64,
+    /// Customer accounts (without debt) whose balance differs from Σ remaining of their lots.
+    pub lots_off: i64,
+    /// Lots whose remaining + consumed differs from their amount.
     pub lots_over_consumed: i64,
 }
 
 pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
-    let balance_sum =
-        tx.query_one("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM accounts", &[])?.int(0)?;
+    let customers =
+        tx.query_one("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM accounts WHERE code IS NULL", &[])?.int(0)?;
+    let systems = tx
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN a.id = t.credit_account_id THEN t.amount ELSE -t.amount END), 0) AS BIGINT)
+             FROM accounts a JOIN transfers t ON a.id = t.credit_account_id OR a.id = t.debit_account_id
+             WHERE a.code IS NOT NULL",
+            &[],
+        )?
+        .int(0)?;
     let accounts_off = tx
         .query_one(
             "SELECT COUNT(*) FROM accounts a
-             WHERE a.balance <>
+             WHERE a.code IS NULL AND a.balance <>
                  COALESCE((SELECT SUM(amount) FROM transfers WHERE credit_account_id = a.id), 0)
                - COALESCE((SELECT SUM(amount) FROM transfers WHERE debit_account_id = a.id), 0)",
+            &[],
+        )?
+        .int(0)?;
+    let lots_off = tx
+        .query_one(
+            "SELECT COUNT(*) FROM accounts a
+             WHERE a.code IS NULL AND a.balance >= 0 AND a.balance <>
+                 COALESCE((SELECT SUM(remaining) FROM transfers WHERE credit_account_id = a.id), 0)",
             &[],
         )?
         .int(0)?;
     let lots_over_consumed = tx
         .query_one(
             "SELECT COUNT(*) FROM transfers t
-             WHERE t.kind = 'earn' AND t.remaining + COALESCE(
+             WHERE t.remaining IS NOT NULL AND t.remaining + COALESCE(
                  (SELECT SUM(c.amount) FROM lot_consumptions c
                   WHERE c.lot_event_id = t.event_id AND c.lot_seq = t.seq), 0) <> t.amount",
             &[],
         )?
         .int(0)?;
-    Ok(LedgerCheck { balance_sum, accounts_off, lots_over_consumed })
+    Ok(LedgerCheck { sum_of_balances: customers + systems, accounts_off, lots_off, lots_over_consumed })
+}
+
+impl LedgerCheck {
+    pub fn is_healthy(&self) -> bool {
+        *self == LedgerCheck { sum_of_balances: 0, accounts_off: 0, lots_off: 0, lots_over_consumed: 0 }
+    }
 }
 
 /// Lots credited to `account_id` with points left, soonest expiry first (never-expiring

@@ -30,7 +30,7 @@ pub(crate) fn apply(store: &Store) -> Result<Vec<Migration>> {
     let kind = store.kind();
     store.write(|tx| {
         if kind == BackendKind::Postgres {
-            tx.query("SELECT pg_advisory_xact_lock($1)", args![PG_MIGRATION_LOCK])?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", args![PG_MIGRATION_LOCK])?;
         }
         tx.batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,0 +1,1 @@
+//! Webhook delivery through the outbox and the job worker.

@@ -1,0 +1,8 @@
+//! Patron's one integration-test binary. Store-touching tests run on SQLite and, when
+//! `PATRON_TEST_POSTGRES_URL` is set (always in CI), on PostgreSQL too.
+
+mod support;
+
+mod intake;
+mod jobs;
+mod model;

@@ -1,0 +1,1 @@
+//! Seeded model-based test of the intake and ledger.
