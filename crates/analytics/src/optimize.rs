@@ -26,6 +26,10 @@ const LINE_SEARCH_STEP_MIN: f64 = 1e-12;
 /// below this: the optimum was reached to the precision of the finite differences.
 const STALLED_GRADIENT_TOLERANCE: f64 = 1e-5;
 
+/// A step that lowers the objective by less than this fraction of its value,
+/// with the gradient below [`STALLED_GRADIENT_TOLERANCE`], ends BFGS as converged.
+const STALLED_RELATIVE_DECREASE: f64 = 1e-15;
+
 /// Settings of [`minimize`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MinimizeOptions {
@@ -244,9 +248,17 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions) ->
                 }
             }
         }
+        let decrease = value - next_value;
         x = next;
         value = next_value;
         g = next_g;
+        // At scale the finite-difference gradient has a noise floor above a tight
+        // tolerance; a step that no longer changes the objective ends the search.
+        if decrease <= STALLED_RELATIVE_DECREASE * value.abs()
+            && sup_norm(&g) < STALLED_GRADIENT_TOLERANCE
+        {
+            break;
+        }
     }
     let gradient_norm = sup_norm(&g);
     Minimum {

@@ -26,8 +26,17 @@ fn walk(old: &Value, new: &Value, path: String, out: &mut Vec<String>) {
             keys.sort();
             keys.dedup();
             for k in keys {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                walk(a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null), p, out);
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    p,
+                    out,
+                );
             }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
@@ -35,7 +44,11 @@ fn walk(old: &Value, new: &Value, path: String, out: &mut Vec<String>) {
                 walk(x, y, format!("{path}[{i}]"), out);
             }
         }
-        _ if old != new => out.push(if path.is_empty() { "body".to_owned() } else { path }),
+        _ if old != new => out.push(if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        }),
         _ => {}
     }
 }

@@ -48,7 +48,10 @@ impl CustomerInput {
         if let Some(tz) = &self.time_zone {
             profile.time_zone = CustomerProfile::parse_time_zone(tz)?;
         }
-        Ok(ValidCustomer { identities, profile })
+        Ok(ValidCustomer {
+            identities,
+            profile,
+        })
     }
 }
 
@@ -72,7 +75,11 @@ pub enum Created {
     Existing,
 }
 
-fn new_customer<'a>(c: &'a ValidCustomer, birthday: &'a Option<String>, now: i64) -> NewCustomer<'a> {
+fn new_customer<'a>(
+    c: &'a ValidCustomer,
+    birthday: &'a Option<String>,
+    now: i64,
+) -> NewCustomer<'a> {
     NewCustomer {
         name: c.profile.name.as_deref(),
         birthday: birthday.as_deref(),
@@ -116,7 +123,9 @@ pub(crate) fn resolve_or_create(
             attach(tx, *id, &c.identities)?;
             Ok((*id, Created::Existing))
         }
-        many => Err(AppError::IdentityConflict { customer_ids: many.to_vec() }),
+        many => Err(AppError::IdentityConflict {
+            customer_ids: many.to_vec(),
+        }),
     }
 }
 
@@ -171,7 +180,10 @@ impl App {
                 let row = customers::get(tx, *id)?.ok_or(AppError::NotFound)?;
                 let differences = profile_differences(&row, &c);
                 if !differences.is_empty() {
-                    return Err(AppError::CustomerConflict { customer_id: *id, differences });
+                    return Err(AppError::CustomerConflict {
+                        customer_id: *id,
+                        differences,
+                    });
                 }
             }
             let (id, created) = resolve_or_create(tx, &c, now)?;
@@ -210,11 +222,91 @@ impl App {
 
     /// Customer ids after `after`, for cursor pagination.
     pub fn customer_ids(&self, after: i64, limit: i64) -> AppResult<Vec<i64>> {
-        Ok(self.store.read(|tx| customers::list_ids(tx, after, limit))?)
+        Ok(self
+            .store
+            .read(|tx| customers::list_ids(tx, after, limit))?)
     }
 
     /// The customer an identity belongs to.
     pub fn find_customer(&self, identity: &Identity) -> AppResult<Option<i64>> {
-        Ok(self.store.read(|tx| customers::find_by_identity(tx, identity))?)
+        Ok(self
+            .store
+            .read(|tx| customers::find_by_identity(tx, identity))?)
+    }
+}
+
+impl App {
+    /// Creates or finds customers in one transaction, as [`App::create_customer`] does for one:
+    /// new → `Accepted`, identical → `Duplicate`, other profile or identities split across
+    /// customers → `Rejected`. Used by the import.
+    pub fn import_customers(
+        &self,
+        who: &Principal,
+        inputs: &[CustomerInput],
+    ) -> AppResult<Vec<crate::intake::Intake<i64>>> {
+        use crate::intake::Intake;
+        let validated: Vec<Result<ValidCustomer, FieldError>> =
+            inputs.iter().map(CustomerInput::validate).collect();
+        let now = self.now_micros();
+        self.store.write(|tx| {
+            let mut out = Vec::with_capacity(validated.len());
+            let mut created = 0;
+            for v in validated {
+                let c = match v {
+                    Ok(c) if !c.identities.is_empty() => c,
+                    Ok(_) => {
+                        out.push(Intake::Rejected(
+                            FieldError::new("identities", "at least one identity is required")
+                                .into(),
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        out.push(Intake::Rejected(e.into()));
+                        continue;
+                    }
+                };
+                let existing = owners(tx, &c.identities)?;
+                match existing.as_slice() {
+                    [] => {}
+                    [id] => {
+                        let row = customers::get(tx, *id)?.ok_or(AppError::NotFound)?;
+                        let differences = profile_differences(&row, &c);
+                        if !differences.is_empty() {
+                            out.push(Intake::Rejected(AppError::CustomerConflict {
+                                customer_id: *id,
+                                differences,
+                            }));
+                            continue;
+                        }
+                    }
+                    many => {
+                        out.push(Intake::Rejected(AppError::IdentityConflict {
+                            customer_ids: many.to_vec(),
+                        }));
+                        continue;
+                    }
+                }
+                let (id, how) = resolve_or_create(tx, &c, now)?;
+                out.push(match how {
+                    Created::New => {
+                        created += 1;
+                        Intake::Accepted(id)
+                    }
+                    Created::Existing => Intake::Duplicate(id),
+                });
+            }
+            if created > 0 {
+                store::audit::insert(
+                    tx,
+                    now,
+                    &who.actor,
+                    "customer.import",
+                    None,
+                    Some(&format!("created={created}")),
+                )?;
+            }
+            Ok(out)
+        })
     }
 }

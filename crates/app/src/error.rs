@@ -22,7 +22,10 @@ pub enum AppError {
     ConflictingDuplicate { differences: Vec<String> },
     /// The same customer exists with another profile.
     #[error("the customer exists with another profile")]
-    CustomerConflict { customer_id: i64, differences: Vec<String> },
+    CustomerConflict {
+        customer_id: i64,
+        differences: Vec<String>,
+    },
     #[error("refund exceeds what remains of the order: {0}")]
     RefundExceedsOrder(domain::order::RefundError),
     #[error("{0}")]

@@ -134,8 +134,13 @@ impl OrderInput {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                OrderLine::new(&l.sku, l.category.as_deref(), l.quantity, l.unit_price_minor)
-                    .map_err(|e| e.within(&format!("lines[{i}]")))
+                OrderLine::new(
+                    &l.sku,
+                    l.category.as_deref(),
+                    l.quantity,
+                    l.unit_price_minor,
+                )
+                .map_err(|e| e.within(&format!("lines[{i}]")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let order = Order::new(currency, lines)?;
@@ -150,7 +155,14 @@ impl OrderInput {
                 "unit_price_minor": l.unit_price_minor,
             })).collect::<Vec<_>>(),
         });
-        Ok(ValidOrder { reference, customer, occurred_at: self.occurred_at, order, content, earns })
+        Ok(ValidOrder {
+            reference,
+            customer,
+            occurred_at: self.occurred_at,
+            order,
+            content,
+            earns,
+        })
     }
 }
 
@@ -172,7 +184,8 @@ impl Accounts {
         if let Some(id) = self.by_customer.get(&customer_id) {
             return Ok(*id);
         }
-        let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
+        let account =
+            ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
         self.by_customer.insert(customer_id, account.id);
         Ok(account.id)
     }
@@ -213,13 +226,22 @@ fn replay<T>(
     if stored.kind != kind {
         differences.insert(0, "kind".to_owned());
     }
-    Ok(Intake::Rejected(AppError::ConflictingDuplicate { differences }))
+    Ok(Intake::Rejected(AppError::ConflictingDuplicate {
+        differences,
+    }))
 }
 
 impl App {
     /// Places one order: see [`App::place_orders`].
-    pub fn place_order(&self, who: &Principal, input: &OrderInput) -> AppResult<Intake<OrderOutcome>> {
-        Ok(self.place_orders(who, std::slice::from_ref(input))?.pop().expect("one result per input"))
+    pub fn place_order(
+        &self,
+        who: &Principal,
+        input: &OrderInput,
+    ) -> AppResult<Intake<OrderOutcome>> {
+        Ok(self
+            .place_orders(who, std::slice::from_ref(input))?
+            .pop()
+            .expect("one result per input"))
     }
 
     /// Places a batch of orders in one transaction: each is accepted (stored, points earned),
@@ -232,8 +254,10 @@ impl App {
     ) -> AppResult<Vec<Intake<OrderOutcome>>> {
         let now = self.now();
         let now_micros = now.as_microsecond();
-        let validated: Vec<AppResult<ValidOrder>> =
-            inputs.iter().map(|i| i.validate(self.settings.currency)).collect();
+        let validated: Vec<AppResult<ValidOrder>> = inputs
+            .iter()
+            .map(|i| i.validate(self.settings.currency))
+            .collect();
         let rule = self.settings.earn;
         self.store.write(|tx| {
             let mut accounts = Accounts::load(tx)?;
@@ -249,7 +273,14 @@ impl App {
                     accepted.push(o.order_id);
                     if endpoints.iter().any(|e| e.wants("order.placed")) {
                         let payload = order_payload(o);
-                        crate::webhooks::publish(tx, &endpoints, "order.placed", &payload, now_micros, self.settings.job_attempts_max)?;
+                        crate::webhooks::publish(
+                            tx,
+                            &endpoints,
+                            "order.placed",
+                            &payload,
+                            now_micros,
+                            self.settings.job_attempts_max,
+                        )?;
                     }
                 }
                 results.push(item);
@@ -260,7 +291,14 @@ impl App {
                     many => format!("orders:{}..{}", many[0], many[many.len() - 1]),
                 };
                 let detail = format!("accepted={}", accepted.len());
-                store::audit::insert(tx, now_micros, &who.actor, "order.place", Some(&target), Some(&detail))?;
+                store::audit::insert(
+                    tx,
+                    now_micros,
+                    &who.actor,
+                    "order.place",
+                    Some(&target),
+                    Some(&detail),
+                )?;
             }
             Ok(results)
         })
@@ -424,12 +462,18 @@ fn refund_outcome(tx: &mut Tx<'_>, e: &EventRow) -> AppResult<RefundOutcome> {
 }
 
 /// Units of each line already refunded, read from the stored refund bodies.
-fn refunded_quantities(tx: &mut Tx<'_>, order: &EventRow, lines: usize) -> AppResult<(Vec<i64>, i64)> {
+fn refunded_quantities(
+    tx: &mut Tx<'_>,
+    order: &EventRow,
+    lines: usize,
+) -> AppResult<(Vec<i64>, i64)> {
     let mut qty = vec![0_i64; lines];
     let mut amount = 0;
     for r in events::of_order(tx, order.id)? {
         let body: Value = serde_json::from_str(&r.body).context("stored refund body")?;
-        let q = body["quantities"].as_array().context("refund body without quantities")?;
+        let q = body["quantities"]
+            .as_array()
+            .context("refund body without quantities")?;
         for (slot, v) in qty.iter_mut().zip(q) {
             *slot += v.as_i64().context("refund quantity")?;
         }
@@ -462,13 +506,22 @@ fn stored_order(body: &str) -> AppResult<Order> {
 impl App {
     /// Records a refund (or cancellation) exactly once and reverses the points the refunded
     /// part of the order earned, from the order's own lot first.
-    pub fn refund_order(&self, who: &Principal, input: &RefundInput) -> AppResult<Intake<RefundOutcome>> {
+    pub fn refund_order(
+        &self,
+        who: &Principal,
+        input: &RefundInput,
+    ) -> AppResult<Intake<RefundOutcome>> {
         let reference = ExternalRef::parse(&input.source, &input.external_id)?;
         let order_source = input.order_source.as_deref().unwrap_or(&input.source);
         let order_ref = ExternalRef::parse(order_source, &input.order_external_id)
             .map_err(|e| FieldError::new(format!("order.{}", e.field), e.reason))?;
-        if !matches!(input.kind, EventKind::OrderRefunded | EventKind::OrderCancelled) {
-            return Err(FieldError::new("kind", "must be order_refunded or order_cancelled").into());
+        if !matches!(
+            input.kind,
+            EventKind::OrderRefunded | EventKind::OrderCancelled
+        ) {
+            return Err(
+                FieldError::new("kind", "must be order_refunded or order_cancelled").into(),
+            );
         }
         let request = match (&input.lines, input.kind) {
             (_, EventKind::OrderCancelled) | (None, _) => RefundRequest::Full,
@@ -489,14 +542,18 @@ impl App {
         let allow_negative = self.settings.allow_negative_balance;
         self.store.write(|tx| {
             if let Some(stored) = events::find(tx, &reference.source, &reference.external_id)? {
-                return replay(&stored, input.kind, &hash, &content, || refund_outcome(tx, &stored));
+                return replay(&stored, input.kind, &hash, &content, || {
+                    refund_outcome(tx, &stored)
+                });
             }
             let order_event = events::find(tx, &order_ref.source, &order_ref.external_id)?
                 .filter(|e| e.kind == EventKind::OrderPlaced)
                 .ok_or(AppError::UnknownOrder)?;
             let order = stored_order(&order_event.body)?;
-            let (before, refunded_minor) = refunded_quantities(tx, &order_event, order.lines.len())?;
-            let plan = plan_refund(&order, &before, &request).map_err(AppError::RefundExceedsOrder)?;
+            let (before, refunded_minor) =
+                refunded_quantities(tx, &order_event, order.lines.len())?;
+            let plan =
+                plan_refund(&order, &before, &request).map_err(AppError::RefundExceedsOrder)?;
             let customer_id = order_event.customer_id.context("order without customer")?;
             let body = json!({ "request": content, "quantities": plan.quantities }).to_string();
             let Some(refund_id) = events::insert(
@@ -518,7 +575,9 @@ impl App {
             else {
                 let stored = events::find(tx, &reference.source, &reference.external_id)?
                     .context("event vanished")?;
-                return replay(&stored, input.kind, &hash, &content, || refund_outcome(tx, &stored));
+                return replay(&stored, input.kind, &hash, &content, || {
+                    refund_outcome(tx, &stored)
+                });
             };
             let paid_before = order.total_minor() - refunded_minor;
             let reversal = if order.currency == self.settings.currency {
@@ -554,7 +613,11 @@ impl App {
                 let lot = ledger::of_event(tx, order_event.id)?
                     .into_iter()
                     .find(|t| t.kind == TransferKind::Earn);
-                let from_lot = lot.as_ref().and_then(|l| l.remaining).unwrap_or(0).min(reversal);
+                let from_lot = lot
+                    .as_ref()
+                    .and_then(|l| l.remaining)
+                    .unwrap_or(0)
+                    .min(reversal);
                 if from_lot > 0 {
                     ledger::consume_lot(tx, (refund_id, 0), (order_event.id, 0), from_lot)?;
                 }
@@ -575,8 +638,22 @@ impl App {
                 "amount_minor": plan.amount_minor,
                 "points_reversed": reversal,
             });
-            crate::webhooks::publish(tx, &endpoints, "order.refunded", &payload, now_micros, self.settings.job_attempts_max)?;
-            store::audit::insert(tx, now_micros, &who.actor, "order.refund", Some(&format!("refund:{refund_id}")), None)?;
+            crate::webhooks::publish(
+                tx,
+                &endpoints,
+                "order.refunded",
+                &payload,
+                now_micros,
+                self.settings.job_attempts_max,
+            )?;
+            store::audit::insert(
+                tx,
+                now_micros,
+                &who.actor,
+                "order.refund",
+                Some(&format!("refund:{refund_id}")),
+                None,
+            )?;
             Ok(Intake::Accepted(outcome))
         })
     }
@@ -603,7 +680,11 @@ pub struct EventOutcome {
 }
 
 impl App {
-    pub fn record_event(&self, who: &Principal, input: &EventInput) -> AppResult<Intake<EventOutcome>> {
+    pub fn record_event(
+        &self,
+        who: &Principal,
+        input: &EventInput,
+    ) -> AppResult<Intake<EventOutcome>> {
         let reference = ExternalRef::parse(&input.source, &input.external_id)?;
         let customer = validate_ref(&input.customer)?;
         let mut amount = None;
@@ -619,7 +700,9 @@ impl App {
                 };
                 for k in input.data.keys() {
                     if !["name", "birthday", "locale", "time_zone"].contains(&k.as_str()) {
-                        return Err(FieldError::new(format!("data.{k}"), "unknown profile field").into());
+                        return Err(
+                            FieldError::new(format!("data.{k}"), "unknown profile field").into(),
+                        );
                     }
                 }
                 let c = CustomerInput {
@@ -629,13 +712,24 @@ impl App {
                     locale: get("locale")?,
                     time_zone: get("time_zone")?,
                 };
-                c.validate().map_err(|e| FieldError::new(format!("data.{}", e.field), e.reason))?;
+                c.validate()
+                    .map_err(|e| FieldError::new(format!("data.{}", e.field), e.reason))?;
                 Some(c)
             }
             EventKind::CartUpdated => {
-                let value = input.data.get("value_minor").and_then(Value::as_i64).filter(|v| *v >= 0)
-                    .ok_or_else(|| FieldError::new("data.value_minor", "must be a non-negative integer"))?;
-                let c = input.data.get("currency").and_then(Value::as_str).unwrap_or("TWD");
+                let value = input
+                    .data
+                    .get("value_minor")
+                    .and_then(Value::as_i64)
+                    .filter(|v| *v >= 0)
+                    .ok_or_else(|| {
+                        FieldError::new("data.value_minor", "must be a non-negative integer")
+                    })?;
+                let c = input
+                    .data
+                    .get("currency")
+                    .and_then(Value::as_str)
+                    .unwrap_or("TWD");
                 currency = Some(Currency::parse(c).map_err(|e| e.within("data"))?);
                 amount = Some(value);
                 None
@@ -696,7 +790,11 @@ impl App {
                 let stored = events::find(tx, &reference.source, &reference.external_id)?
                     .context("event vanished")?;
                 return replay(&stored, input.kind, &hash, &content, || {
-                    Ok(EventOutcome { event_id: stored.id, kind: stored.kind, customer_id })
+                    Ok(EventOutcome {
+                        event_id: stored.id,
+                        kind: stored.kind,
+                        customer_id,
+                    })
                 });
             };
             if let Some(p) = profile {
@@ -704,8 +802,17 @@ impl App {
                 let v = p.validate()?;
                 let name = v.profile.name.clone().or(row.name);
                 let birthday = v.profile.birthday.map(|d| d.to_string()).or(row.birthday);
-                let locale = p.locale.as_deref().map(|_| v.profile.locale.as_str()).unwrap_or(&row.locale).to_owned();
-                let tz = p.time_zone.as_ref().map(|_| v.profile.time_zone.clone()).unwrap_or(row.time_zone);
+                let locale = p
+                    .locale
+                    .as_deref()
+                    .map(|_| v.profile.locale.as_str())
+                    .unwrap_or(&row.locale)
+                    .to_owned();
+                let tz = p
+                    .time_zone
+                    .as_ref()
+                    .map(|_| v.profile.time_zone.clone())
+                    .unwrap_or(row.time_zone);
                 store::customers::update_profile(
                     tx,
                     customer_id,
@@ -718,8 +825,19 @@ impl App {
                     },
                 )?;
             }
-            store::audit::insert(tx, now_micros, &who.actor, "event.record", Some(&format!("event:{event_id}")), Some(input.kind.as_str()))?;
-            Ok(Intake::Accepted(EventOutcome { event_id, kind: input.kind, customer_id }))
+            store::audit::insert(
+                tx,
+                now_micros,
+                &who.actor,
+                "event.record",
+                Some(&format!("event:{event_id}")),
+                Some(input.kind.as_str()),
+            )?;
+            Ok(Intake::Accepted(EventOutcome {
+                event_id,
+                kind: input.kind,
+                customer_id,
+            }))
         })
     }
 }

@@ -58,7 +58,10 @@ impl App {
                 let worker = &self.worker_id;
                 match outcome {
                     Ok(()) => {
-                        if self.store.write(|tx| store::jobs::complete(tx, job.id, worker, now))? {
+                        if self
+                            .store
+                            .write(|tx| store::jobs::complete(tx, job.id, worker, now))?
+                        {
                             run.done += 1;
                         }
                     }

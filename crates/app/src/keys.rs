@@ -2,8 +2,8 @@
 //! The secret has 128 bits from the OS, so a fast hash is enough (no password stretching).
 
 use crate::{App, AppError, AppResult, Principal};
-use domain::access::Role;
 use domain::FieldError;
+use domain::access::Role;
 use sha2::{Digest, Sha256};
 
 /// A key as listed (never with its secret).
@@ -33,7 +33,14 @@ impl App {
         let now = self.now_micros();
         self.store.write(|tx| {
             store::keys::insert(tx, &prefix, &hash, role.as_str(), name, now)?;
-            store::audit::insert(tx, now, &who.actor, "key.create", Some(&format!("key:{prefix}")), Some(role.as_str()))?;
+            store::audit::insert(
+                tx,
+                now,
+                &who.actor,
+                "key.create",
+                Some(&format!("key:{prefix}")),
+                Some(role.as_str()),
+            )?;
             Ok::<_, AppError>(())
         })?;
         Ok(format!("ptr_{prefix}_{secret}"))
@@ -42,7 +49,8 @@ impl App {
     /// The principal a presented key stands for, or `Unauthenticated`.
     pub fn authenticate(&self, token: &str) -> AppResult<Principal> {
         let mut parts = token.splitn(3, '_');
-        let (Some("ptr"), Some(prefix), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some("ptr"), Some(prefix), Some(secret)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(AppError::Unauthenticated);
         };
         if prefix.len() != 8 || secret.len() != 32 {
@@ -52,11 +60,18 @@ impl App {
             .store
             .read(|tx| store::keys::find_by_prefix(tx, prefix))?
             .ok_or(AppError::Unauthenticated)?;
-        if row.revoked_at.is_some() || !constant_time_eq(&Sha256::digest(secret.as_bytes()), &row.secret_hash) {
+        if row.revoked_at.is_some()
+            || !constant_time_eq(&Sha256::digest(secret.as_bytes()), &row.secret_hash)
+        {
             return Err(AppError::Unauthenticated);
         }
-        let role = Role::parse(&row.role).ok_or_else(|| anyhow::anyhow!("stored key has unknown role"))?;
-        Ok(Principal { key_id: Some(row.id), role, actor: format!("key:{}", row.prefix) })
+        let role =
+            Role::parse(&row.role).ok_or_else(|| anyhow::anyhow!("stored key has unknown role"))?;
+        Ok(Principal {
+            key_id: Some(row.id),
+            role,
+            actor: format!("key:{}", row.prefix),
+        })
     }
 
     pub fn list_keys(&self) -> AppResult<Vec<KeyInfo>> {
@@ -82,7 +97,14 @@ impl App {
             if !store::keys::revoke(tx, prefix, now)? {
                 return Err(AppError::NotFound);
             }
-            store::audit::insert(tx, now, &who.actor, "key.revoke", Some(&format!("key:{prefix}")), None)?;
+            store::audit::insert(
+                tx,
+                now,
+                &who.actor,
+                "key.revoke",
+                Some(&format!("key:{prefix}")),
+                None,
+            )?;
             Ok(())
         })
     }

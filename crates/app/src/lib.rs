@@ -15,8 +15,8 @@ pub mod workload;
 mod canonical;
 
 use domain::{Currency, EarnRule};
-use std::sync::Arc;
 pub use error::{AppError, AppResult};
+use std::sync::Arc;
 pub use store::Store;
 use sys::{Clock, Entropy};
 use webhooks::WebhookSender;
@@ -54,7 +54,11 @@ pub struct Principal {
 
 impl Principal {
     pub fn cli() -> Principal {
-        Principal { key_id: None, role: domain::access::Role::Admin, actor: "cli".to_owned() }
+        Principal {
+            key_id: None,
+            role: domain::access::Role::Admin,
+            actor: "cli".to_owned(),
+        }
     }
 }
 
@@ -80,8 +84,18 @@ impl App {
     ) -> App {
         let mut id = [0u8; 6];
         entropy.fill(&mut id);
-        let worker_id = format!("worker-{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        App { store, clock, entropy, webhooks, settings, worker_id }
+        let worker_id = format!(
+            "worker-{}",
+            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        App {
+            store,
+            clock,
+            entropy,
+            webhooks,
+            settings,
+            worker_id,
+        }
     }
 
     pub fn now(&self) -> jiff::Timestamp {
@@ -102,8 +116,15 @@ impl App {
 
 impl App {
     /// The benchmark reference: one insert into the scratch table, nothing else.
-    pub fn bench_scratch_insert(&self, customer: &str, day: i64, amount_minor: i64) -> AppResult<()> {
-        Ok(self.store.write(|tx| store::scratch::insert(tx, customer, day, amount_minor))?)
+    pub fn bench_scratch_insert(
+        &self,
+        customer: &str,
+        day: i64,
+        amount_minor: i64,
+    ) -> AppResult<()> {
+        Ok(self
+            .store
+            .write(|tx| store::scratch::insert(tx, customer, day, amount_minor))?)
     }
 
     pub fn bench_scratch_create(&self) -> AppResult<()> {
@@ -118,7 +139,9 @@ impl App {
         key_id: i64,
         key: &str,
     ) -> AppResult<Option<store::idempotency::StoredResponse>> {
-        Ok(self.store.read(|tx| store::idempotency::find(tx, key_id, key))?)
+        Ok(self
+            .store
+            .read(|tx| store::idempotency::find(tx, key_id, key))?)
     }
 
     /// Stores the response for an `Idempotency-Key`; false when one was stored first.
@@ -129,11 +152,19 @@ impl App {
         response: &store::idempotency::StoredResponse,
     ) -> AppResult<bool> {
         let now = self.now_micros();
-        Ok(self.store.write(|tx| store::idempotency::insert(tx, key_id, key, response, now))?)
+        Ok(self
+            .store
+            .write(|tx| store::idempotency::insert(tx, key_id, key, response, now))?)
     }
 
     /// The audit log, newest first, before `before_id` (exclusive).
-    pub fn audit_recent(&self, before_id: i64, limit: i64) -> AppResult<Vec<store::audit::AuditRow>> {
-        Ok(self.store.read(|tx| store::audit::recent(tx, before_id, limit))?)
+    pub fn audit_recent(
+        &self,
+        before_id: i64,
+        limit: i64,
+    ) -> AppResult<Vec<store::audit::AuditRow>> {
+        Ok(self
+            .store
+            .read(|tx| store::audit::recent(tx, before_id, limit))?)
     }
 }

@@ -34,7 +34,11 @@ pub struct Statement {
 pub const STATEMENT_PAGE_MAX: i64 = 500;
 
 fn entry(account: i64, t: TransferRow) -> StatementEntry {
-    let points = if t.credit_account_id == account { t.amount } else { -t.amount };
+    let points = if t.credit_account_id == account {
+        t.amount
+    } else {
+        -t.amount
+    };
     StatementEntry {
         event_id: t.event_id,
         seq: t.seq,
@@ -85,15 +89,24 @@ impl App {
         limit: i64,
     ) -> AppResult<Statement> {
         if !(1..=STATEMENT_PAGE_MAX).contains(&limit) {
-            return Err(FieldError::new("limit", format!("must be 1 to {STATEMENT_PAGE_MAX}")).into());
+            return Err(
+                FieldError::new("limit", format!("must be 1 to {STATEMENT_PAGE_MAX}")).into(),
+            );
         }
         self.store.read(|tx| {
             let a = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
             let rows = ledger::statement(tx, a.id, after, limit + 1)?;
             let more = rows.len() as i64 > limit;
-            let entries: Vec<_> =
-                rows.into_iter().take(limit as usize).map(|t| entry(a.id, t)).collect();
-            let next = if more { entries.last().map(|e| (e.event_id, e.seq)) } else { None };
+            let entries: Vec<_> = rows
+                .into_iter()
+                .take(limit as usize)
+                .map(|t| entry(a.id, t))
+                .collect();
+            let next = if more {
+                entries.last().map(|e| (e.event_id, e.seq))
+            } else {
+                None
+            };
             Ok(Statement { entries, next })
         })
     }
@@ -110,17 +123,26 @@ impl App {
         let amount = Points::posting(points.abs())?.0;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > REASON_CHARS_MAX {
-            return Err(FieldError::new("reason", format!("must be 1 to {REASON_CHARS_MAX} characters")).into());
+            return Err(FieldError::new(
+                "reason",
+                format!("must be 1 to {REASON_CHARS_MAX} characters"),
+            )
+            .into());
         }
         let now = self.now_micros();
         let external_id = format!("correction-{}", self.random_hex(12));
         let allow_negative = self.settings.allow_negative_balance;
         self.store.write(|tx| {
-            let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
+            let account =
+                ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
             let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
             if points < 0 {
-                debit_balance(account.balance, amount, allow_negative || account.allow_negative)
-                    .map_err(AppError::InsufficientPoints)?;
+                debit_balance(
+                    account.balance,
+                    amount,
+                    allow_negative || account.allow_negative,
+                )
+                .map_err(AppError::InsufficientPoints)?;
             }
             let body = serde_json::json!({ "points": points, "reason": reason }).to_string();
             let event_id = store::events::insert(
@@ -140,8 +162,11 @@ impl App {
                 },
             )?
             .context("fresh correction id collided")?;
-            let (debit, credit) =
-                if points > 0 { (issuance, account.id) } else { (account.id, issuance) };
+            let (debit, credit) = if points > 0 {
+                (issuance, account.id)
+            } else {
+                (account.id, issuance)
+            };
             let transfer = NewTransfer {
                 event_id,
                 seq: 0,
@@ -169,7 +194,9 @@ impl App {
                 Some(&format!("customer:{customer_id}")),
                 Some(&format!("points={points}")),
             )?;
-            let row = ledger::of_event(tx, event_id)?.pop().context("correction just written")?;
+            let row = ledger::of_event(tx, event_id)?
+                .pop()
+                .context("correction just written")?;
             Ok(entry(account.id, row))
         })
     }

@@ -29,7 +29,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: Timestamp) -> ManualClock {
-        ManualClock { now: Mutex::new(start) }
+        ManualClock {
+            now: Mutex::new(start),
+        }
     }
 
     pub fn advance(&self, by: SignedDuration) {
@@ -71,14 +73,18 @@ pub struct SeededEntropy {
 
 impl SeededEntropy {
     pub fn new(seed: u64) -> SeededEntropy {
-        SeededEntropy { state: AtomicU64::new(seed) }
+        SeededEntropy {
+            state: AtomicU64::new(seed),
+        }
     }
 }
 
 impl Entropy for SeededEntropy {
     fn fill(&self, buf: &mut [u8]) {
         for chunk in buf.chunks_mut(8) {
-            let x = self.state.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+            let x = self
+                .state
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
             let bytes = crate::workload::splitmix64(x).to_le_bytes();
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }

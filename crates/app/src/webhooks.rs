@@ -33,20 +33,29 @@ pub struct HttpSender {
 impl Default for HttpSender {
     fn default() -> Self {
         let config = ureq::Agent::config_builder()
-            .timeout_global(Some(std::time::Duration::from_secs(DELIVERY_TIMEOUT_SECONDS)))
+            .timeout_global(Some(std::time::Duration::from_secs(
+                DELIVERY_TIMEOUT_SECONDS,
+            )))
             .http_status_as_error(false)
             .build();
-        HttpSender { agent: config.into() }
+        HttpSender {
+            agent: config.into(),
+        }
     }
 }
 
 impl WebhookSender for HttpSender {
     fn post(&self, url: &str, headers: &[(&str, String)], body: &str) -> Result<u16, String> {
-        let mut req = self.agent.post(url).header("content-type", "application/json");
+        let mut req = self
+            .agent
+            .post(url)
+            .header("content-type", "application/json");
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        req.send(body).map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+        req.send(body)
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -114,7 +123,9 @@ impl App {
         if url.len() > ENDPOINT_URL_BYTES_MAX
             || !(url.starts_with("https://") || url.starts_with("http://"))
         {
-            return Err(FieldError::new("url", "must be an http(s) URL of at most 2048 bytes").into());
+            return Err(
+                FieldError::new("url", "must be an http(s) URL of at most 2048 bytes").into(),
+            );
         }
         if topics.is_empty() {
             return Err(FieldError::new("topics", "name at least one topic, or *").into());
@@ -130,17 +141,33 @@ impl App {
         let now = self.now_micros();
         let id = self.store.write(|tx| {
             let id = store::outbox::insert_endpoint(tx, url, &secret, topics, now)?;
-            store::audit::insert(tx, now, &who.actor, "webhook.create", Some(&format!("webhook:{id}")), None)?;
+            store::audit::insert(
+                tx,
+                now,
+                &who.actor,
+                "webhook.create",
+                Some(&format!("webhook:{id}")),
+                None,
+            )?;
             Ok::<_, AppError>(id)
         })?;
-        Ok(NewEndpoint { id, url: url.to_owned(), topics: topics.to_vec(), secret })
+        Ok(NewEndpoint {
+            id,
+            url: url.to_owned(),
+            topics: topics.to_vec(),
+            secret,
+        })
     }
 
     /// Delivers one message to one endpoint. `Ok(())` on a 2xx answer.
     pub(crate) fn deliver(&self, payload: &str) -> Result<(), String> {
         let job: Value = serde_json::from_str(payload).map_err(|e| e.to_string())?;
-        let endpoint_id = job["endpoint_id"].as_i64().ok_or("payload without endpoint_id")?;
-        let message_id = job["message_id"].as_i64().ok_or("payload without message_id")?;
+        let endpoint_id = job["endpoint_id"]
+            .as_i64()
+            .ok_or("payload without endpoint_id")?;
+        let message_id = job["message_id"]
+            .as_i64()
+            .ok_or("payload without message_id")?;
         let (endpoint, message) = self
             .store
             .read(|tx| {
@@ -161,9 +188,13 @@ impl App {
         .to_string();
         let msg_id = format!("msg_{}", message.id);
         let timestamp = self.now().as_second();
-        let signature = sign(&endpoint.secret, &msg_id, timestamp, &body).map_err(|e| e.to_string())?;
-        let headers =
-            [("webhook-id", msg_id), ("webhook-timestamp", timestamp.to_string()), ("webhook-signature", signature)];
+        let signature =
+            sign(&endpoint.secret, &msg_id, timestamp, &body).map_err(|e| e.to_string())?;
+        let headers = [
+            ("webhook-id", msg_id),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
         match self.webhooks.post(&endpoint.url, &headers, &body)? {
             200..=299 => Ok(()),
             status => Err(format!("endpoint answered {status}")),

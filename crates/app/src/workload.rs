@@ -147,13 +147,21 @@ pub fn simulate_customer(
         ((z / 100.0).round().max(1.0) as i64) * 100
     };
     let mut t = first_day as f64;
-    out.push(Purchase { customer, day: first_day, amount_minor: mean_spend(rng) });
+    out.push(Purchase {
+        customer,
+        day: first_day,
+        amount_minor: mean_spend(rng),
+    });
     loop {
         t += rng.exponential(lambda.max(1e-9));
         if t >= horizon_days as f64 {
             break;
         }
-        out.push(Purchase { customer, day: t as i64, amount_minor: mean_spend(rng) });
+        out.push(Purchase {
+            customer,
+            day: t as i64,
+            amount_minor: mean_spend(rng),
+        });
         if rng.unit() < drop_p {
             break;
         }

@@ -32,8 +32,13 @@ pub enum Action {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] =
-        [Role::Admin, Role::Manager, Role::Agent, Role::Analyst, Role::Integration];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Manager,
+        Role::Agent,
+        Role::Analyst,
+        Role::Integration,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,11 +60,19 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Manager => !matches!(action, ManageWebhooks | ReadAudit | ManageKeys),
-            Role::Agent => matches!(action, ReadCustomers | ReadOrders | ReadPoints | WriteEvents),
+            Role::Agent => matches!(
+                action,
+                ReadCustomers | ReadOrders | ReadPoints | WriteEvents
+            ),
             Role::Analyst => matches!(action, ReadCustomers | ReadOrders | ReadPoints),
             Role::Integration => matches!(
                 action,
-                ReadCustomers | WriteCustomers | WriteOrders | ReadOrders | WriteEvents | ReadPoints
+                ReadCustomers
+                    | WriteCustomers
+                    | WriteOrders
+                    | ReadOrders
+                    | WriteEvents
+                    | ReadPoints
             ),
         }
     }

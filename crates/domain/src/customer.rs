@@ -41,7 +41,10 @@ impl IdentityKind {
 
     /// Whether values of this kind are personal data that must never reach a log.
     pub fn is_personal(self) -> bool {
-        matches!(self, IdentityKind::Email | IdentityKind::Phone | IdentityKind::LineUserId)
+        matches!(
+            self,
+            IdentityKind::Email | IdentityKind::Phone | IdentityKind::LineUserId
+        )
     }
 }
 
@@ -70,7 +73,10 @@ impl Identity {
                     ));
                 }
                 if v.chars().any(char::is_control) {
-                    return Err(FieldError::new(kind.as_str(), "contains control characters"));
+                    return Err(FieldError::new(
+                        kind.as_str(),
+                        "contains control characters",
+                    ));
                 }
                 v.to_owned()
             }
@@ -128,7 +134,11 @@ impl PhoneNumber {
                 '0'..='9' => digits.push(c),
                 '+' if i == 0 => {}
                 ' ' | '-' | '.' | '(' | ')' => {}
-                _ => return Err(bad("may contain only digits, +, spaces, dashes, dots and brackets")),
+                _ => {
+                    return Err(bad(
+                        "may contain only digits, +, spaces, dashes, dots and brackets",
+                    ));
+                }
             }
         }
         let e164 = if plus {
@@ -137,7 +147,9 @@ impl PhoneNumber {
             // A local Taiwanese number: drop the trunk prefix 0, add the country code.
             format!("886{rest}")
         } else {
-            return Err(bad("must start with + and a country code, or 0 for a Taiwanese number"));
+            return Err(bad(
+                "must start with + and a country code, or 0 for a Taiwanese number",
+            ));
         };
         if !(8..=15).contains(&e164.len()) || e164.starts_with('0') {
             return Err(bad("must have 8 to 15 digits including the country code"));
@@ -212,7 +224,10 @@ impl CustomerProfile {
             return Err(FieldError::new("name", "must not be empty when given"));
         }
         if s.chars().count() > NAME_CHARS_MAX {
-            return Err(FieldError::new("name", format!("longer than {NAME_CHARS_MAX} characters")));
+            return Err(FieldError::new(
+                "name",
+                format!("longer than {NAME_CHARS_MAX} characters"),
+            ));
         }
         if s.chars().any(char::is_control) {
             return Err(FieldError::new("name", "contains control characters"));
@@ -226,7 +241,10 @@ impl CustomerProfile {
             .parse()
             .map_err(|_| FieldError::new("birthday", "must be a date YYYY-MM-DD"))?;
         if !(1900..=2100).contains(&date.year()) {
-            return Err(FieldError::new("birthday", "year must be between 1900 and 2100"));
+            return Err(FieldError::new(
+                "birthday",
+                "year must be between 1900 and 2100",
+            ));
         }
         Ok(date)
     }

@@ -51,10 +51,19 @@ pub struct ExternalRef {
 impl ExternalRef {
     pub fn parse(source: &str, external_id: &str) -> Result<ExternalRef, FieldError> {
         if source.is_empty() || source.len() > SOURCE_BYTES_MAX {
-            return Err(FieldError::new("source", format!("must be 1 to {SOURCE_BYTES_MAX} bytes")));
+            return Err(FieldError::new(
+                "source",
+                format!("must be 1 to {SOURCE_BYTES_MAX} bytes"),
+            ));
         }
-        if !source.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
-            return Err(FieldError::new("source", "may contain only ASCII letters, digits and - _ . :"));
+        if !source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return Err(FieldError::new(
+                "source",
+                "may contain only ASCII letters, digits and - _ . :",
+            ));
         }
         if external_id.is_empty() || external_id.len() > EXTERNAL_ID_BYTES_MAX {
             return Err(FieldError::new(
@@ -63,8 +72,14 @@ impl ExternalRef {
             ));
         }
         if external_id.chars().any(char::is_control) {
-            return Err(FieldError::new("external_id", "contains control characters"));
+            return Err(FieldError::new(
+                "external_id",
+                "contains control characters",
+            ));
         }
-        Ok(ExternalRef { source: source.to_owned(), external_id: external_id.to_owned() })
+        Ok(ExternalRef {
+            source: source.to_owned(),
+            external_id: external_id.to_owned(),
+        })
     }
 }

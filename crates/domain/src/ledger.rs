@@ -17,7 +17,10 @@ impl Points {
     /// A positive amount for one posting, within [`POSTING_POINTS_MAX`].
     pub fn posting(amount: i64) -> Result<Points, FieldError> {
         if !(1..=POSTING_POINTS_MAX).contains(&amount) {
-            return Err(FieldError::new("points", format!("must be 1 to {POSTING_POINTS_MAX}")));
+            return Err(FieldError::new(
+                "points",
+                format!("must be 1 to {POSTING_POINTS_MAX}"),
+            ));
         }
         Ok(Points(amount))
     }
@@ -50,9 +53,13 @@ impl TransferKind {
     }
 
     pub fn parse(s: &str) -> Option<TransferKind> {
-        [TransferKind::Earn, TransferKind::Reverse, TransferKind::Correction]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            TransferKind::Earn,
+            TransferKind::Reverse,
+            TransferKind::Correction,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -66,7 +73,10 @@ pub struct EarnRule {
 
 impl Default for EarnRule {
     fn default() -> Self {
-        EarnRule { points: 1, per_minor: 10_000 }
+        EarnRule {
+            points: 1,
+            per_minor: 10_000,
+        }
     }
 }
 
@@ -98,10 +108,17 @@ impl EarnRule {
 }
 
 /// A customer's balance after a debit of `amount`, or why it is refused.
-pub fn debit_balance(balance: i64, amount: i64, allow_negative: bool) -> Result<i64, InsufficientPoints> {
+pub fn debit_balance(
+    balance: i64,
+    amount: i64,
+    allow_negative: bool,
+) -> Result<i64, InsufficientPoints> {
     let after = balance - amount;
     if after < 0 && !allow_negative {
-        return Err(InsufficientPoints { balance, requested: amount });
+        return Err(InsufficientPoints {
+            balance,
+            requested: amount,
+        });
     }
     Ok(after)
 }

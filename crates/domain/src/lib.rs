@@ -28,11 +28,17 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        FieldError { field: field.into(), reason: reason.into() }
+        FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// The same error, with its field nested under `prefix` (`lines[2].quantity`).
     pub fn within(self, prefix: &str) -> Self {
-        FieldError { field: format!("{prefix}.{}", self.field), reason: self.reason }
+        FieldError {
+            field: format!("{prefix}.{}", self.field),
+            reason: self.reason,
+        }
     }
 }

@@ -35,7 +35,10 @@ const CURRENCIES: &[(&str, u8)] = &[
 ];
 
 impl Currency {
-    pub const TWD: Currency = Currency { code: "TWD", exponent: 2 };
+    pub const TWD: Currency = Currency {
+        code: "TWD",
+        exponent: 2,
+    };
 
     /// Parses an upper-case ISO 4217 alphabetic code.
     pub fn parse(code: &str) -> Result<Currency, FieldError> {
@@ -44,7 +47,10 @@ impl Currency {
             .find(|(c, _)| *c == code)
             .map(|&(code, exponent)| Currency { code, exponent })
             .ok_or_else(|| {
-                FieldError::new("currency", format!("unknown ISO 4217 currency code {code:?}"))
+                FieldError::new(
+                    "currency",
+                    format!("unknown ISO 4217 currency code {code:?}"),
+                )
             })
     }
 

@@ -22,7 +22,10 @@ impl OrderLine {
         let text = |field: &str, v: &str| -> Result<String, FieldError> {
             let v = v.trim();
             if v.is_empty() || v.len() > SKU_BYTES_MAX {
-                return Err(FieldError::new(field, format!("must be 1 to {SKU_BYTES_MAX} bytes")));
+                return Err(FieldError::new(
+                    field,
+                    format!("must be 1 to {SKU_BYTES_MAX} bytes"),
+                ));
             }
             if v.chars().any(char::is_control) {
                 return Err(FieldError::new(field, "contains control characters"));
@@ -30,7 +33,10 @@ impl OrderLine {
             Ok(v.to_owned())
         };
         if !(1..=LINE_QUANTITY_MAX).contains(&quantity) {
-            return Err(FieldError::new("quantity", format!("must be 1 to {LINE_QUANTITY_MAX}")));
+            return Err(FieldError::new(
+                "quantity",
+                format!("must be 1 to {LINE_QUANTITY_MAX}"),
+            ));
         }
         if !(0..=UNIT_PRICE_MINOR_MAX).contains(&unit_price_minor) {
             return Err(FieldError::new(
@@ -63,13 +69,20 @@ pub struct Order {
 impl Order {
     pub fn new(currency: Currency, lines: Vec<OrderLine>) -> Result<Order, FieldError> {
         if lines.is_empty() || lines.len() > ORDER_LINES_MAX {
-            return Err(FieldError::new("lines", format!("must have 1 to {ORDER_LINES_MAX} lines")));
+            return Err(FieldError::new(
+                "lines",
+                format!("must have 1 to {ORDER_LINES_MAX} lines"),
+            ));
         }
         let total_minor = lines
             .iter()
             .try_fold(0_i64, |sum, l| sum.checked_add(l.total_minor()))
             .ok_or_else(|| FieldError::new("lines", "order total is too large"))?;
-        Ok(Order { currency, lines, total_minor })
+        Ok(Order {
+            currency,
+            lines,
+            total_minor,
+        })
     }
 
     pub fn total_minor(&self) -> i64 {
@@ -92,7 +105,11 @@ pub enum RefundError {
     #[error("line {line} does not exist on the order")]
     UnknownLine { line: usize },
     #[error("line {line}: refund of {requested} units exceeds the {refundable} still refundable")]
-    ExceedsLine { line: usize, requested: i64, refundable: i64 },
+    ExceedsLine {
+        line: usize,
+        requested: i64,
+        refundable: i64,
+    },
     #[error("the order has nothing left to refund")]
     NothingLeft,
     #[error("{0}")]
@@ -126,7 +143,10 @@ pub fn plan_refund(
         }
         RefundRequest::Lines(lines) => {
             if lines.is_empty() {
-                return Err(RefundError::Invalid(FieldError::new("lines", "must not be empty")));
+                return Err(RefundError::Invalid(FieldError::new(
+                    "lines",
+                    "must not be empty",
+                )));
             }
             for &(line, qty) in lines {
                 if line >= order.lines.len() {
@@ -158,7 +178,10 @@ pub fn plan_refund(
     if quantities.iter().all(|&q| q == 0) {
         return Err(RefundError::NothingLeft);
     }
-    Ok(RefundPlan { quantities, amount_minor })
+    Ok(RefundPlan {
+        quantities,
+        amount_minor,
+    })
 }
 
 #[cfg(test)]

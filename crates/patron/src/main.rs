@@ -1,1 +1,5 @@
-fn main() {}
+//! `patron`: Patron's one binary.
+
+fn main() -> std::process::ExitCode {
+    patron::cli::main()
+}

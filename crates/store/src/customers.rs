@@ -59,7 +59,9 @@ pub fn find_by_identity(tx: &mut Tx<'_>, identity: &Identity) -> Result<Option<i
 }
 
 pub fn exists(tx: &mut Tx<'_>, id: i64) -> Result<bool> {
-    Ok(tx.query_opt("SELECT 1 FROM customers WHERE id = $1", args![id])?.is_some())
+    Ok(tx
+        .query_opt("SELECT 1 FROM customers WHERE id = $1", args![id])?
+        .is_some())
 }
 
 pub fn get(tx: &mut Tx<'_>, id: i64) -> Result<Option<CustomerRow>> {

@@ -92,9 +92,12 @@ pub fn find(tx: &mut Tx<'_>, source: &str, external_id: &str) -> Result<Option<E
 }
 
 pub fn get(tx: &mut Tx<'_>, id: i64) -> Result<Option<EventRow>> {
-    tx.query_opt(&format!("SELECT {COLUMNS} FROM events WHERE id = $1"), args![id])?
-        .map(|r| from_row(&r))
-        .transpose()
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM events WHERE id = $1"),
+        args![id],
+    )?
+    .map(|r| from_row(&r))
+    .transpose()
 }
 
 /// Refunds and cancellations recorded against an order, oldest first.
@@ -110,6 +113,9 @@ pub fn of_order(tx: &mut Tx<'_>, order_event_id: i64) -> Result<Vec<EventRow>> {
 
 /// Counts by kind, for reports and tests.
 pub fn count_by_kind(tx: &mut Tx<'_>, kind: EventKind) -> Result<i64> {
-    tx.query_one("SELECT COUNT(*) FROM events WHERE kind = $1", args![kind.as_str()])?
-        .int(0)
+    tx.query_one(
+        "SELECT COUNT(*) FROM events WHERE kind = $1",
+        args![kind.as_str()],
+    )?
+    .int(0)
 }

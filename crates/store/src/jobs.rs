@@ -37,7 +37,14 @@ pub fn enqueue(tx: &mut Tx<'_>, j: &NewJob<'_>) -> Result<Option<i64>> {
         "INSERT INTO jobs (kind, payload, due_at, state, max_attempts, created_at, dedupe_key)
          VALUES ($1, $2, $3, 'pending', $4, $5, $6)
          ON CONFLICT DO NOTHING RETURNING id",
-        args![j.kind, j.payload, j.due_at_micros, j.max_attempts, j.now_micros, j.dedupe_key],
+        args![
+            j.kind,
+            j.payload,
+            j.due_at_micros,
+            j.max_attempts,
+            j.now_micros,
+            j.dedupe_key
+        ],
     )?
     .map(|r| r.int(0))
     .transpose()
@@ -51,7 +58,11 @@ pub fn claim(
     lease_until_micros: i64,
     limit: i64,
 ) -> Result<Vec<JobRow>> {
-    let lock = if tx.is_postgres() { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let lock = if tx.is_postgres() {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     let sql = format!(
         "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2,
                          attempts = attempts + 1
@@ -139,8 +150,11 @@ pub fn counts(tx: &mut Tx<'_>) -> Result<JobCounts> {
 
 /// Jobs of one kind with their state, for tests and the admin view.
 pub fn states_of_kind(tx: &mut Tx<'_>, kind: &str) -> Result<Vec<(i64, String, i64)>> {
-    tx.query("SELECT id, state, attempts FROM jobs WHERE kind = $1 ORDER BY id", args![kind])?
-        .iter()
-        .map(|r| Ok((r.int(0)?, r.text(1)?.to_owned(), r.int(2)?)))
-        .collect()
+    tx.query(
+        "SELECT id, state, attempts FROM jobs WHERE kind = $1 ORDER BY id",
+        args![kind],
+    )?
+    .iter()
+    .map(|r| Ok((r.int(0)?, r.text(1)?.to_owned(), r.int(2)?)))
+    .collect()
 }

@@ -26,7 +26,8 @@ pub fn system_account(tx: &mut Tx<'_>, code: &str) -> Result<i64> {
         "INSERT INTO accounts (code, allow_negative) VALUES ($1, 1) ON CONFLICT DO NOTHING",
         args![code],
     )?;
-    tx.query_one("SELECT id FROM accounts WHERE code = $1", args![code])?.int(0)
+    tx.query_one("SELECT id FROM accounts WHERE code = $1", args![code])?
+        .int(0)
 }
 
 pub fn customer_account(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<AccountRow>> {
@@ -35,7 +36,11 @@ pub fn customer_account(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<Acco
         args![customer_id],
     )?
     .map(|r| {
-        Ok(AccountRow { id: r.int(0)?, balance: r.int(1)?, allow_negative: r.int(2)? != 0 })
+        Ok(AccountRow {
+            id: r.int(0)?,
+            balance: r.int(1)?,
+            allow_negative: r.int(2)? != 0,
+        })
     })
     .transpose()
 }
@@ -70,7 +75,10 @@ pub struct NewTransfer<'a> {
 
 pub fn insert_transfer(tx: &mut Tx<'_>, t: &NewTransfer<'_>) -> Result<()> {
     assert!(t.amount > 0, "transfer amount must be positive");
-    assert_ne!(t.debit_account_id, t.credit_account_id, "transfer to the same account");
+    assert_ne!(
+        t.debit_account_id, t.credit_account_id,
+        "transfer to the same account"
+    );
     tx.execute(
         "INSERT INTO transfers (event_id, seq, debit_account_id, credit_account_id, amount, kind,
                                 created_at, remaining, pending_until, expires_at, lot_event_id,
@@ -206,8 +214,12 @@ pub struct LedgerCheck {
 }
 
 pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
-    let customers =
-        tx.query_one("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM accounts WHERE code IS NULL", &[])?.int(0)?;
+    let customers = tx
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM accounts WHERE code IS NULL",
+            &[],
+        )?
+        .int(0)?;
     let systems = tx
         .query_one(
             "SELECT CAST(COALESCE(SUM(CASE WHEN a.id = t.credit_account_id THEN t.amount ELSE -t.amount END), 0) AS BIGINT)
@@ -242,12 +254,23 @@ pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
             &[],
         )?
         .int(0)?;
-    Ok(LedgerCheck { sum_of_balances: customers + systems, accounts_off, lots_off, lots_over_consumed })
+    Ok(LedgerCheck {
+        sum_of_balances: customers + systems,
+        accounts_off,
+        lots_off,
+        lots_over_consumed,
+    })
 }
 
 impl LedgerCheck {
     pub fn is_healthy(&self) -> bool {
-        *self == LedgerCheck { sum_of_balances: 0, accounts_off: 0, lots_off: 0, lots_over_consumed: 0 }
+        *self
+            == LedgerCheck {
+                sum_of_balances: 0,
+                accounts_off: 0,
+                lots_off: 0,
+                lots_over_consumed: 0,
+            }
     }
 }
 

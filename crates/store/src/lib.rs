@@ -40,11 +40,17 @@ impl DatabaseUrl {
             if path.is_empty() {
                 bail!("sqlite:// URL has no path");
             }
-            Ok(DatabaseUrl::Sqlite { path: path.to_owned() })
+            Ok(DatabaseUrl::Sqlite {
+                path: path.to_owned(),
+            })
         } else if let Some(path) = url.strip_prefix("sqlite:") {
-            Ok(DatabaseUrl::Sqlite { path: path.to_owned() })
+            Ok(DatabaseUrl::Sqlite {
+                path: path.to_owned(),
+            })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(DatabaseUrl::Postgres { url: url.to_owned() })
+            Ok(DatabaseUrl::Postgres {
+                url: url.to_owned(),
+            })
         } else {
             bail!("database URL must start with sqlite:// or postgres://")
         }
@@ -62,7 +68,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { pool_size: 8, pg_schema: None }
+        StoreOptions {
+            pool_size: 8,
+            pg_schema: None,
+        }
     }
 }
 
@@ -74,7 +83,7 @@ pub struct Store {
 
 enum Backend {
     Sqlite(sqlite_backend::Sqlite),
-    Postgres(postgres_backend::Postgres),
+    Postgres(Box<postgres_backend::Postgres>),
 }
 
 /// Which backend a store runs on; for the few places that must differ (benchmarks, COPY).
@@ -98,13 +107,17 @@ impl Store {
             DatabaseUrl::Sqlite { path } => {
                 Backend::Sqlite(sqlite_backend::Sqlite::open(path, options.pool_size)?)
             }
-            DatabaseUrl::Postgres { url } => Backend::Postgres(postgres_backend::Postgres::open(
-                url,
-                options.pool_size,
-                options.pg_schema.as_deref(),
-            )?),
+            DatabaseUrl::Postgres { url } => {
+                Backend::Postgres(Box::new(postgres_backend::Postgres::open(
+                    url,
+                    options.pool_size,
+                    options.pg_schema.as_deref(),
+                )?))
+            }
         };
-        Ok(Store { backend: Arc::new(backend) })
+        Ok(Store {
+            backend: Arc::new(backend),
+        })
     }
 
     pub fn kind(&self) -> BackendKind {

@@ -18,7 +18,10 @@ struct Script {
 }
 
 const SCRIPTS: &[Script] = &[Script {
-    migration: Migration { version: 1, name: "init" },
+    migration: Migration {
+        version: 1,
+        name: "init",
+    },
     sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
     postgres: include_str!("../migrations/postgres/0001_init.sql"),
 }];
@@ -39,7 +42,10 @@ pub(crate) fn apply(store: &Store) -> Result<Vec<Migration>> {
             )",
         )?;
         let applied: Vec<i64> = tx
-            .query("SELECT version FROM schema_migrations ORDER BY version", &[])?
+            .query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )?
             .iter()
             .map(|r| r.int(0))
             .collect::<Result<_>>()?;

@@ -75,14 +75,17 @@ pub struct MessageRow {
 }
 
 pub fn message(tx: &mut Tx<'_>, id: i64) -> Result<Option<MessageRow>> {
-    tx.query_opt("SELECT id, topic, payload, created_at FROM outbox WHERE id = $1", args![id])?
-        .map(|r| {
-            Ok(MessageRow {
-                id: r.int(0)?,
-                topic: r.text(1)?.to_owned(),
-                payload: r.text(2)?.to_owned(),
-                created_at: instant(r.int(3)?)?,
-            })
+    tx.query_opt(
+        "SELECT id, topic, payload, created_at FROM outbox WHERE id = $1",
+        args![id],
+    )?
+    .map(|r| {
+        Ok(MessageRow {
+            id: r.int(0)?,
+            topic: r.text(1)?.to_owned(),
+            payload: r.text(2)?.to_owned(),
+            created_at: instant(r.int(3)?)?,
         })
-        .transpose()
+    })
+    .transpose()
 }

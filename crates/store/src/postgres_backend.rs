@@ -30,17 +30,25 @@ impl Postgres {
         let mut config: postgres::Config = url.parse().context("parsing PostgreSQL URL")?;
         if let Some(schema) = schema {
             anyhow::ensure!(
-                schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                schema
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
                 "schema name must be lower-case ASCII letters, digits and _"
             );
-            let mut admin = config.connect(postgres::NoTls).context("connecting to PostgreSQL")?;
+            let mut admin = config
+                .connect(postgres::NoTls)
+                .context("connecting to PostgreSQL")?;
             admin.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
             config.options(&format!("-c search_path={schema}"));
         }
         let db = Postgres {
             config,
             schema: schema.map(str::to_owned),
-            pool: Mutex::new(Pool { idle: Vec::new(), open: 0, max: pool_size.max(1) }),
+            pool: Mutex::new(Pool {
+                idle: Vec::new(),
+                open: 0,
+                max: pool_size.max(1),
+            }),
             returned: Condvar::new(),
         };
         // Connect once now so a wrong URL fails at start, not at the first request.
@@ -63,7 +71,10 @@ impl Postgres {
                 pool.open += 1;
                 drop(pool);
                 return match self.config.connect(postgres::NoTls) {
-                    Ok(client) => Ok(Conn { client, statements: HashMap::new() }),
+                    Ok(client) => Ok(Conn {
+                        client,
+                        statements: HashMap::new(),
+                    }),
                     Err(e) => {
                         self.pool.lock().unwrap_or_else(|p| p.into_inner()).open -= 1;
                         Err(e).context("connecting to PostgreSQL")
@@ -95,10 +106,16 @@ impl Postgres {
         let mut conn = self.checkout()?;
         let result = (|| {
             let Conn { client, statements } = &mut conn;
-            let tx = client.transaction().context("beginning PostgreSQL transaction")?;
-            let mut tx = Tx { inner: TxInner::Postgres { tx, statements } };
+            let tx = client
+                .transaction()
+                .context("beginning PostgreSQL transaction")?;
+            let mut tx = Tx {
+                inner: TxInner::Postgres { tx, statements },
+            };
             let value = f(&mut tx)?;
-            let TxInner::Postgres { tx, .. } = tx.inner else { unreachable!("PostgreSQL transaction") };
+            let TxInner::Postgres { tx, .. } = tx.inner else {
+                unreachable!("PostgreSQL transaction")
+            };
             tx.commit().context("committing PostgreSQL transaction")?;
             Ok(value)
         })();
@@ -109,7 +126,8 @@ impl Postgres {
     pub(crate) fn drop_schema(&self) -> Result<()> {
         if let Some(schema) = &self.schema {
             let mut conn = self.checkout()?;
-            conn.client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
+            conn.client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
             self.checkin(conn);
         }
         Ok(())

@@ -66,11 +66,14 @@ pub struct Row(pub(crate) Vec<Value>);
 
 impl Row {
     fn get(&self, i: usize) -> Result<&Value> {
-        self.0.get(i).ok_or_else(|| anyhow!("column {i} out of range"))
+        self.0
+            .get(i)
+            .ok_or_else(|| anyhow!("column {i} out of range"))
     }
 
     pub fn int(&self, i: usize) -> Result<i64> {
-        self.opt_int(i)?.ok_or_else(|| anyhow!("column {i} is NULL"))
+        self.opt_int(i)?
+            .ok_or_else(|| anyhow!("column {i} is NULL"))
     }
 
     pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
@@ -82,7 +85,8 @@ impl Row {
     }
 
     pub fn text(&self, i: usize) -> Result<&str> {
-        self.opt_text(i)?.ok_or_else(|| anyhow!("column {i} is NULL"))
+        self.opt_text(i)?
+            .ok_or_else(|| anyhow!("column {i} is NULL"))
     }
 
     pub fn opt_text(&self, i: usize) -> Result<Option<&str>> {
@@ -141,7 +145,9 @@ impl Tx<'_> {
     pub fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
         match &mut self.inner {
             TxInner::Sqlite(tx) => {
-                let mut stmt = tx.prepare_cached(&to_sqlite(sql)).with_context(|| sql.to_owned())?;
+                let mut stmt = tx
+                    .prepare_cached(&to_sqlite(sql))
+                    .with_context(|| sql.to_owned())?;
                 let n = stmt
                     .execute(rusqlite::params_from_iter(args.iter()))
                     .with_context(|| sql.to_owned())?;
@@ -149,8 +155,10 @@ impl Tx<'_> {
             }
             TxInner::Postgres { tx, statements } => {
                 let stmt = pg_statement(tx, statements, sql)?;
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+                    .iter()
+                    .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
                 tx.execute(&stmt, &params).with_context(|| sql.to_owned())
             }
         }
@@ -160,7 +168,9 @@ impl Tx<'_> {
     pub fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>> {
         match &mut self.inner {
             TxInner::Sqlite(tx) => {
-                let mut stmt = tx.prepare_cached(&to_sqlite(sql)).with_context(|| sql.to_owned())?;
+                let mut stmt = tx
+                    .prepare_cached(&to_sqlite(sql))
+                    .with_context(|| sql.to_owned())?;
                 let width = stmt.column_count();
                 let mut rows = stmt
                     .query(rusqlite::params_from_iter(args.iter()))
@@ -187,8 +197,10 @@ impl Tx<'_> {
             }
             TxInner::Postgres { tx, statements } => {
                 let stmt = pg_statement(tx, statements, sql)?;
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> = args
+                    .iter()
+                    .map(|a| a as &(dyn postgres::types::ToSql + Sync))
+                    .collect();
                 let rows = tx.query(&stmt, &params).with_context(|| sql.to_owned())?;
                 rows.iter().map(pg_row).collect()
             }
@@ -204,7 +216,8 @@ impl Tx<'_> {
     }
 
     pub fn query_one(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Row> {
-        self.query_opt(sql, args)?.ok_or_else(|| anyhow!("expected one row, got none: {sql}"))
+        self.query_opt(sql, args)?
+            .ok_or_else(|| anyhow!("expected one row, got none: {sql}"))
     }
 
     /// Runs several statements separated by semicolons, without arguments (migrations).
@@ -249,17 +262,23 @@ fn pg_row(row: &postgres::Row) -> Result<Row> {
     for (i, col) in row.columns().iter().enumerate() {
         let t = col.type_();
         let v = if *t == Type::INT8 {
-            row.try_get::<_, Option<i64>>(i)?.map_or(Value::Null, Value::Int)
+            row.try_get::<_, Option<i64>>(i)?
+                .map_or(Value::Null, Value::Int)
         } else if *t == Type::INT4 {
-            row.try_get::<_, Option<i32>>(i)?.map_or(Value::Null, |v| Value::Int(v.into()))
+            row.try_get::<_, Option<i32>>(i)?
+                .map_or(Value::Null, |v| Value::Int(v.into()))
         } else if *t == Type::INT2 {
-            row.try_get::<_, Option<i16>>(i)?.map_or(Value::Null, |v| Value::Int(v.into()))
+            row.try_get::<_, Option<i16>>(i)?
+                .map_or(Value::Null, |v| Value::Int(v.into()))
         } else if *t == Type::BOOL {
-            row.try_get::<_, Option<bool>>(i)?.map_or(Value::Null, |v| Value::Int(v.into()))
+            row.try_get::<_, Option<bool>>(i)?
+                .map_or(Value::Null, |v| Value::Int(v.into()))
         } else if *t == Type::BYTEA {
-            row.try_get::<_, Option<Vec<u8>>>(i)?.map_or(Value::Null, Value::Blob)
+            row.try_get::<_, Option<Vec<u8>>>(i)?
+                .map_or(Value::Null, Value::Blob)
         } else if *t == Type::TEXT || *t == Type::VARCHAR || *t == Type::NAME {
-            row.try_get::<_, Option<String>>(i)?.map_or(Value::Null, Value::Text)
+            row.try_get::<_, Option<String>>(i)?
+                .map_or(Value::Null, Value::Text)
         } else {
             bail!("column {} has unsupported type {t}", col.name());
         };
@@ -308,6 +327,9 @@ impl postgres::types::ToSql for Arg<'_> {
 mod tests {
     #[test]
     fn placeholders_rewrite_outside_quotes() {
-        assert_eq!(super::to_sqlite("SELECT $1, '$2', $10"), "SELECT ?1, '$2', ?10");
+        assert_eq!(
+            super::to_sqlite("SELECT $1, '$2', $10"),
+            "SELECT ?1, '$2', ?10"
+        );
     }
 }

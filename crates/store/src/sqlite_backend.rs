@@ -34,7 +34,9 @@ fn connect(path: &str) -> Result<Connection> {
 impl Sqlite {
     pub(crate) fn open(path: &str, readers: usize) -> Result<Sqlite> {
         let writer = connect(path)?;
-        let readers = (0..readers.max(1)).map(|_| connect(path)).collect::<Result<Vec<_>>>()?;
+        let readers = (0..readers.max(1))
+            .map(|_| connect(path))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Sqlite {
             writer: Mutex::new(writer),
             readers: Mutex::new(readers),
@@ -62,11 +64,17 @@ impl Sqlite {
                 if let Some(c) = pool.pop() {
                     break c;
                 }
-                pool = self.reader_returned.wait(pool).unwrap_or_else(|p| p.into_inner());
+                pool = self
+                    .reader_returned
+                    .wait(pool)
+                    .unwrap_or_else(|p| p.into_inner());
             }
         };
         let result = run(&mut conn, TransactionBehavior::Deferred, f);
-        self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
         self.reader_returned.notify_one();
         result
     }
@@ -83,9 +91,13 @@ where
     let tx = conn
         .transaction_with_behavior(behavior)
         .context("beginning SQLite transaction")?;
-    let mut tx = Tx { inner: TxInner::Sqlite(tx) };
+    let mut tx = Tx {
+        inner: TxInner::Sqlite(tx),
+    };
     let value = f(&mut tx)?;
-    let TxInner::Sqlite(tx) = tx.inner else { unreachable!("SQLite transaction") };
+    let TxInner::Sqlite(tx) = tx.inner else {
+        unreachable!("SQLite transaction")
+    };
     tx.commit().context("committing SQLite transaction")?;
     Ok(value)
 }

@@ -32,7 +32,11 @@ pub fn start_instant() -> jiff::Timestamp {
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A fresh, empty database on `backend`: its URL, options and what to clean up.
@@ -71,7 +75,10 @@ impl TestDatabase {
                 let schema = unique("t");
                 Some(TestDatabase {
                     url: DatabaseUrl::Postgres { url },
-                    options: StoreOptions { pool_size: 8, pg_schema: Some(schema) },
+                    options: StoreOptions {
+                        pool_size: 8,
+                        pg_schema: Some(schema),
+                    },
                     dir: None,
                 })
             }
@@ -101,10 +108,10 @@ impl Drop for TestDatabase {
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
-        if self.options.pg_schema.is_some() {
-            if let Ok(store) = Store::open_unmigrated(&self.url, &self.options) {
-                let _ = store.drop_schema();
-            }
+        if self.options.pg_schema.is_some()
+            && let Ok(store) = Store::open_unmigrated(&self.url, &self.options)
+        {
+            let _ = store.drop_schema();
         }
     }
 }
@@ -129,11 +136,18 @@ impl WebhookSender for RecordingSender {
     fn post(&self, url: &str, headers: &[(&str, String)], body: &str) -> Result<u16, String> {
         self.sent.lock().unwrap().push(SentWebhook {
             url: url.to_owned(),
-            headers: headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
             body: body.to_owned(),
         });
         let mut script = self.script.lock().unwrap();
-        Ok(if script.is_empty() { 200 } else { script.remove(0) })
+        Ok(if script.is_empty() {
+            200
+        } else {
+            script.remove(0)
+        })
     }
 }
 
@@ -163,7 +177,13 @@ impl TestApp {
             sender.clone(),
             settings,
         );
-        Some(TestApp { app, clock, sender, backend, db })
+        Some(TestApp {
+            app,
+            clock,
+            sender,
+            backend,
+            db,
+        })
     }
 
     /// A second app on the same database (another `patron serve` instance).
@@ -182,7 +202,11 @@ impl TestApp {
     }
 
     pub fn principal(role: Role) -> Principal {
-        Principal { key_id: None, role, actor: format!("test:{}", role.as_str()) }
+        Principal {
+            key_id: None,
+            role,
+            actor: format!("test:{}", role.as_str()),
+        }
     }
 }
 

@@ -1,13 +1,23 @@
 use super::*;
 
 fn check(kind: IdentityKind, input: &str, expect: Result<&str, &str>) {
-    let got = Identity::parse(kind, input).map(|i| i.value).map_err(|e| e.field);
-    assert_eq!(got.as_deref().map_err(|e| e.as_str()), expect, "{kind:?} {input:?}");
+    let got = Identity::parse(kind, input)
+        .map(|i| i.value)
+        .map_err(|e| e.field);
+    assert_eq!(
+        got.as_deref().map_err(|e| e.as_str()),
+        expect,
+        "{kind:?} {input:?}"
+    );
 }
 
 #[test]
 fn identities_normalise() {
-    check(IdentityKind::Email, " Amy@Example.COM ", Ok("amy@example.com"));
+    check(
+        IdentityKind::Email,
+        " Amy@Example.COM ",
+        Ok("amy@example.com"),
+    );
     check(IdentityKind::Email, "amy", Err("email"));
     check(IdentityKind::Email, "amy@localhost", Err("email"));
     check(IdentityKind::Email, "a b@x.tw", Err("email"));
@@ -23,7 +33,10 @@ fn identities_normalise() {
 #[test]
 fn profile_fields_validate() {
     assert!(CustomerProfile::parse_birthday("1990-02-29").is_err());
-    assert_eq!(CustomerProfile::parse_birthday("1992-02-29").unwrap().day(), 29);
+    assert_eq!(
+        CustomerProfile::parse_birthday("1992-02-29").unwrap().day(),
+        29
+    );
     assert!(CustomerProfile::parse_time_zone("Asia/Taipei").is_ok());
     assert!(CustomerProfile::parse_time_zone("Mars/Base").is_err());
     assert_eq!(CustomerProfile::parse_name(" 王小明 ").unwrap(), "王小明");

@@ -29,7 +29,13 @@ fn reversals_sum_to_the_original_earn() {
 #[test]
 fn debits_respect_the_negative_policy() {
     assert_eq!(debit_balance(10, 4, false), Ok(6));
-    assert_eq!(debit_balance(3, 4, false), Err(InsufficientPoints { balance: 3, requested: 4 }));
+    assert_eq!(
+        debit_balance(3, 4, false),
+        Err(InsufficientPoints {
+            balance: 3,
+            requested: 4
+        })
+    );
     assert_eq!(debit_balance(3, 4, true), Ok(-1));
     assert!(Points::posting(0).is_err());
 }

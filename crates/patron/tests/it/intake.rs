@@ -12,69 +12,142 @@ fn who() -> app::Principal {
 
 both_backends!(order_earns_once_and_replays_its_outcome, |t: &TestApp| {
     let o = order("A-1", "C-1", 3, 45_000); // NT$1,350 → 13 points
-    let Intake::Accepted(first) = t.app.place_order(&who(), &o).unwrap() else { panic!("accepted") };
+    let Intake::Accepted(first) = t.app.place_order(&who(), &o).unwrap() else {
+        panic!("accepted")
+    };
     assert_eq!(first.points_earned, 13);
     assert_eq!(t.app.points_balance(first.customer_id).unwrap(), 13);
-    let Intake::Duplicate(again) = t.app.place_order(&who(), &o).unwrap() else { panic!("duplicate") };
+    let Intake::Duplicate(again) = t.app.place_order(&who(), &o).unwrap() else {
+        panic!("duplicate")
+    };
     assert_eq!(again, first);
     assert_eq!(t.app.points_balance(first.customer_id).unwrap(), 13);
     // The customer exists once, found by the shop id.
-    let second = t.app.place_order(&who(), &order("A-2", "C-1", 1, 10_000)).unwrap();
-    let Intake::Accepted(second) = second else { panic!("accepted") };
+    let second = t
+        .app
+        .place_order(&who(), &order("A-2", "C-1", 1, 10_000))
+        .unwrap();
+    let Intake::Accepted(second) = second else {
+        panic!("accepted")
+    };
     assert_eq!(second.customer_id, first.customer_id);
     assert_eq!(t.app.points_balance(first.customer_id).unwrap(), 14);
 });
 
-both_backends!(same_id_other_content_is_a_conflict_naming_fields, |t: &TestApp| {
-    t.app.place_order(&who(), &order("A-1", "C-1", 3, 45_000)).unwrap();
-    let changed = order("A-1", "C-1", 4, 45_000);
-    match t.app.place_order(&who(), &changed).unwrap() {
-        Intake::Rejected(AppError::ConflictingDuplicate { differences }) => {
-            assert_eq!(differences, vec!["lines[0].quantity"]);
+both_backends!(
+    same_id_other_content_is_a_conflict_naming_fields,
+    |t: &TestApp| {
+        t.app
+            .place_order(&who(), &order("A-1", "C-1", 3, 45_000))
+            .unwrap();
+        let changed = order("A-1", "C-1", 4, 45_000);
+        match t.app.place_order(&who(), &changed).unwrap() {
+            Intake::Rejected(AppError::ConflictingDuplicate { differences }) => {
+                assert_eq!(differences, vec!["lines[0].quantity"]);
+            }
+            other => panic!("expected a conflict, got {other:?}"),
         }
-        other => panic!("expected a conflict, got {other:?}"),
+        let customer = t
+            .app
+            .find_customer(
+                &domain::Identity::parse(domain::IdentityKind::ShopCustomerId, "C-1").unwrap(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.app.points_balance(customer).unwrap(), 13);
     }
-    let customer = t.app.find_customer(&domain::Identity::parse(domain::IdentityKind::ShopCustomerId, "C-1").unwrap()).unwrap().unwrap();
-    assert_eq!(t.app.points_balance(customer).unwrap(), 13);
-});
+);
 
 both_backends!(bad_orders_change_nothing, |t: &TestApp| {
     let mut negative = order("B-1", "C-1", 1, -100);
     let r = t.app.place_order(&who(), &negative).unwrap();
-    assert!(matches!(r, Intake::Rejected(AppError::Invalid(ref e)) if e.field == "lines[0].unit_price_minor"), "{r:?}");
+    assert!(
+        matches!(r, Intake::Rejected(AppError::Invalid(ref e)) if e.field == "lines[0].unit_price_minor"),
+        "{r:?}"
+    );
     negative.lines[0].unit_price_minor = 100;
     negative.currency = "XYZ".to_owned();
     let r = t.app.place_order(&who(), &negative).unwrap();
-    assert!(matches!(r, Intake::Rejected(AppError::Invalid(ref e)) if e.field == "currency"), "{r:?}");
+    assert!(
+        matches!(r, Intake::Rejected(AppError::Invalid(ref e)) if e.field == "currency"),
+        "{r:?}"
+    );
     let mut unknown = order("B-2", "C-1", 1, 100);
     unknown.customer = app::intake::CustomerRef::Id(999_999);
-    assert!(matches!(t.app.place_order(&who(), &unknown).unwrap(), Intake::Rejected(AppError::UnknownCustomer)));
+    assert!(matches!(
+        t.app.place_order(&who(), &unknown).unwrap(),
+        Intake::Rejected(AppError::UnknownCustomer)
+    ));
     let mut empty = order("B-3", "C-1", 1, 100);
     empty.lines.clear();
-    assert!(matches!(t.app.place_order(&who(), &empty).unwrap(), Intake::Rejected(AppError::Invalid(_))));
+    assert!(matches!(
+        t.app.place_order(&who(), &empty).unwrap(),
+        Intake::Rejected(AppError::Invalid(_))
+    ));
     // Nothing was stored: the ids can still be used.
-    assert!(matches!(t.app.place_order(&who(), &order("B-1", "C-1", 1, 100)).unwrap(), Intake::Accepted(_)));
-    t.app.store.read(|tx| {
-        assert_eq!(store::events::count_by_kind(tx, domain::EventKind::OrderPlaced)?, 1);
-        assert_eq!(store::customers::count(tx)?, 1);
-        anyhow::Ok(())
-    }).unwrap();
+    assert!(matches!(
+        t.app
+            .place_order(&who(), &order("B-1", "C-1", 1, 100))
+            .unwrap(),
+        Intake::Accepted(_)
+    ));
+    t.app
+        .store
+        .read(|tx| {
+            assert_eq!(
+                store::events::count_by_kind(tx, domain::EventKind::OrderPlaced)?,
+                1
+            );
+            assert_eq!(store::customers::count(tx)?, 1);
+            anyhow::Ok(())
+        })
+        .unwrap();
 });
 
 both_backends!(refunds_reverse_exactly_what_was_earned, |t: &TestApp| {
     let mut o = order("R-1", "C-1", 2, 45_000);
-    o.lines.push(LineInput { sku: "CUP".to_owned(), category: None, quantity: 1, unit_price_minor: 39_900 });
+    o.lines.push(LineInput {
+        sku: "CUP".to_owned(),
+        category: None,
+        quantity: 1,
+        unit_price_minor: 39_900,
+    });
     // NT$900 + NT$399 = NT$1,299 → 12 points.
-    let Intake::Accepted(placed) = t.app.place_order(&who(), &o).unwrap() else { panic!() };
+    let Intake::Accepted(placed) = t.app.place_order(&who(), &o).unwrap() else {
+        panic!()
+    };
     assert_eq!(placed.points_earned, 12);
-    let Intake::Accepted(r1) = t.app.refund_order(&who(), &refund("RF-1", "R-1", Some(vec![(0, 1)]))).unwrap() else { panic!() };
+    let Intake::Accepted(r1) = t
+        .app
+        .refund_order(&who(), &refund("RF-1", "R-1", Some(vec![(0, 1)])))
+        .unwrap()
+    else {
+        panic!()
+    };
     assert_eq!((r1.amount_minor, r1.points_reversed), (45_000, 4)); // 12 − floor(849) = 12 − 8
-    let Intake::Duplicate(again) = t.app.refund_order(&who(), &refund("RF-1", "R-1", Some(vec![(0, 1)]))).unwrap() else { panic!() };
+    let Intake::Duplicate(again) = t
+        .app
+        .refund_order(&who(), &refund("RF-1", "R-1", Some(vec![(0, 1)])))
+        .unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(again, r1);
     // Refunding more than remains of a line is refused and changes nothing.
-    let over = t.app.refund_order(&who(), &refund("RF-2", "R-1", Some(vec![(0, 2)])));
-    assert!(matches!(over, Err(AppError::RefundExceedsOrder(_))), "{over:?}");
-    let Intake::Accepted(rest) = t.app.refund_order(&who(), &refund("RF-3", "R-1", None)).unwrap() else { panic!() };
+    let over = t
+        .app
+        .refund_order(&who(), &refund("RF-2", "R-1", Some(vec![(0, 2)])));
+    assert!(
+        matches!(over, Err(AppError::RefundExceedsOrder(_))),
+        "{over:?}"
+    );
+    let Intake::Accepted(rest) = t
+        .app
+        .refund_order(&who(), &refund("RF-3", "R-1", None))
+        .unwrap()
+    else {
+        panic!()
+    };
     assert_eq!((rest.amount_minor, rest.points_reversed), (84_900, 8));
     assert_eq!(t.app.points_balance(placed.customer_id).unwrap(), 0);
     let nothing = t.app.refund_order(&who(), &refund("RF-4", "R-1", None));
@@ -88,21 +161,44 @@ both_backends!(refunds_reverse_exactly_what_was_earned, |t: &TestApp| {
 both_backends!(statement_pages_and_corrections_compensate, |t: &TestApp| {
     let mut customer = 0;
     for i in 0..5 {
-        let Intake::Accepted(o) = t.app.place_order(&who(), &order(&format!("S-{i}"), "C-9", 1, 100_000)).unwrap() else { panic!() };
+        let Intake::Accepted(o) = t
+            .app
+            .place_order(&who(), &order(&format!("S-{i}"), "C-9", 1, 100_000))
+            .unwrap()
+        else {
+            panic!()
+        };
         customer = o.customer_id;
     }
     let manager = TestApp::principal(Role::Manager);
-    let c = t.app.correct_points(&manager, customer, -7, "客服補償撤回").unwrap();
+    let c = t
+        .app
+        .correct_points(&manager, customer, -7, "客服補償撤回")
+        .unwrap();
     assert_eq!(c.points, -7);
-    assert!(matches!(t.app.correct_points(&manager, customer, -100, "too much"), Err(AppError::InsufficientPoints(_))));
-    assert!(matches!(t.app.correct_points(&manager, customer, 5, "  "), Err(AppError::Invalid(_))));
+    assert!(matches!(
+        t.app.correct_points(&manager, customer, -100, "too much"),
+        Err(AppError::InsufficientPoints(_))
+    ));
+    assert!(matches!(
+        t.app.correct_points(&manager, customer, 5, "  "),
+        Err(AppError::Invalid(_))
+    ));
     assert_eq!(t.app.points_balance(customer).unwrap(), 43);
     let page1 = t.app.points_statement(customer, (0, 0), 4).unwrap();
     assert_eq!(page1.entries.len(), 4);
-    let page2 = t.app.points_statement(customer, page1.next.unwrap(), 4).unwrap();
+    let page2 = t
+        .app
+        .points_statement(customer, page1.next.unwrap(), 4)
+        .unwrap();
     assert_eq!(page2.entries.len(), 2);
     assert_eq!(page2.next, None);
-    let total: i64 = page1.entries.iter().chain(&page2.entries).map(|e| e.points).sum();
+    let total: i64 = page1
+        .entries
+        .iter()
+        .chain(&page2.entries)
+        .map(|e| e.points)
+        .sum();
     assert_eq!(total, 43);
     let check = t.app.store.read(store::ledger::check).unwrap();
     assert!(check.is_healthy(), "{check:?}");

@@ -12,7 +12,12 @@ pub(crate) fn customer(shop_id: &str) -> CustomerRef {
 }
 
 /// An order of one line: `quantity` × `unit_price_minor`.
-pub(crate) fn order(external_id: &str, shop_customer: &str, quantity: i64, unit_price_minor: i64) -> OrderInput {
+pub(crate) fn order(
+    external_id: &str,
+    shop_customer: &str,
+    quantity: i64,
+    unit_price_minor: i64,
+) -> OrderInput {
     OrderInput {
         source: "shop".to_owned(),
         external_id: external_id.to_owned(),
@@ -28,7 +33,11 @@ pub(crate) fn order(external_id: &str, shop_customer: &str, quantity: i64, unit_
     }
 }
 
-pub(crate) fn refund(external_id: &str, order_external_id: &str, lines: Option<Vec<(usize, i64)>>) -> RefundInput {
+pub(crate) fn refund(
+    external_id: &str,
+    order_external_id: &str,
+    lines: Option<Vec<(usize, i64)>>,
+) -> RefundInput {
     RefundInput {
         source: "shop".to_owned(),
         external_id: external_id.to_owned(),

@@ -1,0 +1,126 @@
+//! Locks the error table: every code's status and title, and the problem body each
+//! `AppError` variant becomes.
+
+use super::*;
+use domain::FieldError;
+use serde_json::{Value, json};
+
+#[test]
+fn every_code_has_a_distinct_snake_case_code_and_an_error_status() {
+    let mut seen = std::collections::HashSet::new();
+    for c in ErrorCode::ALL {
+        let (status, code, _) = c.describe();
+        assert!(
+            status.is_client_error() || status.is_server_error(),
+            "{code}"
+        );
+        assert!(
+            code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{code}"
+        );
+        assert!(seen.insert(code), "{code} twice");
+    }
+}
+
+#[test]
+fn code_table() {
+    let table: Vec<Value> = ErrorCode::ALL
+        .iter()
+        .map(|c| {
+            let (status, code, title) = c.describe();
+            json!({ "code": code, "status": status.as_u16(), "title": title })
+        })
+        .collect();
+    insta::assert_json_snapshot!(table);
+}
+
+/// One sample of every `AppError` variant, named by the variant.
+fn samples() -> Vec<(&'static str, AppError)> {
+    vec![
+        (
+            "Invalid",
+            AppError::Invalid(FieldError::new("lines[0].quantity", "must be 1 to 1000000")),
+        ),
+        ("UnknownCustomer", AppError::UnknownCustomer),
+        ("UnknownOrder", AppError::UnknownOrder),
+        ("NotFound", AppError::NotFound),
+        (
+            "IdentityConflict",
+            AppError::IdentityConflict {
+                customer_ids: vec![1, 2],
+            },
+        ),
+        (
+            "ConflictingDuplicate",
+            AppError::ConflictingDuplicate {
+                differences: vec!["lines[0].quantity".to_owned()],
+            },
+        ),
+        (
+            "CustomerConflict",
+            AppError::CustomerConflict {
+                customer_id: 7,
+                differences: vec!["name".to_owned()],
+            },
+        ),
+        (
+            "RefundExceedsOrder",
+            AppError::RefundExceedsOrder(domain::order::RefundError::NothingLeft),
+        ),
+        (
+            "InsufficientPoints",
+            AppError::InsufficientPoints(domain::ledger::InsufficientPoints {
+                balance: 3,
+                requested: 5,
+            }),
+        ),
+        ("IdempotencyKeyReused", AppError::IdempotencyKeyReused),
+        ("Unauthenticated", AppError::Unauthenticated),
+        ("Forbidden", AppError::Forbidden),
+        (
+            "Internal",
+            AppError::Internal(anyhow::anyhow!("disk on fire at /var/lib/patron")),
+        ),
+    ]
+}
+
+/// Fails to compile when a variant is added, so that `samples` gets a row for it.
+fn variant_is_sampled(e: &AppError) -> bool {
+    match e {
+        AppError::Invalid(_)
+        | AppError::UnknownCustomer
+        | AppError::UnknownOrder
+        | AppError::NotFound
+        | AppError::IdentityConflict { .. }
+        | AppError::ConflictingDuplicate { .. }
+        | AppError::CustomerConflict { .. }
+        | AppError::RefundExceedsOrder(_)
+        | AppError::InsufficientPoints(_)
+        | AppError::IdempotencyKeyReused
+        | AppError::Unauthenticated
+        | AppError::Forbidden
+        | AppError::Internal(_) => true,
+    }
+}
+
+#[test]
+fn app_error_table() {
+    let table: Vec<Value> = samples()
+        .into_iter()
+        .map(|(name, e)| {
+            assert!(variant_is_sampled(&e));
+            let api = ApiError::from(e);
+            json!({ "variant": name, "problem": api.problem() })
+        })
+        .collect();
+    assert_eq!(table.len(), 13);
+    insta::assert_json_snapshot!(table);
+}
+
+#[test]
+fn internal_errors_are_opaque() {
+    let problem = ApiError::from(AppError::Internal(anyhow::anyhow!("secret path"))).problem();
+    let text = serde_json::to_string(&problem).unwrap();
+    assert!(!text.contains("secret"), "{text}");
+    assert_eq!(problem.status, 500);
+}

@@ -1,0 +1,148 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the request and
+//! response types, then completed from the route table: bearer security and the 401/403
+//! problems on every route that needs a key, and the problem envelope as every operation's
+//! default response.
+
+use crate::error::{FieldProblem, Problem};
+use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
+use crate::routes::{Access, ROUTES, Verb};
+use crate::{customers, orders, points, system};
+use std::sync::OnceLock;
+use utoipa::OpenApi;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Patron",
+        description = "Loyalty and customer care. Errors are RFC 9457 problem details with a stable `code`; \
+                       every POST takes an optional `Idempotency-Key` header; lists are cursor-paginated.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        customers::create_customer,
+        customers::list_customers,
+        customers::get_customer,
+        orders::create_order,
+        orders::get_order,
+        orders::create_refund,
+        orders::create_event,
+        points::get_points,
+        points::get_points_statement,
+        points::create_points_correction,
+        system::create_webhook,
+        system::list_audit_entries,
+        system::create_bench_scratch,
+        system::get_openapi,
+        system::get_health,
+        system::get_metrics,
+    ),
+    components(schemas(Problem, FieldProblem)),
+    modifiers(&FromRouteTable),
+)]
+struct ApiDoc;
+
+/// Completes the generated document from [`ROUTES`].
+struct FromRouteTable;
+
+/// Name of the security scheme.
+const BEARER: &str = "bearer";
+
+fn problem(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            crate::error::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+/// The optional `Idempotency-Key` header every POST takes.
+fn idempotency_key() -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Replays the first response to a retry with the same request; \
+             the same key with another request answers 422 idempotency_key_reused.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(IDEMPOTENCY_KEY_BYTES_MAX)),
+        ))
+        .build()
+}
+
+impl utoipa::Modify for FromRouteTable {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key: `ptr_<prefix>_<secret>`."))
+                    .build(),
+            ),
+        );
+        for route in ROUTES {
+            let Some(item) = doc.paths.paths.get_mut(route.path) else {
+                continue;
+            };
+            let operation = match route.verb {
+                Verb::Get => item.get.as_mut(),
+                Verb::Post => item.post.as_mut(),
+            };
+            let Some(operation) = operation else { continue };
+            operation.operation_id = Some(route.operation_id.to_owned());
+            let responses = &mut operation.responses.responses;
+            if route.access != Access::Public {
+                operation.security =
+                    Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+                responses.insert(
+                    "401".to_owned(),
+                    problem("unauthenticated: missing or invalid key").into(),
+                );
+                responses.insert(
+                    "403".to_owned(),
+                    problem("forbidden: the key's role may not do this").into(),
+                );
+            }
+            responses.insert(
+                "default".to_owned(),
+                problem("Any other error, as problem details").into(),
+            );
+            if route.verb == Verb::Post {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(idempotency_key());
+            }
+        }
+    }
+}
+
+/// The document as served.
+pub(crate) fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document's JSON, built once per process.
+pub(crate) fn document_json() -> String {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        document()
+            .to_pretty_json()
+            .expect("the document serializes")
+    })
+    .clone()
+}

@@ -1,0 +1,275 @@
+//! The one route table: every route's method, path, operation id and who may call it.
+//! The router is built from it, the auth layer checks requests against it, the OpenAPI
+//! document is checked against it, and the auth-matrix test walks it for every role.
+
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::blocking;
+use crate::{ApiOptions, ApiState, customers, idempotency, observe, orders, points, system};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use domain::access::{Action, Role};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// No key needed: health checks and the API description.
+    Public,
+    /// A key whose role may perform the action.
+    Action(Action),
+    /// A key with one of these roles (operations data outside the domain's actions).
+    Roles(&'static [Role]),
+}
+
+impl Access {
+    pub(crate) fn allows(self, role: Role) -> bool {
+        match self {
+            Access::Public => true,
+            Access::Action(action) => role.may(action),
+            Access::Roles(roles) => roles.contains(&role),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Get,
+    Post,
+}
+
+impl Verb {
+    pub(crate) fn method(self) -> Method {
+        match self {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+        }
+    }
+}
+
+/// One row of the table.
+pub(crate) struct Route {
+    pub(crate) verb: Verb,
+    pub(crate) path: &'static str,
+    pub(crate) operation_id: &'static str,
+    pub(crate) access: Access,
+    /// Served only with [`ApiOptions::bench_scratch`].
+    pub(crate) bench_only: bool,
+    handler: fn(MethodFilter) -> MethodRouter<ApiState>,
+}
+
+/// Who may read `/metrics`: operators and those who read reports.
+pub(crate) const METRICS_ROLES: &[Role] = &[Role::Admin, Role::Analyst];
+
+const fn route(
+    verb: Verb,
+    path: &'static str,
+    operation_id: &'static str,
+    access: Access,
+    handler: fn(MethodFilter) -> MethodRouter<ApiState>,
+) -> Route {
+    Route {
+        verb,
+        path,
+        operation_id,
+        access,
+        bench_only: false,
+        handler,
+    }
+}
+
+use Access::Action as Needs;
+use Verb::{Get, Post};
+
+pub(crate) const ROUTES: &[Route] = &[
+    route(
+        Post,
+        "/api/v1/customers",
+        "create_customer",
+        Needs(Action::WriteCustomers),
+        |f| on(f, customers::create_customer),
+    ),
+    route(
+        Get,
+        "/api/v1/customers",
+        "list_customers",
+        Needs(Action::ReadCustomers),
+        |f| on(f, customers::list_customers),
+    ),
+    route(
+        Get,
+        "/api/v1/customers/{id}",
+        "get_customer",
+        Needs(Action::ReadCustomers),
+        |f| on(f, customers::get_customer),
+    ),
+    route(
+        Post,
+        "/api/v1/orders",
+        "create_order",
+        Needs(Action::WriteOrders),
+        |f| on(f, orders::create_order),
+    ),
+    route(
+        Get,
+        "/api/v1/orders/{id}",
+        "get_order",
+        Needs(Action::ReadOrders),
+        |f| on(f, orders::get_order),
+    ),
+    route(
+        Post,
+        "/api/v1/refunds",
+        "create_refund",
+        Needs(Action::WriteOrders),
+        |f| on(f, orders::create_refund),
+    ),
+    route(
+        Post,
+        "/api/v1/events",
+        "create_event",
+        Needs(Action::WriteEvents),
+        |f| on(f, orders::create_event),
+    ),
+    route(
+        Get,
+        "/api/v1/customers/{id}/points",
+        "get_points",
+        Needs(Action::ReadPoints),
+        |f| on(f, points::get_points),
+    ),
+    route(
+        Get,
+        "/api/v1/customers/{id}/points/statement",
+        "get_points_statement",
+        Needs(Action::ReadPoints),
+        |f| on(f, points::get_points_statement),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/points/corrections",
+        "create_points_correction",
+        Needs(Action::CorrectPoints),
+        |f| on(f, points::create_points_correction),
+    ),
+    route(
+        Post,
+        "/api/v1/webhooks",
+        "create_webhook",
+        Needs(Action::ManageWebhooks),
+        |f| on(f, system::create_webhook),
+    ),
+    route(
+        Get,
+        "/api/v1/audit",
+        "list_audit_entries",
+        Needs(Action::ReadAudit),
+        |f| on(f, system::list_audit_entries),
+    ),
+    Route {
+        bench_only: true,
+        ..route(
+            Post,
+            "/api/v1/bench/scratch",
+            "create_bench_scratch",
+            Needs(Action::WriteOrders),
+            |f| on(f, system::create_bench_scratch),
+        )
+    },
+    route(
+        Get,
+        "/api/v1/openapi.json",
+        "get_openapi",
+        Access::Public,
+        |f| on(f, system::get_openapi),
+    ),
+    route(Get, "/healthz", "get_health", Access::Public, |f| {
+        on(f, system::get_health)
+    }),
+    route(
+        Get,
+        "/metrics",
+        "get_metrics",
+        Access::Roles(METRICS_ROLES),
+        |f| on(f, system::get_metrics),
+    ),
+];
+
+/// The row for a request's method and matched path.
+pub(crate) fn find(method: &Method, path: &str) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .find(|r| r.verb.method() == method && r.path == path)
+}
+
+/// The router: the table's routes, then (innermost first) idempotency, authorisation,
+/// the body limit and the per-request span, metrics and log.
+pub(crate) fn build(state: ApiState, options: ApiOptions) -> Router {
+    let mut router = Router::new();
+    for r in ROUTES
+        .iter()
+        .filter(|r| options.bench_scratch || !r.bench_only)
+    {
+        router = router.route(r.path, (r.handler)(r.verb.filter()));
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .fallback(|| async { ApiError::new(ErrorCode::RouteNotFound) })
+        .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed) })
+        .layer(DefaultBodyLimit::max(crate::REQUEST_BODY_BYTES_MAX))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::layer,
+        ))
+        .with_state(state)
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Authenticates the key and checks its role against the route's row. A route missing
+/// from the table is refused, never served.
+async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let Some(matched) = req.extensions().get::<MatchedPath>() else {
+        return ApiError::new(ErrorCode::Forbidden).into_response();
+    };
+    let Some(route) = find(req.method(), matched.as_str()) else {
+        return ApiError::new(ErrorCode::Forbidden).into_response();
+    };
+    if route.access == Access::Public {
+        return next.run(req).await;
+    }
+    let Some(token) = bearer(req.headers()).map(str::to_owned) else {
+        return ApiError::new(ErrorCode::Unauthenticated).into_response();
+    };
+    let app = state.app.clone();
+    let principal = match blocking(move || app.authenticate(&token)).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if !route.access.allows(principal.role) {
+        return ApiError::new(ErrorCode::Forbidden).into_response();
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}

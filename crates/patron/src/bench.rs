@@ -1,0 +1,395 @@
+//! `patron bench`: Patron's write paths measured against a reference on the same machine,
+//! database and run, printed as ratios. These are benchmarks, not tests: nothing here asserts.
+//!
+//! - `import`: the real import (parse, validate, exactly-once, points posting, commit) against
+//!   raw batched inserts (COPY on PostgreSQL) of the same rows into a scratch table.
+//! - `http`: `POST /api/v1/orders` against a bare authenticated endpoint doing one insert,
+//!   both in the same server, driven by an in-process keep-alive client over loopback.
+
+use crate::config::Config;
+use crate::import::{Format, ImportOptions, Kind};
+use anyhow::{Context, Result, bail};
+use app::sys::Stopwatch;
+use app::workload::{CATALOGUE, Rng};
+use app::{App, Principal};
+use domain::access::Role;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Import N generated order rows, against raw inserts of the same rows.
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// sqlite or postgres.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        /// PostgreSQL server for --backend postgres (default: PATRON_TEST_POSTGRES_URL or the local server).
+        #[arg(long)]
+        postgres_url: Option<String>,
+    },
+    /// Load POST /api/v1/orders and a bare insert endpoint in one server.
+    Http {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+}
+
+pub fn run(config: &Config, command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Import {
+            rows,
+            backend,
+            postgres_url,
+        } => bench_import(config, rows, &backend, postgres_url),
+        BenchCommand::Http {
+            seconds,
+            concurrency,
+        } => bench_http(config, seconds, concurrency),
+    }
+}
+
+/// Peak resident set size of this process so far, in MiB (Linux; 0 elsewhere).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+struct BenchDir(PathBuf);
+
+impl Drop for BenchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes `rows` order rows (one line each) as CSV; returns the rows for the reference.
+fn generate_orders(path: &std::path::Path, rows: u64) -> Result<()> {
+    let mut rng = Rng::seeded(42);
+    let customers = (rows / 3).max(1);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "order_id,customer_id,occurred_at,sku,category,quantity,unit_price_minor"
+    )?;
+    for i in 0..rows {
+        let (sku, category, price) = *rng.pick(CATALOGUE);
+        let day = 1 + rng.below(28);
+        writeln!(
+            out,
+            "B{i:08},C{:07},2026-02-{day:02},{sku},{category},{},{}",
+            rng.below(customers),
+            1 + rng.below(3),
+            price * 100
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn bench_import(
+    config: &Config,
+    rows: u64,
+    backend: &str,
+    postgres_url: Option<String>,
+) -> Result<()> {
+    let dir = BenchDir(std::env::temp_dir().join(format!("patron-bench-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0)?;
+    let csv = dir.0.join("orders.csv");
+    generate_orders(&csv, rows)?;
+    let (url, options) = match backend {
+        "sqlite" => (
+            store::DatabaseUrl::Sqlite {
+                path: dir.0.join("bench.db").display().to_string(),
+            },
+            store::StoreOptions::default(),
+        ),
+        "postgres" => {
+            let url = postgres_url
+                .or_else(|| std::env::var("PATRON_TEST_POSTGRES_URL").ok())
+                .unwrap_or_else(|| "postgres://postgres:postgres@127.0.0.1:5432/test".to_owned());
+            let schema = format!("bench_{}", std::process::id());
+            (
+                store::DatabaseUrl::Postgres { url },
+                store::StoreOptions {
+                    pool_size: 4,
+                    pg_schema: Some(schema),
+                },
+            )
+        }
+        other => bail!("unknown backend {other:?}: use sqlite or postgres"),
+    };
+    let store = store::Store::open(&url, &options)?;
+    let app = App::new(
+        store.clone(),
+        Arc::new(app::sys::SystemClock),
+        Arc::new(app::sys::OsEntropy),
+        Arc::new(app::webhooks::HttpSender::default()),
+        config.settings(),
+    );
+    let result = (|| -> Result<()> {
+        // Patron's import path.
+        let mut opts = ImportOptions::new(csv.clone(), Format::Csv, Kind::Orders);
+        opts.source = "bench".to_owned();
+        let watch = Stopwatch::start();
+        let report = crate::import::run(&app, &opts)?;
+        let import_secs = watch.elapsed().as_secs_f64();
+        let rss = peak_rss_mib();
+        anyhow::ensure!(
+            report.accepted == rows,
+            "import stored {} of {rows} orders",
+            report.accepted
+        );
+
+        // The reference: the same rows, parsed from the same file, inserted raw.
+        app.bench_scratch_create()?;
+        let watch = Stopwatch::start();
+        raw_insert(&store, &csv)?;
+        let raw_secs = watch.elapsed().as_secs_f64();
+
+        let import_rate = rows as f64 / import_secs;
+        let raw_rate = rows as f64 / raw_secs;
+        println!("bench import: {rows} order rows on {backend}");
+        println!(
+            "  patron import (exactly-once, points posted): {import_rate:>10.0} rows/s ({import_secs:.2} s)"
+        );
+        println!(
+            "  raw {} into a scratch table:      {raw_rate:>10.0} rows/s ({raw_secs:.2} s)",
+            if backend == "postgres" {
+                "COPY          "
+            } else {
+                "batched INSERT"
+            }
+        );
+        println!("  ratio: {:.3} (target ≥ 0.5)", import_rate / raw_rate);
+        println!("  peak RSS after import: {rss:.0} MiB (target < 200 MiB at 1M rows)");
+        Ok(())
+    })();
+    let _ = store.drop_schema();
+    result
+}
+
+/// Parses the CSV and inserts its rows into the scratch table: batched prepared INSERTs of
+/// 1,000 rows per transaction on SQLite, `COPY` on PostgreSQL.
+fn raw_insert(store: &store::Store, csv: &std::path::Path) -> Result<()> {
+    let mut reader = csv::Reader::from_path(csv)?;
+    let mut record = csv::StringRecord::new();
+    let mut batch: Vec<(String, i64, i64)> = Vec::with_capacity(1_000);
+    let postgres = store.kind() == store::BackendKind::Postgres;
+    let batch_rows = if postgres { 100_000 } else { 1_000 };
+    let flush = |batch: &mut Vec<(String, i64, i64)>| -> Result<()> {
+        store.write(|tx| {
+            if postgres {
+                let mut text = String::with_capacity(batch.len() * 32);
+                for (c, d, a) in batch.iter() {
+                    text.push_str(&format!("{c}\t{d}\t{a}\n"));
+                }
+                tx.copy_in_text(
+                    "COPY bench_scratch (customer, day, amount_minor) FROM STDIN",
+                    text.as_bytes(),
+                )?;
+            } else {
+                for (c, d, a) in batch.iter() {
+                    store::scratch::insert(tx, c, *d, *a)?;
+                }
+            }
+            anyhow::Ok(())
+        })?;
+        batch.clear();
+        Ok(())
+    };
+    while reader.read_record(&mut record)? {
+        let day: i64 = record[2][8..10].parse().context("day")?;
+        let amount: i64 = record[5].parse::<i64>()? * record[6].parse::<i64>()?;
+        batch.push((record[1].to_owned(), day, amount));
+        if batch.len() >= batch_rows {
+            flush(&mut batch)?;
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch)?;
+    }
+    Ok(())
+}
+
+/// Latencies of one phase, in microseconds, and its wall time.
+struct Phase {
+    latencies_us: Vec<u64>,
+    seconds: f64,
+    errors: u64,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.seconds
+    }
+
+    fn percentile(&mut self, p: f64) -> f64 {
+        self.latencies_us.sort_unstable();
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+}
+
+fn bench_http(config: &Config, seconds: u64, concurrency: usize) -> Result<()> {
+    let dir =
+        BenchDir(std::env::temp_dir().join(format!("patron-bench-http-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0)?;
+    let mut bench_config = config.clone();
+    bench_config.database_url = format!("sqlite://{}", dir.0.join("bench.db").display());
+    let app = crate::cli::build_app(&bench_config)?;
+    app.bench_scratch_create()?;
+    let key = app.create_key(&Principal::cli(), Role::Integration, "bench")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(api::serve(listener, app, api::ApiOptions { bench_scratch: true }, async {
+            let _ = stop_rx.await;
+        }));
+        // Alternate short phases so that both endpoints see the same machine conditions.
+        let rounds = 4;
+        let phase_secs = (seconds as f64 / (2.0 * rounds as f64)).max(0.25);
+        let mut orders = Phase { latencies_us: Vec::new(), seconds: 0.0, errors: 0 };
+        let mut bare = Phase { latencies_us: Vec::new(), seconds: 0.0, errors: 0 };
+        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        for _ in 0..rounds {
+            load(addr, &key, concurrency, phase_secs, Endpoint::Orders, &counter, &mut orders).await?;
+            load(addr, &key, concurrency, phase_secs, Endpoint::Bare, &counter, &mut bare).await?;
+        }
+        let _ = stop_tx.send(());
+        server.await??;
+        let (o50, o99, b50, b99) = (orders.percentile(0.5), orders.percentile(0.99), bare.percentile(0.5), bare.percentile(0.99));
+        println!("bench http: {seconds} s, {concurrency} keep-alive connections, SQLite");
+        println!("  POST /api/v1/orders:       {:>8.0} req/s  p50 {o50:.2} ms  p99 {o99:.2} ms  ({} errors)", orders.rate(), orders.errors);
+        println!("  bare authenticated insert: {:>8.0} req/s  p50 {b50:.2} ms  p99 {b99:.2} ms  ({} errors)", bare.rate(), bare.errors);
+        println!("  throughput ratio: {:.3} (target ≥ 0.6)", orders.rate() / bare.rate());
+        println!("  p99 ratio:        {:.3} (target ≤ 2)", o99 / b99);
+        anyhow::Ok(())
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Orders,
+    Bare,
+}
+
+async fn load(
+    addr: std::net::SocketAddr,
+    key: &str,
+    concurrency: usize,
+    seconds: f64,
+    endpoint: Endpoint,
+    counter: &Arc<std::sync::atomic::AtomicU64>,
+    phase: &mut Phase,
+) -> Result<()> {
+    let deadline = std::time::Duration::from_secs_f64(seconds);
+    let watch = Stopwatch::start();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let key = key.to_owned();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Client::connect(addr).await?;
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while watch.elapsed() < deadline {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (path, body) = match endpoint {
+                    Endpoint::Orders => (
+                        "/api/v1/orders",
+                        format!(
+                            r#"{{"source":"bench","external_id":"H{n}","customer":{{"shop_customer_id":"C{}"}},"currency":"TWD","lines":[{{"sku":"TEA-OOLONG-150G","quantity":2,"unit_price_minor":68000}}]}}"#,
+                            n % 5_000
+                        ),
+                    ),
+                    Endpoint::Bare => ("/api/v1/bench/scratch", format!(r#"{{"customer":"C{}","day":{},"amount_minor":136000}}"#, n % 5_000, n % 28)),
+                };
+                let sent = Stopwatch::start();
+                let status = conn.post(path, &key, &body).await?;
+                if (200..300).contains(&status) {
+                    latencies.push(sent.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    for t in tasks {
+        let (l, e) = t.await??;
+        phase.latencies_us.extend(l);
+        phase.errors += e;
+    }
+    phase.seconds += watch.elapsed().as_secs_f64();
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 keep-alive client: enough for a benchmark, nothing more.
+struct Client {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    host: String,
+}
+
+impl Client {
+    async fn connect(addr: std::net::SocketAddr) -> Result<Client> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            stream: tokio::io::BufReader::new(stream),
+            host: addr.to_string(),
+        })
+    }
+
+    async fn post(&mut self, path: &str, key: &str, body: &str) -> Result<u16> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.host,
+            body.len()
+        );
+        self.stream.get_mut().write_all(request.as_bytes()).await?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .context("status line")?
+            .parse()?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse()?;
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await?;
+        Ok(status)
+    }
+}

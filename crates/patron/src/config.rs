@@ -1,0 +1,381 @@
+//! Patron's configuration: built-in defaults ← `patron.toml` ← `PATRON_*` environment ← flags.
+//!
+//! Every layer is flattened to dotted keys (`loyalty.earn_points`), so one table names each
+//! key, its environment variable and its parser, and every error names the key and the layer
+//! it came from. The result is a plain struct handed down; there is no global.
+
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub log: String,
+    pub currency: domain::Currency,
+    pub earn: domain::EarnRule,
+    pub allow_negative_balance: bool,
+    pub job_poll_interval_ms: u64,
+    pub job_attempts_max: i64,
+    pub pool_size: usize,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The database URL may carry a password: show only its scheme.
+        let scheme = self.database_url.split("://").next().unwrap_or("?");
+        f.debug_struct("Config")
+            .field("database_url", &format_args!("{scheme}://…"))
+            .field("listen", &self.listen)
+            .field("log", &self.log)
+            .field("currency", &self.currency)
+            .field("earn", &self.earn)
+            .field("allow_negative_balance", &self.allow_negative_balance)
+            .field("job_poll_interval_ms", &self.job_poll_interval_ms)
+            .field("job_attempts_max", &self.job_attempts_max)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// Every key: name, default, and what it means (shown by `patron config --help` and docs).
+pub const KEYS: &[(&str, &str, &str)] = &[
+    (
+        "database_url",
+        "sqlite://patron.db",
+        "sqlite://PATH or postgres://…",
+    ),
+    (
+        "listen",
+        "127.0.0.1:8080",
+        "address `patron serve` listens on",
+    ),
+    ("log", "info", "tracing filter (e.g. info, patron=debug)"),
+    (
+        "loyalty.currency",
+        "TWD",
+        "ISO 4217 currency orders earn points in",
+    ),
+    (
+        "loyalty.earn_points",
+        "1",
+        "points earned per loyalty.earn_per_minor spent",
+    ),
+    (
+        "loyalty.earn_per_minor",
+        "10000",
+        "minor units per earn_points (10000 = NT$100)",
+    ),
+    (
+        "loyalty.allow_negative_balance",
+        "false",
+        "whether reversals may leave a debt",
+    ),
+    (
+        "jobs.poll_interval_ms",
+        "1000",
+        "how often `serve` looks for due jobs",
+    ),
+    (
+        "jobs.attempts_max",
+        "8",
+        "attempts before a job is dead-lettered",
+    ),
+    (
+        "database.pool_size",
+        "8",
+        "database connections per process",
+    ),
+];
+
+/// Environment variables that are not configuration keys but belong to Patron.
+const ENV_NOT_KEYS: &[&str] = &["PATRON_CONFIG"];
+
+/// The environment variable for a key: `loyalty.earn_points` → `PATRON_LOYALTY_EARN_POINTS`.
+pub fn env_var(key: &str) -> String {
+    format!("PATRON_{}", key.replace('.', "_").to_uppercase())
+}
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => write!(f, "the default"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// Raw layered values before parsing.
+#[derive(Debug, Default)]
+pub struct Layers {
+    values: BTreeMap<String, (String, Origin)>,
+}
+
+impl Layers {
+    pub fn defaults() -> Layers {
+        let mut l = Layers::default();
+        for (k, v, _) in KEYS {
+            l.values
+                .insert((*k).to_owned(), ((*v).to_owned(), Origin::Default));
+        }
+        l
+    }
+
+    /// Overlays a TOML document (tables become dotted prefixes). Unknown keys are errors.
+    pub fn file(&mut self, path: &Path, text: &str) -> Result<()> {
+        let doc: toml::Table = text
+            .parse()
+            .with_context(|| format!("{}: not valid TOML", path.display()))?;
+        let mut flat = Vec::new();
+        flatten("", &toml::Value::Table(doc), &mut flat);
+        for (key, value) in flat {
+            if !KEYS.iter().any(|(k, _, _)| *k == key) {
+                bail!("{}: unknown configuration key `{key}`", path.display());
+            }
+            self.values
+                .insert(key, (value, Origin::File(path.to_owned())));
+        }
+        Ok(())
+    }
+
+    /// Overlays `PATRON_*` variables. A `PATRON_` variable that names no key is an error
+    /// (a typo would otherwise be silently ignored); `PATRON_TEST_*` belongs to the tests.
+    pub fn env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<()> {
+        for (name, value) in vars {
+            if !name.starts_with("PATRON_")
+                || name.starts_with("PATRON_TEST_")
+                || ENV_NOT_KEYS.contains(&name.as_str())
+            {
+                continue;
+            }
+            let Some((key, _, _)) = KEYS.iter().find(|(k, _, _)| env_var(k) == name) else {
+                bail!("environment variable {name} names no configuration key");
+            };
+            self.values
+                .insert((*key).to_owned(), (value, Origin::Env(name)));
+        }
+        Ok(())
+    }
+
+    /// Overlays a value given by a command-line flag.
+    pub fn flag(&mut self, key: &str, flag: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.values.insert(
+                key.to_owned(),
+                (v.to_owned(), Origin::Flag(flag.to_owned())),
+            );
+        }
+    }
+
+    fn get<T>(&self, key: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T> {
+        let (raw, origin) = self
+            .values
+            .get(key)
+            .with_context(|| format!("configuration key `{key}` has no value"))?;
+        parse(raw)
+            .map_err(|why| anyhow::anyhow!("configuration key `{key}` (from {origin}): {why}"))
+    }
+
+    /// Parses and validates every key.
+    pub fn build(&self) -> Result<Config> {
+        let int = |s: &str| {
+            s.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{s:?} is not an integer"))
+        };
+        let config = Config {
+            database_url: self.get("database_url", |s| {
+                store::DatabaseUrl::parse(s)
+                    .map(|_| s.to_owned())
+                    .map_err(|e| e.to_string())
+            })?,
+            listen: self.get("listen", |s| {
+                s.parse().map_err(|_| format!("{s:?} is not HOST:PORT"))
+            })?,
+            log: self.get("log", |s| {
+                tracing_subscriber::EnvFilter::try_new(s)
+                    .map(|_| s.to_owned())
+                    .map_err(|e| e.to_string())
+            })?,
+            currency: self.get("loyalty.currency", |s| {
+                domain::Currency::parse(s).map_err(|e| e.reason)
+            })?,
+            earn: domain::EarnRule::new(
+                self.get("loyalty.earn_points", int)?,
+                self.get("loyalty.earn_per_minor", int)?,
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "configuration key `loyalty.{}`: {}",
+                    e.field.replace("earn.", "earn_"),
+                    e.reason
+                )
+            })?,
+            allow_negative_balance: self.get("loyalty.allow_negative_balance", |s| {
+                s.parse::<bool>()
+                    .map_err(|_| format!("{s:?} is not true or false"))
+            })?,
+            job_poll_interval_ms: self.get("jobs.poll_interval_ms", |s| {
+                match s.parse::<u64>() {
+                    Ok(v) if (10..=3_600_000).contains(&v) => Ok(v),
+                    _ => Err(format!("{s:?} is not 10 to 3600000")),
+                }
+            })?,
+            job_attempts_max: self.get("jobs.attempts_max", |s| match s.parse::<i64>() {
+                Ok(v) if (1..=100).contains(&v) => Ok(v),
+                _ => Err(format!("{s:?} is not 1 to 100")),
+            })?,
+            pool_size: self.get("database.pool_size", |s| match s.parse::<usize>() {
+                Ok(v) if (1..=256).contains(&v) => Ok(v),
+                _ => Err(format!("{s:?} is not 1 to 256")),
+            })?,
+        };
+        Ok(config)
+    }
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+/// Loads the configuration: defaults, then the file (`--config`, `PATRON_CONFIG`, or
+/// `./patron.toml` when present), then the environment; flags are applied by the caller.
+pub fn load(
+    config_path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Layers> {
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let mut layers = Layers::defaults();
+    let from_env = env
+        .iter()
+        .find(|(k, _)| k == "PATRON_CONFIG")
+        .map(|(_, v)| PathBuf::from(v));
+    let path = config_path.map(Path::to_owned).or(from_env);
+    match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            layers.file(&p, &text)?;
+        }
+        None => {
+            let p = PathBuf::from("patron.toml");
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                layers.file(&p, &text)?;
+            }
+        }
+    }
+    layers.env(env)?;
+    Ok(layers)
+}
+
+impl Config {
+    pub fn settings(&self) -> app::Settings {
+        app::Settings {
+            currency: self.currency,
+            earn: self.earn,
+            allow_negative_balance: self.allow_negative_balance,
+            job_attempts_max: self.job_attempts_max,
+        }
+    }
+
+    pub fn store_options(&self) -> store::StoreOptions {
+        store::StoreOptions {
+            pool_size: self.pool_size,
+            pg_schema: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(file: &str, env: &[(&str, &str)]) -> Result<Config> {
+        let mut l = Layers::defaults();
+        l.file(Path::new("patron.toml"), file)?;
+        l.env(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))?;
+        l.build()
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let c = build("[loyalty]\nearn_points = 2\n", &[]).unwrap();
+        assert_eq!(c.earn.points, 2);
+        let c = build(
+            "[loyalty]\nearn_points = 2\n",
+            &[("PATRON_LOYALTY_EARN_POINTS", "3")],
+        )
+        .unwrap();
+        assert_eq!(c.earn.points, 3);
+        let mut l = Layers::defaults();
+        l.env([("PATRON_LOYALTY_EARN_POINTS".to_owned(), "3".to_owned())])
+            .unwrap();
+        l.flag("loyalty.earn_points", "--earn-points", Some("4"));
+        assert_eq!(l.build().unwrap().earn.points, 4);
+        assert_eq!(c.database_url, "sqlite://patron.db");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_its_origin() {
+        let e = build("listen = \"nowhere\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`listen`") && e.contains("patron.toml"), "{e}");
+        let e = build("", &[("PATRON_LOYALTY_CURRENCY", "XXX")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("loyalty.currency") && e.contains("PATRON_LOYALTY_CURRENCY"),
+            "{e}"
+        );
+        let e = build("colour = \"blue\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("`colour`"), "{e}");
+        let e = build("", &[("PATRON_DATABSE_URL", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PATRON_DATABSE_URL"), "{e}");
+        let e = build("database_url = \"mysql://x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("database_url"), "{e}");
+        let e = build("[loyalty]\nearn_per_minor = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("earn_per_minor"), "{e}");
+        assert!(build("", &[("PATRON_TEST_POSTGRES_URL", "postgres://x")]).is_ok());
+    }
+
+    #[test]
+    fn debug_hides_the_database_url() {
+        let c = build("database_url = \"postgres://u:secret@h/db\"\n", &[]).unwrap();
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}

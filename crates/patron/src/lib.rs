@@ -1,0 +1,10 @@
+//! The `patron` binary's library: command-line interface, configuration, telemetry and the
+//! subcommands (serve, migrate, keys, import, demo, bench). `main.rs` only calls [`cli::main`].
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod import;
+pub mod progress;
+pub mod telemetry;
