@@ -11,7 +11,7 @@ use crate::{App, AppError, AppResult, Principal};
 use anyhow::Context;
 use domain::ledger::TransferKind;
 use domain::order::{RefundRequest, plan_refund};
-use domain::{Currency, EventKind, ExternalRef, FieldError, Order, OrderLine};
+use domain::{Currency, EventKind, ExternalRef, FieldError, Identity, Order, OrderLine};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use store::events::{self, EventRow, NewEvent};
@@ -166,6 +166,88 @@ impl OrderInput {
     }
 }
 
+/// A batch being decided: one slot per input, and the new orders to write.
+#[derive(Default)]
+struct BatchPlan {
+    results: Vec<Slot>,
+    new: Vec<NewOrder>,
+}
+
+enum Slot {
+    Done(Intake<OrderOutcome>),
+    /// A new order: index into `BatchPlan::new`.
+    New(usize),
+    /// The same order again within the batch.
+    SameAs(usize),
+}
+
+struct NewOrder {
+    input: usize,
+    customer_id: i64,
+    occurred_at: jiff::Timestamp,
+    total: i64,
+    earned: i64,
+    body: String,
+    hash: Vec<u8>,
+}
+
+/// Validation errors are plain data; the batch reports each rejected order's own copy.
+fn clone_error(e: &AppError) -> AppError {
+    match e {
+        AppError::Invalid(f) => AppError::Invalid(f.clone()),
+        other => AppError::Internal(anyhow::anyhow!("{other}")),
+    }
+}
+
+/// Resolves a described customer using (and updating) the batch's identity map; creates the
+/// customer when no identity is known. `Ok(Err(_))` rejects this order only.
+fn resolve_cached(
+    tx: &mut Tx<'_>,
+    owners: &mut HashMap<Identity, i64>,
+    c: &ValidCustomer,
+    now_micros: i64,
+) -> AppResult<Result<i64, AppError>> {
+    if c.identities.is_empty() {
+        return Ok(Err(FieldError::new(
+            "customer",
+            "needs an id or at least one identity",
+        )
+        .into()));
+    }
+    let mut found: Vec<i64> = c
+        .identities
+        .iter()
+        .filter_map(|i| owners.get(i).copied())
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    let id = match found.as_slice() {
+        [] => {
+            let (id, _) = resolve_or_create(tx, c, now_micros)?;
+            id
+        }
+        [id] => {
+            for i in &c.identities {
+                if !owners.contains_key(i) && !store::customers::add_identity(tx, *id, i)? {
+                    return Ok(Err(AppError::IdentityConflict {
+                        customer_ids: vec![*id],
+                    }));
+                }
+            }
+            *id
+        }
+        many => {
+            return Ok(Err(AppError::IdentityConflict {
+                customer_ids: many.to_vec(),
+            }));
+        }
+    };
+    for i in &c.identities {
+        owners.insert(i.clone(), id);
+    }
+    Ok(Ok(id))
+}
+
 /// Per-transaction caches for a batch: the issuance account and customers' accounts.
 struct Accounts {
     issuance: i64,
@@ -247,6 +329,12 @@ impl App {
     /// Places a batch of orders in one transaction: each is accepted (stored, points earned),
     /// a duplicate (the first outcome returned) or rejected (nothing written for it).
     /// The API calls this with one order, the import with up to a thousand.
+    ///
+    /// The batch is decided in memory and written with a few multi-row statements: one look-up
+    /// of the batch's ids, one of its identities, one insert of its events and one of its lots,
+    /// and one balance update per customer. Replays and conflicts are found before anything is
+    /// written; a concurrent writer that stores the same id first is caught by the unique
+    /// constraint and answered as a replay.
     pub fn place_orders(
         &self,
         who: &Principal,
@@ -254,36 +342,247 @@ impl App {
     ) -> AppResult<Vec<Intake<OrderOutcome>>> {
         let now = self.now();
         let now_micros = now.as_microsecond();
-        let validated: Vec<AppResult<ValidOrder>> = inputs
-            .iter()
-            .map(|i| i.validate(self.settings.currency))
-            .collect();
+        let programme = self.settings.currency;
         let rule = self.settings.earn;
+        let validated: Vec<AppResult<(ValidOrder, String, Vec<u8>)>> = inputs
+            .iter()
+            .map(|i| {
+                let v = i.validate(programme)?;
+                let (body, hash) = body_and_hash(&v.content);
+                Ok((v, body, hash))
+            })
+            .collect();
         self.store.write(|tx| {
-            let mut accounts = Accounts::load(tx)?;
+            let mut plan = BatchPlan::default();
             let endpoints = store::outbox::active_endpoints(tx)?;
-            let mut results = Vec::with_capacity(validated.len());
-            let mut accepted = Vec::new();
-            for v in validated {
-                let item = match v {
-                    Err(e) => Intake::Rejected(e),
-                    Ok(v) => self.place_valid(tx, &mut accounts, &v, rule, now, now_micros)?,
-                };
-                if let Intake::Accepted(o) = &item {
-                    accepted.push(o.order_id);
-                    if endpoints.iter().any(|e| e.wants("order.placed")) {
-                        let payload = order_payload(o);
-                        crate::webhooks::publish(
-                            tx,
-                            &endpoints,
-                            "order.placed",
-                            &payload,
-                            now_micros,
-                            self.settings.job_attempts_max,
-                        )?;
-                    }
+            let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+
+            // 1. What is already stored, and who the identities belong to.
+            let mut by_source: HashMap<&str, Vec<&str>> = HashMap::new();
+            for (v, _, _) in validated.iter().flatten() {
+                by_source
+                    .entry(&v.reference.source)
+                    .or_default()
+                    .push(&v.reference.external_id);
+            }
+            let mut stored: HashMap<(String, String), EventRow> = HashMap::new();
+            for (source, ids) in &by_source {
+                for e in events::find_many(tx, source, ids)? {
+                    stored.insert((e.source.clone(), e.external_id.clone()), e);
                 }
-                results.push(item);
+            }
+            let identities: Vec<&Identity> = validated
+                .iter()
+                .flatten()
+                .filter(|(v, _, _)| {
+                    !stored.contains_key(&(
+                        v.reference.source.clone(),
+                        v.reference.external_id.clone(),
+                    ))
+                })
+                .filter_map(|(v, _, _)| match &v.customer {
+                    ValidRef::Described(c) => Some(c.identities.iter()),
+                    ValidRef::Id(_) => None,
+                })
+                .flatten()
+                .collect();
+            let mut owners: HashMap<Identity, i64> = store::customers::find_many(tx, &identities)?
+                .into_iter()
+                .collect();
+
+            // 2. Decide each order in input order.
+            let mut in_batch: HashMap<(String, String), usize> = HashMap::new();
+            for (i, v) in validated.iter().enumerate() {
+                let (v, body, hash) = match v {
+                    Err(e) => {
+                        plan.results
+                            .push(Slot::Done(Intake::Rejected(clone_error(e))));
+                        continue;
+                    }
+                    Ok(x) => x,
+                };
+                let key = (v.reference.source.clone(), v.reference.external_id.clone());
+                if let Some(e) = stored.get(&key) {
+                    let r = replay(e, EventKind::OrderPlaced, hash, &v.content, || {
+                        order_outcome(tx, e)
+                    })?;
+                    plan.results.push(Slot::Done(r));
+                    continue;
+                }
+                if let Some(&j) = in_batch.get(&key) {
+                    let first = &plan.new[j];
+                    if first.hash == *hash {
+                        plan.results.push(Slot::SameAs(j));
+                    } else {
+                        let old: Value = serde_json::from_str(&first.body).context("batch body")?;
+                        let differences = differences(&old, &v.content);
+                        plan.results.push(Slot::Done(Intake::Rejected(
+                            AppError::ConflictingDuplicate { differences },
+                        )));
+                    }
+                    continue;
+                }
+                let customer_id = match &v.customer {
+                    ValidRef::Id(id) => {
+                        if !store::customers::exists(tx, *id)? {
+                            plan.results
+                                .push(Slot::Done(Intake::Rejected(AppError::UnknownCustomer)));
+                            continue;
+                        }
+                        *id
+                    }
+                    ValidRef::Described(c) => match resolve_cached(tx, &mut owners, c, now_micros)?
+                    {
+                        Ok(id) => id,
+                        Err(e) => {
+                            plan.results.push(Slot::Done(Intake::Rejected(e)));
+                            continue;
+                        }
+                    },
+                };
+                let occurred_at = v.occurred_at.unwrap_or(now);
+                let total = v.order.total_minor();
+                in_batch.insert(key, plan.new.len());
+                plan.results.push(Slot::New(plan.new.len()));
+                plan.new.push(NewOrder {
+                    input: i,
+                    customer_id,
+                    occurred_at,
+                    total,
+                    earned: if v.earns { rule.earn(total) } else { 0 },
+                    body: body.clone(),
+                    hash: hash.clone(),
+                });
+            }
+
+            // 3. Write the new events; any the unique constraint turned away were stored
+            //    meanwhile by another transaction, and are answered as replays.
+            let rows: Vec<NewEvent<'_>> = plan
+                .new
+                .iter()
+                .map(|n| {
+                    let (v, _, _) = validated[n.input]
+                        .as_ref()
+                        .expect("only valid orders are new");
+                    NewEvent {
+                        source: &v.reference.source,
+                        external_id: &v.reference.external_id,
+                        kind: EventKind::OrderPlaced,
+                        customer_id: Some(n.customer_id),
+                        order_event_id: None,
+                        occurred_at_micros: n.occurred_at.as_microsecond(),
+                        recorded_at_micros: now_micros,
+                        currency: Some(v.order.currency.code()),
+                        amount_minor: Some(n.total),
+                        content_hash: &n.hash,
+                        body: &n.body,
+                    }
+                })
+                .collect();
+            let inserted: HashMap<(String, String), i64> = events::insert_many(tx, &rows)?
+                .into_iter()
+                .map(|(id, source, external_id)| ((source, external_id), id))
+                .collect();
+            let ids: Vec<Option<i64>> = rows
+                .iter()
+                .map(|r| {
+                    inserted
+                        .get(&(r.source.to_owned(), r.external_id.to_owned()))
+                        .copied()
+                })
+                .collect();
+            drop(rows);
+
+            // 4. Lots and balances for the orders that earned.
+            let earning: Vec<i64> = plan
+                .new
+                .iter()
+                .zip(&ids)
+                .filter(|(n, id)| n.earned > 0 && id.is_some())
+                .map(|(n, _)| n.customer_id)
+                .collect();
+            let accounts: HashMap<i64, i64> = ledger::customer_accounts(tx, &earning)?
+                .into_iter()
+                .collect();
+            let mut transfers = Vec::new();
+            let mut deltas: HashMap<i64, i64> = HashMap::new();
+            for (n, id) in plan.new.iter().zip(&ids) {
+                let (Some(id), true) = (id, n.earned > 0) else {
+                    continue;
+                };
+                let account = *accounts
+                    .get(&n.customer_id)
+                    .ok_or(AppError::UnknownCustomer)?;
+                transfers.push(NewTransfer {
+                    event_id: *id,
+                    seq: 0,
+                    debit_account_id: issuance,
+                    credit_account_id: account,
+                    amount: n.earned,
+                    kind: TransferKind::Earn,
+                    created_at_micros: now_micros,
+                    remaining: Some(n.earned),
+                    pending_until_micros: None,
+                    expires_at_micros: None,
+                    lot: None,
+                    reason: None,
+                });
+                *deltas.entry(account).or_default() += n.earned;
+            }
+            ledger::insert_transfers(tx, &transfers)?;
+            let mut deltas: Vec<(i64, i64)> = deltas.into_iter().collect();
+            deltas.sort_unstable(); // a fixed lock order: concurrent batches cannot deadlock
+            for (account, delta) in deltas {
+                let balance = ledger::add_to_balance(tx, account, delta)?;
+                assert!(balance >= delta, "balance below what this batch earned");
+            }
+
+            // 5. Outcomes, outbox and audit.
+            let mut outcomes: Vec<Option<OrderOutcome>> = Vec::with_capacity(plan.new.len());
+            for (n, id) in plan.new.iter().zip(&ids) {
+                let (v, _, _) = validated[n.input].as_ref().expect("valid");
+                outcomes.push(id.map(|order_id| OrderOutcome {
+                    order_id,
+                    source: v.reference.source.clone(),
+                    external_id: v.reference.external_id.clone(),
+                    customer_id: n.customer_id,
+                    total_minor: n.total,
+                    currency: v.order.currency.code().to_owned(),
+                    points_earned: n.earned,
+                    occurred_at: n.occurred_at,
+                }));
+            }
+            let mut results = Vec::with_capacity(plan.results.len());
+            let mut accepted = Vec::new();
+            for slot in plan.results {
+                results.push(match slot {
+                    Slot::Done(r) => r,
+                    Slot::SameAs(j) | Slot::New(j) if outcomes[j].is_none() => {
+                        // Lost a race with another writer: answer from what it stored.
+                        let (v, _, hash) = validated[plan.new[j].input].as_ref().expect("valid");
+                        let e = events::find(tx, &v.reference.source, &v.reference.external_id)?
+                            .context("event vanished")?;
+                        replay(&e, EventKind::OrderPlaced, hash, &v.content, || {
+                            order_outcome(tx, &e)
+                        })?
+                    }
+                    Slot::SameAs(j) => Intake::Duplicate(outcomes[j].clone().expect("checked")),
+                    Slot::New(j) => {
+                        let o = outcomes[j].clone().expect("checked");
+                        accepted.push(o.order_id);
+                        if endpoints.iter().any(|e| e.wants("order.placed")) {
+                            crate::webhooks::publish(
+                                tx,
+                                &endpoints,
+                                "order.placed",
+                                &order_payload(&o),
+                                now_micros,
+                                self.settings.job_attempts_max,
+                            )?;
+                        }
+                        Intake::Accepted(o)
+                    }
+                });
             }
             if !accepted.is_empty() {
                 let target = match accepted.as_slice() {
@@ -302,100 +601,6 @@ impl App {
             }
             Ok(results)
         })
-    }
-
-    /// One validated order inside the batch transaction. Errors that reject only this order
-    /// come back as `Intake::Rejected`; an `Err` aborts the whole transaction.
-    fn place_valid(
-        &self,
-        tx: &mut Tx<'_>,
-        accounts: &mut Accounts,
-        v: &ValidOrder,
-        rule: domain::EarnRule,
-        now: jiff::Timestamp,
-        now_micros: i64,
-    ) -> AppResult<Intake<OrderOutcome>> {
-        let (body, hash) = body_and_hash(&v.content);
-        let r = &v.reference;
-        // Fast path for a replay: no customer resolution, no writes.
-        if let Some(stored) = events::find(tx, &r.source, &r.external_id)? {
-            return replay(&stored, EventKind::OrderPlaced, &hash, &v.content, || {
-                order_outcome(tx, &stored)
-            });
-        }
-        let customer_id = match &v.customer {
-            ValidRef::Id(id) => {
-                if !store::customers::exists(tx, *id)? {
-                    return Ok(Intake::Rejected(AppError::UnknownCustomer));
-                }
-                *id
-            }
-            ValidRef::Described(c) => match resolve_or_create(tx, c, now_micros) {
-                Ok((id, _)) => id,
-                Err(e @ (AppError::IdentityConflict { .. } | AppError::Invalid(_))) => {
-                    return Ok(Intake::Rejected(e));
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        let occurred_at = v.occurred_at.unwrap_or(now);
-        let total = v.order.total_minor();
-        let inserted = events::insert(
-            tx,
-            &NewEvent {
-                source: &r.source,
-                external_id: &r.external_id,
-                kind: EventKind::OrderPlaced,
-                customer_id: Some(customer_id),
-                order_event_id: None,
-                occurred_at_micros: occurred_at.as_microsecond(),
-                recorded_at_micros: now_micros,
-                currency: Some(v.order.currency.code()),
-                amount_minor: Some(total),
-                content_hash: &hash,
-                body: &body,
-            },
-        )?;
-        let Some(order_id) = inserted else {
-            // Another transaction stored it between our look and our insert (PostgreSQL).
-            let stored = events::find(tx, &r.source, &r.external_id)?.context("event vanished")?;
-            return replay(&stored, EventKind::OrderPlaced, &hash, &v.content, || {
-                order_outcome(tx, &stored)
-            });
-        };
-        let earned = if v.earns { rule.earn(total) } else { 0 };
-        if earned > 0 {
-            let account = accounts.customer(tx, customer_id)?;
-            ledger::insert_transfer(
-                tx,
-                &NewTransfer {
-                    event_id: order_id,
-                    seq: 0,
-                    debit_account_id: accounts.issuance,
-                    credit_account_id: account,
-                    amount: earned,
-                    kind: TransferKind::Earn,
-                    created_at_micros: now_micros,
-                    remaining: Some(earned),
-                    pending_until_micros: None,
-                    expires_at_micros: None,
-                    lot: None,
-                    reason: None,
-                },
-            )?;
-            let balance = ledger::add_to_balance(tx, account, earned)?;
-            debug_assert!(balance >= earned);
-        }
-        Ok(Intake::Accepted(OrderOutcome {
-            order_id,
-            source: r.source.clone(),
-            external_id: r.external_id.clone(),
-            customer_id,
-            total_minor: total,
-            currency: v.order.currency.code().to_owned(),
-            points_earned: earned,
-            occurred_at,
-        }))
     }
 
     /// The order with this Patron id.

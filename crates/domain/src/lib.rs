@@ -5,12 +5,14 @@
 //! callers pass instants and ids in, and get values or typed errors back.
 
 pub mod access;
+pub mod calendar;
 pub mod customer;
 pub mod event;
 pub mod ledger;
 pub mod limits;
 pub mod money;
 pub mod order;
+pub mod sla;
 
 pub use customer::{CustomerProfile, Email, Identity, IdentityKind, PhoneNumber};
 pub use event::{EventKind, ExternalRef};

@@ -121,3 +121,37 @@ pub fn list_ids(tx: &mut Tx<'_>, after_id: i64, limit: i64) -> Result<Vec<i64>> 
 pub fn count(tx: &mut Tx<'_>) -> Result<i64> {
     tx.query_one("SELECT COUNT(*) FROM customers", &[])?.int(0)
 }
+
+/// Owners of the given identities: `(identity, customer_id)` for those known.
+pub fn find_many(tx: &mut Tx<'_>, identities: &[&Identity]) -> Result<Vec<(Identity, i64)>> {
+    let mut out = Vec::new();
+    for kind in IdentityKind::ALL {
+        let values: Vec<&str> = identities
+            .iter()
+            .filter(|i| i.kind == kind)
+            .map(|i| i.value.as_str())
+            .collect();
+        for chunk in values.chunks(512) {
+            let list = (0..chunk.len())
+                .map(|i| format!("${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT value, customer_id FROM customer_identities WHERE kind = $1 AND value IN ({list})"
+            );
+            let mut params = Vec::with_capacity(chunk.len() + 1);
+            params.push(crate::sql::Arg::Text(kind.as_str()));
+            params.extend(chunk.iter().map(|v| crate::sql::Arg::Text(v)));
+            for r in tx.query(&sql, &params)? {
+                out.push((
+                    Identity {
+                        kind,
+                        value: r.text(0)?.to_owned(),
+                    },
+                    r.int(1)?,
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

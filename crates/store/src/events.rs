@@ -119,3 +119,82 @@ pub fn count_by_kind(tx: &mut Tx<'_>, kind: EventKind) -> Result<i64> {
     )?
     .int(0)
 }
+
+/// Rows per multi-row statement in the batch functions.
+pub const BATCH_STATEMENT_ROWS: usize = 64;
+
+/// Placeholders `($1, $2, …), (…)` for `rows` rows of `width` columns, numbered from `first`.
+pub(crate) fn placeholders(rows: usize, width: usize, first: usize) -> String {
+    let mut s = String::with_capacity(rows * width * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..width {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(first + r * width + c).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// The stored events of `source` among `external_ids`.
+pub fn find_many(tx: &mut Tx<'_>, source: &str, external_ids: &[&str]) -> Result<Vec<EventRow>> {
+    let mut out = Vec::new();
+    for chunk in external_ids.chunks(BATCH_STATEMENT_ROWS * 8) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE source = $1 AND external_id IN ({list})");
+        let mut params = Vec::with_capacity(chunk.len() + 1);
+        params.push(crate::sql::Arg::Text(source));
+        params.extend(chunk.iter().map(|e| crate::sql::Arg::Text(e)));
+        for r in tx.query(&sql, &params)? {
+            out.push(from_row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Inserts events, skipping any whose (source, external_id) is already stored; returns
+/// `(id, source, external_id)` of those inserted, in no particular order.
+pub fn insert_many(tx: &mut Tx<'_>, events: &[NewEvent<'_>]) -> Result<Vec<(i64, String, String)>> {
+    let mut out = Vec::with_capacity(events.len());
+    for chunk in events.chunks(BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO events (source, external_id, kind, customer_id, order_event_id, occurred_at,
+                                 recorded_at, currency, amount_minor, content_hash, body)
+             VALUES {}
+             ON CONFLICT (source, external_id) DO NOTHING
+             RETURNING id, source, external_id",
+            placeholders(chunk.len(), 11, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 11);
+        for e in chunk {
+            params.extend_from_slice(args![
+                e.source,
+                e.external_id,
+                e.kind.as_str(),
+                e.customer_id,
+                e.order_event_id,
+                e.occurred_at_micros,
+                e.recorded_at_micros,
+                e.currency,
+                e.amount_minor,
+                e.content_hash,
+                e.body
+            ]);
+        }
+        for r in tx.query(&sql, &params)? {
+            out.push((r.int(0)?, r.text(1)?.to_owned(), r.text(2)?.to_owned()));
+        }
+    }
+    Ok(out)
+}

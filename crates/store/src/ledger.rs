@@ -289,3 +289,59 @@ pub fn open_lots(tx: &mut Tx<'_>, account_id: i64) -> Result<Vec<TransferRow>> {
     .map(from_row)
     .collect()
 }
+
+/// Points accounts of the given customers: `(customer_id, account_id)`.
+pub fn customer_accounts(tx: &mut Tx<'_>, customer_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+    let mut out = Vec::with_capacity(customer_ids.len());
+    for chunk in customer_ids.chunks(512) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT customer_id, id FROM accounts WHERE customer_id IN ({list})");
+        let params: Vec<crate::sql::Arg<'_>> =
+            chunk.iter().map(|&c| crate::sql::Arg::Int(c)).collect();
+        for r in tx.query(&sql, &params)? {
+            out.push((r.int(0)?, r.int(1)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Inserts transfers with multi-row statements.
+pub fn insert_transfers(tx: &mut Tx<'_>, transfers: &[NewTransfer<'_>]) -> Result<()> {
+    for chunk in transfers.chunks(crate::events::BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO transfers (event_id, seq, debit_account_id, credit_account_id, amount, kind,
+                                    created_at, remaining, pending_until, expires_at, lot_event_id,
+                                    lot_seq, reason)
+             VALUES {}",
+            crate::events::placeholders(chunk.len(), 13, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 13);
+        for t in chunk {
+            assert!(t.amount > 0, "transfer amount must be positive");
+            assert_ne!(
+                t.debit_account_id, t.credit_account_id,
+                "transfer to the same account"
+            );
+            params.extend_from_slice(args![
+                t.event_id,
+                t.seq,
+                t.debit_account_id,
+                t.credit_account_id,
+                t.amount,
+                t.kind.as_str(),
+                t.created_at_micros,
+                t.remaining,
+                t.pending_until_micros,
+                t.expires_at_micros,
+                t.lot.map(|l| l.0),
+                t.lot.map(|l| l.1),
+                t.reason
+            ]);
+        }
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}

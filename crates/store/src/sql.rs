@@ -118,22 +118,23 @@ pub(crate) enum TxInner<'c> {
     },
 }
 
-/// Rewrites `$1` placeholders to SQLite's `?1`.
-pub(crate) fn to_sqlite(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
+/// Rewrites `$1` placeholders to SQLite's `?1` (the text is otherwise unchanged, so byte
+/// positions map one to one). Statements are short; this is a single pass over bytes.
+pub(crate) fn to_sqlite(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.as_bytes().contains(&b'$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = sql.as_bytes().to_vec();
     let mut quoted = false;
-    while let Some(c) = chars.next() {
-        if c == '\'' {
-            quoted = !quoted;
-        }
-        if c == '$' && !quoted && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(c);
+    for i in 0..out.len() {
+        match out[i] {
+            b'\'' => quoted = !quoted,
+            b'$' if !quoted && out.get(i + 1).is_some_and(u8::is_ascii_digit) => out[i] = b'?',
+            _ => {}
         }
     }
-    out
+    // Only ASCII bytes were replaced by ASCII bytes.
+    std::borrow::Cow::Owned(String::from_utf8(out).expect("still UTF-8"))
 }
 
 impl Tx<'_> {

@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-const STATEMENT_CACHE_CAPACITY: usize = 128;
+const STATEMENT_CACHE_CAPACITY: usize = 256;
 
 pub(crate) struct Sqlite {
     writer: Mutex<Connection>,
@@ -25,7 +25,8 @@ fn connect(path: &str) -> Result<Connection> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -65536;",
     )
     .context("setting SQLite pragmas")?;
     Ok(conn)

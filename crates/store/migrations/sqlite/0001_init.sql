@@ -88,6 +88,8 @@ CREATE TABLE lot_consumptions (
     FOREIGN KEY (lot_event_id, lot_seq) REFERENCES transfers (event_id, seq)
 ) WITHOUT ROWID;
 
+CREATE INDEX lot_consumptions_by_lot ON lot_consumptions (lot_event_id, lot_seq);
+
 CREATE TABLE api_keys (
     id           INTEGER PRIMARY KEY,
     prefix       TEXT NOT NULL UNIQUE,
