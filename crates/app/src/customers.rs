@@ -114,10 +114,31 @@ pub(crate) fn resolve_or_create(
     }
     match owners(tx, &c.identities)?.as_slice() {
         [] => {
+            // Another transaction may create the same person between our look and our insert
+            // (PostgreSQL, READ COMMITTED): then our identity insert finds theirs, we undo our
+            // new customer and resolve again, now seeing the committed one.
+            tx.batch("SAVEPOINT new_customer")?;
             let birthday = c.profile.birthday.map(|d| d.to_string());
             let id = customers::insert(tx, &new_customer(c, &birthday, now))?;
-            attach(tx, id, &c.identities)?;
-            Ok((id, Created::New))
+            match attach(tx, id, &c.identities) {
+                Ok(()) => {
+                    tx.batch("RELEASE SAVEPOINT new_customer")?;
+                    Ok((id, Created::New))
+                }
+                Err(AppError::IdentityConflict { .. }) => {
+                    tx.batch("ROLLBACK TO SAVEPOINT new_customer; RELEASE SAVEPOINT new_customer")?;
+                    match owners(tx, &c.identities)?.as_slice() {
+                        [id] => {
+                            attach(tx, *id, &c.identities)?;
+                            Ok((*id, Created::Existing))
+                        }
+                        many => Err(AppError::IdentityConflict {
+                            customer_ids: many.to_vec(),
+                        }),
+                    }
+                }
+                Err(e) => Err(e),
+            }
         }
         [id] => {
             attach(tx, *id, &c.identities)?;

@@ -317,7 +317,7 @@ async fn load(
                     Endpoint::Orders => (
                         "/api/v1/orders",
                         format!(
-                            r#"{{"source":"bench","external_id":"H{n}","customer":{{"shop_customer_id":"C{}"}},"currency":"TWD","lines":[{{"sku":"TEA-OOLONG-150G","quantity":2,"unit_price_minor":68000}}]}}"#,
+                            r#"{{"source":"bench","external_id":"H{n}","customer":{{"identities":{{"shop_customer_id":"C{}"}}}},"currency":"TWD","lines":[{{"sku":"TEA-OOLONG-150G","quantity":2,"unit_price_minor":68000}}]}}"#,
                             n % 5_000
                         ),
                     ),

@@ -100,6 +100,9 @@ pub struct ImportArgs {
     /// Orders per transaction.
     #[arg(long, default_value_t = import::IMPORT_BATCH_ROWS_DEFAULT)]
     pub batch_rows: usize,
+    /// Print a line after each committed batch.
+    #[arg(long)]
+    pub report_batches: bool,
 }
 
 /// Loads and validates configuration from every layer, flags last.
@@ -250,6 +253,7 @@ pub fn import_file(app: &App, args: &ImportArgs) -> Result<import::ImportReport>
     }
     options.rejects = args.rejects.clone();
     options.batch_rows = args.batch_rows;
+    options.report_batches = args.report_batches;
     import::run(app, &options)
 }
 

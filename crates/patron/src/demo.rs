@@ -167,7 +167,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<()> {
         );
         println!(
             "  curl -s -X POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \
-             -d '{{\"source\":\"demo\",\"external_id\":\"curl-1\",\"customer\":{{\"shop_customer_id\":\"TW000001\"}},\
+             -d '{{\"source\":\"demo\",\"external_id\":\"curl-1\",\"customer\":{{\"identities\":{{\"shop_customer_id\":\"TW000001\"}}}},\
              \"lines\":[{{\"sku\":\"TEA-OOLONG-150G\",\"quantity\":2,\"unit_price_minor\":68000}}]}}' {base}/api/v1/orders"
         );
         println!();

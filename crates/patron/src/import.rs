@@ -76,6 +76,8 @@ pub struct ImportOptions {
     pub time_zone: jiff::tz::TimeZone,
     /// Where rejected rows go as CSV (row, column, reason); stderr when absent.
     pub rejects: Option<PathBuf>,
+    /// Print a line to stdout after each committed batch (for supervising scripts and tests).
+    pub report_batches: bool,
 }
 
 impl ImportOptions {
@@ -95,6 +97,7 @@ impl ImportOptions {
             time_zone: jiff::tz::TimeZone::get("Asia/Taipei")
                 .expect("Asia/Taipei in the tz database"),
             rejects: None,
+            report_batches: false,
         }
     }
 }
@@ -303,6 +306,15 @@ pub fn run(app: &App, options: &ImportOptions) -> Result<ImportReport> {
                     })?;
                 }
             }
+        }
+        if options.report_batches {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "committed {} stored, {} already present",
+                report.accepted, report.duplicates
+            )?;
+            out.flush()?;
         }
         progress.update(
             bytes.load(std::sync::atomic::Ordering::Relaxed),

@@ -1,8 +1,12 @@
 //! Patron's one integration-test binary. Store-touching tests run on SQLite and, when
 //! `PATRON_TEST_POSTGRES_URL` is set (always in CI), on PostgreSQL too.
 
+mod http;
 mod support;
 
+mod commands;
+mod concurrency;
 mod intake;
 mod jobs;
 mod model;
+mod tidy;

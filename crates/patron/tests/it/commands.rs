@@ -1,0 +1,344 @@
+//! The real `patron` binary: import (CDNOW, re-runs, a crash mid-import, bad input),
+//! demo, configuration errors, and logs free of personal data.
+
+use crate::http::{get, patron, post, read_until};
+use std::io::{BufReader, Write};
+use std::process::Stdio;
+use test_support::{Backend, TestDatabase};
+
+const CDNOW_MASTER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/cdnow/CDNOW_master.txt"
+);
+
+fn counts(db: &TestDatabase) -> (i64, i64, i64) {
+    db.open()
+        .read(|tx| {
+            let customers = store::customers::count(tx)?;
+            let orders = store::events::count_by_kind(tx, domain::EventKind::OrderPlaced)?;
+            let points = tx.query_one("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM accounts WHERE code IS NULL", &[])?.int(0)?;
+            anyhow::Ok((customers, orders, points))
+        })
+        .unwrap()
+}
+
+fn import(db: &TestDatabase, args: &[&str]) -> std::process::Output {
+    patron()
+        .arg("--database-url")
+        .arg(db.url_for_child())
+        .arg("import")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn cdnow_loads_once(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend) else {
+        return;
+    };
+    db.open();
+    let out = import(
+        &db,
+        &[CDNOW_MASTER, "--format", "cdnow", "--currency", "TWD"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("69659 rows read: 69659 stored, 0 already present, 0 rejected"),
+        "{stdout}"
+    );
+    let first = counts(&db);
+    assert_eq!((first.0, first.1), (23_570, 69_659));
+    let again = import(
+        &db,
+        &[CDNOW_MASTER, "--format", "cdnow", "--currency", "TWD"],
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 stored, 69659 already present"));
+    assert_eq!(counts(&db), first, "a second run adds nothing");
+}
+
+#[test]
+fn cdnow_master_loads_once_sqlite() {
+    cdnow_loads_once(Backend::Sqlite);
+}
+
+#[test]
+fn cdnow_master_loads_once_postgres() {
+    cdnow_loads_once(Backend::Postgres);
+}
+
+fn write_orders(path: &std::path::Path, rows: usize) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(
+        f,
+        "order_id,customer_id,occurred_at,sku,quantity,unit_price_minor"
+    )
+    .unwrap();
+    for i in 0..rows {
+        writeln!(
+            f,
+            "K{i},C{},2026-01-{:02},TEA,{},{}",
+            i % 997,
+            1 + i % 28,
+            1 + i % 3,
+            10_000 + 100 * (i % 50)
+        )
+        .unwrap();
+    }
+}
+
+fn killed_import_resumes_to_the_same_totals(backend: Backend) {
+    let (Some(killed), Some(clean)) = (TestDatabase::new(backend), TestDatabase::new(backend))
+    else {
+        return;
+    };
+    killed.open();
+    clean.open();
+    let dir = std::env::temp_dir().join(format!("patron-kill-{}-{backend:?}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("orders.csv");
+    write_orders(&csv, 30_000);
+    let csv = csv.to_str().unwrap();
+
+    // Kill the import with SIGKILL after its third committed batch.
+    let mut child = patron()
+        .arg("--database-url")
+        .arg(killed.url_for_child())
+        .args(["import", csv, "--batch-rows", "500", "--report-batches"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..3 {
+        read_until(&mut out, "committed");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = counts(&killed);
+    assert!(partial.1 >= 1_500 && partial.1 < 30_000, "{partial:?}");
+
+    let resumed = import(&killed, &[csv]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let uninterrupted = import(&clean, &[csv]);
+    assert!(uninterrupted.status.success());
+    assert_eq!(counts(&killed), counts(&clean));
+    assert_eq!(counts(&clean).1, 30_000);
+    for db in [&killed, &clean] {
+        assert!(db.open().read(store::ledger::check).unwrap().is_healthy());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn killed_import_resumes_sqlite() {
+    killed_import_resumes_to_the_same_totals(Backend::Sqlite);
+}
+
+#[test]
+fn killed_import_resumes_postgres() {
+    killed_import_resumes_to_the_same_totals(Backend::Postgres);
+}
+
+#[test]
+fn bad_rows_are_reported_and_good_rows_go_in() {
+    let db = TestDatabase::new(Backend::Sqlite).unwrap();
+    let dir = db.dir.clone().unwrap();
+    let csv = dir.join("mixed.csv");
+    let mut bytes = b"order_id,customer_id,sku,quantity,unit_price_minor,currency\n".to_vec();
+    bytes.extend_from_slice(b"A1,c1,TEA,1,10000,TWD\n");
+    bytes.extend_from_slice(b"A2,c1,TEA,1,-5,TWD\n");
+    bytes.extend_from_slice(b"A3,c1,TEA,1.5,100,TWD\n");
+    bytes.extend_from_slice(b"A4,c1,TEA,1,100,XYZ\n");
+    bytes.extend_from_slice(b"A5,c\xff,TEA,1,100,TWD\n");
+    bytes.extend_from_slice(b"A6,c2,TEA,2,20000,TWD\n");
+    std::fs::write(&csv, bytes).unwrap();
+    let out = import(&db, &[csv.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "rejected rows give exit status 2"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "row 3: column unit_price_minor:",
+        "row 4: column quantity: \"1.5\" is not a whole number",
+        "row 5: column currency:",
+        "row 6: column customer_id: not valid UTF-8",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("6 rows read: 2 stored, 0 already present, 4 rejected")
+    );
+    assert_eq!(counts(&db), (2, 2, 1 + 4));
+
+    let missing = dir.join("missing.csv");
+    std::fs::write(&missing, "order_id,customer_id,quantity\nA,c,1\n").unwrap();
+    let out = import(&db, &[missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("missing.csv") && stderr.contains("missing column `sku`"),
+        "{stderr}"
+    );
+    assert_eq!(counts(&db), (2, 2, 5), "a refused file changes nothing");
+}
+
+#[test]
+fn configuration_errors_name_the_key() {
+    let out = patron()
+        .env("PATRON_LOYALTY_EARN_POINTS", "lots")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("loyalty.earn_points") && stderr.contains("PATRON_LOYALTY_EARN_POINTS"),
+        "{stderr}"
+    );
+    let out = patron()
+        .arg("--database-url")
+        .arg("mysql://x")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database_url"));
+}
+
+/// Starts `patron <args>` and waits for the line naming its URL; returns the child, the
+/// address, and the lines printed after it up to one containing `until` (when given).
+fn spawn_listening(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    needle: &str,
+    until: Option<&str>,
+) -> (std::process::Child, String, Vec<String>) {
+    let mut cmd = patron();
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let line = read_until(&mut out, needle);
+    let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+    // Keep what follows (the demo prints its key and examples after the URL).
+    if let Some(until) = until {
+        let mut more = String::new();
+        while std::io::BufRead::read_line(&mut out, &mut more).unwrap_or(0) > 0 {
+            if more.contains(until) {
+                break;
+            }
+            lines.push(more.trim_end().to_owned());
+            more.clear();
+        }
+    }
+    (child, addr, lines)
+}
+
+#[test]
+fn demo_serves_and_its_examples_answer() {
+    let dir = std::env::temp_dir().join(format!("patron-demo-test-{}", std::process::id()));
+    let (mut child, addr, lines) = spawn_listening(
+        &[
+            "demo",
+            "--customers",
+            "150",
+            "--listen",
+            "127.0.0.1:0",
+            "--dir",
+            dir.to_str().unwrap(),
+        ],
+        &[],
+        "listening on",
+        Some("Ctrl-C"),
+    );
+    let key = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Admin API key (demo only): "))
+        .unwrap()
+        .to_owned();
+    let examples: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("curl"))
+        .collect();
+    assert_eq!(examples.len(), 3, "{lines:?}");
+    // Replay each printed example with the test client.
+    let customer = get(&addr, "/api/v1/customers/1", &key);
+    assert_eq!(customer.status, 200, "{}", customer.body);
+    assert!(customer.json()["points_balance"].as_i64().unwrap() >= 0);
+    let statement = get(&addr, "/api/v1/customers/1/points/statement?limit=5", &key);
+    assert_eq!(statement.status, 200, "{}", statement.body);
+    let body = examples[2]
+        .split("-d '")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let placed = post(&addr, "/api/v1/orders", &key, body);
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    assert!(examples[0].contains(&format!("http://{addr}/api/v1/customers/1")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn order_intake_logs_no_personal_data() {
+    let db = TestDatabase::new(Backend::Sqlite).unwrap();
+    let url = db.url_for_child();
+    let key_out = patron()
+        .args([
+            "--database-url",
+            &url,
+            "keys",
+            "create",
+            "--role",
+            "integration",
+        ])
+        .output()
+        .unwrap();
+    let key = String::from_utf8_lossy(&key_out.stdout).trim().to_owned();
+    let (mut child, addr, _) = spawn_listening(
+        &["--database-url", &url, "serve", "--listen", "127.0.0.1:0"],
+        &[("PATRON_LOG", "trace")],
+        "listening on",
+        None,
+    );
+    let email = "wang.xiaoming@example.tw";
+    let phone = "0912345678";
+    let name = "王小明";
+    let body = format!(
+        r#"{{"source":"web","external_id":"pii-1","customer":{{"identities":{{"email":"{email}","phone":"{phone}"}},"name":"{name}"}},"lines":[{{"sku":"TEA","quantity":1,"unit_price_minor":45000}}]}}"#
+    );
+    let r = post(&addr, "/api/v1/orders", &key, &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let bad = post(&addr, "/api/v1/orders", &key, &body.replace("45000", "-1"));
+    assert_eq!(bad.status, 422);
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        logs.contains("/api/v1/orders"),
+        "the request was logged: {logs}"
+    );
+    for secret in [email, "wang.xiaoming", phone, "912345678", name, &key[4..]] {
+        assert!(!logs.contains(secret), "log contains {secret:?}:\n{logs}");
+    }
+}
