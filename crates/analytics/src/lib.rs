@@ -5,7 +5,8 @@
 //! Public API:
 //! * [`calendar`]: `days_from_civil`, `civil_from_days`, `month_index`, `week_index`.
 //! * [`parse`]: `cdnow_sample(&str)`, `cdnow_master(&str)`,
-//!   `transactions_csv(impl BufRead) -> TransactionLog`, `parse_date`; errors carry line and column.
+//!   `transactions_csv(impl BufRead) -> TransactionLog`, `transactions_csv_with(.., &CsvOptions)`
+//!   (column names, `DateFormat`, RFC 4180 quoting), `parse_date`; errors carry line and column.
 //! * [`summary`]: `Transaction`, `TimeScale { unit: PeriodUnit, multiplier }`,
 //!   `summarize(&[Transaction], &TimeScale, observation_end_day) -> Vec<CustomerSummary>`,
 //!   `calibration_and_holdout(..) -> Vec<CalibrationHoldoutSummary>` (lifetimes vocabulary:
@@ -20,6 +21,8 @@
 //! * [`clv`]: `customer_lifetime_value(s)` with `ClvOptions` (and a lifetimes-compatible preset).
 //! * [`rfm`]: quintile scores and named segments; [`cohort`]: retention matrix by
 //!   first-purchase month; [`kpi`]: period KPIs (retention, churn, repeat rate, AOV…).
+//! * [`pipeline`]: the store-facing refit, KPIs and cohorts with integer inputs and
+//!   outputs (ppm, milli, minor units), so callers outside this crate handle no floats.
 //! * [`optimize`] and [`special`]: the BFGS / Nelder–Mead optimiser and special
 //!   functions (ln Γ, ln B, ₂F₁, Gauss–Legendre) the models are built on.
 
@@ -30,6 +33,7 @@ pub mod kpi;
 pub mod models;
 pub mod optimize;
 pub mod parse;
+pub mod pipeline;
 pub mod rfm;
 pub mod special;
 pub mod summary;

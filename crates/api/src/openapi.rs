@@ -6,7 +6,7 @@
 use crate::error::{FieldProblem, Problem};
 use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
-use crate::{customers, orders, points, system};
+use crate::{analytics, customers, orders, points, system};
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -39,6 +39,10 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         system::get_openapi,
         system::get_health,
         system::get_metrics,
+        analytics::get_customer_predictions,
+        analytics::get_kpis,
+        analytics::get_rfm,
+        analytics::get_cohorts,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&FromRouteTable),

@@ -4,7 +4,9 @@
 
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
-use crate::{ApiOptions, ApiState, customers, idempotency, observe, orders, points, system};
+use crate::{
+    ApiOptions, ApiState, analytics, customers, idempotency, observe, orders, points, system,
+};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
@@ -185,6 +187,34 @@ pub(crate) const ROUTES: &[Route] = &[
             |f| on(f, system::create_bench_scratch),
         )
     },
+    route(
+        Get,
+        "/api/v1/customers/{id}/predictions",
+        "get_customer_predictions",
+        Access::Roles(analytics::ANALYTICS_ROLES),
+        |f| on(f, analytics::get_customer_predictions),
+    ),
+    route(
+        Get,
+        "/api/v1/analytics/kpis",
+        "get_analytics_kpis",
+        Access::Roles(analytics::ANALYTICS_ROLES),
+        |f| on(f, analytics::get_kpis),
+    ),
+    route(
+        Get,
+        "/api/v1/analytics/rfm",
+        "get_analytics_rfm",
+        Access::Roles(analytics::ANALYTICS_ROLES),
+        |f| on(f, analytics::get_rfm),
+    ),
+    route(
+        Get,
+        "/api/v1/analytics/cohorts",
+        "get_analytics_cohorts",
+        Access::Roles(analytics::ANALYTICS_ROLES),
+        |f| on(f, analytics::get_cohorts),
+    ),
     route(
         Get,
         "/api/v1/openapi.json",

@@ -52,6 +52,7 @@ impl App {
             for job in jobs {
                 let outcome = match job.kind.as_str() {
                     crate::webhooks::DELIVER_JOB => self.deliver(&job.payload),
+                    crate::analytics::REFIT_JOB => self.run_refit_job(&job.payload),
                     other => Err(format!("unknown job kind {other:?}")),
                 };
                 let now = self.now().as_microsecond();

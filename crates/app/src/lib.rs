@@ -2,6 +2,7 @@
 //! transaction. Everything is synchronous; async surfaces call in through `spawn_blocking`.
 //! The clock and randomness are injected through [`sys`].
 
+pub mod analytics;
 pub mod customers;
 pub mod error;
 pub mod intake;

@@ -10,6 +10,7 @@ pub mod customer;
 pub mod event;
 pub mod ledger;
 pub mod limits;
+pub mod loyalty;
 pub mod money;
 pub mod order;
 pub mod sla;

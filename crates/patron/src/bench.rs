@@ -38,6 +38,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// CLV pipeline and Pareto/NBD fit against Python lifetimes on the same seeded log.
+    Analytics {
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: u64,
+        /// Customers for the Pareto/NBD comparison (lifetimes takes minutes; 0 skips it).
+        #[arg(long, default_value_t = 100_000)]
+        pnbd_customers: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Python with lifetimes (default: $CARGO_TARGET_DIR/lifetimes-venv/bin/python).
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Directory of lifetimes_scale.py (default: ../shared/bench).
+        #[arg(long)]
+        scripts: Option<PathBuf>,
+        /// Where to write the generated logs (default: $CARGO_TARGET_DIR/bench-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 pub fn run(config: &Config, command: BenchCommand) -> Result<()> {
@@ -51,6 +70,16 @@ pub fn run(config: &Config, command: BenchCommand) -> Result<()> {
             seconds,
             concurrency,
         } => bench_http(config, seconds, concurrency),
+        BenchCommand::Analytics {
+            customers,
+            pnbd_customers,
+            seed,
+            python,
+            scripts,
+            data_dir,
+        } => {
+            crate::bench_analytics::run(customers, pnbd_customers, seed, python, scripts, data_dir)
+        }
     }
 }
 

@@ -56,6 +56,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::bench::BenchCommand,
     },
+    /// Retention analytics and CLV on a transaction file (no database), or refit on the store.
+    Analytics(crate::analytics_cmd::AnalyticsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +184,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Demo(args) => crate::demo::run(&config, &args)?,
         Command::Bench { command } => crate::bench::run(&config, command)?,
+        Command::Analytics(args) => crate::analytics_cmd::run(&config, args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,9 @@
 //! The `patron` binary's library: command-line interface, configuration, telemetry and the
 //! subcommands (serve, migrate, keys, import, demo, bench). `main.rs` only calls [`cli::main`].
 
+pub mod analytics_cmd;
 pub mod bench;
+pub mod bench_analytics;
 pub mod cli;
 pub mod config;
 pub mod demo;

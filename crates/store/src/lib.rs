@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod keys;
 pub mod ledger;
 pub mod outbox;
+pub mod predictions;
 pub mod scratch;
 
 mod migrate;

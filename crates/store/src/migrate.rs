@@ -17,14 +17,24 @@ struct Script {
     postgres: &'static str,
 }
 
-const SCRIPTS: &[Script] = &[Script {
-    migration: Migration {
-        version: 1,
-        name: "init",
+const SCRIPTS: &[Script] = &[
+    Script {
+        migration: Migration {
+            version: 1,
+            name: "init",
+        },
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
     },
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+    Script {
+        migration: Migration {
+            version: 3,
+            name: "analytics",
+        },
+        sqlite: include_str!("../migrations/sqlite/0003_analytics.sql"),
+        postgres: include_str!("../migrations/postgres/0003_analytics.sql"),
+    },
+];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x7061_7472_6f6e;

@@ -1,0 +1,3 @@
+//! Cross-module tests of the loyalty engine.
+
+mod model;
