@@ -6,12 +6,14 @@
 //! month length in the data's unit (4.345 weeks, 30 days), each step's
 //! expected purchases discounted by (1 + d)^month. Unlike lifetimes, each step
 //! reuses the previous cumulative expectation (one model evaluation per step,
-//! not two).
+//! not two), and since E[Y(t) | x, t_x, T] = P(alive) · E[Y(t) | alive, x, T],
+//! the expectations are computed once per distinct (x, T) for a whole population.
 
 use rayon::prelude::*;
 
 use crate::models::PurchaseModel;
 use crate::models::gamma_gamma::GammaGammaParams;
+use crate::parse::FxMap;
 use crate::summary::CustomerSummary;
 
 /// Month length in weeks used by lifetimes for weekly data.
@@ -68,13 +70,7 @@ impl std::fmt::Display for ClvError {
 
 impl std::error::Error for ClvError {}
 
-/// Discounted CLV of one customer.
-pub fn customer_lifetime_value(
-    model: &dyn PurchaseModel,
-    spend: &GammaGammaParams,
-    customer: &CustomerSummary,
-    options: &ClvOptions,
-) -> Result<f64, ClvError> {
+fn validate(spend: &GammaGammaParams, options: &ClvOptions) -> Result<(), ClvError> {
     if !(options.step_length.is_finite()
         && options.step_length > 0.0
         && options.discount_rate_per_step.is_finite()
@@ -82,56 +78,96 @@ pub fn customer_lifetime_value(
     {
         return Err(ClvError::InvalidOptions);
     }
-    let value = spend
-        .conditional_expected_spend(customer.frequency, customer.monetary_value)
-        .ok_or(ClvError::SpendUndefined { q: spend.q })?;
-    let row = customer.row();
+    spend
+        .population_mean_spend()
+        .map(|_| ())
+        .ok_or(ClvError::SpendUndefined { q: spend.q })
+}
+
+/// Σ over steps of the discounted increments of E[Y(t) | alive, x, T]: a
+/// customer's CLV is P(alive) × this × expected spend.
+fn discounted_purchases_if_alive(
+    model: &dyn PurchaseModel,
+    frequency: u32,
+    age: f64,
+    options: &ClvOptions,
+) -> f64 {
     let mut previous = 0.0;
     let mut total = 0.0;
     for step in 1..=options.steps {
-        let cumulative =
-            model.conditional_expected_purchases(&row, f64::from(step) * options.step_length);
-        total += value * (cumulative - previous)
-            / (1.0 + options.discount_rate_per_step).powi(step as i32);
+        let cumulative = model.conditional_expected_purchases_if_alive(
+            frequency,
+            age,
+            f64::from(step) * options.step_length,
+        );
+        total += (cumulative - previous) / (1.0 + options.discount_rate_per_step).powi(step as i32);
         previous = cumulative;
     }
-    if total.is_finite() {
-        Ok(total)
-    } else {
-        Err(ClvError::NonFinite { index: 0 })
-    }
+    total
 }
 
-/// CLV of every customer, in order, in parallel.
+/// Discounted CLV of one customer.
+pub fn customer_lifetime_value(
+    model: &dyn PurchaseModel,
+    spend: &GammaGammaParams,
+    customer: &CustomerSummary,
+    options: &ClvOptions,
+) -> Result<f64, ClvError> {
+    validate(spend, options)?;
+    let purchases = discounted_purchases_if_alive(model, customer.frequency, customer.age, options);
+    value_of(model, spend, customer, purchases).ok_or(ClvError::NonFinite { index: 0 })
+}
+
+fn value_of(
+    model: &dyn PurchaseModel,
+    spend: &GammaGammaParams,
+    customer: &CustomerSummary,
+    purchases_if_alive: f64,
+) -> Option<f64> {
+    let value = spend.conditional_expected_spend(customer.frequency, customer.monetary_value)?;
+    let total = value * purchases_if_alive * model.probability_alive(&customer.row());
+    total.is_finite().then_some(total)
+}
+
+/// CLV of every customer, in order, in parallel. The model's expectations are
+/// evaluated once per distinct (x, T), not once per customer and step.
 pub fn customer_lifetime_values(
     model: &dyn PurchaseModel,
     spend: &GammaGammaParams,
     customers: &[CustomerSummary],
     options: &ClvOptions,
 ) -> Result<Vec<f64>, ClvError> {
-    let chunks: Vec<Result<Vec<f64>, ClvError>> = customers
-        .par_chunks(PARALLEL_CHUNK_CUSTOMERS)
-        .enumerate()
-        .map(|(k, chunk)| {
-            chunk
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    customer_lifetime_value(model, spend, c, options).map_err(|e| match e {
-                        ClvError::NonFinite { .. } => ClvError::NonFinite {
-                            index: k * PARALLEL_CHUNK_CUSTOMERS + i,
-                        },
-                        other => other,
-                    })
+    validate(spend, options)?;
+    let mut distinct: FxMap<(u32, u64), u32> = FxMap::default();
+    let mut keys: Vec<(u32, f64)> = Vec::new();
+    let slots: Vec<u32> = customers
+        .iter()
+        .map(|c| {
+            *distinct
+                .entry((c.frequency, c.age.to_bits()))
+                .or_insert_with(|| {
+                    keys.push((c.frequency, c.age));
+                    (keys.len() - 1) as u32
                 })
-                .collect()
         })
         .collect();
-    let mut out = Vec::with_capacity(customers.len());
-    for chunk in chunks {
-        out.extend(chunk?);
-    }
-    Ok(out)
+    drop(distinct);
+    let purchases: Vec<f64> = keys
+        .par_iter()
+        .with_min_len(64)
+        .map(|&(frequency, age)| discounted_purchases_if_alive(model, frequency, age, options))
+        .collect();
+    let values: Vec<Option<f64>> = customers
+        .par_iter()
+        .zip(slots.par_iter())
+        .with_min_len(PARALLEL_CHUNK_CUSTOMERS)
+        .map(|(c, &slot)| value_of(model, spend, c, purchases[slot as usize]))
+        .collect();
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, v)| v.ok_or(ClvError::NonFinite { index }))
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@
 //! * [`parse`]: `cdnow_sample(&str)`, `cdnow_master(&str)`,
 //!   `transactions_csv(impl BufRead) -> TransactionLog`, `transactions_csv_with(.., &CsvOptions)`
 //!   (column names, `DateFormat`, RFC 4180 quoting), `parse_date`; errors carry line and column.
+//! * [`csv_summary`]: `summarize_csv(&[u8], &CsvOptions, &TimeScale, observation_end_day)`:
+//!   the CSV read and the summary fused into one byte-level pass, O(customers) memory,
+//!   same answers and errors as `transactions_csv_with` + `summarize`.
 //! * [`summary`]: `Transaction`, `TimeScale { unit: PeriodUnit, multiplier }`,
 //!   `summarize(&[Transaction], &TimeScale, observation_end_day) -> Vec<CustomerSummary>`,
 //!   `calibration_and_holdout(..) -> Vec<CalibrationHoldoutSummary>` (lifetimes vocabulary:
@@ -29,6 +32,7 @@
 pub mod calendar;
 pub mod clv;
 pub mod cohort;
+pub mod csv_summary;
 pub mod kpi;
 pub mod models;
 pub mod optimize;

@@ -202,6 +202,20 @@ impl GroupedRows {
         }
     }
 
+    /// Σ weight × term(row, slot) of vectors (a log-likelihood and its gradient).
+    pub(crate) fn weighted_sum_n<F, const N: usize>(&self, term: F) -> [f64; N]
+    where
+        F: Fn(&WeightedRow, usize) -> [f64; N] + Sync,
+    {
+        parallel_sum_n(&self.rows, |i, row| {
+            let mut v = term(row, self.slots[i] as usize);
+            for x in &mut v {
+                *x *= row.weight;
+            }
+            v
+        })
+    }
+
     /// Σ weight × term(row, slot), in parallel chunks above [`PARALLEL_ROWS_MIN`].
     pub(crate) fn weighted_sum<F>(&self, term: F) -> f64
     where
@@ -226,6 +240,39 @@ impl GroupedRows {
     }
 }
 
+/// Σ term(item) of fixed-size vectors (a log-likelihood and its gradient), in
+/// fixed parallel chunks above [`PARALLEL_ROWS_MIN`] items.
+pub(crate) fn parallel_sum_n<T, F, const N: usize>(items: &[T], term: F) -> [f64; N]
+where
+    T: Sync,
+    F: Fn(usize, &T) -> [f64; N] + Sync,
+{
+    let chunk_sum = |start: usize, chunk: &[T]| -> [f64; N] {
+        let mut acc = [0.0; N];
+        for (i, item) in chunk.iter().enumerate() {
+            for (a, v) in acc.iter_mut().zip(term(start + i, item)) {
+                *a += v;
+            }
+        }
+        acc
+    };
+    if items.len() < PARALLEL_ROWS_MIN {
+        return chunk_sum(0, items);
+    }
+    let partial: Vec<[f64; N]> = items
+        .par_chunks(PARALLEL_CHUNK_ROWS)
+        .enumerate()
+        .map(|(k, chunk)| chunk_sum(k * PARALLEL_CHUNK_ROWS, chunk))
+        .collect();
+    let mut acc = [0.0; N];
+    for part in partial {
+        for (a, v) in acc.iter_mut().zip(part) {
+            *a += v;
+        }
+    }
+    acc
+}
+
 /// Σ term(item), in fixed parallel chunks above [`PARALLEL_ROWS_MIN`] items.
 pub(crate) fn parallel_sum<T, F>(items: &[T], term: F) -> f64
 where
@@ -244,13 +291,13 @@ where
 
 /// Collapses identical (x, t_x, T) rows into weighted rows, sorted by (x, t_x, T).
 pub fn compress(rows: &[CustomerRow]) -> Vec<WeightedRow> {
+    // f64::total_cmp's order as an integer key, so the sort compares integers.
+    fn total_order(v: f64) -> i64 {
+        let bits = v.to_bits() as i64;
+        bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+    }
     let mut sorted = rows.to_vec();
-    sorted.sort_by(|a, b| {
-        a.frequency
-            .cmp(&b.frequency)
-            .then(a.recency.total_cmp(&b.recency))
-            .then(a.age.total_cmp(&b.age))
-    });
+    sorted.par_sort_unstable_by_key(|r| (r.frequency, total_order(r.recency), total_order(r.age)));
     let mut out: Vec<WeightedRow> = Vec::new();
     for row in sorted {
         match out.last_mut() {
@@ -390,8 +437,108 @@ pub(crate) fn fit_by_log_parameters<P: ModelParams>(
     // at the optimum the delta method gives se(θᵢ) = θᵢ · se(ln θᵢ).
     let total_objective = |z: &[f64]| objective(z) * total_weight;
     let h = optimize::hessian(&total_objective, &minimum.point);
+    Ok(report_with_standard_errors(
+        &theta,
+        &h,
+        log_likelihood,
+        &minimum,
+    ))
+}
+
+/// A total log-likelihood with its gradient in the natural parameters.
+pub(crate) type LogLikelihoodAndGradient<'a> = dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync + 'a;
+
+/// [`fit_by_log_parameters`] with an analytic gradient: `total` maps natural
+/// parameters θ to (total LL, ∂LL/∂θ). BFGS runs on the exact gradient (chain
+/// rule through θ = eᶻ) and the Hessian for standard errors comes from gradient
+/// differences.
+pub(crate) fn fit_by_log_parameters_with_gradient<P: ModelParams>(
+    total: &LogLikelihoodAndGradient<'_>,
+    start: &P,
+    total_weight: f64,
+    options: &FitOptions,
+) -> Result<FitReport<P>, FitError> {
+    let penalizer = options.penalizer;
+    let objective = |z: &[f64]| -> (f64, Vec<f64>) {
+        if z.iter().any(|v| v.abs() > LOG_PARAMETER_DOMAIN_ABS_MAX) {
+            return (f64::INFINITY, vec![0.0; z.len()]);
+        }
+        let theta: Vec<f64> = z.iter().map(|v| v.exp()).collect();
+        let (ll, grad) = total(&theta);
+        if !ll.is_finite() {
+            return (f64::INFINITY, vec![0.0; z.len()]);
+        }
+        let penalty: f64 = penalizer * theta.iter().map(|v| v * v).sum::<f64>();
+        let g = theta
+            .iter()
+            .zip(&grad)
+            .map(|(t, d)| (-d / total_weight + 2.0 * penalizer * t) * t)
+            .collect();
+        (-ll / total_weight + penalty, g)
+    };
+    let z0: Vec<f64> = start.to_vec().iter().map(|v| v.ln()).collect();
+    if !objective(&z0).0.is_finite() {
+        return Err(FitError::NonFinite {
+            what: "log-likelihood at the start point",
+        });
+    }
+    let minimum = optimize::minimize_with_gradient(
+        &objective,
+        &z0,
+        &MinimizeOptions {
+            iterations_max: options.iterations_max,
+            gradient_tolerance: options.gradient_tolerance,
+        },
+    );
+    let theta: Vec<f64> = minimum.point.iter().map(|v| v.exp()).collect();
+    let log_likelihood = total(&theta).0;
+    if !log_likelihood.is_finite() {
+        return Err(FitError::NonFinite {
+            what: "log-likelihood at the optimum",
+        });
+    }
+    if let Some(i) = minimum
+        .point
+        .iter()
+        .position(|z| z.abs() > LOG_PARAMETER_ABS_MAX)
+    {
+        return Err(FitError::HitBound {
+            param: P::NAMES[i],
+            value: theta[i],
+        });
+    }
+    if !minimum.converged {
+        return Err(FitError::NotConverged {
+            iterations: minimum.iterations,
+            gradient_norm: minimum.gradient_norm,
+            log_likelihood,
+            params: theta,
+        });
+    }
+    let total_objective = |z: &[f64]| {
+        let (v, g) = objective(z);
+        (
+            v * total_weight,
+            g.iter().map(|d| d * total_weight).collect(),
+        )
+    };
+    let h = optimize::hessian_from_gradient(&total_objective, &minimum.point);
+    Ok(report_with_standard_errors(
+        &theta,
+        &h,
+        log_likelihood,
+        &minimum,
+    ))
+}
+
+fn report_with_standard_errors<P: ModelParams>(
+    theta: &[f64],
+    hessian: &[Vec<f64>],
+    log_likelihood: f64,
+    minimum: &optimize::Minimum,
+) -> FitReport<P> {
     let mut warnings = Vec::new();
-    let standard_errors = match optimize::invert_positive_definite(&h) {
+    let standard_errors = match optimize::invert_positive_definite(hessian) {
         Some(cov) => Some(P::from_slice(
             &theta
                 .iter()
@@ -404,23 +551,31 @@ pub(crate) fn fit_by_log_parameters<P: ModelParams>(
             None
         }
     };
-    Ok(FitReport {
-        params: P::from_slice(&theta),
+    FitReport {
+        params: P::from_slice(theta),
         log_likelihood,
         iterations: minimum.iterations,
         gradient_norm: minimum.gradient_norm,
         converged: true,
         standard_errors,
         warnings,
-    })
+    }
 }
 
 /// Predictions every continuous-time purchase model offers.
 pub trait PurchaseModel: Sync {
     /// Probability the customer is still alive at the end of calibration.
     fn probability_alive(&self, row: &CustomerRow) -> f64;
-    /// E[Y(t) | x, t_x, T]: expected purchases in the next `t` time units.
-    fn conditional_expected_purchases(&self, row: &CustomerRow, t: f64) -> f64;
+    /// E[Y(t) | alive at T, x, T]: expected purchases in the next `t` time units of
+    /// a customer known to be alive. It does not depend on t_x, so callers scoring
+    /// many customers (CLV) compute it once per distinct (x, T).
+    fn conditional_expected_purchases_if_alive(&self, frequency: u32, age: f64, t: f64) -> f64;
+    /// E[Y(t) | x, t_x, T] = P(alive) · E[Y(t) | alive, x, T]: expected purchases in
+    /// the next `t` time units.
+    fn conditional_expected_purchases(&self, row: &CustomerRow, t: f64) -> f64 {
+        self.probability_alive(row)
+            * self.conditional_expected_purchases_if_alive(row.frequency, row.age, t)
+    }
     /// E[X(t)]: expected purchases of a new customer in its first `t` time units.
     fn expected_purchases_new_customer(&self, t: f64) -> f64;
 }

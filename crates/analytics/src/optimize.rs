@@ -1,7 +1,8 @@
 //! Unconstrained minimisation for the maximum-likelihood fits: BFGS with an
-//! Armijo backtracking line search on central finite-difference gradients, a
-//! Nelder–Mead fallback for when BFGS stalls far from a stationary point, and a
-//! finite-difference Hessian for standard errors. The models optimise over
+//! Armijo backtracking line search, on analytic gradients ([`minimize_with_gradient`])
+//! or central finite-difference gradients ([`minimize`]), a Nelder–Mead fallback
+//! for when BFGS stalls far from a stationary point, and a Hessian (from gradient
+//! differences, or from function values) for standard errors. The models optimise over
 //! log-parameters, so "unconstrained" covers their positivity constraints.
 //!
 //! Objectives return `f64::INFINITY` (or NaN) outside their domain; both methods
@@ -119,6 +120,33 @@ pub fn hessian(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<Vec<f64>> {
     out
 }
 
+/// Hessian of `f` at `x` by central differences of its analytic gradient,
+/// symmetrised (2n gradient evaluations instead of O(n²) function values).
+pub fn hessian_from_gradient(f: &ValueAndGradient<'_>, x: &[f64]) -> Vec<Vec<f64>> {
+    let n = x.len();
+    let mut out = vec![vec![0.0; n]; n];
+    let mut probe = x.to_vec();
+    for j in 0..n {
+        let h = HESSIAN_STEP_RELATIVE * x[j].abs().max(1.0);
+        probe[j] = x[j] + h;
+        let up = f(&probe).1;
+        probe[j] = x[j] - h;
+        let down = f(&probe).1;
+        probe[j] = x[j];
+        for i in 0..n {
+            out[i][j] = (up[i] - down[i]) / (2.0 * h);
+        }
+    }
+    for i in 0..n {
+        for j in 0..i {
+            let mean = 0.5 * (out[i][j] + out[j][i]);
+            out[i][j] = mean;
+            out[j][i] = mean;
+        }
+    }
+    out
+}
+
 /// Inverse of a symmetric positive-definite matrix by Cholesky; `None` when the
 /// matrix is not positive definite (or not finite).
 pub fn invert_positive_definite(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
@@ -170,13 +198,34 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// BFGS on `f` from `x0` (inverse-Hessian update, Armijo backtracking).
+/// An objective with its gradient: `(f(x), ∇f(x))`.
+pub type ValueAndGradient<'a> = dyn Fn(&[f64]) -> (f64, Vec<f64>) + 'a;
+
+/// BFGS on `f` from `x0` (inverse-Hessian update, Armijo backtracking) with
+/// central finite-difference gradients.
 pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions) -> Minimum {
     let f = |x: &[f64]| finite_or_inf(f(x));
+    bfgs_with_gradient(&|x: &[f64]| (f(x), gradient(&f, x)), x0, options)
+}
+
+/// BFGS on `f` from `x0` with the gradient `f` returns. Points where the value
+/// or the gradient is not finite count as outside the domain.
+pub fn bfgs_with_gradient(
+    f: &ValueAndGradient<'_>,
+    x0: &[f64],
+    options: &MinimizeOptions,
+) -> Minimum {
+    let f = |x: &[f64]| {
+        let (value, g) = f(x);
+        if value.is_finite() && g.iter().all(|v| v.is_finite()) {
+            (value, g)
+        } else {
+            (f64::INFINITY, g)
+        }
+    };
     let n = x0.len();
     let mut x = x0.to_vec();
-    let mut value = f(&x);
-    let mut g = gradient(&f, &x);
+    let (mut value, mut g) = f(&x);
     let mut h_inv: Vec<Vec<f64>> = (0..n)
         .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
         .collect();
@@ -216,17 +265,16 @@ pub fn bfgs(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions) ->
                 .zip(&direction)
                 .map(|(a, d)| a + step * d)
                 .collect();
-            let trial_value = f(&trial);
+            let (trial_value, trial_g) = f(&trial);
             if trial_value <= value + ARMIJO_C1 * step * slope {
-                accepted = Some((trial, trial_value));
+                accepted = Some((trial, trial_value, trial_g));
                 break;
             }
             step *= 0.5;
         }
-        let Some((next, next_value)) = accepted else {
+        let Some((next, next_value, next_g)) = accepted else {
             break;
         };
-        let next_g = gradient(&f, &next);
         let s: Vec<f64> = next.iter().zip(&x).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = next_g.iter().zip(&g).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
@@ -352,9 +400,19 @@ pub fn nelder_mead(
 const NELDER_MEAD_ITERATIONS_MAX: u32 = 5_000;
 
 /// BFGS from `x0`; when it stops without converging, Nelder–Mead from the best
-/// point found, then BFGS again to polish. Deterministic.
+/// point found, then BFGS again to polish. Deterministic. Finite-difference gradients.
 pub fn minimize(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions) -> Minimum {
-    let first = bfgs(f, x0, options);
+    let f = |x: &[f64]| finite_or_inf(f(x));
+    minimize_with_gradient(&|x: &[f64]| (f(x), gradient(&f, x)), x0, options)
+}
+
+/// [`minimize`] with the gradient `f` returns (the Nelder–Mead fallback uses the values).
+pub fn minimize_with_gradient(
+    f: &ValueAndGradient<'_>,
+    x0: &[f64],
+    options: &MinimizeOptions,
+) -> Minimum {
+    let first = bfgs_with_gradient(f, x0, options);
     if first.converged {
         return first;
     }
@@ -363,8 +421,9 @@ pub fn minimize(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], options: &MinimizeOptions
     } else {
         x0.to_vec()
     };
-    let (point, _, nm_iterations) = nelder_mead(f, &start, 0.5, NELDER_MEAD_ITERATIONS_MAX);
-    let mut second = bfgs(f, &point, options);
+    let (point, _, nm_iterations) =
+        nelder_mead(&|x: &[f64]| f(x).0, &start, 0.5, NELDER_MEAD_ITERATIONS_MAX);
+    let mut second = bfgs_with_gradient(f, &point, options);
     second.iterations += first.iterations + nm_iterations;
     if second.value.is_finite() && (second.value <= first.value || !first.value.is_finite()) {
         second

@@ -329,7 +329,7 @@ impl Default for CsvOptions {
 /// One field of a CSV line: byte range of its content and whether it holds
 /// doubled quotes to undo.
 #[derive(Debug, Clone, Copy)]
-struct Span {
+pub(crate) struct Span {
     start: usize,
     end: usize,
     /// Byte offset where the field begins (for error columns).
@@ -425,7 +425,7 @@ fn char_column(line: &str, byte: usize) -> usize {
 /// FxHash (rustc's hasher): much faster than SipHash for interning millions of
 /// short customer keys; the input is the caller's own file, not an adversary's.
 #[derive(Debug, Default, Clone, Copy)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl std::hash::Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -444,10 +444,10 @@ impl std::hash::Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
 
 /// Parses an amount: a finite, non-negative decimal number.
-fn parse_amount(text: &str) -> Option<f64> {
+pub(crate) fn parse_amount(text: &str) -> Option<f64> {
     let v: f64 = text.parse().ok()?;
     (v.is_finite() && v >= 0.0).then_some(v)
 }
@@ -460,6 +460,128 @@ pub fn transactions_csv(reader: impl BufRead) -> Result<TransactionLog, ParseErr
     transactions_csv_with(reader, &CsvOptions::default())
 }
 
+/// Column positions found in a header: customer, date, amount (if any).
+pub(crate) type Columns = (usize, usize, Option<usize>);
+
+/// Finds the option's columns in a header line already split into `spans`.
+fn header_columns(
+    line: &str,
+    line_number: usize,
+    spans: &[Span],
+    options: &CsvOptions,
+) -> Result<Columns, ParseError> {
+    let find = |name: &str| {
+        spans
+            .iter()
+            .position(|s| span_text(line, s).eq_ignore_ascii_case(name))
+            .ok_or_else(|| ParseError {
+                line: line_number,
+                column: 1,
+                kind: ParseErrorKind::MissingHeaderColumn {
+                    column: name.to_owned(),
+                },
+            })
+    };
+    let id_at = find(&options.customer_column)?;
+    let date_at = find(&options.date_column)?;
+    let amount_at = options.amount_column.as_deref().map(find).transpose()?;
+    Ok((id_at, date_at, amount_at))
+}
+
+/// One data line's customer key, day and amount.
+pub(crate) struct Record<'a> {
+    pub(crate) key: std::borrow::Cow<'a, str>,
+    pub(crate) day: i32,
+    pub(crate) amount: f64,
+}
+
+/// What one raw line (without its line end) holds.
+pub(crate) enum Line<'a> {
+    Blank,
+    Header(Columns),
+    Record(Record<'a>),
+}
+
+/// Parses one raw line (line end removed) of a CSV whose header gave `columns`
+/// (`None`: this line is the header). The reference path, with exact error positions.
+pub(crate) fn parse_line<'a>(
+    raw: &'a [u8],
+    line_number: usize,
+    columns: Option<Columns>,
+    options: &CsvOptions,
+    spans: &mut Vec<Span>,
+) -> Result<Line<'a>, ParseError> {
+    let error = |column: usize, kind: ParseErrorKind| ParseError {
+        line: line_number,
+        column,
+        kind,
+    };
+    if raw.len() > LINE_BYTES_MAX {
+        return Err(error(1, ParseErrorKind::LineTooLong));
+    }
+    let line = std::str::from_utf8(raw).map_err(|e| {
+        let valid = std::str::from_utf8(&raw[..e.valid_up_to()]).unwrap_or("");
+        error(valid.chars().count() + 1, ParseErrorKind::InvalidUtf8)
+    })?;
+    if line.trim().is_empty() {
+        return Ok(Line::Blank);
+    }
+    split_csv_line(line, spans)
+        .map_err(|at| error(char_column(line, at), ParseErrorKind::BadQuoting))?;
+    let Some((id_at, date_at, amount_at)) = columns else {
+        return header_columns(line, line_number, spans, options).map(Line::Header);
+    };
+    let field = |index: usize, name: &'static str| {
+        spans.get(index).ok_or_else(|| {
+            error(
+                line.chars().count() + 1,
+                ParseErrorKind::MissingField { field: name },
+            )
+        })
+    };
+    let id_span = field(id_at, "customer_id")?;
+    let key = span_text(line, id_span);
+    if key.is_empty() {
+        return Err(error(
+            char_column(line, id_span.begin),
+            ParseErrorKind::MissingField {
+                field: "customer_id",
+            },
+        ));
+    }
+    let date_span = field(date_at, "date")?;
+    let date_text = span_text(line, date_span);
+    let day = match &options.date_format {
+        Some(format) => format.parse_date(&date_text),
+        None => parse_date(&date_text),
+    }
+    .ok_or_else(|| {
+        error(
+            char_column(line, date_span.begin),
+            ParseErrorKind::BadDate {
+                text: date_text.to_string(),
+            },
+        )
+    })?;
+    let amount = match amount_at {
+        None => 0.0,
+        Some(index) => {
+            let span = field(index, "amount")?;
+            let text = span_text(line, span);
+            parse_amount(&text).ok_or_else(|| {
+                error(
+                    char_column(line, span.begin),
+                    ParseErrorKind::BadNumber {
+                        field: "amount",
+                        text: text.to_string(),
+                    },
+                )
+            })?
+        }
+    };
+    Ok(Line::Record(Record { key, day, amount }))
+}
+
 /// [`transactions_csv`] with column names and date layout from `options`.
 /// Quoted fields follow RFC 4180 on one line (a quoted line break is an error);
 /// amounts must be finite and non-negative; invalid UTF-8 is an error.
@@ -467,7 +589,7 @@ pub fn transactions_csv_with(
     mut reader: impl BufRead,
     options: &CsvOptions,
 ) -> Result<TransactionLog, ParseError> {
-    let mut columns: Option<(usize, usize, Option<usize>)> = None;
+    let mut columns: Option<Columns> = None;
     let mut keys: FxMap<Box<str>, u64> = FxMap::default();
     let mut log = TransactionLog {
         transactions: Vec::new(),
@@ -479,22 +601,16 @@ pub fn transactions_csv_with(
     loop {
         buffer.clear();
         line_number += 1;
-        let error = |column: usize, kind: ParseErrorKind| ParseError {
-            line: line_number,
-            column,
-            kind,
-        };
         let read = reader
             .by_ref()
             .take(LINE_BYTES_MAX as u64 + 2)
             .read_until(b'\n', &mut buffer)
-            .map_err(|e| {
-                error(
-                    1,
-                    ParseErrorKind::Io {
-                        message: e.to_string(),
-                    },
-                )
+            .map_err(|e| ParseError {
+                line: line_number,
+                column: 1,
+                kind: ParseErrorKind::Io {
+                    message: e.to_string(),
+                },
             })?;
         if read == 0 {
             break;
@@ -502,104 +618,36 @@ pub fn transactions_csv_with(
         if buffer.last() == Some(&b'\n') {
             buffer.pop();
         } else if buffer.len() > LINE_BYTES_MAX {
-            return Err(error(1, ParseErrorKind::LineTooLong));
+            return Err(ParseError {
+                line: line_number,
+                column: 1,
+                kind: ParseErrorKind::LineTooLong,
+            });
         }
         if buffer.last() == Some(&b'\r') {
             buffer.pop();
         }
-        if buffer.len() > LINE_BYTES_MAX {
-            return Err(error(1, ParseErrorKind::LineTooLong));
-        }
-        let line = std::str::from_utf8(&buffer).map_err(|e| {
-            let valid = std::str::from_utf8(&buffer[..e.valid_up_to()]).unwrap_or("");
-            error(valid.chars().count() + 1, ParseErrorKind::InvalidUtf8)
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        split_csv_line(line, &mut spans)
-            .map_err(|at| error(char_column(line, at), ParseErrorKind::BadQuoting))?;
-        let Some((id_at, date_at, amount_at)) = columns else {
-            let find = |name: &str| {
-                spans
-                    .iter()
-                    .position(|s| span_text(line, s).eq_ignore_ascii_case(name))
-                    .ok_or_else(|| {
-                        error(
-                            1,
-                            ParseErrorKind::MissingHeaderColumn {
-                                column: name.to_owned(),
-                            },
-                        )
-                    })
-            };
-            let id_at = find(&options.customer_column)?;
-            let date_at = find(&options.date_column)?;
-            let amount_at = options.amount_column.as_deref().map(find).transpose()?;
-            columns = Some((id_at, date_at, amount_at));
-            continue;
+        let record = match parse_line(&buffer, line_number, columns, options, &mut spans)? {
+            Line::Blank => continue,
+            Line::Header(found) => {
+                columns = Some(found);
+                continue;
+            }
+            Line::Record(record) => record,
         };
-        let field = |index: usize, name: &'static str| {
-            spans.get(index).ok_or_else(|| {
-                error(
-                    line.chars().count() + 1,
-                    ParseErrorKind::MissingField { field: name },
-                )
-            })
-        };
-        let id_span = field(id_at, "customer_id")?;
-        let key = span_text(line, id_span);
-        if key.is_empty() {
-            return Err(error(
-                char_column(line, id_span.begin),
-                ParseErrorKind::MissingField {
-                    field: "customer_id",
-                },
-            ));
-        }
-        let customer = match keys.get(key.as_ref()) {
+        let customer = match keys.get(record.key.as_ref()) {
             Some(&c) => c,
             None => {
                 let c = keys.len() as u64;
-                keys.insert(key.as_ref().into(), c);
-                log.customer_keys.push(key.into_owned());
+                keys.insert(record.key.as_ref().into(), c);
+                log.customer_keys.push(record.key.into_owned());
                 c
-            }
-        };
-        let date_span = field(date_at, "date")?;
-        let date_text = span_text(line, date_span);
-        let day = match &options.date_format {
-            Some(format) => format.parse_date(&date_text),
-            None => parse_date(&date_text),
-        }
-        .ok_or_else(|| {
-            error(
-                char_column(line, date_span.begin),
-                ParseErrorKind::BadDate {
-                    text: date_text.to_string(),
-                },
-            )
-        })?;
-        let amount = match amount_at {
-            None => 0.0,
-            Some(index) => {
-                let span = field(index, "amount")?;
-                let text = span_text(line, span);
-                parse_amount(&text).ok_or_else(|| {
-                    error(
-                        char_column(line, span.begin),
-                        ParseErrorKind::BadNumber {
-                            field: "amount",
-                            text: text.to_string(),
-                        },
-                    )
-                })?
             }
         };
         log.transactions.push(Transaction {
             customer,
-            day,
-            amount,
+            day: record.day,
+            amount: record.amount,
         });
     }
     Ok(log)

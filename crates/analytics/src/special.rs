@@ -71,6 +71,36 @@ fn ln_gamma_stirling(x: f64) -> f64 {
     (x - 0.5) * x.ln() - x + 0.5 * (2.0 * PI).ln() + series
 }
 
+/// Below this argument [`digamma`] shifts up by the recurrence ψ(x) = ψ(x+1) − 1/x.
+const DIGAMMA_ASYMPTOTIC_MIN: f64 = 10.0;
+
+/// The digamma function ψ(x) = d ln Γ(x) / dx for `x > 0` (NaN otherwise):
+/// recurrence up to x ≥ 10, then the asymptotic series (error below 1e-15).
+pub fn digamma(x: f64) -> f64 {
+    if x.is_nan() || x <= 0.0 {
+        return f64::NAN;
+    }
+    let mut x = x;
+    let mut shift = 0.0;
+    while x < DIGAMMA_ASYMPTOTIC_MIN {
+        shift -= 1.0 / x;
+        x += 1.0;
+    }
+    let inv = 1.0 / x;
+    let inv2 = inv * inv;
+    // ψ(x) ~ ln x − 1/(2x) − Σ B₂ₖ / (2k x^(2k)).
+    let series = inv2
+        * (1.0 / 12.0
+            - inv2
+                * (1.0 / 120.0
+                    - inv2
+                        * (1.0 / 252.0
+                            - inv2
+                                * (1.0 / 240.0
+                                    - inv2 * (1.0 / 132.0 - inv2 * (691.0 / 32760.0))))));
+    shift + x.ln() - 0.5 * inv - series
+}
+
 /// ln B(a, b) = ln Γ(a) + ln Γ(b) − ln Γ(a + b).
 pub fn ln_beta(a: f64, b: f64) -> f64 {
     ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
@@ -118,6 +148,43 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
         }
     }
     None
+}
+
+/// c · (₂F₁(a, b; c; z) − 1) / b for `0 ≤ z < 1`, summed as
+/// Σₙ₌₁ (a)ₙ (b+1)ₙ₋₁ / ((c+1)ₙ₋₁ n!) zⁿ, i.e. without dividing by `b` or `c`:
+/// finite at b = 0 (the BG/NBD expectations at a = 1) and at c = 0
+/// (a + b + x − 1 = 0), where the textbook forms are 0/0. Needs c > −1.
+/// `None` when the series does not converge or a term is not finite.
+pub fn hyp2f1_scaled_excess(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
+    if !(0.0..1.0).contains(&z) || c <= -1.0 {
+        return None;
+    }
+    let mut term = a * z;
+    let mut sum = term;
+    if term == 0.0 {
+        return Some(0.0);
+    }
+    for n in 1..HYP2F1_TERMS_MAX {
+        let n = n as f64;
+        term *= (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
+        sum += term;
+        if !term.is_finite() || !sum.is_finite() {
+            return None;
+        }
+        if term.abs() <= HYP2F1_RELATIVE_TOLERANCE * sum.abs() || term == 0.0 {
+            return Some(sum);
+        }
+    }
+    None
+}
+
+/// −(e^(εL) − 1) / ε with its ε → 0 limit −L.
+pub fn expm1_ratio(epsilon: f64, log_base: f64) -> f64 {
+    if epsilon == 0.0 {
+        -log_base
+    } else {
+        -(epsilon * log_base).exp_m1() / epsilon
+    }
 }
 
 /// Gauss–Legendre nodes and weights on [−1, 1] with [`GAUSS_LEGENDRE_NODES`]

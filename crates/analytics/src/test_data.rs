@@ -3,10 +3,7 @@
 use crate::models::CustomerRow;
 
 pub(crate) fn read(name: &str) -> String {
-    let path = format!(
-        "{}/../../../shared/data/cdnow/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../../testdata/cdnow/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 

@@ -43,6 +43,8 @@ pub struct ApiOptions {
 #[derive(Clone)]
 pub(crate) struct ApiState {
     pub(crate) app: app::App,
+    /// Gathers concurrent order placements into one transaction (group commit).
+    pub(crate) orders: app::coalesce::OrderCoalescer,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) idempotency: Arc<idempotency::InFlight>,
     pub(crate) request_ids: Arc<observe::RequestIds>,
@@ -60,6 +62,7 @@ pub fn router_with_metrics(
     metrics: Arc<Metrics>,
 ) -> axum::Router {
     let state = ApiState {
+        orders: app::coalesce::OrderCoalescer::start(app.clone()),
         app,
         metrics,
         idempotency: Arc::default(),

@@ -170,8 +170,8 @@ pub(crate) async fn create_order(
 ) -> Result<Response, ApiError> {
     let outcome = match body.input() {
         Ok(input) => {
-            let app = state.app.clone();
-            blocking(move || app.place_order(&who, &input)).await
+            let orders = state.orders.clone();
+            blocking(move || orders.place(&who, input)).await
         }
         Err(e) => Err(e),
     };

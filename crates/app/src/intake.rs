@@ -530,11 +530,10 @@ impl App {
                 *deltas.entry(account).or_default() += n.earned;
             }
             ledger::insert_transfers(tx, &transfers)?;
-            let mut deltas: Vec<(i64, i64)> = deltas.into_iter().collect();
-            deltas.sort_unstable(); // a fixed lock order: concurrent batches cannot deadlock
-            for (account, delta) in deltas {
-                let balance = ledger::add_to_balance(tx, account, delta)?;
-                assert!(balance >= delta, "balance below what this batch earned");
+            let deltas: Vec<(i64, i64)> = deltas.into_iter().collect();
+            for (account, balance) in ledger::add_to_balances(tx, &deltas)? {
+                let earned = deltas.iter().find(|d| d.0 == account).map_or(0, |d| d.1);
+                assert!(balance >= earned, "balance below what this batch earned");
             }
 
             // 5. Outcomes, outbox and audit.

@@ -3,6 +3,7 @@
 //! The clock and randomness are injected through [`sys`].
 
 pub mod analytics;
+pub mod coalesce;
 pub mod customers;
 pub mod error;
 pub mod intake;

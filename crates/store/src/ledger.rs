@@ -345,3 +345,38 @@ pub fn insert_transfers(tx: &mut Tx<'_>, transfers: &[NewTransfer<'_>]) -> Resul
     }
     Ok(())
 }
+
+/// Adds each `(account_id, delta)` to its account's balance in one statement per chunk and
+/// returns the new balances. Sorted by account id, so concurrent writers lock in one order.
+pub fn add_to_balances(tx: &mut Tx<'_>, deltas: &[(i64, i64)]) -> Result<Vec<(i64, i64)>> {
+    let mut sorted = deltas.to_vec();
+    sorted.sort_unstable();
+    let mut out = Vec::with_capacity(sorted.len());
+    for chunk in sorted.chunks(crate::events::BATCH_STATEMENT_ROWS) {
+        let mut cases = String::new();
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut params = Vec::with_capacity(chunk.len() * 2);
+        for (i, (account, delta)) in chunk.iter().enumerate() {
+            cases.push_str(&format!(
+                " WHEN ${} THEN CAST(${} AS BIGINT)",
+                2 * i + 1,
+                2 * i + 2
+            ));
+            ids.push(format!("${}", 2 * i + 1));
+            params.push(crate::sql::Arg::Int(*account));
+            params.push(crate::sql::Arg::Int(*delta));
+        }
+        let sql = format!(
+            "UPDATE accounts SET balance = balance + CASE id{cases} END WHERE id IN ({}) RETURNING id, balance",
+            ids.join(", ")
+        );
+        for r in tx.query(&sql, &params)? {
+            out.push((r.int(0)?, r.int(1)?));
+        }
+    }
+    anyhow::ensure!(
+        out.len() == sorted.len(),
+        "an account to update does not exist"
+    );
+    Ok(out)
+}

@@ -7,9 +7,9 @@
 
 use super::{
     CustomerRow, FitError, FitOptions, FitReport, GroupedRows, ModelParams, PurchaseModel,
-    WeightedRow, compress, fit_by_log_parameters, validate_continuous,
+    WeightedRow, compress, fit_by_log_parameters_with_gradient, validate_continuous,
 };
-use crate::special::{hyp2f1, ln_beta, ln_gamma, log_add_exp};
+use crate::special::{digamma, expm1_ratio, hyp2f1_scaled_excess, ln_beta, ln_gamma, log_add_exp};
 
 /// BG/NBD parameters: purchase rate λ ~ gamma(shape `r`, rate `alpha`),
 /// dropout probability p ~ beta(`a`, `b`). `alpha` is in the data's time unit.
@@ -93,6 +93,93 @@ pub fn log_likelihood(params: &BgNbdParams, rows: &[WeightedRow]) -> f64 {
     grouped_log_likelihood(params, &GroupedRows::new(rows.to_vec()))
 }
 
+/// Per-frequency constants of the likelihood and their derivatives, for the
+/// BG/NBD family: "alive" term ln B(a, b+x+shift) − ln B(a, b), "dead" term
+/// ln B(a+1, b+x+shift−1) − ln B(a, b) when x + shift > 0 (shift 0: BG/NBD,
+/// shift 1: MBG/NBD).
+#[derive(Debug, Clone, Copy)]
+struct FamilyTerms {
+    base: f64,
+    base_dr: f64,
+    log_alive: f64,
+    alive_da: f64,
+    alive_db: f64,
+    /// `None` when the model has no death before the first repeat purchase.
+    log_dead: Option<(f64, f64, f64)>,
+}
+
+fn family_terms(p: &BgNbdParams, x: u32, shift: u32) -> FamilyTerms {
+    let BgNbdParams { r, alpha, a, b } = *p;
+    let xf = f64::from(x);
+    let k = f64::from(x + shift);
+    let beta_ab = ln_beta(a, b);
+    let (psi_a, psi_b, psi_ab) = (digamma(a), digamma(b), digamma(a + b));
+    let psi_abk = digamma(a + b + k);
+    FamilyTerms {
+        base: ln_gamma(r + xf) - ln_gamma(r) + r * alpha.ln(),
+        base_dr: digamma(r + xf) - digamma(r) + alpha.ln(),
+        log_alive: ln_beta(a, b + k) - beta_ab,
+        alive_da: psi_ab - psi_abk,
+        alive_db: digamma(b + k) - psi_abk - psi_b + psi_ab,
+        log_dead: (x + shift > 0).then(|| {
+            (
+                ln_beta(a + 1.0, b + k - 1.0) - beta_ab,
+                digamma(a + 1.0) - psi_abk - psi_a + psi_ab,
+                digamma(b + k - 1.0) - psi_abk - psi_b + psi_ab,
+            )
+        }),
+    }
+}
+
+/// One row's log-likelihood and its gradient in (r, α, a, b).
+fn family_row(p: &BgNbdParams, t: &FamilyTerms, row: &WeightedRow) -> [f64; 5] {
+    let rx = p.r + f64::from(row.frequency);
+    let log_age = (p.alpha + row.age).ln();
+    let alive = t.log_alive - rx * log_age;
+    let Some((log_dead, dead_da, dead_db)) = t.log_dead else {
+        return [
+            t.base + alive,
+            t.base_dr - log_age,
+            p.r / p.alpha - rx / (p.alpha + row.age),
+            t.alive_da,
+            t.alive_db,
+        ];
+    };
+    let log_recency = (p.alpha + row.recency).ln();
+    let dead = log_dead - rx * log_recency;
+    let peak = alive.max(dead);
+    let (ea, ed) = ((alive - peak).exp(), (dead - peak).exp());
+    let sum = ea + ed;
+    let (wa, wd) = (ea / sum, ed / sum);
+    [
+        t.base + peak + sum.ln(),
+        t.base_dr - wa * log_age - wd * log_recency,
+        p.r / p.alpha - rx * (wa / (p.alpha + row.age) + wd / (p.alpha + row.recency)),
+        wa * t.alive_da + wd * dead_da,
+        wa * t.alive_db + wd * dead_db,
+    ]
+}
+
+/// Total log-likelihood and gradient of the BG/NBD family over grouped rows.
+pub(crate) fn family_log_likelihood_and_gradient(
+    params: &BgNbdParams,
+    shift: u32,
+    data: &GroupedRows,
+) -> (f64, Vec<f64>) {
+    let terms: Vec<FamilyTerms> = data
+        .distinct_frequencies
+        .iter()
+        .map(|&x| family_terms(params, x, shift))
+        .collect();
+    let v = data.weighted_sum_n(|row, slot| family_row(params, &terms[slot], row));
+    (v[0], v[1..].to_vec())
+}
+
+/// Gradient of the total log-likelihood in (r, α, a, b) (analytic, through ψ).
+pub fn log_likelihood_gradient(params: &BgNbdParams, rows: &[WeightedRow]) -> Vec<f64> {
+    family_log_likelihood_and_gradient(params, 0, &GroupedRows::new(rows.to_vec())).1
+}
+
 /// Fits by maximum likelihood; rows are compressed to unique (x, t_x, T) first.
 pub fn fit(rows: &[CustomerRow], options: &FitOptions) -> Result<FitReport<BgNbdParams>, FitError> {
     fit_weighted(&compress(rows), options)
@@ -106,8 +193,10 @@ pub fn fit_weighted(
     validate_continuous(rows)?;
     let data = GroupedRows::new(rows.to_vec());
     let start = start_values(&data);
-    fit_by_log_parameters(
-        &|theta: &[f64]| grouped_log_likelihood(&BgNbdParams::from_slice(theta), &data),
+    fit_by_log_parameters_with_gradient(
+        &|theta: &[f64]| {
+            family_log_likelihood_and_gradient(&BgNbdParams::from_slice(theta), 0, &data)
+        },
         &start,
         data.total_weight,
         options,
@@ -168,31 +257,33 @@ impl PurchaseModel for BgNbdParams {
         logistic_of_negative(log_ratio)
     }
 
-    fn conditional_expected_purchases(&self, row: &CustomerRow, t: f64) -> f64 {
+    fn conditional_expected_purchases_if_alive(&self, frequency: u32, age: f64, t: f64) -> f64 {
         let BgNbdParams { r, alpha, a, b } = *self;
-        let x = f64::from(row.frequency);
-        let z = t / (alpha + row.age + t);
-        let log_one_minus_z = ((alpha + row.age) / (alpha + row.age + t)).ln();
-        // Euler: (1−z)^(r+x) ₂F₁(r+x, b+x; a+b+x−1; z) = (1−z)^(a−1) ₂F₁(a+b−1−r, a−1; a+b+x−1; z).
-        let Some(f) = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z) else {
-            return f64::NAN;
-        };
-        let bracket = -((a - 1.0) * log_one_minus_z).exp_m1()
-            + ((a - 1.0) * log_one_minus_z).exp() * (1.0 - f);
-        (a + b + x - 1.0) / (a - 1.0) * bracket * self.probability_alive(row)
+        let c = a + b + f64::from(frequency) - 1.0;
+        expectation_bracket(a + b - 1.0 - r, a, c, t / (alpha + age + t), {
+            ((alpha + age) / (alpha + age + t)).ln()
+        })
     }
 
     fn expected_purchases_new_customer(&self, t: f64) -> f64 {
         let BgNbdParams { r, alpha, a, b } = *self;
-        let z = t / (alpha + t);
-        let log_one_minus_z = (alpha / (alpha + t)).ln();
-        let Some(f) = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b - 1.0, z) else {
-            return f64::NAN;
-        };
-        let bracket = -((a - 1.0) * log_one_minus_z).exp_m1()
-            + ((a - 1.0) * log_one_minus_z).exp() * (1.0 - f);
-        (a + b - 1.0) / (a - 1.0) * bracket
+        expectation_bracket(a + b - 1.0 - r, a, a + b - 1.0, t / (alpha + t), {
+            (alpha / (alpha + t)).ln()
+        })
     }
+}
+
+/// c/(a−1) · [1 − (1−z)^(a−1) ₂F₁(A, a−1; c; z)] with ln(1 − z) = `log_one_minus_z`:
+/// the BG/NBD-family expectation after Euler's transformation
+/// (1−z)^(r+x) ₂F₁(r+x, b+x; c; z) = (1−z)^(a−1) ₂F₁(A, a−1; c; z), written so
+/// that neither a = 1 nor c = 0 divides zero by zero (both have finite limits).
+/// NaN only when the series does not converge.
+pub(crate) fn expectation_bracket(upper: f64, a: f64, c: f64, z: f64, log_one_minus_z: f64) -> f64 {
+    let epsilon = a - 1.0;
+    let Some(excess) = hyp2f1_scaled_excess(upper, epsilon, c, z) else {
+        return f64::NAN;
+    };
+    c * expm1_ratio(epsilon, log_one_minus_z) - (epsilon * log_one_minus_z).exp() * excess
 }
 
 /// 1 / (1 + eˣ) without overflow.

@@ -3,8 +3,10 @@
 //! spend over x transactions has a closed-form density. Fitted on repeat buyers;
 //! gives the conditional expected mean spend used by CLV.
 
-use super::{FitError, FitOptions, FitReport, FitWarning, ModelParams, fit_by_log_parameters};
-use crate::special::ln_gamma;
+use super::{
+    FitError, FitOptions, FitReport, FitWarning, ModelParams, fit_by_log_parameters_with_gradient,
+};
+use crate::special::{digamma, ln_gamma};
 
 /// Gamma-Gamma parameters (lifetimes calls `gamma` `v`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,6 +56,82 @@ pub fn log_likelihood(params: &GammaGammaParams, rows: &[SpendRow]) -> f64 {
     super::parallel_sum(&repeaters, |r| row_log_likelihood(params, r))
 }
 
+/// The repeat buyers reduced to what the likelihood needs: per-frequency counts,
+/// the parameter-free sums of ln m̄, and per customer (x, m̄x); each evaluation
+/// then costs one logarithm and one division per customer.
+#[derive(Debug, Clone)]
+struct SpendData {
+    /// (x, number of customers with that x).
+    frequency_counts: Vec<(f64, f64)>,
+    /// Σ x ln m̄ and Σ ln m̄ over customers.
+    sum_x_log_m: f64,
+    sum_log_m: f64,
+    /// (x, m̄ · x) per customer.
+    rows: Vec<(f64, f64)>,
+}
+
+impl SpendData {
+    fn new(repeaters: &[SpendRow]) -> Self {
+        let mut counts: std::collections::BTreeMap<u32, f64> = std::collections::BTreeMap::new();
+        let (mut sum_x_log_m, mut sum_log_m) = (0.0, 0.0);
+        let mut rows = Vec::with_capacity(repeaters.len());
+        for r in repeaters {
+            *counts.entry(r.frequency).or_insert(0.0) += 1.0;
+            let x = f64::from(r.frequency);
+            let log_m = r.monetary_value.ln();
+            sum_x_log_m += x * log_m;
+            sum_log_m += log_m;
+            rows.push((x, r.monetary_value * x));
+        }
+        Self {
+            frequency_counts: counts.into_iter().map(|(x, n)| (f64::from(x), n)).collect(),
+            sum_x_log_m,
+            sum_log_m,
+            rows,
+        }
+    }
+
+    /// Total log-likelihood and its gradient in (p, q, γ).
+    fn log_likelihood_and_gradient(&self, params: &GammaGammaParams) -> (f64, Vec<f64>) {
+        let GammaGammaParams { p, q, gamma } = *params;
+        let (ln_gamma_q, psi_q, log_gamma) = (ln_gamma(q), digamma(q), gamma.ln());
+        let mut ll = p * self.sum_x_log_m - self.sum_log_m;
+        let mut grad = [self.sum_x_log_m, 0.0, 0.0];
+        for &(x, n) in &self.frequency_counts {
+            let px = p * x;
+            let psi_pxq = digamma(px + q);
+            ll += n * (ln_gamma(px + q) - ln_gamma(px) - ln_gamma_q + q * log_gamma + px * x.ln());
+            grad[0] += n * x * (psi_pxq - digamma(px) + x.ln());
+            grad[1] += n * (psi_pxq - psi_q + log_gamma);
+            grad[2] += n * q / gamma;
+        }
+        let sums = super::parallel_sum_n(&self.rows, |_, &(x, mx)| {
+            let log_total = (gamma + mx).ln();
+            let weight = p * x + q;
+            [
+                weight * log_total,
+                x * log_total,
+                log_total,
+                weight / (gamma + mx),
+            ]
+        });
+        ll -= sums[0];
+        grad[0] -= sums[1];
+        grad[1] -= sums[2];
+        grad[2] -= sums[3];
+        (ll, grad.to_vec())
+    }
+}
+
+/// Gradient of the total log-likelihood in (p, q, γ) over the repeat buyers of
+/// `rows` (analytic, through ψ).
+pub fn log_likelihood_gradient(params: &GammaGammaParams, rows: &[SpendRow]) -> Vec<f64> {
+    let repeaters: Vec<SpendRow> = rows.iter().copied().filter(|r| r.frequency > 0).collect();
+    SpendData::new(&repeaters)
+        .log_likelihood_and_gradient(params)
+        .1
+}
+
 /// Fits on the repeat buyers of `rows` (rows with frequency 0 are ignored, as
 /// the model describes repeat spend). Monetary values of repeat buyers must be
 /// positive and finite. A fit with q ≤ 1 succeeds with a warning: the population
@@ -95,13 +173,12 @@ pub fn fit(
         q: 2.0,
         gamma: mean,
     };
-    let mut report = fit_by_log_parameters(
-        &|theta: &[f64]| {
-            let params = GammaGammaParams::from_slice(theta);
-            super::parallel_sum(&repeaters, |r| row_log_likelihood(&params, r))
-        },
+    let data = SpendData::new(&repeaters);
+    drop(repeaters);
+    let mut report = fit_by_log_parameters_with_gradient(
+        &|theta: &[f64]| data.log_likelihood_and_gradient(&GammaGammaParams::from_slice(theta)),
         &start,
-        repeaters.len() as f64,
+        data.rows.len() as f64,
         options,
     )?;
     if report.params.q <= 1.0 {

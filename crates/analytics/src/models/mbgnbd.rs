@@ -2,12 +2,14 @@
 //! opportunity also at time 0, so customers with no repeat purchase can be dead.
 //! Likelihood, P(alive) and expectations, with ₂F₁ through Euler's transformation.
 
-use super::bgnbd::logistic_of_negative;
+use super::bgnbd::{
+    BgNbdParams, expectation_bracket, family_log_likelihood_and_gradient, logistic_of_negative,
+};
 use super::{
     CustomerRow, FitError, FitOptions, FitReport, GroupedRows, ModelParams, PurchaseModel,
-    WeightedRow, compress, fit_by_log_parameters, validate_continuous,
+    WeightedRow, compress, fit_by_log_parameters_with_gradient, validate_continuous,
 };
-use crate::special::{hyp2f1, ln_beta, ln_gamma, log_add_exp};
+use crate::special::{ln_beta, ln_gamma, log_add_exp};
 
 /// MBG/NBD parameters, same roles as [`super::bgnbd::BgNbdParams`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +70,23 @@ fn grouped_log_likelihood(params: &MbgNbdParams, data: &GroupedRows) -> f64 {
     data.weighted_sum(|row, slot| row_log_likelihood_with(params, &terms[slot], row))
 }
 
+/// The MBG/NBD likelihood is the BG/NBD family's with the dropout opportunity
+/// shifted by one purchase.
+fn log_likelihood_and_gradient(params: &MbgNbdParams, data: &GroupedRows) -> (f64, Vec<f64>) {
+    let p = BgNbdParams {
+        r: params.r,
+        alpha: params.alpha,
+        a: params.a,
+        b: params.b,
+    };
+    family_log_likelihood_and_gradient(&p, 1, data)
+}
+
+/// Gradient of the total log-likelihood in (r, α, a, b) (analytic, through ψ).
+pub fn log_likelihood_gradient(params: &MbgNbdParams, rows: &[WeightedRow]) -> Vec<f64> {
+    log_likelihood_and_gradient(params, &GroupedRows::new(rows.to_vec())).1
+}
+
 /// Total log-likelihood of weighted rows.
 pub fn log_likelihood(params: &MbgNbdParams, rows: &[WeightedRow]) -> f64 {
     grouped_log_likelihood(params, &GroupedRows::new(rows.to_vec()))
@@ -97,8 +116,8 @@ pub fn fit_weighted(
         a: 1.0,
         b: 2.0,
     };
-    fit_by_log_parameters(
-        &|theta: &[f64]| grouped_log_likelihood(&MbgNbdParams::from_slice(theta), &data),
+    fit_by_log_parameters_with_gradient(
+        &|theta: &[f64]| log_likelihood_and_gradient(&MbgNbdParams::from_slice(theta), &data),
         &start,
         data.total_weight,
         options,
@@ -113,30 +132,21 @@ impl PurchaseModel for MbgNbdParams {
         logistic_of_negative(log_ratio)
     }
 
-    fn conditional_expected_purchases(&self, row: &CustomerRow, t: f64) -> f64 {
+    fn conditional_expected_purchases_if_alive(&self, frequency: u32, age: f64, t: f64) -> f64 {
         let MbgNbdParams { r, alpha, a, b } = *self;
-        let x = f64::from(row.frequency);
-        let z = t / (alpha + row.age + t);
-        let log_one_minus_z = ((alpha + row.age) / (alpha + row.age + t)).ln();
-        // Euler: (1−z)^(r+x) ₂F₁(r+x, b+x+1; a+b+x; z) = (1−z)^(a−1) ₂F₁(a+b−r, a−1; a+b+x; z).
-        let Some(f) = hyp2f1(a + b - r, a - 1.0, a + b + x, z) else {
-            return f64::NAN;
-        };
-        let bracket = -((a - 1.0) * log_one_minus_z).exp_m1()
-            + ((a - 1.0) * log_one_minus_z).exp() * (1.0 - f);
-        (a + b + x) / (a - 1.0) * bracket * self.probability_alive(row)
+        let c = a + b + f64::from(frequency);
+        expectation_bracket(a + b - r, a, c, t / (alpha + age + t), {
+            ((alpha + age) / (alpha + age + t)).ln()
+        })
     }
 
     fn expected_purchases_new_customer(&self, t: f64) -> f64 {
         let MbgNbdParams { r, alpha, a, b } = *self;
-        let z = t / (alpha + t);
-        let log_one_minus_z = (alpha / (alpha + t)).ln();
-        let Some(f) = hyp2f1(a + b - r, a - 1.0, a + b, z) else {
-            return f64::NAN;
-        };
-        let bracket = -((a - 1.0) * log_one_minus_z).exp_m1()
-            + ((a - 1.0) * log_one_minus_z).exp() * (1.0 - f);
-        b / (a - 1.0) * bracket
+        // b/(a−1) · […] = (b/c) · c/(a−1) · […] with c = a + b.
+        b / (a + b)
+            * expectation_bracket(a + b - r, a, a + b, t / (alpha + t), {
+                (alpha / (alpha + t)).ln()
+            })
     }
 }
 

@@ -10,9 +10,9 @@
 
 use super::{
     CustomerRow, FitError, FitOptions, FitReport, GroupedRows, ModelParams, PurchaseModel,
-    WeightedRow, compress, fit_by_log_parameters, validate_continuous,
+    WeightedRow, compress, fit_by_log_parameters_with_gradient, validate_continuous,
 };
-use crate::special::{gauss_legendre_nodes, ln_gamma, log_add_exp};
+use crate::special::{digamma, gauss_legendre_nodes, ln_gamma, log_add_exp};
 use std::sync::OnceLock;
 
 /// Gauss–Legendre nodes per panel of the death-time integral.
@@ -117,6 +117,134 @@ fn log_parts(p: &ParetoNbdParams, row: &CustomerRow, nodes: &[(f64, f64)]) -> (f
     (log_alive, log_died)
 }
 
+/// Quadrature nodes with the logarithms of their weights: (node, ln weight).
+fn log_weighted_nodes() -> &'static [(f64, f64)] {
+    static NODES: OnceLock<Vec<(f64, f64)>> = OnceLock::new();
+    NODES.get_or_init(|| nodes().iter().map(|&(x, w)| (x, w.ln())).collect())
+}
+
+/// ln(alive + died) of one row (without the common factor, as [`log_parts`])
+/// and its gradient in (r, α, s, β). The died part's derivative is the integral
+/// of the integrand's score, so it reuses the quadrature nodes of the value:
+/// ∂/∂θ ln ∫ f = ∫ f ∂ln f/∂θ / ∫ f, with ∂ln f/∂r = −ln(α+τ),
+/// ∂/∂α = −(r+x)/(α+τ), ∂/∂s = 1/s + ln β − ln(β+τ), ∂/∂β = s/β − (s+1)/(β+τ).
+fn log_parts_with_gradient(p: &ParetoNbdParams, row: &WeightedRow) -> [f64; 5] {
+    let ParetoNbdParams { r, alpha, s, beta } = *p;
+    let x = f64::from(row.frequency);
+    let log_alpha_age = (alpha + row.age).ln();
+    let log_beta = beta.ln();
+    let log_beta_age = (beta + row.age).ln();
+    let log_alive = -(r + x) * log_alpha_age + s * (log_beta - log_beta_age);
+    let alive_gradient = [
+        -log_alpha_age,
+        -(r + x) / (alpha + row.age),
+        log_beta - log_beta_age,
+        s / beta - s / (beta + row.age),
+    ];
+    if row.age <= row.recency {
+        let [dr, da, ds, db] = alive_gradient;
+        return [log_alive, dr, da, ds, db];
+    }
+    let k = r + s + x;
+    let log_alpha_tx = (alpha + row.recency).ln();
+    let log_rho = k * (log_alpha_tx - log_alpha_age);
+    let rho = log_rho.exp();
+    // Per node: ln term, ln(α+τ), 1/(α+τ), ln(β+τ), 1/(β+τ).
+    let mut terms = [[0.0_f64; 5]; QUADRATURE_TERMS_MAX];
+    let mut used = 0;
+    let mut peak = f64::NEG_INFINITY;
+    let mut upper = 1.0_f64;
+    for panel in 0..QUADRATURE_PANELS_MAX {
+        let last = panel + 1 == QUADRATURE_PANELS_MAX || upper * QUADRATURE_PANEL_RATIO <= rho;
+        let lower = if last {
+            rho
+        } else {
+            upper * QUADRATURE_PANEL_RATIO
+        };
+        let width = if panel == 0 && last {
+            -log_rho.exp_m1()
+        } else {
+            upper - lower
+        };
+        let half = 0.5 * width;
+        let log_half = half.ln();
+        let mid = lower + half;
+        for &(node, log_weight) in log_weighted_nodes() {
+            let u = mid + half * node;
+            let log_alpha_tau = log_alpha_tx - u.ln() / k;
+            let alpha_tau = log_alpha_tau.exp();
+            let beta_tau = alpha_tau - alpha + beta;
+            let log_beta_tau = beta_tau.ln();
+            let value = log_weight + log_half + (s + 1.0) * (log_alpha_tau - log_beta_tau);
+            terms[used] = [
+                value,
+                log_alpha_tau,
+                1.0 / alpha_tau,
+                log_beta_tau,
+                1.0 / beta_tau,
+            ];
+            used += 1;
+            peak = peak.max(value);
+        }
+        if last {
+            break;
+        }
+        upper = lower;
+    }
+    let mut sums = [0.0_f64; 5];
+    for t in &terms[..used] {
+        let w = (t[0] - peak).exp();
+        sums[0] += w;
+        for i in 1..5 {
+            sums[i] += w * t[i];
+        }
+    }
+    let log_integral = peak + sums[0].ln();
+    let log_died = s.ln() + s * log_beta - k * log_alpha_tx - k.ln() + log_integral;
+    let mean = |i: usize| sums[i] / sums[0];
+    let died_gradient = [
+        -mean(1),
+        -(r + x) * mean(2),
+        1.0 / s + log_beta - mean(3),
+        s / beta - (s + 1.0) * mean(4),
+    ];
+    let total = log_add_exp(log_alive, log_died);
+    let (wa, wd) = ((log_alive - total).exp(), (log_died - total).exp());
+    let mut out = [total, 0.0, 0.0, 0.0, 0.0];
+    for i in 0..4 {
+        out[i + 1] = wa * alive_gradient[i] + wd * died_gradient[i];
+    }
+    out
+}
+
+fn log_likelihood_and_gradient(params: &ParetoNbdParams, data: &GroupedRows) -> (f64, Vec<f64>) {
+    let bases: Vec<(f64, f64)> = data
+        .distinct_frequencies
+        .iter()
+        .map(|&x| {
+            let x = f64::from(x);
+            (
+                base(params, x as u32),
+                digamma(params.r + x) - digamma(params.r) + params.alpha.ln(),
+            )
+        })
+        .collect();
+    let v = data.weighted_sum_n(|row, slot| {
+        let mut out = log_parts_with_gradient(params, row);
+        out[0] += bases[slot].0;
+        out[1] += bases[slot].1;
+        out[2] += params.r / params.alpha;
+        out
+    });
+    (v[0], v[1..].to_vec())
+}
+
+/// Gradient of the total log-likelihood in (r, α, s, β) (analytic; the
+/// death-time integral is differentiated under the integral sign).
+pub fn log_likelihood_gradient(params: &ParetoNbdParams, rows: &[WeightedRow]) -> Vec<f64> {
+    log_likelihood_and_gradient(params, &GroupedRows::new(rows.to_vec())).1
+}
+
 fn base(p: &ParetoNbdParams, x: u32) -> f64 {
     let x = f64::from(x);
     ln_gamma(p.r + x) - ln_gamma(p.r) + p.r * p.alpha.ln()
@@ -175,8 +303,8 @@ pub fn fit_weighted(
         s: 1.0,
         beta: max_age,
     };
-    fit_by_log_parameters(
-        &|theta: &[f64]| grouped_log_likelihood(&ParetoNbdParams::from_slice(theta), &data),
+    fit_by_log_parameters_with_gradient(
+        &|theta: &[f64]| log_likelihood_and_gradient(&ParetoNbdParams::from_slice(theta), &data),
         &start,
         data.total_weight,
         options,
@@ -199,12 +327,11 @@ impl PurchaseModel for ParetoNbdParams {
         (alive - log_add_exp(alive, died)).exp()
     }
 
-    fn conditional_expected_purchases(&self, row: &CustomerRow, t: f64) -> f64 {
-        let x = f64::from(row.frequency);
-        (self.r + x) / (self.alpha + row.age)
-            * (self.beta + row.age)
-            * power_difference(self.s, t / (self.beta + row.age))
-            * self.probability_alive(row)
+    fn conditional_expected_purchases_if_alive(&self, frequency: u32, age: f64, t: f64) -> f64 {
+        let x = f64::from(frequency);
+        (self.r + x) / (self.alpha + age)
+            * (self.beta + age)
+            * power_difference(self.s, t / (self.beta + age))
     }
 
     fn expected_purchases_new_customer(&self, t: f64) -> f64 {

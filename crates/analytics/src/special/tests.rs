@@ -72,3 +72,23 @@ fn gauss_legendre_integrates_polynomials_exactly() {
     let integral: f64 = nodes.iter().map(|(x, w)| w * x.powi(10)).sum();
     check_close(integral, 2.0 / 11.0, 1e-13);
 }
+
+#[test]
+fn digamma_matches_known_values_and_the_derivative_of_ln_gamma() {
+    // ψ(1) = −γ, ψ(1/2) = −γ − 2 ln 2, ψ(10) = H₉ − γ.
+    let euler = 0.577_215_664_901_532_9;
+    check_close(digamma(1.0), -euler, 1e-14);
+    check_close(digamma(0.5), -euler - 2.0 * 2f64.ln(), 1e-14);
+    let h9: f64 = (1..10).map(|k| 1.0 / f64::from(k)).sum();
+    check_close(digamma(10.0), h9 - euler, 1e-14);
+    for x in [1e-3, 0.3, 2.5, 7.0, 40.0, 1e4] {
+        let h = 1e-5 * x;
+        let numeric = (ln_gamma(x + h) - ln_gamma(x - h)) / (2.0 * h);
+        let got = digamma(x);
+        assert!(
+            (got - numeric).abs() < 1e-6 * got.abs().max(1.0),
+            "ψ({x}) = {got}, numeric {numeric}"
+        );
+    }
+    assert!(digamma(0.0).is_nan() && digamma(-1.0).is_nan());
+}

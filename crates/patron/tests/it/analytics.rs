@@ -7,7 +7,7 @@ use test_support::{TestApp, both_backends};
 
 const CDNOW_SAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/cdnow/CDNOW_sample.txt"
+    "/../../testdata/cdnow/CDNOW_sample.txt"
 );
 
 struct Run {

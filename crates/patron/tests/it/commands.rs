@@ -8,7 +8,7 @@ use test_support::{Backend, TestDatabase};
 
 const CDNOW_MASTER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/cdnow/CDNOW_master.txt"
+    "/../../testdata/cdnow/CDNOW_master.txt"
 );
 
 fn counts(db: &TestDatabase) -> (i64, i64, i64) {

@@ -1,0 +1,471 @@
+//! Transaction CSV → per-customer summary in one pass, without materialising the
+//! transactions: each line is parsed at the byte level and folded into its
+//! customer's running summary (first and last purchase period, distinct periods,
+//! repeat spend), so memory is O(customers) beyond the input, not O(rows).
+//!
+//! The answer is the one [`crate::parse::transactions_csv_with`] followed by
+//! [`crate::summary::summarize`] gives, errors included: any line the byte-level
+//! path does not recognise (quotes, non-ASCII, odd numbers or dates, blank or bad
+//! lines) goes through the reference line parser, and a log that is not in date
+//! order per customer (the fold needs each customer's periods in order) is
+//! summarised by the reference path instead.
+
+use std::borrow::Cow;
+
+use crate::calendar::{days_from_civil, is_valid_date};
+use crate::parse::{self, Columns, CsvOptions, FxMap, Line, ParseError, Record};
+use crate::summary::{self, CustomerSummary, SummaryError, TimeScale};
+
+/// Numeric customer ids below this are interned through a dense table (4 bytes
+/// per possible id) instead of a hash map.
+const DENSE_ID_MAX: u64 = 1 << 24;
+
+/// The dense table may cover ids up to this many times the customers seen so
+/// far (plus [`DENSE_ID_SLACK`]), so sparse large ids do not cost memory.
+const DENSE_IDS_PER_CUSTOMER_MAX: u64 = 8;
+const DENSE_ID_SLACK: u64 = 1 << 16;
+
+/// Most digits of an amount parsed exactly by integer arithmetic (the mantissa
+/// stays below 2⁵³, so one correctly rounded division gives `str::parse`'s value).
+const AMOUNT_DIGITS_MAX: usize = 15;
+
+/// Why a CSV could not be summarised.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CsvSummaryError {
+    Parse(ParseError),
+    Summary(SummaryError),
+}
+
+impl std::fmt::Display for CsvSummaryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Parse(e) => e.fmt(f),
+            Self::Summary(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CsvSummaryError {}
+
+impl From<ParseError> for CsvSummaryError {
+    fn from(e: ParseError) -> Self {
+        Self::Parse(e)
+    }
+}
+
+impl From<SummaryError> for CsvSummaryError {
+    fn from(e: SummaryError) -> Self {
+        Self::Summary(e)
+    }
+}
+
+/// Customer keys in order of first appearance, stored as one text buffer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerKeys {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl CustomerKeys {
+    fn push(&mut self, key: &str) {
+        self.text.push_str(key);
+        self.ends.push(self.text.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The key of customer `index` (the `customer` field of a summary).
+    pub fn get(&self, index: usize) -> Option<&str> {
+        let end = *self.ends.get(index)?;
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        Some(&self.text[start..end])
+    }
+}
+
+/// Summaries (in order of first appearance; `customer` indexes `customer_keys`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvSummary {
+    pub summaries: Vec<CustomerSummary>,
+    pub customer_keys: CustomerKeys,
+}
+
+/// A customer's running summary.
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    first_period: i32,
+    last_period: i32,
+    /// Distinct purchase periods so far (0: no purchase up to the observation end).
+    periods: u32,
+    /// Sum of the amounts after the first period.
+    repeat_spend: f64,
+}
+
+/// Interns customer keys: canonical decimal ids (no sign, no leading zero) by
+/// value, everything else by text.
+#[derive(Default)]
+struct Interner {
+    dense: Vec<u32>,
+    numeric: FxMap<u64, u32>,
+    text: FxMap<Box<str>, u32>,
+    keys: CustomerKeys,
+}
+
+fn canonical_id(key: &[u8]) -> Option<u64> {
+    if key.is_empty() || key.len() > 18 || (key[0] == b'0' && key.len() > 1) {
+        return None;
+    }
+    key.iter().try_fold(0u64, |v, &b| {
+        b.is_ascii_digit().then(|| v * 10 + u64::from(b - b'0'))
+    })
+}
+
+impl Interner {
+    /// Index of `key`, and whether it is new.
+    fn intern(&mut self, key: &str) -> (u32, bool) {
+        let count = self.keys.len() as u32;
+        let Some(id) = canonical_id(key.as_bytes()) else {
+            if let Some(&c) = self.text.get(key) {
+                return (c, false);
+            }
+            self.text.insert(key.into(), count);
+            self.keys.push(key);
+            return (count, true);
+        };
+        if let Some(&c) = self.dense.get(id as usize)
+            && c != u32::MAX
+        {
+            return (c, false);
+        }
+        if let Some(&c) = self.numeric.get(&id) {
+            return (c, false);
+        }
+        let dense_limit =
+            DENSE_ID_MAX.min(DENSE_ID_SLACK + DENSE_IDS_PER_CUSTOMER_MAX * (u64::from(count) + 1));
+        if id < dense_limit {
+            if id as usize >= self.dense.len() {
+                let size = (id as usize + 1)
+                    .next_power_of_two()
+                    .min(DENSE_ID_MAX as usize);
+                self.dense.resize(size, u32::MAX);
+            }
+            self.dense[id as usize] = count;
+        } else {
+            self.numeric.insert(id, count);
+        }
+        self.keys.push(key);
+        (count, true)
+    }
+}
+
+/// `YYYY-MM-DD` from exactly ten ASCII bytes.
+fn iso_day(text: &[u8]) -> Option<i32> {
+    if text.len() != 10 || text[4] != b'-' || text[7] != b'-' {
+        return None;
+    }
+    let digit = |i: usize| {
+        let d = text[i].wrapping_sub(b'0');
+        (d < 10).then_some(u32::from(d))
+    };
+    let y = digit(0)? * 1000 + digit(1)? * 100 + digit(2)? * 10 + digit(3)?;
+    let m = digit(5)? * 10 + digit(6)?;
+    let d = digit(8)? * 10 + digit(9)?;
+    is_valid_date(y as i32, m, d).then(|| days_from_civil(y as i32, m, d))
+}
+
+/// `digits[.digits]` with at most [`AMOUNT_DIGITS_MAX`] digits, exactly as `str::parse`.
+fn plain_amount(text: &[u8]) -> Option<f64> {
+    const POWERS: [f64; AMOUNT_DIGITS_MAX + 1] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (mut mantissa, mut digits, mut fraction) = (0u64, 0usize, None);
+    for (i, &b) in text.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+                if digits > AMOUNT_DIGITS_MAX {
+                    return None;
+                }
+            }
+            b'.' if fraction.is_none() && i > 0 && i + 1 < text.len() => fraction = Some(i),
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let scale = fraction.map_or(0, |at| text.len() - at - 1);
+    Some(mantissa as f64 / POWERS[scale])
+}
+
+/// Fields of a plain line (ASCII, no quotes): byte ranges split at commas, spaces trimmed.
+fn plain_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]; FIELDS_PLAIN_MAX]) -> Option<usize> {
+    let mut count = 0;
+    for field in line.split(|&b| b == b',') {
+        if count == FIELDS_PLAIN_MAX {
+            return None;
+        }
+        let mut f = field;
+        while let [b' ', rest @ ..] = f {
+            f = rest;
+        }
+        while let [rest @ .., b' '] = f {
+            f = rest;
+        }
+        out[count] = f;
+        count += 1;
+    }
+    Some(count)
+}
+
+/// Lines with more fields than this go through the reference parser.
+const FIELDS_PLAIN_MAX: usize = 16;
+
+/// The last date text seen and its day (logs sorted by date repeat it).
+struct DateCache {
+    text: [u8; 16],
+    /// `None` until a date has been parsed.
+    len: Option<usize>,
+    day: i32,
+}
+
+/// Byte-level parse of a plain data line; `None` sends it to the reference parser.
+fn fast_record<'a>(
+    line: &'a [u8],
+    columns: Columns,
+    options: &CsvOptions,
+    cache: &mut DateCache,
+) -> Option<Record<'a>> {
+    if line.iter().any(|&b| b == b'"' || b >= 0x80) {
+        return None;
+    }
+    let mut fields = [&line[..0]; FIELDS_PLAIN_MAX];
+    let count = plain_fields(line, &mut fields)?;
+    let (id_at, date_at, amount_at) = columns;
+    if id_at >= count || date_at >= count || amount_at.is_some_and(|a| a >= count) {
+        return None;
+    }
+    let key = fields[id_at];
+    if key.is_empty() {
+        return None;
+    }
+    let date = fields[date_at];
+    let day = if cache.len.is_some_and(|len| date == &cache.text[..len]) {
+        cache.day
+    } else {
+        let day = match &options.date_format {
+            None => iso_day(date),
+            Some(format) => format.parse_date(std::str::from_utf8(date).ok()?),
+        }?;
+        if date.len() <= cache.text.len() {
+            cache.text[..date.len()].copy_from_slice(date);
+            cache.len = Some(date.len());
+            cache.day = day;
+        }
+        day
+    };
+    let amount = match amount_at {
+        None => 0.0,
+        Some(at) => plain_amount(fields[at])?,
+    };
+    Some(Record {
+        key: Cow::Borrowed(std::str::from_utf8(key).ok()?),
+        day,
+        amount,
+    })
+}
+
+/// A customer's periods arrived out of order: the fold cannot merge them.
+struct OutOfOrder;
+
+/// Records are folded in batches of this many: interning a batch, then updating
+/// its customers, keeps many independent memory look-ups in flight (the per-row
+/// cost at a million customers is two cache misses, not the parsing).
+const FOLD_BATCH_ROWS: usize = 64;
+
+/// The running summaries and the batch of records not yet folded in.
+struct Fold<'a> {
+    interner: Interner,
+    running: Vec<Running>,
+    batch: Vec<Record<'a>>,
+    slots: Vec<u32>,
+    scale: TimeScale,
+    observation_end_day: i32,
+    period_cache: (i32, i32),
+}
+
+impl<'a> Fold<'a> {
+    fn push(&mut self, record: Record<'a>) -> Result<(), OutOfOrder> {
+        self.batch.push(record);
+        if self.batch.len() == FOLD_BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), OutOfOrder> {
+        self.slots.clear();
+        for record in &self.batch {
+            let (customer, new) = self.interner.intern(&record.key);
+            if new {
+                self.running.push(Running {
+                    first_period: 0,
+                    last_period: 0,
+                    periods: 0,
+                    repeat_spend: 0.0,
+                });
+            }
+            self.slots.push(customer);
+        }
+        for (record, &customer) in self.batch.iter().zip(&self.slots) {
+            if record.day > self.observation_end_day {
+                continue;
+            }
+            let period = if self.period_cache.0 == record.day {
+                self.period_cache.1
+            } else {
+                let p = self.scale.unit.index(record.day);
+                self.period_cache = (record.day, p);
+                p
+            };
+            let state = &mut self.running[customer as usize];
+            if state.periods == 0 {
+                *state = Running {
+                    first_period: period,
+                    last_period: period,
+                    periods: 1,
+                    repeat_spend: 0.0,
+                };
+            } else if period == state.last_period {
+                if state.periods > 1 {
+                    state.repeat_spend += record.amount;
+                }
+            } else if period > state.last_period {
+                state.last_period = period;
+                state.periods += 1;
+                state.repeat_spend += record.amount;
+            } else {
+                return Err(OutOfOrder);
+            }
+        }
+        self.batch.clear();
+        Ok(())
+    }
+}
+
+fn summarize_fast(
+    bytes: &[u8],
+    options: &CsvOptions,
+    scale: &TimeScale,
+    observation_end_day: i32,
+) -> Result<Result<CsvSummary, OutOfOrder>, CsvSummaryError> {
+    let mut fold = Fold {
+        interner: Interner::default(),
+        running: Vec::new(),
+        batch: Vec::with_capacity(FOLD_BATCH_ROWS),
+        slots: Vec::with_capacity(FOLD_BATCH_ROWS),
+        scale: *scale,
+        observation_end_day,
+        period_cache: (i32::MIN, 0),
+    };
+    let mut columns: Option<Columns> = None;
+    let mut spans = Vec::new();
+    let mut cache = DateCache {
+        text: [0; 16],
+        len: None,
+        day: 0,
+    };
+    for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let fast = match columns {
+            Some(c) if line.len() <= parse::LINE_BYTES_MAX => {
+                fast_record(line, c, options, &mut cache)
+            }
+            _ => None,
+        };
+        let record = match fast {
+            Some(record) => record,
+            None => match parse::parse_line(line, i + 1, columns, options, &mut spans)? {
+                Line::Blank => continue,
+                Line::Header(found) => {
+                    columns = Some(found);
+                    continue;
+                }
+                Line::Record(record) => record,
+            },
+        };
+        if let Err(e) = fold.push(record) {
+            return Ok(Err(e));
+        }
+    }
+    if let Err(e) = fold.flush() {
+        return Ok(Err(e));
+    }
+    let Fold {
+        interner, running, ..
+    } = fold;
+    let end_period = scale.unit.index(observation_end_day);
+    let summaries = running
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.periods > 0)
+        .map(|(c, s)| {
+            let frequency = s.periods - 1;
+            CustomerSummary {
+                customer: c as u64,
+                frequency,
+                recency: f64::from(s.last_period - s.first_period) / scale.multiplier,
+                age: f64::from(end_period - s.first_period) / scale.multiplier,
+                monetary_value: if frequency == 0 {
+                    0.0
+                } else {
+                    s.repeat_spend / f64::from(frequency)
+                },
+            }
+        })
+        .collect();
+    Ok(Ok(CsvSummary {
+        summaries,
+        customer_keys: interner.keys,
+    }))
+}
+
+/// Summary of every customer of a transaction CSV (`options` name the columns
+/// and the date layout, as in [`crate::parse::transactions_csv_with`]) with a
+/// purchase on or before `observation_end_day`, in one pass over `bytes`.
+pub fn summarize_csv(
+    bytes: &[u8],
+    options: &CsvOptions,
+    scale: &TimeScale,
+    observation_end_day: i32,
+) -> Result<CsvSummary, CsvSummaryError> {
+    if !(scale.multiplier.is_finite() && scale.multiplier > 0.0) {
+        return Err(SummaryError::InvalidMultiplier {
+            multiplier: scale.multiplier,
+        }
+        .into());
+    }
+    if let Ok(done) = summarize_fast(bytes, options, scale, observation_end_day)? {
+        return Ok(done);
+    }
+    let log = parse::transactions_csv_with(bytes, options)?;
+    let summaries = summary::summarize(&log.transactions, scale, observation_end_day)?;
+    let mut customer_keys = CustomerKeys::default();
+    for key in &log.customer_keys {
+        customer_keys.push(key);
+    }
+    Ok(CsvSummary {
+        summaries,
+        customer_keys,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,87 @@
+//! Group commit for order intake: concurrent `POST /orders` requests are gathered into one
+//! batch and placed in one transaction, so that a burst of orders pays for one commit instead
+//! of one each. A request waits only for the batch in progress; a lone request is a batch of one.
+//!
+//! Batches are formed per principal, because the audit row of a batch names one actor.
+
+use crate::intake::{Intake, OrderInput, OrderOutcome};
+use crate::{App, AppError, AppResult, Principal};
+use std::sync::mpsc;
+
+/// Orders placed together at most.
+pub const COALESCE_BATCH_ORDERS_MAX: usize = 64;
+
+struct Pending {
+    who: Principal,
+    input: OrderInput,
+    reply: mpsc::SyncSender<AppResult<Intake<OrderOutcome>>>,
+}
+
+/// A handle to the coalescing thread; cheap to clone. The thread ends when every handle is dropped.
+#[derive(Clone)]
+pub struct OrderCoalescer {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl OrderCoalescer {
+    pub fn start(app: App) -> OrderCoalescer {
+        let (queue, rx) = mpsc::channel::<Pending>();
+        std::thread::Builder::new()
+            .name("patron-orders".to_owned())
+            .spawn(move || run(&app, &rx))
+            .expect("spawning the order thread");
+        OrderCoalescer { queue }
+    }
+
+    /// Places one order, together with whatever else is waiting. Blocks until it is committed.
+    pub fn place(&self, who: &Principal, input: OrderInput) -> AppResult<Intake<OrderOutcome>> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.queue
+            .send(Pending {
+                who: who.clone(),
+                input,
+                reply,
+            })
+            .map_err(|_| anyhow::anyhow!("the order thread has stopped"))?;
+        answer
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the order thread dropped a request"))?
+    }
+}
+
+fn run(app: &App, rx: &mpsc::Receiver<Pending>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < COALESCE_BATCH_ORDERS_MAX {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        // One transaction per principal present in the batch, in arrival order of principals.
+        while !batch.is_empty() {
+            let who = batch[0].who.clone();
+            let (mine, rest): (Vec<Pending>, Vec<Pending>) =
+                batch.into_iter().partition(|p| p.who == who);
+            batch = rest;
+            let inputs: Vec<OrderInput> = mine.iter().map(|p| p.input.clone()).collect();
+            match app.place_orders(&who, &inputs) {
+                Ok(results) => {
+                    for (p, r) in mine.into_iter().zip(results) {
+                        let _ = p.reply.send(Ok(r));
+                    }
+                }
+                Err(e) => {
+                    // The whole transaction failed: every order in it gets the error.
+                    let text = format!("{e:#}");
+                    tracing::error!(error = %text, orders = mine.len(), "order batch failed");
+                    for p in mine {
+                        let _ = p
+                            .reply
+                            .send(Err(AppError::Internal(anyhow::anyhow!("{text}"))));
+                    }
+                }
+            }
+        }
+    }
+}
