@@ -7,6 +7,8 @@ mod support;
 mod analytics;
 mod commands;
 mod concurrency;
+mod fuzz;
+mod instances;
 mod intake;
 mod jobs;
 mod model;

@@ -1,0 +1,141 @@
+//! Two real `patron serve` processes on one database: every webhook job runs exactly once.
+
+use crate::http::{patron, post, read_until};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use test_support::{Backend, TestDatabase};
+
+/// A webhook receiver on loopback: sends each delivery's `webhook-id` down the channel.
+fn receiver() -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let (mut id, mut length) = (None, 0usize);
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let l = line.trim_end();
+                    if l.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = l.split_once(':') {
+                        match k.to_ascii_lowercase().as_str() {
+                            "webhook-id" => id = Some(v.trim().to_owned()),
+                            "content-length" => length = v.trim().parse().unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                if let Some(id) = id {
+                    let _ = tx.send(id);
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+fn serve(url: &str) -> (Child, String) {
+    let mut child = patron()
+        .args(["--database-url", url, "serve", "--listen", "127.0.0.1:0"])
+        .env("PATRON_JOBS_POLL_INTERVAL_MS", "20")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let line = read_until(&mut out, "listening on");
+    (child, line.rsplit("http://").next().unwrap().to_owned())
+}
+
+fn two_instances_deliver_each_webhook_once(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend) else {
+        return;
+    };
+    db.open();
+    let url = db.url_for_child();
+    let key = |role: &str| {
+        let out = patron()
+            .args(["--database-url", &url, "keys", "create", "--role", role])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let (admin, shop) = (key("admin"), key("integration"));
+    let (hook_addr, deliveries) = receiver();
+    let (mut a, addr_a) = serve(&url);
+    let (mut b, addr_b) = serve(&url);
+    let endpoint = post(
+        &addr_a,
+        "/api/v1/webhooks",
+        &admin,
+        &format!(r#"{{"url":"http://{hook_addr}/hook","topics":["order.placed"]}}"#),
+    );
+    assert_eq!(endpoint.status, 201, "{}", endpoint.body);
+    let orders = 100;
+    for i in 0..orders {
+        let addr = if i % 2 == 0 { &addr_a } else { &addr_b };
+        let body = format!(
+            r#"{{"source":"web","external_id":"two-{i}","customer":{{"identities":{{"shop_customer_id":"C-{}"}}}},"lines":[{{"sku":"TEA","quantity":1,"unit_price_minor":20000}}]}}"#,
+            i % 9
+        );
+        let r = post(addr, "/api/v1/orders", &shop, &body);
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let mut seen = HashSet::new();
+    for n in 0..orders {
+        let id = deliveries
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("only {n} of {orders} webhooks arrived"));
+        assert!(seen.insert(id.clone()), "{id} delivered twice");
+    }
+    // Both workers keep polling; nothing more may arrive.
+    assert!(
+        deliveries.recv_timeout(Duration::from_millis(500)).is_err(),
+        "an extra delivery arrived"
+    );
+    for c in [&mut a, &mut b] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    let states = db
+        .open()
+        .read(|tx| store::jobs::states_of_kind(tx, app::webhooks::DELIVER_JOB))
+        .unwrap();
+    assert_eq!(states.len(), orders);
+    assert!(
+        states
+            .iter()
+            .all(|(_, state, attempts)| state == "done" && *attempts == 1),
+        "{states:?}"
+    );
+}
+
+#[test]
+fn two_serve_instances_sqlite() {
+    two_instances_deliver_each_webhook_once(Backend::Sqlite);
+}
+
+#[test]
+fn two_serve_instances_postgres() {
+    two_instances_deliver_each_webhook_once(Backend::Postgres);
+}
