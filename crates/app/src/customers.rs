@@ -117,13 +117,23 @@ pub(crate) fn resolve_or_create(
             // Another transaction may create the same person between our look and our insert
             // (PostgreSQL, READ COMMITTED): then our identity insert finds theirs, we undo our
             // new customer and resolve again, now seeing the committed one.
-            tx.batch("SAVEPOINT new_customer")?;
+            // SQLite's writer holds the database lock for the whole transaction, so the race
+            // cannot happen there and the savepoint is skipped.
+            let guard = tx.is_postgres();
+            if guard {
+                tx.batch("SAVEPOINT new_customer")?;
+            }
             let birthday = c.profile.birthday.map(|d| d.to_string());
             let id = customers::insert(tx, &new_customer(c, &birthday, now))?;
             match attach(tx, id, &c.identities) {
                 Ok(()) => {
-                    tx.batch("RELEASE SAVEPOINT new_customer")?;
+                    if guard {
+                        tx.batch("RELEASE SAVEPOINT new_customer")?;
+                    }
                     Ok((id, Created::New))
+                }
+                Err(AppError::IdentityConflict { .. }) if !guard => {
+                    Err(anyhow::anyhow!("identity taken inside a locked SQLite transaction").into())
                 }
                 Err(AppError::IdentityConflict { .. }) => {
                     tx.batch("ROLLBACK TO SAVEPOINT new_customer; RELEASE SAVEPOINT new_customer")?;

@@ -175,7 +175,8 @@ pub fn of_event(tx: &mut Tx<'_>, event_id: i64) -> Result<Vec<TransferRow>> {
     .collect()
 }
 
-/// Transfers touching an account after the cursor (event_id, seq), oldest first.
+/// Transfers touching a customer account after the cursor (event_id, seq), oldest first.
+/// (Earns are debited to the issuance account only, which lets the debit index skip them.)
 pub fn statement(
     tx: &mut Tx<'_>,
     account_id: i64,
@@ -185,7 +186,7 @@ pub fn statement(
     tx.query(
         &format!(
             "SELECT {COLUMNS} FROM transfers
-             WHERE (debit_account_id = $1 OR credit_account_id = $1)
+             WHERE (credit_account_id = $1 OR (debit_account_id = $1 AND kind <> 'earn'))
                AND (event_id > $2 OR (event_id = $2 AND seq > $3))
              ORDER BY event_id, seq LIMIT $4"
         ),
@@ -233,7 +234,8 @@ pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
             "SELECT COUNT(*) FROM accounts a
              WHERE a.code IS NULL AND a.balance <>
                  COALESCE((SELECT SUM(amount) FROM transfers WHERE credit_account_id = a.id), 0)
-               - COALESCE((SELECT SUM(amount) FROM transfers WHERE debit_account_id = a.id), 0)",
+               - COALESCE((SELECT SUM(amount) FROM transfers
+                           WHERE debit_account_id = a.id AND kind <> 'earn'), 0)",
             &[],
         )?
         .int(0)?;
