@@ -155,3 +155,16 @@ pub fn find_many(tx: &mut Tx<'_>, identities: &[&Identity]) -> Result<Vec<(Ident
     }
     Ok(out)
 }
+
+/// Removes a customer created earlier in this same transaction, with its identities and
+/// points account (nothing else can reference it yet). Used when a concurrent transaction
+/// turned out to have created the same person first.
+pub fn delete_uncommitted(tx: &mut Tx<'_>, id: i64) -> Result<()> {
+    tx.execute(
+        "DELETE FROM customer_identities WHERE customer_id = $1",
+        args![id],
+    )?;
+    tx.execute("DELETE FROM accounts WHERE customer_id = $1", args![id])?;
+    tx.execute("DELETE FROM customers WHERE id = $1", args![id])?;
+    Ok(())
+}
