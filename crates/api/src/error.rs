@@ -21,6 +21,10 @@ pub(crate) enum ErrorCode {
     CustomerConflict,
     RefundExceedsOrder,
     InsufficientPoints,
+    HoldExpired,
+    HoldNotActive,
+    TicketClosed,
+    InvalidStatusChange,
     IdempotencyKeyReused,
     IdempotencyKeyInFlight,
     InvalidIdempotencyKey,
@@ -39,7 +43,7 @@ pub(crate) enum ErrorCode {
 
 impl ErrorCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ErrorCode; 23] = [
+    pub(crate) const ALL: [ErrorCode; 27] = [
         ErrorCode::InvalidField,
         ErrorCode::UnknownCustomer,
         ErrorCode::UnknownOrder,
@@ -49,6 +53,10 @@ impl ErrorCode {
         ErrorCode::CustomerConflict,
         ErrorCode::RefundExceedsOrder,
         ErrorCode::InsufficientPoints,
+        ErrorCode::HoldExpired,
+        ErrorCode::HoldNotActive,
+        ErrorCode::TicketClosed,
+        ErrorCode::InvalidStatusChange,
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::IdempotencyKeyInFlight,
         ErrorCode::InvalidIdempotencyKey,
@@ -109,6 +117,26 @@ impl ErrorCode {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "insufficient_points",
                 "Not enough points",
+            ),
+            HoldExpired => (
+                StatusCode::CONFLICT,
+                "hold_expired",
+                "The hold expired: its points are available again",
+            ),
+            HoldNotActive => (
+                StatusCode::CONFLICT,
+                "hold_not_active",
+                "The hold was already committed or released",
+            ),
+            TicketClosed => (
+                StatusCode::CONFLICT,
+                "ticket_closed",
+                "The ticket is closed: reopen it before writing to it",
+            ),
+            InvalidStatusChange => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_status_change",
+                "The ticket cannot change to this status",
             ),
             IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -295,6 +323,20 @@ impl From<AppError> for ApiError {
             }
             AppError::InsufficientPoints(p) => {
                 ApiError::with_detail(ErrorCode::InsufficientPoints, p.to_string())
+            }
+            AppError::HoldRefused(r) => {
+                let code = match r {
+                    domain::loyalty::holds::HoldError::HoldExpired { .. } => ErrorCode::HoldExpired,
+                    _ => ErrorCode::HoldNotActive,
+                };
+                ApiError::with_detail(code, r.to_string())
+            }
+            AppError::TicketRefused(r) => {
+                let code = match r {
+                    domain::desk::TicketRefusal::Closed => ErrorCode::TicketClosed,
+                    domain::desk::TicketRefusal::BackToNew => ErrorCode::InvalidStatusChange,
+                };
+                ApiError::with_detail(code, r.to_string())
             }
             AppError::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused),
             AppError::Unauthenticated => ApiError::new(ErrorCode::Unauthenticated),

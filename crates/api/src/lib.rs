@@ -5,9 +5,11 @@
 
 mod analytics;
 mod customers;
+mod desk;
 mod error;
 mod extract;
 mod idempotency;
+mod loyalty;
 mod metrics;
 mod observe;
 mod openapi;

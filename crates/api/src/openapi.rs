@@ -6,7 +6,7 @@
 use crate::error::{FieldProblem, Problem};
 use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
-use crate::{analytics, customers, orders, points, system};
+use crate::{analytics, customers, desk, loyalty, orders, points, system};
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -33,6 +33,11 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         points::get_points,
         points::get_points_statement,
         points::create_points_correction,
+        loyalty::create_points_hold,
+        loyalty::create_points_hold_commit,
+        loyalty::create_points_hold_release,
+        loyalty::get_loyalty,
+        loyalty::list_loyalty_lots,
         system::create_webhook,
         system::list_audit_entries,
         system::create_bench_scratch,
@@ -43,6 +48,18 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         analytics::get_kpis,
         analytics::get_rfm,
         analytics::get_cohorts,
+        desk::create_ticket,
+        desk::list_tickets,
+        desk::get_ticket,
+        desk::create_ticket_message,
+        desk::create_ticket_note,
+        desk::create_ticket_status_change,
+        desk::create_ticket_assignment,
+        desk::get_calendar,
+        desk::replace_calendar,
+        desk::list_sla_policies,
+        desk::replace_sla_policies,
+        desk::create_sla_preview,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&FromRouteTable),
@@ -105,6 +122,7 @@ impl utoipa::Modify for FromRouteTable {
             let operation = match route.verb {
                 Verb::Get => item.get.as_mut(),
                 Verb::Post => item.post.as_mut(),
+                Verb::Put => item.put.as_mut(),
             };
             let Some(operation) = operation else { continue };
             operation.operation_id = Some(route.operation_id.to_owned());

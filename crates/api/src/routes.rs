@@ -5,7 +5,8 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
-    ApiOptions, ApiState, analytics, customers, idempotency, observe, orders, points, system,
+    ApiOptions, ApiState, analytics, customers, desk, idempotency, loyalty, observe, orders,
+    points, system,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -40,6 +41,7 @@ impl Access {
 pub(crate) enum Verb {
     Get,
     Post,
+    Put,
 }
 
 impl Verb {
@@ -47,6 +49,7 @@ impl Verb {
         match self {
             Verb::Get => Method::GET,
             Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
         }
     }
 
@@ -54,6 +57,7 @@ impl Verb {
         match self {
             Verb::Get => MethodFilter::GET,
             Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
         }
     }
 }
@@ -90,7 +94,7 @@ const fn route(
 }
 
 use Access::Action as Needs;
-use Verb::{Get, Post};
+use Verb::{Get, Post, Put};
 
 pub(crate) const ROUTES: &[Route] = &[
     route(
@@ -165,6 +169,41 @@ pub(crate) const ROUTES: &[Route] = &[
     ),
     route(
         Post,
+        "/api/v1/customers/{id}/points/holds",
+        "create_points_hold",
+        Needs(Action::WriteOrders),
+        |f| on(f, loyalty::create_points_hold),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/points/holds/{hold_id}/commit",
+        "create_points_hold_commit",
+        Needs(Action::WriteOrders),
+        |f| on(f, loyalty::create_points_hold_commit),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/points/holds/{hold_id}/release",
+        "create_points_hold_release",
+        Needs(Action::WriteOrders),
+        |f| on(f, loyalty::create_points_hold_release),
+    ),
+    route(
+        Get,
+        "/api/v1/customers/{id}/loyalty",
+        "get_loyalty",
+        Needs(Action::ReadPoints),
+        |f| on(f, loyalty::get_loyalty),
+    ),
+    route(
+        Get,
+        "/api/v1/customers/{id}/loyalty/lots",
+        "list_loyalty_lots",
+        Needs(Action::ReadPoints),
+        |f| on(f, loyalty::list_loyalty_lots),
+    ),
+    route(
+        Post,
         "/api/v1/webhooks",
         "create_webhook",
         Needs(Action::ManageWebhooks),
@@ -214,6 +253,90 @@ pub(crate) const ROUTES: &[Route] = &[
         "get_analytics_cohorts",
         Access::Roles(analytics::ANALYTICS_ROLES),
         |f| on(f, analytics::get_cohorts),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets",
+        "create_ticket",
+        Needs(Action::WorkTickets),
+        |f| on(f, desk::create_ticket),
+    ),
+    route(
+        Get,
+        "/api/v1/tickets",
+        "list_tickets",
+        Needs(Action::ReadTickets),
+        |f| on(f, desk::list_tickets),
+    ),
+    route(
+        Get,
+        "/api/v1/tickets/{id}",
+        "get_ticket",
+        Needs(Action::ReadTickets),
+        |f| on(f, desk::get_ticket),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/messages",
+        "create_ticket_message",
+        Needs(Action::WorkTickets),
+        |f| on(f, desk::create_ticket_message),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/notes",
+        "create_ticket_note",
+        Needs(Action::WorkTickets),
+        |f| on(f, desk::create_ticket_note),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/status",
+        "create_ticket_status_change",
+        Needs(Action::WorkTickets),
+        |f| on(f, desk::create_ticket_status_change),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/assignment",
+        "create_ticket_assignment",
+        Needs(Action::WorkTickets),
+        |f| on(f, desk::create_ticket_assignment),
+    ),
+    route(
+        Get,
+        "/api/v1/calendars/{id}",
+        "get_calendar",
+        Needs(Action::ReadTickets),
+        |f| on(f, desk::get_calendar),
+    ),
+    route(
+        Put,
+        "/api/v1/calendars/{id}",
+        "replace_calendar",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, desk::replace_calendar),
+    ),
+    route(
+        Get,
+        "/api/v1/sla/policies",
+        "list_sla_policies",
+        Needs(Action::ReadTickets),
+        |f| on(f, desk::list_sla_policies),
+    ),
+    route(
+        Put,
+        "/api/v1/sla/policies",
+        "replace_sla_policies",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, desk::replace_sla_policies),
+    ),
+    route(
+        Post,
+        "/api/v1/sla/preview",
+        "create_sla_preview",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, desk::create_sla_preview),
     ),
     route(
         Get,

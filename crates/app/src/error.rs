@@ -30,6 +30,12 @@ pub enum AppError {
     RefundExceedsOrder(domain::order::RefundError),
     #[error("{0}")]
     InsufficientPoints(domain::ledger::InsufficientPoints),
+    /// A hold that expired, was released or was committed cannot change.
+    #[error("{0}")]
+    HoldRefused(domain::loyalty::holds::HoldError),
+    /// The ticket does not take this change (closed, or a status it cannot go back to).
+    #[error("{0}")]
+    TicketRefused(domain::desk::TicketRefusal),
     #[error("Idempotency-Key reused with another request")]
     IdempotencyKeyReused,
     #[error("missing or invalid API key")]

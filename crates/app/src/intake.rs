@@ -187,6 +187,7 @@ struct NewOrder {
     occurred_at: jiff::Timestamp,
     total: i64,
     earned: i64,
+    earn: Option<crate::loyalty::EarnDecision>,
     body: String,
     hash: Vec<u8>,
 }
@@ -343,7 +344,6 @@ impl App {
         let now = self.now();
         let now_micros = now.as_microsecond();
         let programme = self.settings.currency;
-        let rule = self.settings.earn;
         let validated: Vec<AppResult<(ValidOrder, String, Vec<u8>)>> = inputs
             .iter()
             .map(|i| {
@@ -356,6 +356,7 @@ impl App {
             let mut plan = BatchPlan::default();
             let endpoints = store::outbox::active_endpoints(tx)?;
             let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+            let loyalty = crate::loyalty::load(tx, &self.settings)?;
 
             // 1. What is already stored, and who the identities belong to.
             let mut by_source: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -442,6 +443,11 @@ impl App {
                 };
                 let occurred_at = v.occurred_at.unwrap_or(now);
                 let total = v.order.total_minor();
+                let earn = if v.earns {
+                    Some(loyalty.decide(&v.order, occurred_at, now)?)
+                } else {
+                    None
+                };
                 in_batch.insert(key, plan.new.len());
                 plan.results.push(Slot::New(plan.new.len()));
                 plan.new.push(NewOrder {
@@ -449,7 +455,8 @@ impl App {
                     customer_id,
                     occurred_at,
                     total,
-                    earned: if v.earns { rule.earn(total) } else { 0 },
+                    earned: earn.as_ref().map_or(0, |e| e.points),
+                    earn,
                     body: body.clone(),
                     hash: hash.clone(),
                 });
@@ -505,31 +512,80 @@ impl App {
                 .into_iter()
                 .collect();
             let mut transfers = Vec::new();
+            let mut lot_lines = Vec::new();
             let mut deltas: HashMap<i64, i64> = HashMap::new();
+            let mut pending: HashMap<i64, i64> = HashMap::new();
+            let mut next_activation: Option<i64> = None;
+            let mut next_expiry: Option<i64> = None;
             for (n, id) in plan.new.iter().zip(&ids) {
-                let (Some(id), true) = (id, n.earned > 0) else {
+                let (Some(id), Some(earn)) = (id, n.earn.as_ref().filter(|e| e.points > 0)) else {
                     continue;
                 };
                 let account = *accounts
                     .get(&n.customer_id)
                     .ok_or(AppError::UnknownCustomer)?;
+                let pending_until = earn.pending_until.map(|t| t.as_microsecond());
+                let expires_at = earn.expires_at.map(|t| t.as_microsecond());
                 transfers.push(NewTransfer {
                     event_id: *id,
                     seq: 0,
                     debit_account_id: issuance,
                     credit_account_id: account,
-                    amount: n.earned,
+                    amount: earn.points,
                     kind: TransferKind::Earn,
                     created_at_micros: now_micros,
-                    remaining: Some(n.earned),
-                    pending_until_micros: None,
-                    expires_at_micros: None,
+                    remaining: Some(earn.points),
+                    pending_until_micros: pending_until,
+                    expires_at_micros: expires_at,
                     lot: None,
                     reason: None,
+                    lot_state: pending_until.map(|_| ledger::LOT_PENDING),
                 });
-                *deltas.entry(account).or_default() += n.earned;
+                for (line, quantity, points, rules) in &earn.lines {
+                    lot_lines.push(store::loyalty::LotLine {
+                        lot: (*id, 0),
+                        line: *line,
+                        quantity: *quantity,
+                        points: *points,
+                        rules: rules.clone(),
+                    });
+                }
+                match pending_until {
+                    Some(p) => {
+                        *pending.entry(account).or_default() += earn.points;
+                        next_activation = Some(next_activation.map_or(p, |a| a.min(p)));
+                    }
+                    None => {
+                        *deltas.entry(account).or_default() += earn.points;
+                        if let Some(e) = expires_at {
+                            next_expiry = Some(next_expiry.map_or(e, |x| x.min(e)));
+                        }
+                    }
+                }
             }
             ledger::insert_transfers(tx, &transfers)?;
+            store::loyalty::insert_lot_lines(tx, &lot_lines)?;
+            store::loyalty::add_to_pendings(tx, &pending.into_iter().collect::<Vec<_>>())?;
+            let attempts = self.settings.job_attempts_max;
+            if let Some(due) = next_activation {
+                crate::loyalty::schedule(
+                    tx,
+                    crate::loyalty::ACTIVATE_JOB,
+                    due,
+                    now_micros,
+                    attempts,
+                )?;
+            }
+            if let Some(e) = next_expiry {
+                let due = (e + 1_000_000).max(now_micros);
+                crate::loyalty::schedule(
+                    tx,
+                    crate::loyalty::EXPIRE_JOB,
+                    due,
+                    now_micros,
+                    attempts,
+                )?;
+            }
             let deltas: Vec<(i64, i64)> = deltas.into_iter().collect();
             for (account, balance) in ledger::add_to_balances(tx, &deltas)? {
                 let earned = deltas.iter().find(|d| d.0 == account).map_or(0, |d| d.1);
@@ -686,6 +742,67 @@ fn refunded_quantities(
     Ok((qty, amount))
 }
 
+/// Points a return of `now_q` units per line reverses from `lot`, from the lot's own per-line
+/// provenance (what each line earned under the rule version of the day); `None` for a lot
+/// without provenance.
+fn line_reversal(
+    tx: &mut Tx<'_>,
+    lot: &ledger::TransferRow,
+    before: &[i64],
+    now_q: &[i64],
+) -> AppResult<Option<i64>> {
+    use domain::loyalty::lots::{LinePoints, Lot, LotId, LotSource, LotState};
+    let lines = store::loyalty::lot_lines(tx, (lot.event_id, lot.seq))?;
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let earned: Vec<usize> = lines.iter().map(|l| l.line as usize).collect();
+    let domain_lot = Lot {
+        id: LotId(0),
+        amount: lot.amount,
+        remaining: lot.remaining.unwrap_or(0),
+        spent: 0,
+        reversed: 0,
+        clawed_back: 0,
+        state: LotState::Active,
+        earned_at: lot.created_at,
+        pending_until: None,
+        expires_at: None,
+        source: LotSource::Purchase {
+            order_ref: String::new(),
+            lines: lines
+                .iter()
+                .map(|l| LinePoints {
+                    line: l.line as usize,
+                    quantity: l.quantity,
+                    points: l.points,
+                    rules: vec![],
+                })
+                .collect(),
+        },
+    };
+    let returned_before: std::collections::BTreeMap<usize, i64> = before
+        .iter()
+        .enumerate()
+        .filter(|(i, q)| **q > 0 && earned.contains(i))
+        .map(|(i, q)| (i, *q))
+        .collect();
+    // Lines that earned nothing have nothing to reverse.
+    let returned_now: Vec<(usize, i64)> = now_q
+        .iter()
+        .enumerate()
+        .filter(|(i, q)| **q > 0 && earned.contains(i))
+        .map(|(i, q)| (i, *q))
+        .collect();
+    if returned_now.is_empty() {
+        return Ok(Some(0));
+    }
+    let points =
+        domain::loyalty::lots::line_reversal_points(&domain_lot, &returned_before, &returned_now)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("reversal: {e}")))?;
+    Ok(Some(points))
+}
+
 fn stored_order(body: &str) -> AppResult<Order> {
     let v: Value = serde_json::from_str(body).context("stored order body")?;
     let currency = Currency::parse(v["currency"].as_str().unwrap_or_default())
@@ -742,7 +859,6 @@ impl App {
         let (_, hash) = body_and_hash(&content);
         let now = self.now();
         let now_micros = now.as_microsecond();
-        let rule = self.settings.earn;
         let allow_negative = self.settings.allow_negative_balance;
         self.store.write(|tx| {
             if let Some(stored) = events::find(tx, &reference.source, &reference.external_id)? {
@@ -784,19 +900,30 @@ impl App {
                 });
             };
             let paid_before = order.total_minor() - refunded_minor;
-            let reversal = if order.currency == self.settings.currency {
-                rule.reversal(paid_before, plan.amount_minor)
-            } else {
-                0
+            let lot = ledger::of_event(tx, order_event.id)?
+                .into_iter()
+                .find(|t| t.kind == TransferKind::Earn);
+            let reversal = match &lot {
+                Some(lot) if order.currency == self.settings.currency => {
+                    line_reversal(tx, lot, &before, &plan.quantities)?.unwrap_or_else(|| {
+                        // A lot earned before per-line provenance existed: order-level.
+                        self.settings.earn.reversal(paid_before, plan.amount_minor)
+                    })
+                }
+                _ => 0,
             };
-            if reversal > 0 {
+            if let (Some(lot), true) = (&lot, reversal > 0) {
                 let mut accounts = Accounts::load(tx)?;
                 let account = accounts.customer(tx, customer_id)?;
-                let balance = ledger::customer_account(tx, customer_id)?
-                    .context("customer account")?
-                    .balance;
-                domain::ledger::debit_balance(balance, reversal, allow_negative)
-                    .map_err(AppError::InsufficientPoints)?;
+                let from_lot = lot.remaining.unwrap_or(0).min(reversal);
+                let pending = lot.lot_state.as_deref() == Some(ledger::LOT_PENDING);
+                if !pending {
+                    let balance = ledger::customer_account(tx, customer_id)?
+                        .context("customer account")?
+                        .balance;
+                    domain::ledger::debit_balance(balance, reversal, allow_negative)
+                        .map_err(AppError::InsufficientPoints)?;
+                }
                 ledger::insert_transfer(
                     tx,
                     &NewTransfer {
@@ -812,20 +939,22 @@ impl App {
                         expires_at_micros: None,
                         lot: Some((order_event.id, 0)),
                         reason: Some(input.kind.as_str()),
+                        lot_state: None,
                     },
                 )?;
-                let lot = ledger::of_event(tx, order_event.id)?
-                    .into_iter()
-                    .find(|t| t.kind == TransferKind::Earn);
-                let from_lot = lot
-                    .as_ref()
-                    .and_then(|l| l.remaining)
-                    .unwrap_or(0)
-                    .min(reversal);
                 if from_lot > 0 {
-                    ledger::consume_lot(tx, (refund_id, 0), (order_event.id, 0), from_lot)?;
+                    ledger::consume_lot(tx, (refund_id, 0), (lot.event_id, lot.seq), from_lot)?;
                 }
-                ledger::add_to_balance(tx, account, -reversal)?;
+                if pending {
+                    // Nothing of a pending lot can have been spent: the window's points go,
+                    // the spendable balance does not move.
+                    assert_eq!(from_lot, reversal, "a pending lot gives back all it earned");
+                    store::loyalty::add_to_pendings(tx, &[(account, -reversal)])?;
+                } else {
+                    // What was spent already is clawed back from the other active lots.
+                    crate::points::consume_lots(tx, account, (refund_id, 0), reversal - from_lot)?;
+                    ledger::add_to_balance(tx, account, -reversal)?;
+                }
             }
             let endpoints = store::outbox::active_endpoints(tx)?;
             let outcome = RefundOutcome {

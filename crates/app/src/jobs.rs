@@ -53,6 +53,9 @@ impl App {
                 let outcome = match job.kind.as_str() {
                     crate::webhooks::DELIVER_JOB => self.deliver(&job.payload),
                     crate::analytics::REFIT_JOB => self.run_refit_job(&job.payload),
+                    crate::desk::SLA_TIMER_JOB => self.run_sla_timer_job(&job.payload),
+                    crate::loyalty::ACTIVATE_JOB => self.run_activate_job(&job.payload),
+                    crate::loyalty::EXPIRE_JOB => self.run_expire_job(&job.payload),
                     other => Err(format!("unknown job kind {other:?}")),
                 };
                 let now = self.now().as_microsecond();

@@ -5,10 +5,12 @@
 pub mod analytics;
 pub mod coalesce;
 pub mod customers;
+pub mod desk;
 pub mod error;
 pub mod intake;
 pub mod jobs;
 pub mod keys;
+pub mod loyalty;
 pub mod points;
 pub mod sys;
 pub mod webhooks;

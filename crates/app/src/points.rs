@@ -180,6 +180,7 @@ impl App {
                 expires_at_micros: None,
                 lot: None,
                 reason: Some(reason),
+                lot_state: None,
             };
             ledger::insert_transfer(tx, &transfer)?;
             if points < 0 {

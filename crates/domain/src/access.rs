@@ -29,6 +29,12 @@ pub enum Action {
     ManageWebhooks,
     ReadAudit,
     ManageKeys,
+    /// The desk's queue, tickets and their clocks.
+    ReadTickets,
+    /// Opening tickets, writing messages and notes, changing status and assignment.
+    WorkTickets,
+    /// Calendars, SLA policies and previews.
+    ConfigureDesk,
 }
 
 impl Role {
@@ -62,9 +68,12 @@ impl Role {
             Role::Manager => !matches!(action, ManageWebhooks | ReadAudit | ManageKeys),
             Role::Agent => matches!(
                 action,
-                ReadCustomers | ReadOrders | ReadPoints | WriteEvents
+                ReadCustomers | ReadOrders | ReadPoints | WriteEvents | ReadTickets | WorkTickets
             ),
-            Role::Analyst => matches!(action, ReadCustomers | ReadOrders | ReadPoints),
+            Role::Analyst => matches!(
+                action,
+                ReadCustomers | ReadOrders | ReadPoints | ReadTickets
+            ),
             Role::Integration => matches!(
                 action,
                 ReadCustomers
@@ -73,6 +82,7 @@ impl Role {
                     | ReadOrders
                     | WriteEvents
                     | ReadPoints
+                    | WorkTickets
             ),
         }
     }

@@ -13,16 +13,22 @@ pub enum EventKind {
     CartUpdated,
     /// A manual points correction (Patron's own event).
     PointsCorrected,
+    /// A committed redemption hold (Patron's own event).
+    PointsRedeemed,
+    /// A run of the expiry job (Patron's own event; its transfers name the customers).
+    PointsExpired,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::OrderPlaced,
         EventKind::OrderRefunded,
         EventKind::OrderCancelled,
         EventKind::ProfileChanged,
         EventKind::CartUpdated,
         EventKind::PointsCorrected,
+        EventKind::PointsRedeemed,
+        EventKind::PointsExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +39,8 @@ impl EventKind {
             EventKind::ProfileChanged => "profile_changed",
             EventKind::CartUpdated => "cart_updated",
             EventKind::PointsCorrected => "points_corrected",
+            EventKind::PointsRedeemed => "points_redeemed",
+            EventKind::PointsExpired => "points_expired",
         }
     }
 

@@ -41,6 +41,10 @@ pub enum TransferKind {
     Reverse,
     /// A manual correction, always with a reason.
     Correction,
+    /// Points spent on a redemption (a committed hold); consumes lots.
+    Redeem,
+    /// Points of a lot that expired, taken by the expiry job; consumes the lot.
+    Expire,
 }
 
 impl TransferKind {
@@ -49,6 +53,8 @@ impl TransferKind {
             TransferKind::Earn => "earn",
             TransferKind::Reverse => "reverse",
             TransferKind::Correction => "correction",
+            TransferKind::Redeem => "redeem",
+            TransferKind::Expire => "expire",
         }
     }
 
@@ -57,6 +63,8 @@ impl TransferKind {
             TransferKind::Earn,
             TransferKind::Reverse,
             TransferKind::Correction,
+            TransferKind::Redeem,
+            TransferKind::Expire,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

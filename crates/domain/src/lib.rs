@@ -7,6 +7,7 @@
 pub mod access;
 pub mod calendar;
 pub mod customer;
+pub mod desk;
 pub mod event;
 pub mod ledger;
 pub mod limits;

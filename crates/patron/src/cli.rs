@@ -58,6 +58,11 @@ pub enum Command {
     },
     /// Retention analytics and CLV on a transaction file (no database), or refit on the store.
     Analytics(crate::analytics_cmd::AnalyticsArgs),
+    /// Service-desk SLA tools: `patron sla preview` checks a calendar before relying on it.
+    Sla {
+        #[command(subcommand)]
+        command: crate::desk_cmd::SlaCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +190,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => crate::demo::run(&config, &args)?,
         Command::Bench { command } => crate::bench::run(&config, command)?,
         Command::Analytics(args) => crate::analytics_cmd::run(&config, args)?,
+        Command::Sla { command } => crate::desk_cmd::run(command)?,
     }
     Ok(ExitCode::SUCCESS)
 }

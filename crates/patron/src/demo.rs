@@ -142,6 +142,9 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<()> {
         .parse()
         .map_err(|_| anyhow::anyhow!("--listen: {:?} is not HOST:PORT", args.listen))?;
     let app = crate::cli::build_app(&demo_config)?;
+    // The default Taiwanese programme: 1 point per NT$100, 7 days pending, expiry at the end
+    // of the following year (Asia/Taipei), three tiers.
+    app.install_default_programme(&Principal::cli())?;
     eprintln!("Generating a shop of {} customers …", args.customers);
     let shop = fill(&app, args.customers, args.seed)?;
     println!(

@@ -7,6 +7,7 @@ pub mod bench_analytics;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod desk_cmd;
 pub mod import;
 pub mod progress;
 pub mod telemetry;

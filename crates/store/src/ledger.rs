@@ -1,6 +1,11 @@
 //! Accounts and transfers. Balances are materialised on the account row and changed in the
 //! same transaction as the transfer; the database refuses a negative balance where it is not
 //! allowed, a transfer to the same account, and a non-positive amount.
+//!
+//! An account has two materialised figures: `balance`, the **spendable** points (Σ remaining
+//! of its active lots, less any debt), and `pending`, Σ remaining of its lots still in their
+//! return window. A pending lot's earn transfer is credited at once, so credits − debits =
+//! balance + pending; activation moves a lot's remaining from `pending` to `balance`.
 
 use crate::sql::{Row, Tx};
 use crate::{args, instant};
@@ -15,6 +20,8 @@ pub struct AccountRow {
     pub id: i64,
     pub balance: i64,
     pub allow_negative: bool,
+    /// Points in lots still in their return window (not spendable).
+    pub pending: i64,
 }
 
 /// The id of a system account, created on first use (negative balance allowed).
@@ -32,7 +39,7 @@ pub fn system_account(tx: &mut Tx<'_>, code: &str) -> Result<i64> {
 
 pub fn customer_account(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<AccountRow>> {
     tx.query_opt(
-        "SELECT id, balance, allow_negative FROM accounts WHERE customer_id = $1",
+        "SELECT id, balance, allow_negative, pending FROM accounts WHERE customer_id = $1",
         args![customer_id],
     )?
     .map(|r| {
@@ -40,6 +47,7 @@ pub fn customer_account(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<Acco
             id: r.int(0)?,
             balance: r.int(1)?,
             allow_negative: r.int(2)? != 0,
+            pending: r.int(3)?,
         })
     })
     .transpose()
@@ -71,7 +79,16 @@ pub struct NewTransfer<'a> {
     /// For a reversal or correction: the lot it takes from.
     pub lot: Option<(i64, i64)>,
     pub reason: Option<&'a str>,
+    /// For a lot: `Some(LOT_PENDING)` while in its return window; `None` means active.
+    pub lot_state: Option<&'static str>,
 }
+
+/// `transfers.lot_state` of a lot in its return window.
+pub const LOT_PENDING: &str = "pending";
+/// `transfers.lot_state` of an active lot (a NULL state means active too).
+pub const LOT_ACTIVE: &str = "active";
+/// `transfers.lot_state` of a lot the expiry job expired.
+pub const LOT_EXPIRED: &str = "expired";
 
 pub fn insert_transfer(tx: &mut Tx<'_>, t: &NewTransfer<'_>) -> Result<()> {
     assert!(t.amount > 0, "transfer amount must be positive");
@@ -82,8 +99,8 @@ pub fn insert_transfer(tx: &mut Tx<'_>, t: &NewTransfer<'_>) -> Result<()> {
     tx.execute(
         "INSERT INTO transfers (event_id, seq, debit_account_id, credit_account_id, amount, kind,
                                 created_at, remaining, pending_until, expires_at, lot_event_id,
-                                lot_seq, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                lot_seq, reason, lot_state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         args![
             t.event_id,
             t.seq,
@@ -97,7 +114,8 @@ pub fn insert_transfer(tx: &mut Tx<'_>, t: &NewTransfer<'_>) -> Result<()> {
             t.expires_at_micros,
             t.lot.map(|l| l.0),
             t.lot.map(|l| l.1),
-            t.reason
+            t.reason,
+            t.lot_state
         ],
     )?;
     Ok(())
@@ -112,7 +130,7 @@ pub fn consume_lot(
 ) -> Result<()> {
     let changed = tx.execute(
         "UPDATE transfers SET remaining = remaining - $3
-         WHERE event_id = $1 AND seq = $2 AND kind = 'earn' AND remaining >= $3",
+         WHERE event_id = $1 AND seq = $2 AND remaining IS NOT NULL AND remaining >= $3",
         args![lot.0, lot.1, amount],
     )?;
     anyhow::ensure!(changed == 1, "lot {lot:?} cannot give {amount} points");
@@ -138,12 +156,15 @@ pub struct TransferRow {
     pub expires_at: Option<jiff::Timestamp>,
     pub lot: Option<(i64, i64)>,
     pub reason: Option<String>,
+    /// For a lot: `pending`, `active` or `expired` (see [`LOT_PENDING`]).
+    pub lot_state: Option<String>,
 }
 
-const COLUMNS: &str = "event_id, seq, debit_account_id, credit_account_id, amount, kind, created_at, \
-                       remaining, pending_until, expires_at, lot_event_id, lot_seq, reason";
+pub(crate) const COLUMNS: &str = "event_id, seq, debit_account_id, credit_account_id, amount, kind, created_at, \
+                       remaining, pending_until, expires_at, lot_event_id, lot_seq, reason, \
+                       CASE WHEN remaining IS NULL THEN NULL ELSE COALESCE(lot_state, 'active') END";
 
-fn from_row(r: &Row) -> Result<TransferRow> {
+pub(crate) fn from_row(r: &Row) -> Result<TransferRow> {
     let lot = match (r.opt_int(10)?, r.opt_int(11)?) {
         (Some(e), Some(s)) => Some((e, s)),
         _ => None,
@@ -161,6 +182,7 @@ fn from_row(r: &Row) -> Result<TransferRow> {
         expires_at: r.opt_int(9)?.map(instant).transpose()?,
         lot,
         reason: r.opt_text(12)?.map(str::to_owned),
+        lot_state: r.opt_text(13)?.map(str::to_owned),
     })
 }
 
@@ -206,9 +228,10 @@ pub struct LedgerCheck {
     /// Σ materialised customer balances + Σ derived system balances: zero when every
     /// transfer's debit equals its credit.
     pub sum_of_balances: i64,
-    /// Customer accounts whose balance differs from credits − debits.
+    /// Customer accounts whose balance + pending differs from credits − debits.
     pub accounts_off: i64,
-    /// Customer accounts (without debt) whose balance differs from Σ remaining of their lots.
+    /// Customer accounts (without debt) whose balance differs from Σ remaining of their active
+    /// lots, or whose pending differs from Σ remaining of their pending lots.
     pub lots_off: i64,
     /// Lots whose remaining + consumed differs from their amount.
     pub lots_over_consumed: i64,
@@ -217,7 +240,7 @@ pub struct LedgerCheck {
 pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
     let customers = tx
         .query_one(
-            "SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM accounts WHERE code IS NULL",
+            "SELECT CAST(COALESCE(SUM(balance + pending), 0) AS BIGINT) FROM accounts WHERE code IS NULL",
             &[],
         )?
         .int(0)?;
@@ -232,18 +255,21 @@ pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
     let accounts_off = tx
         .query_one(
             "SELECT COUNT(*) FROM accounts a
-             WHERE a.code IS NULL AND a.balance <>
+             WHERE a.code IS NULL AND a.balance + a.pending <>
                  COALESCE((SELECT SUM(amount) FROM transfers WHERE credit_account_id = a.id), 0)
-               - COALESCE((SELECT SUM(amount) FROM transfers
-                           WHERE debit_account_id = a.id AND kind <> 'earn'), 0)",
+               - COALESCE((SELECT SUM(amount) FROM transfers WHERE debit_account_id = a.id), 0)",
             &[],
         )?
         .int(0)?;
     let lots_off = tx
         .query_one(
             "SELECT COUNT(*) FROM accounts a
-             WHERE a.code IS NULL AND a.balance >= 0 AND a.balance <>
-                 COALESCE((SELECT SUM(remaining) FROM transfers WHERE credit_account_id = a.id), 0)",
+             WHERE a.code IS NULL AND ((a.balance >= 0 AND a.balance <>
+                 COALESCE((SELECT SUM(remaining) FROM transfers WHERE credit_account_id = a.id
+                           AND (lot_state IS NULL OR lot_state <> 'pending')), 0))
+               OR a.pending <>
+                 COALESCE((SELECT SUM(remaining) FROM transfers WHERE credit_account_id = a.id
+                           AND lot_state = 'pending'), 0))",
             &[],
         )?
         .int(0)?;
@@ -276,13 +302,14 @@ impl LedgerCheck {
     }
 }
 
-/// Lots credited to `account_id` with points left, soonest expiry first (never-expiring
-/// last), then oldest first: the order a debit consumes them in.
+/// Active lots credited to `account_id` with points left, soonest expiry first
+/// (never-expiring last), then oldest first: the order a debit consumes them in.
 pub fn open_lots(tx: &mut Tx<'_>, account_id: i64) -> Result<Vec<TransferRow>> {
     tx.query(
         &format!(
             "SELECT {COLUMNS} FROM transfers
              WHERE credit_account_id = $1 AND remaining > 0
+               AND (lot_state IS NULL OR lot_state = 'active')
              ORDER BY expires_at IS NULL, expires_at, event_id, seq"
         ),
         args![account_id],
@@ -316,11 +343,11 @@ pub fn insert_transfers(tx: &mut Tx<'_>, transfers: &[NewTransfer<'_>]) -> Resul
         let sql = format!(
             "INSERT INTO transfers (event_id, seq, debit_account_id, credit_account_id, amount, kind,
                                     created_at, remaining, pending_until, expires_at, lot_event_id,
-                                    lot_seq, reason)
+                                    lot_seq, reason, lot_state)
              VALUES {}",
-            crate::events::placeholders(chunk.len(), 13, 1)
+            crate::events::placeholders(chunk.len(), 14, 1)
         );
-        let mut params = Vec::with_capacity(chunk.len() * 13);
+        let mut params = Vec::with_capacity(chunk.len() * 14);
         for t in chunk {
             assert!(t.amount > 0, "transfer amount must be positive");
             assert_ne!(
@@ -340,7 +367,8 @@ pub fn insert_transfers(tx: &mut Tx<'_>, transfers: &[NewTransfer<'_>]) -> Resul
                 t.expires_at_micros,
                 t.lot.map(|l| l.0),
                 t.lot.map(|l| l.1),
-                t.reason
+                t.reason,
+                t.lot_state
             ]);
         }
         tx.execute(&sql, &params)?;

@@ -9,11 +9,13 @@ pub mod sql;
 
 pub mod audit;
 pub mod customers;
+pub mod desk;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;
+pub mod loyalty;
 pub mod outbox;
 pub mod predictions;
 pub mod scratch;

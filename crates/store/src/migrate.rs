@@ -28,11 +28,27 @@ const SCRIPTS: &[Script] = &[
     },
     Script {
         migration: Migration {
+            version: 2,
+            name: "loyalty",
+        },
+        sqlite: include_str!("../migrations/sqlite/0002_loyalty.sql"),
+        postgres: include_str!("../migrations/postgres/0002_loyalty.sql"),
+    },
+    Script {
+        migration: Migration {
             version: 3,
             name: "analytics",
         },
         sqlite: include_str!("../migrations/sqlite/0003_analytics.sql"),
         postgres: include_str!("../migrations/postgres/0003_analytics.sql"),
+    },
+    Script {
+        migration: Migration {
+            version: 4,
+            name: "desk",
+        },
+        sqlite: include_str!("../migrations/sqlite/0004_desk.sql"),
+        postgres: include_str!("../migrations/postgres/0004_desk.sql"),
     },
 ];
 

@@ -74,6 +74,28 @@ fn samples() -> Vec<(&'static str, AppError)> {
                 requested: 5,
             }),
         ),
+        (
+            "HoldRefused(HoldExpired)",
+            AppError::HoldRefused(domain::loyalty::holds::HoldError::HoldExpired {
+                id: domain::loyalty::holds::HoldId(4),
+                expired_at: "2026-03-02T01:15:00Z".parse().unwrap(),
+            }),
+        ),
+        (
+            "HoldRefused(NotHeld)",
+            AppError::HoldRefused(domain::loyalty::holds::HoldError::NotHeld {
+                id: domain::loyalty::holds::HoldId(4),
+                state: domain::loyalty::holds::HoldState::Committed,
+            }),
+        ),
+        (
+            "TicketRefused(Closed)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::Closed),
+        ),
+        (
+            "TicketRefused(BackToNew)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::BackToNew),
+        ),
         ("IdempotencyKeyReused", AppError::IdempotencyKeyReused),
         ("Unauthenticated", AppError::Unauthenticated),
         ("Forbidden", AppError::Forbidden),
@@ -96,6 +118,8 @@ fn variant_is_sampled(e: &AppError) -> bool {
         | AppError::CustomerConflict { .. }
         | AppError::RefundExceedsOrder(_)
         | AppError::InsufficientPoints(_)
+        | AppError::HoldRefused(_)
+        | AppError::TicketRefused(_)
         | AppError::IdempotencyKeyReused
         | AppError::Unauthenticated
         | AppError::Forbidden
@@ -113,7 +137,7 @@ fn app_error_table() {
             json!({ "variant": name, "problem": api.problem() })
         })
         .collect();
-    assert_eq!(table.len(), 13);
+    assert_eq!(table.len(), 17);
     insta::assert_json_snapshot!(table);
 }
 

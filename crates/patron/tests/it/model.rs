@@ -17,6 +17,17 @@ struct ModelOrder {
     lines: Vec<(i64, i64)>,
     refunded: Vec<i64>,
     paid: i64,
+    /// What each line earned: the order's floor split by largest remainder over line totals.
+    line_points: Vec<i64>,
+}
+
+/// Points a return of `q` more units of a line reverses: the floor of the cumulative share of
+/// what the line earned (the last unit takes the rounding remainder).
+fn line_reversal(points: i64, bought: i64, before: i64, q: i64) -> i64 {
+    if points == 0 {
+        return 0;
+    }
+    points * (before + q) / bought - points * before / bought
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +77,9 @@ fn run(t: &TestApp, seed: u64) {
             let paid: i64 = lines.iter().map(|(q, p)| q * p).sum();
             assert_eq!(o.points_earned, rule.earn(paid), "{ctx}");
             *m.balances.entry(customer.clone()).or_default() += rule.earn(paid);
+            let weights: Vec<i128> = lines.iter().map(|(q, p)| i128::from(q * p)).collect();
+            let line_points =
+                domain::loyalty::allocate_largest_remainder(rule.earn(paid), &weights);
             ids.insert(customer.clone(), o.customer_id);
             m.orders.insert(
                 id,
@@ -74,6 +88,7 @@ fn run(t: &TestApp, seed: u64) {
                     refunded: vec![0; lines.len()],
                     lines,
                     paid,
+                    line_points,
                 },
             );
             m.events += 1;
@@ -135,7 +150,12 @@ fn run(t: &TestApp, seed: u64) {
                     panic!("{ctx}: refund refused: {r:?}")
                 };
                 let amount: i64 = plan.iter().map(|&(l, q)| q * o.lines[l].1).sum();
-                let reversed = rule.reversal(o.paid, amount);
+                // Per line, from what each line earned (loyalty.md §E: returns reverse the
+                // line's own points, not an order-level recomputation).
+                let reversed: i64 = plan
+                    .iter()
+                    .map(|&(l, q)| line_reversal(o.line_points[l], o.lines[l].0, o.refunded[l], q))
+                    .sum();
                 assert_eq!(
                     (out.amount_minor, out.points_reversed),
                     (amount, reversed),

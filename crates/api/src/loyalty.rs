@@ -1,0 +1,226 @@
+//! The loyalty surface: redemption holds (reserve → commit or release; a hold expires on its
+//! own), the member's loyalty summary and the lot detail of their statement.
+
+use crate::ApiState;
+use crate::error::{ApiError, ErrorCode, Problem};
+use crate::extract::{ApiJson, ApiPath, Caller, blocking};
+use app::loyalty::{HoldView, LotDetail, LoyaltySummary};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /customers/{id}/points/holds`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HoldBody {
+    /// Points to reserve, 1 or more; at most the available points (balance − live holds).
+    pub(crate) points: i64,
+    /// How long the hold lives, 1 to 86,400 seconds; 900 when absent.
+    pub(crate) ttl_seconds: Option<i64>,
+}
+
+/// A redemption hold.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HoldResponse {
+    pub(crate) hold_id: i64,
+    pub(crate) customer_id: i64,
+    pub(crate) points: i64,
+    /// `held`, `committed`, `released` or `expired`.
+    pub(crate) state: String,
+    /// RFC 3339, UTC.
+    pub(crate) expires_at: String,
+    /// The redemption's event id once committed.
+    pub(crate) redemption_id: Option<i64>,
+}
+
+impl From<HoldView> for HoldResponse {
+    fn from(h: HoldView) -> Self {
+        HoldResponse {
+            hold_id: h.hold_id,
+            customer_id: h.customer_id,
+            points: h.points,
+            state: h.state.to_owned(),
+            expires_at: h.expires_at.to_string(),
+            redemption_id: h.redemption_id,
+        }
+    }
+}
+
+/// The member's loyalty summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LoyaltyResponse {
+    pub(crate) customer_id: i64,
+    /// Spendable points.
+    pub(crate) balance: i64,
+    /// Points still in their return window.
+    pub(crate) pending: i64,
+    /// Points held by live redemption holds.
+    pub(crate) held: i64,
+    /// `balance − held`.
+    pub(crate) available: i64,
+    /// Spendable points whose last valid day is within 30 days.
+    pub(crate) expiring_soon: i64,
+    /// RFC 3339, UTC: the earliest of those expiries.
+    pub(crate) next_expiry_at: Option<String>,
+    pub(crate) tier: String,
+    pub(crate) next_tier: Option<String>,
+    /// Points earned this programme year.
+    pub(crate) qualifying_points: i64,
+    pub(crate) points_to_next_tier: Option<i64>,
+}
+
+impl From<LoyaltySummary> for LoyaltyResponse {
+    fn from(s: LoyaltySummary) -> Self {
+        LoyaltyResponse {
+            customer_id: s.customer_id,
+            balance: s.balance,
+            pending: s.pending,
+            held: s.held,
+            available: s.available,
+            expiring_soon: s.expiring_soon,
+            next_expiry_at: s.next_expiry_at.map(|t| t.to_string()),
+            tier: s.tier,
+            next_tier: s.next_tier,
+            qualifying_points: s.qualifying_points,
+            points_to_next_tier: s.points_to_next_tier,
+        }
+    }
+}
+
+/// A lot that still holds points.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LotResponse {
+    pub(crate) event_id: i64,
+    pub(crate) seq: i64,
+    /// `earn` or `correction`.
+    pub(crate) kind: String,
+    pub(crate) amount: i64,
+    pub(crate) remaining: i64,
+    /// `pending` or `active`.
+    pub(crate) state: String,
+    pub(crate) earned_at: String,
+    pub(crate) pending_until: Option<String>,
+    /// The last valid instant (23:59:59 programme-local time), RFC 3339 UTC.
+    pub(crate) expires_at: Option<String>,
+}
+
+impl From<LotDetail> for LotResponse {
+    fn from(l: LotDetail) -> Self {
+        LotResponse {
+            event_id: l.event_id,
+            seq: l.seq,
+            kind: l.kind.as_str().to_owned(),
+            amount: l.amount,
+            remaining: l.remaining,
+            state: l.state,
+            earned_at: l.earned_at.to_string(),
+            pending_until: l.pending_until.map(|t| t.to_string()),
+            expires_at: l.expires_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// The lots of a member's statement.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LotsResponse {
+    pub(crate) lots: Vec<LotResponse>,
+}
+
+/// A customer named by the path is the resource: unknown answers 404.
+fn not_found(e: ApiError) -> ApiError {
+    match e.code {
+        ErrorCode::UnknownCustomer => ApiError::new(ErrorCode::NotFound),
+        _ => e,
+    }
+}
+
+/// Reserves points for a redemption.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/points/holds", tag = "loyalty",
+    params(("id" = i64, Path, description = "Patron's customer id")),
+    request_body = HoldBody,
+    responses(
+        (status = 201, description = "The hold", body = HoldResponse),
+        (status = 422, description = "invalid_field or insufficient_points", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_points_hold(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<HoldBody>,
+) -> Result<(StatusCode, Json<HoldResponse>), ApiError> {
+    let app = state.app.clone();
+    let hold = blocking(move || app.reserve_points(&who, id, body.points, body.ttl_seconds))
+        .await
+        .map_err(not_found)?;
+    Ok((StatusCode::CREATED, Json(hold.into())))
+}
+
+/// Commits a hold: its points are spent.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/points/holds/{hold_id}/commit", tag = "loyalty",
+    params(("id" = i64, Path, description = "Patron's customer id"),
+           ("hold_id" = i64, Path, description = "The hold")),
+    responses(
+        (status = 200, description = "The committed hold", body = HoldResponse),
+        (status = 409, description = "hold_expired or hold_not_active", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_points_hold_commit(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiPath((id, hold_id)): ApiPath<(i64, i64)>,
+) -> Result<Json<HoldResponse>, ApiError> {
+    let app = state.app.clone();
+    let hold = blocking(move || app.commit_hold(&who, id, hold_id))
+        .await
+        .map_err(not_found)?;
+    Ok(Json(hold.into()))
+}
+
+/// Releases a hold: its points are available again.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/points/holds/{hold_id}/release", tag = "loyalty",
+    params(("id" = i64, Path, description = "Patron's customer id"),
+           ("hold_id" = i64, Path, description = "The hold")),
+    responses(
+        (status = 200, description = "The released hold", body = HoldResponse),
+        (status = 409, description = "hold_expired or hold_not_active", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_points_hold_release(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiPath((id, hold_id)): ApiPath<(i64, i64)>,
+) -> Result<Json<HoldResponse>, ApiError> {
+    let app = state.app.clone();
+    let hold = blocking(move || app.release_hold(&who, id, hold_id))
+        .await
+        .map_err(not_found)?;
+    Ok(Json(hold.into()))
+}
+
+/// The member's loyalty summary: balance, pending, expiring soon, tier and progress.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/loyalty", tag = "loyalty",
+    params(("id" = i64, Path, description = "Patron's customer id")),
+    responses((status = 200, description = "The summary", body = LoyaltyResponse)))]
+pub(crate) async fn get_loyalty(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<LoyaltyResponse>, ApiError> {
+    let app = state.app.clone();
+    let summary = blocking(move || app.loyalty_summary(id)).await?;
+    Ok(Json(summary.into()))
+}
+
+/// The member's lots that still hold points, soonest expiry first (the statement's lot detail).
+#[utoipa::path(get, path = "/api/v1/customers/{id}/loyalty/lots", tag = "loyalty",
+    params(("id" = i64, Path, description = "Patron's customer id")),
+    responses((status = 200, description = "The lots", body = LotsResponse)))]
+pub(crate) async fn list_loyalty_lots(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<LotsResponse>, ApiError> {
+    let app = state.app.clone();
+    let lots = blocking(move || app.loyalty_lots(id)).await?;
+    Ok(Json(LotsResponse {
+        lots: lots.into_iter().map(Into::into).collect(),
+    }))
+}

@@ -1,0 +1,774 @@
+//! The loyalty engine's use cases over `domain::loyalty`: the programme and its earning rules
+//! (stored, every version kept), earning with pending lots and expiry (used by intake),
+//! the activation and expiry jobs, redemption holds, and the member's loyalty summary.
+//!
+//! Until a programme is stored, orders earn by the config's [`crate::Settings::earn`] as rule
+//! 0 version 0, active at once and never expiring (the platform's behaviour); `patron demo`
+//! and [`App::install_default_programme`] store the default Taiwanese programme.
+
+use crate::{App, AppError, AppResult, Principal};
+use anyhow::{Context, anyhow};
+use domain::ledger::{EarnRule, TransferKind};
+use domain::loyalty::expiry::{self, ExpiryDays, ExpiryPolicy, PeriodAnchor};
+use domain::loyalty::holds::{self, Hold, HoldError, HoldId, HoldState};
+use domain::loyalty::lots::pending_until;
+use domain::loyalty::programme::{PENDING_DAYS_DEFAULT, PROGRAMME_TIME_ZONE_DEFAULT, Programme};
+use domain::loyalty::rules::{BaseRule, EarnContext, RuleRef, RuleSet, simulate};
+use domain::loyalty::tiers::{
+    DowngradePolicy, QualificationBasis, Tier, TierBenefits, TierConfig, TierPeriod,
+};
+use domain::{Currency, EventKind, FieldError, Order};
+use jiff::{SignedDuration, Timestamp};
+use store::events::NewEvent;
+use store::jobs::NewJob;
+use store::ledger::{self, NewTransfer};
+use store::loyalty::{self as rows, ProgrammeRow, RuleRow};
+use store::sql::Tx;
+
+/// Moves pending lots whose return window ended to the spendable balance.
+pub const ACTIVATE_JOB: &str = "loyalty.activate";
+/// Expires lots past their last valid day.
+pub const EXPIRE_JOB: &str = "loyalty.expire";
+/// The base earning rule's id.
+pub const BASE_RULE_ID: i64 = 1;
+/// Lots one job transaction activates or expires; the job loops until none is due.
+pub const LOTS_PER_JOB_TX_MAX: i64 = 500;
+/// "Expiring soon" in the member summary: points whose last valid day is within this.
+pub const EXPIRING_SOON_DAYS: i64 = 30;
+/// How long a hold lives unless the caller asks for less.
+pub const HOLD_TTL_SECS_DEFAULT: i64 = 900;
+
+/// The default programme's tiers: code and the points earned in a calendar year to reach it.
+pub const DEFAULT_TIERS: &str = "member:0,silver:3000,gold:10000";
+
+/// The programme in force, parsed.
+#[derive(Debug, Clone)]
+pub struct Loyalty {
+    /// 0 when no programme is stored (the config's rule applies).
+    pub version: i64,
+    pub programme: Programme,
+    pub pending_days: i32,
+    pub expiry: ExpiryPolicy,
+    pub rules: RuleSet,
+    pub tiers: TierConfig,
+}
+
+fn expiry_text(p: ExpiryPolicy) -> String {
+    let anchor = |a: PeriodAnchor| match a {
+        PeriodAnchor::Activation => "activation",
+        PeriodAnchor::Following => "following",
+    };
+    match p {
+        ExpiryPolicy::Never => "never".to_owned(),
+        ExpiryPolicy::DaysAfterActivation(d) => format!("days:{}", d.get()),
+        ExpiryPolicy::EndOfMonth(a) => format!("end_of_month:{}", anchor(a)),
+        ExpiryPolicy::EndOfYear(a) => format!("end_of_year:{}", anchor(a)),
+        ExpiryPolicy::AfterInactivity(d) => format!("inactivity:{}", d.get()),
+    }
+}
+
+fn parse_expiry(s: &str) -> Result<ExpiryPolicy, FieldError> {
+    let bad = || FieldError::new("expiry", format!("unknown expiry policy {s:?}"));
+    let anchor = |a: &str| match a {
+        "activation" => Ok(PeriodAnchor::Activation),
+        "following" => Ok(PeriodAnchor::Following),
+        _ => Err(bad()),
+    };
+    let days = |d: &str| ExpiryDays::new(d.parse().map_err(|_| bad())?);
+    Ok(match s.split_once(':') {
+        None if s == "never" => ExpiryPolicy::Never,
+        Some(("days", d)) => ExpiryPolicy::DaysAfterActivation(days(d)?),
+        Some(("end_of_month", a)) => ExpiryPolicy::EndOfMonth(anchor(a)?),
+        Some(("end_of_year", a)) => ExpiryPolicy::EndOfYear(anchor(a)?),
+        Some(("inactivity", d)) => ExpiryPolicy::AfterInactivity(days(d)?),
+        _ => return Err(bad()),
+    })
+}
+
+fn parse_tiers(s: &str) -> Result<TierConfig, FieldError> {
+    let bad = || FieldError::new("tiers", format!("expected code:threshold,… got {s:?}"));
+    let tiers = s
+        .split(',')
+        .map(|t| {
+            let (code, threshold) = t.split_once(':').ok_or_else(bad)?;
+            Ok(Tier {
+                code: code.to_owned(),
+                threshold: threshold.parse().map_err(|_| bad())?,
+                benefits: TierBenefits::default(),
+            })
+        })
+        .collect::<Result<Vec<_>, FieldError>>()?;
+    TierConfig::new(
+        tiers,
+        QualificationBasis::QualifyingPoints,
+        TierPeriod::CalendarYear,
+        DowngradePolicy::OneDown,
+        0,
+        30,
+    )
+    .map_err(|e| FieldError::new("tiers", e.to_string()))
+}
+
+fn base_rule(rule: RuleRef, earn: EarnRule, minimum_spend_minor: i64) -> AppResult<RuleSet> {
+    RuleSet::new(
+        BaseRule {
+            rule,
+            earn,
+            minimum_spend_minor,
+            excluded_categories: vec![],
+        },
+        vec![],
+    )
+    .map_err(|e| AppError::Internal(anyhow!("rule set: {e}")))
+}
+
+fn rule_ref(rule_id: i64, version: i64) -> AppResult<RuleRef> {
+    Ok(RuleRef {
+        id: u64::try_from(rule_id).context("rule id")?,
+        version: u32::try_from(version).context("rule version")?,
+    })
+}
+
+/// Reads the programme in force (or the config's fallback) inside a transaction.
+pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loyalty> {
+    let Some(p) = rows::current_programme(tx)? else {
+        let programme = Programme::new(None, settings.currency, 100)
+            .map_err(|e| AppError::Internal(anyhow!("{e}")))?;
+        return Ok(Loyalty {
+            version: 0,
+            programme,
+            pending_days: 0,
+            expiry: ExpiryPolicy::Never,
+            rules: base_rule(rule_ref(0, 0)?, settings.earn, 0)?,
+            tiers: parse_tiers(DEFAULT_TIERS)?,
+        });
+    };
+    let currency = Currency::parse(&p.currency)?;
+    let programme = Programme::new(Some(&p.time_zone), currency, p.point_value_minor)
+        .map_err(|e| AppError::Internal(anyhow!("stored programme: {e}")))?;
+    let rule = rows::current_rule(tx, BASE_RULE_ID)?.context("programme without a base rule")?;
+    Ok(Loyalty {
+        version: p.version,
+        programme,
+        pending_days: i32::try_from(p.pending_days).context("pending days")?,
+        expiry: parse_expiry(&p.expiry)?,
+        rules: base_rule(
+            rule_ref(rule.rule_id, rule.version)?,
+            EarnRule::new(rule.points, rule.per_minor)?,
+            rule.minimum_spend_minor,
+        )?,
+        tiers: parse_tiers(&p.tiers)?,
+    })
+}
+
+/// What one order earns, decided in memory before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EarnDecision {
+    pub(crate) points: i64,
+    /// (line, quantity, points, rules as `id:version,…`), one per line that earned.
+    pub(crate) lines: Vec<(i64, i64, i64, String)>,
+    /// Set when the lot starts pending (its window ends after `now`).
+    pub(crate) pending_until: Option<Timestamp>,
+    pub(crate) expires_at: Option<Timestamp>,
+}
+
+impl Loyalty {
+    /// What `order`, placed at `placed_at`, earns under the rules in force, recorded at `now`.
+    pub(crate) fn decide(
+        &self,
+        order: &Order,
+        placed_at: Timestamp,
+        now: Timestamp,
+    ) -> AppResult<EarnDecision> {
+        let zone = self.programme.zone().clone();
+        let ctx = EarnContext {
+            placed_at,
+            zone: zone.clone(),
+            tier: None,
+            usage: vec![],
+        };
+        let plan = simulate(order, &self.rules, &ctx)
+            .map_err(|e| AppError::Internal(anyhow!("earning: {e}")))?;
+        let lines: Vec<(i64, i64, i64, String)> = plan
+            .line_points(order)
+            .into_iter()
+            .map(|l| {
+                let rules = l
+                    .rules
+                    .iter()
+                    .map(|r| format!("{}:{}", r.id, r.version))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (l.line as i64, l.quantity, l.points, rules)
+            })
+            .collect();
+        let sum: i64 = lines.iter().map(|l| l.2).sum();
+        assert_eq!(sum, plan.points, "sum of line earns = order earn");
+        let window_end = pending_until(placed_at, self.pending_days, &zone);
+        let activated_at = window_end.unwrap_or(placed_at);
+        let expires_at = expiry::lot_expires_at(self.expiry, activated_at, &zone)
+            .map_err(|e| AppError::Internal(anyhow!("{e}")))?;
+        Ok(EarnDecision {
+            points: plan.points,
+            lines,
+            pending_until: window_end.filter(|p| *p > now),
+            expires_at,
+        })
+    }
+}
+
+/// Enqueues `kind` due at `due_micros`, once per instant (the job handles everything due by
+/// then and schedules the next instant itself).
+pub(crate) fn schedule(
+    tx: &mut Tx<'_>,
+    kind: &str,
+    due_micros: i64,
+    now_micros: i64,
+    attempts: i64,
+) -> anyhow::Result<()> {
+    let key = format!("{kind}@{due_micros}");
+    store::jobs::enqueue(
+        tx,
+        &NewJob {
+            kind,
+            payload: "{}",
+            due_at_micros: due_micros,
+            max_attempts: attempts,
+            dedupe_key: Some(&key),
+            now_micros,
+        },
+    )?;
+    Ok(())
+}
+
+/// The instant a lot expiring at `expires_at` micros is expired from (the next local midnight).
+fn expiry_due(expires_at_micros: i64) -> i64 {
+    expires_at_micros + 1_000_000
+}
+
+/// The member's loyalty picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoyaltySummary {
+    pub customer_id: i64,
+    /// Spendable points (materialised).
+    pub balance: i64,
+    /// Points in their return window.
+    pub pending: i64,
+    /// Points held by live redemption holds.
+    pub held: i64,
+    /// `balance − held`.
+    pub available: i64,
+    /// Active points whose last valid day is within [`EXPIRING_SOON_DAYS`].
+    pub expiring_soon: i64,
+    /// The earliest expiry among those.
+    pub next_expiry_at: Option<Timestamp>,
+    pub tier: String,
+    pub next_tier: Option<String>,
+    /// Points earned this programme year toward the tier.
+    pub qualifying_points: i64,
+    /// Points still needed for the next tier.
+    pub points_to_next_tier: Option<i64>,
+}
+
+/// One live lot in the statement's lot detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotDetail {
+    pub event_id: i64,
+    pub seq: i64,
+    pub kind: TransferKind,
+    pub amount: i64,
+    pub remaining: i64,
+    pub state: String,
+    pub earned_at: Timestamp,
+    pub pending_until: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl App {
+    /// Stores the default Taiwanese programme (1 point per NT$100, 7 days pending, expiry at
+    /// the end of the following year in Asia/Taipei, three tiers) as a new version, and the
+    /// base rule as a new rule version. Returns the programme version.
+    pub fn install_default_programme(&self, who: &Principal) -> AppResult<i64> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let version = rows::insert_programme(
+                tx,
+                &ProgrammeRow {
+                    version: 0,
+                    time_zone: PROGRAMME_TIME_ZONE_DEFAULT.to_owned(),
+                    currency: Currency::TWD.code().to_owned(),
+                    point_value_minor: 100,
+                    pending_days: i64::from(PENDING_DAYS_DEFAULT),
+                    expiry: expiry_text(ExpiryPolicy::EndOfYear(PeriodAnchor::Following)),
+                    tiers: DEFAULT_TIERS.to_owned(),
+                    created_at: now,
+                },
+            )?;
+            let earn = EarnRule::default();
+            rows::insert_rule_version(
+                tx,
+                &RuleRow {
+                    rule_id: BASE_RULE_ID,
+                    version: 0,
+                    points: earn.points,
+                    per_minor: earn.per_minor,
+                    minimum_spend_minor: 0,
+                },
+                now.as_microsecond(),
+            )?;
+            store::audit::insert(
+                tx,
+                now.as_microsecond(),
+                &who.actor,
+                "loyalty.programme.install",
+                Some(&format!("programme:{version}")),
+                None,
+            )?;
+            Ok(version)
+        })
+    }
+
+    /// Stores a new version of the base earning rule; earlier versions stay, and lots keep
+    /// naming the version that earned them. Needs a stored programme.
+    pub fn set_base_rule(&self, who: &Principal, earn: EarnRule) -> AppResult<RuleRef> {
+        let earn = EarnRule::new(earn.points, earn.per_minor)?;
+        if earn.points == 0 {
+            return Err(FieldError::new("earn.points", "must be at least 1").into());
+        }
+        let now = self.now_micros();
+        self.store.write(|tx| {
+            if rows::current_programme(tx)?.is_none() {
+                return Err(FieldError::new("programme", "no programme is stored").into());
+            }
+            let version = rows::insert_rule_version(
+                tx,
+                &RuleRow {
+                    rule_id: BASE_RULE_ID,
+                    version: 0,
+                    points: earn.points,
+                    per_minor: earn.per_minor,
+                    minimum_spend_minor: 0,
+                },
+                now,
+            )?;
+            store::audit::insert(
+                tx,
+                now,
+                &who.actor,
+                "loyalty.rule.version",
+                Some(&format!("rule:{BASE_RULE_ID}:{version}")),
+                Some(&format!(
+                    "points={} per_minor={}",
+                    earn.points, earn.per_minor
+                )),
+            )?;
+            rule_ref(BASE_RULE_ID, version)
+        })
+    }
+
+    /// The programme in force.
+    pub fn loyalty_programme(&self) -> AppResult<Loyalty> {
+        self.store.read(|tx| load(tx, &self.settings))
+    }
+
+    /// The `loyalty.activate` job: every pending lot whose window has ended becomes active
+    /// (its points move from `pending` to `balance`), a batch per transaction; then the next
+    /// activation (and the activated lots' expiry) is scheduled. Idempotent and restartable:
+    /// a lot is activated by a conditional update, at most once.
+    pub(crate) fn run_activate_job(&self, _payload: &str) -> Result<(), String> {
+        self.activate_due().map_err(|e| e.to_string())
+    }
+
+    fn activate_due(&self) -> AppResult<()> {
+        let now = self.now_micros();
+        let attempts = self.settings.job_attempts_max;
+        loop {
+            let done = self.store.write(|tx| -> AppResult<bool> {
+                let due = rows::due_pending_lots(tx, now, LOTS_PER_JOB_TX_MAX)?;
+                let mut by_account: std::collections::BTreeMap<i64, i64> = Default::default();
+                for lot in &due {
+                    if rows::activate_lot(tx, lot.lot)? && lot.remaining > 0 {
+                        *by_account.entry(lot.account_id).or_default() += lot.remaining;
+                    }
+                }
+                let deltas: Vec<(i64, i64)> = by_account.into_iter().collect();
+                rows::add_to_pendings(
+                    tx,
+                    &deltas.iter().map(|&(a, d)| (a, -d)).collect::<Vec<_>>(),
+                )?;
+                ledger::add_to_balances(tx, &deltas)?;
+                if let Some(next) = rows::next_pending_until(tx)? {
+                    schedule(tx, ACTIVATE_JOB, next.max(now), now, attempts)?;
+                }
+                if let Some(next) = rows::next_expiry(tx)? {
+                    schedule(tx, EXPIRE_JOB, expiry_due(next), now, attempts)?;
+                }
+                Ok((due.len() as i64) < LOTS_PER_JOB_TX_MAX)
+            })?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The `loyalty.expire` job: every active lot past its last valid day gives its remaining
+    /// points up with an `expire` transfer (one `points_expired` event per batch), then the
+    /// next expiry instant is scheduled. Idempotent and restartable: an expired lot has no
+    /// points left, so a second run finds nothing.
+    pub(crate) fn run_expire_job(&self, _payload: &str) -> Result<(), String> {
+        self.expire_due().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Runs the expiry now; returns the points expired.
+    pub fn expire_due(&self) -> AppResult<i64> {
+        let now = self.now_micros();
+        let attempts = self.settings.job_attempts_max;
+        let mut total = 0;
+        loop {
+            let external_id = format!("expiry-{}", self.random_hex(12));
+            let (expired, done) = self.store.write(|tx| -> AppResult<(i64, bool)> {
+                // Lots whose last valid second ended before now: `expires_at + 1 s <= now`.
+                let due = rows::due_expiring_lots(tx, now - 1_000_000, LOTS_PER_JOB_TX_MAX)?;
+                let mut expired = 0;
+                if !due.is_empty() {
+                    let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+                    let event_id = store::events::insert(
+                        tx,
+                        &NewEvent {
+                            source: "patron",
+                            external_id: &external_id,
+                            kind: EventKind::PointsExpired,
+                            customer_id: None,
+                            order_event_id: None,
+                            occurred_at_micros: now,
+                            recorded_at_micros: now,
+                            currency: None,
+                            amount_minor: None,
+                            content_hash: &[],
+                            body: "{}",
+                        },
+                    )?
+                    .context("fresh expiry id collided")?;
+                    let mut by_account: std::collections::BTreeMap<i64, i64> = Default::default();
+                    for (seq, lot) in due.iter().enumerate() {
+                        let seq = seq as i64;
+                        ledger::insert_transfer(
+                            tx,
+                            &NewTransfer {
+                                event_id,
+                                seq,
+                                debit_account_id: lot.account_id,
+                                credit_account_id: issuance,
+                                amount: lot.remaining,
+                                kind: TransferKind::Expire,
+                                created_at_micros: now,
+                                remaining: None,
+                                pending_until_micros: None,
+                                expires_at_micros: None,
+                                lot: Some(lot.lot),
+                                reason: Some("expired"),
+                                lot_state: None,
+                            },
+                        )?;
+                        ledger::consume_lot(tx, (event_id, seq), lot.lot, lot.remaining)?;
+                        rows::mark_expired(tx, lot.lot)?;
+                        *by_account.entry(lot.account_id).or_default() -= lot.remaining;
+                        expired += lot.remaining;
+                    }
+                    let deltas: Vec<(i64, i64)> = by_account.into_iter().collect();
+                    for (account, balance) in ledger::add_to_balances(tx, &deltas)? {
+                        assert!(balance >= 0, "expiry took account {account} below zero");
+                    }
+                }
+                if let Some(next) = rows::next_expiry(tx)? {
+                    schedule(tx, EXPIRE_JOB, expiry_due(next).max(now), now, attempts)?;
+                }
+                Ok((expired, (due.len() as i64) < LOTS_PER_JOB_TX_MAX))
+            })?;
+            total += expired;
+            if done {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The member's loyalty summary at now.
+    pub fn loyalty_summary(&self, customer_id: i64) -> AppResult<LoyaltySummary> {
+        let now = self.now();
+        self.store.read(|tx| {
+            let loyalty = load(tx, &self.settings)?;
+            let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
+            let (held, _) = rows::held_points(tx, account.id, now.as_microsecond())?;
+            let soon = now + SignedDuration::from_hours(24 * EXPIRING_SOON_DAYS);
+            let mut expiring_soon = 0;
+            let mut next_expiry_at = None;
+            for lot in rows::live_lots(tx, account.id)? {
+                if lot.lot_state.as_deref() == Some(ledger::LOT_PENDING) {
+                    continue;
+                }
+                if let (Some(e), Some(r)) = (lot.expires_at, lot.remaining)
+                    && e <= soon
+                {
+                    expiring_soon += r;
+                    next_expiry_at = Some(next_expiry_at.map_or(e, |n: Timestamp| n.min(e)));
+                }
+            }
+            let zone = loyalty.programme.zone();
+            let year = expiry::local_date(now, zone).first_of_year();
+            let from = expiry::start_of_local_day(year, zone).context("year start")?;
+            let qualifying = rows::earned_between(tx, account.id, from.as_microsecond(), i64::MAX)?;
+            let tiers = loyalty.tiers.tiers();
+            let rank = loyalty.tiers.rank_for(qualifying);
+            let next = tiers.get(rank + 1);
+            Ok(LoyaltySummary {
+                customer_id,
+                balance: account.balance,
+                pending: account.pending,
+                held,
+                available: account.balance - held,
+                expiring_soon,
+                next_expiry_at,
+                tier: tiers.get(rank).map(|t| t.code.clone()).unwrap_or_default(),
+                next_tier: next.map(|t| t.code.clone()),
+                qualifying_points: qualifying,
+                points_to_next_tier: next.map(|t| t.threshold - qualifying),
+            })
+        })
+    }
+
+    /// The customer's lots that still hold points, soonest expiry first.
+    pub fn loyalty_lots(&self, customer_id: i64) -> AppResult<Vec<LotDetail>> {
+        self.store.read(|tx| {
+            let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
+            Ok(rows::live_lots(tx, account.id)?
+                .into_iter()
+                .map(|t| LotDetail {
+                    event_id: t.event_id,
+                    seq: t.seq,
+                    kind: t.kind,
+                    amount: t.amount,
+                    remaining: t.remaining.unwrap_or(0),
+                    state: t.lot_state.unwrap_or_else(|| ledger::LOT_ACTIVE.to_owned()),
+                    earned_at: t.created_at,
+                    pending_until: t.pending_until,
+                    expires_at: t.expires_at,
+                })
+                .collect())
+        })
+    }
+}
+
+/// A hold as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldView {
+    pub hold_id: i64,
+    pub customer_id: i64,
+    pub points: i64,
+    /// `held`, `committed`, `released` or `expired` (as of now).
+    pub state: &'static str,
+    pub expires_at: Timestamp,
+    /// The redemption event of a committed hold.
+    pub redemption_id: Option<i64>,
+}
+
+fn domain_hold(row: &rows::HoldRow) -> Hold {
+    Hold {
+        id: HoldId(row.id as u64),
+        points: row.points,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        state: match row.state.as_str() {
+            "committed" => HoldState::Committed,
+            "released" => HoldState::Released,
+            _ => HoldState::Held,
+        },
+    }
+}
+
+fn view(row: &rows::HoldRow, now: Timestamp) -> HoldView {
+    HoldView {
+        hold_id: row.id,
+        customer_id: row.customer_id,
+        points: row.points,
+        state: domain_hold(row).state_at(now).as_str(),
+        expires_at: row.expires_at,
+        redemption_id: row.event_id,
+    }
+}
+
+/// Maps a refused hold transition onto the use-case error.
+fn refused(e: HoldError) -> AppError {
+    match e {
+        HoldError::PointsOutOfRange { .. } => FieldError::new("points", e.to_string()).into(),
+        HoldError::TtlOutOfRange => FieldError::new("ttl_seconds", e.to_string()).into(),
+        HoldError::TooManyHolds => FieldError::new("points", e.to_string()).into(),
+        HoldError::InsufficientAvailable {
+            available,
+            requested,
+        } => AppError::InsufficientPoints(domain::ledger::InsufficientPoints {
+            balance: available,
+            requested,
+        }),
+        other => AppError::HoldRefused(other),
+    }
+}
+
+impl App {
+    /// Reserves `points` of the customer's available points (balance − live holds) for
+    /// `ttl_secs`. The account row is locked first, so concurrent reservations serialise and
+    /// never hold more than the balance.
+    pub fn reserve_points(
+        &self,
+        who: &Principal,
+        customer_id: i64,
+        points: i64,
+        ttl_secs: Option<i64>,
+    ) -> AppResult<HoldView> {
+        let now = self.now();
+        let now_micros = now.as_microsecond();
+        let ttl = ttl_secs.unwrap_or(HOLD_TTL_SECS_DEFAULT);
+        self.store.write(|tx| {
+            let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
+            // The row lock: concurrent reservations of one account queue here.
+            let balance = ledger::add_to_balance(tx, account.id, 0)?;
+            let (held, live) = rows::held_points(tx, account.id, now_micros)?;
+            // The domain sees the live holds as one aggregate: enough for its checks.
+            let existing: Vec<Hold> = (0..live)
+                .map(|i| Hold {
+                    id: HoldId(i as u64),
+                    points: if i == 0 { held } else { 0 },
+                    created_at: now,
+                    expires_at: now + SignedDuration::from_secs(1),
+                    state: HoldState::Held,
+                })
+                .collect();
+            let hold =
+                holds::reserve(HoldId(0), points, balance, &existing, now, ttl).map_err(refused)?;
+            let id = rows::insert_hold(
+                tx,
+                customer_id,
+                account.id,
+                hold.points,
+                now_micros,
+                hold.expires_at.as_microsecond(),
+            )?;
+            store::audit::insert(
+                tx,
+                now_micros,
+                &who.actor,
+                "points.hold",
+                Some(&format!("hold:{id}")),
+                Some(&format!("points={points}")),
+            )?;
+            let row = rows::hold(tx, customer_id, id)?.context("hold just written")?;
+            Ok(view(&row, now))
+        })
+    }
+}
+
+impl App {
+    /// Commits a live hold: its points are spent (a `redeem` transfer consuming lots soonest
+    /// expiry first) under one `points_redeemed` event. Refused once the hold expired, was
+    /// released or was committed; nothing changes then.
+    pub fn commit_hold(
+        &self,
+        who: &Principal,
+        customer_id: i64,
+        hold_id: i64,
+    ) -> AppResult<HoldView> {
+        let now = self.now();
+        let now_micros = now.as_microsecond();
+        self.store.write(|tx| {
+            let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
+            let balance = ledger::add_to_balance(tx, account.id, 0)?;
+            let row = rows::hold(tx, customer_id, hold_id)?.ok_or(AppError::NotFound)?;
+            holds::commit(&domain_hold(&row), now).map_err(refused)?;
+            domain::ledger::debit_balance(balance, row.points, false)
+                .map_err(AppError::InsufficientPoints)?;
+            let external_id = format!("hold-{hold_id}");
+            let body = serde_json::json!({ "hold_id": hold_id, "points": row.points }).to_string();
+            let event_id = store::events::insert(
+                tx,
+                &NewEvent {
+                    source: "patron",
+                    external_id: &external_id,
+                    kind: EventKind::PointsRedeemed,
+                    customer_id: Some(customer_id),
+                    order_event_id: None,
+                    occurred_at_micros: now_micros,
+                    recorded_at_micros: now_micros,
+                    currency: None,
+                    amount_minor: None,
+                    content_hash: &[],
+                    body: &body,
+                },
+            )?
+            .context("hold committed twice")?;
+            let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+            ledger::insert_transfer(
+                tx,
+                &NewTransfer {
+                    event_id,
+                    seq: 0,
+                    debit_account_id: account.id,
+                    credit_account_id: issuance,
+                    amount: row.points,
+                    kind: TransferKind::Redeem,
+                    created_at_micros: now_micros,
+                    remaining: None,
+                    pending_until_micros: None,
+                    expires_at_micros: None,
+                    lot: None,
+                    reason: Some("redemption"),
+                    lot_state: None,
+                },
+            )?;
+            crate::points::consume_lots(tx, account.id, (event_id, 0), row.points)?;
+            let after = ledger::add_to_balance(tx, account.id, -row.points)?;
+            assert!(after >= 0, "a redemption took the balance below zero");
+            if !rows::finish_hold(tx, hold_id, "committed", Some(event_id), now_micros)? {
+                return Err(anyhow!("hold {hold_id} changed under its lock").into());
+            }
+            store::audit::insert(
+                tx,
+                now_micros,
+                &who.actor,
+                "points.redeem",
+                Some(&format!("hold:{hold_id}")),
+                Some(&format!("points={}", row.points)),
+            )?;
+            let row = rows::hold(tx, customer_id, hold_id)?.context("hold just written")?;
+            Ok(view(&row, now))
+        })
+    }
+
+    /// Releases a live hold: its points are available again. Refused unless live.
+    pub fn release_hold(
+        &self,
+        who: &Principal,
+        customer_id: i64,
+        hold_id: i64,
+    ) -> AppResult<HoldView> {
+        let now = self.now();
+        let now_micros = now.as_microsecond();
+        self.store.write(|tx| {
+            let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
+            ledger::add_to_balance(tx, account.id, 0)?;
+            let row = rows::hold(tx, customer_id, hold_id)?.ok_or(AppError::NotFound)?;
+            holds::release(&domain_hold(&row), now).map_err(refused)?;
+            if !rows::finish_hold(tx, hold_id, "released", None, now_micros)? {
+                return Err(anyhow!("hold {hold_id} changed under its lock").into());
+            }
+            store::audit::insert(
+                tx,
+                now_micros,
+                &who.actor,
+                "points.release",
+                Some(&format!("hold:{hold_id}")),
+                None,
+            )?;
+            let row = rows::hold(tx, customer_id, hold_id)?.context("hold just written")?;
+            Ok(view(&row, now))
+        })
+    }
+}

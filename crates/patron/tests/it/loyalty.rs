@@ -1,0 +1,306 @@
+//! The loyalty engine end to end (loyalty.md §E): pending points activated by the job at the
+//! right instant, returns inside the window, expiry at local midnight, per-line reversal under
+//! the rule version of the day, redemption holds under concurrency over HTTP, and bad input.
+
+use crate::http::{Server, get, post};
+use crate::support::{order, refund};
+use app::intake::{Intake, LineInput};
+use domain::access::Role;
+use jiff::{SignedDuration, Timestamp};
+use test_support::{TestApp, both_backends};
+
+fn who() -> app::Principal {
+    TestApp::principal(Role::Integration)
+}
+
+fn healthy(t: &TestApp) {
+    let check = t.app.store.read(store::ledger::check).unwrap();
+    assert!(check.is_healthy(), "{check:?}");
+}
+
+/// Installs the default programme and places one order of NT$1,350 (13 points).
+fn programme_and_order(t: &TestApp, id: &str) -> i64 {
+    t.app
+        .install_default_programme(&TestApp::principal(Role::Admin))
+        .unwrap();
+    let Intake::Accepted(o) = t
+        .app
+        .place_order(&who(), &order(id, "C-1", 3, 45_000))
+        .unwrap()
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(o.points_earned, 13);
+    o.customer_id
+}
+
+both_backends!(pending_points_activate_after_seven_days, |t: &TestApp| {
+    let c = programme_and_order(t, "P-1");
+    let s = t.app.loyalty_summary(c).unwrap();
+    assert_eq!((s.balance, s.pending), (0, 13), "pending, not spendable");
+    healthy(t);
+    // One second before the window ends: still pending.
+    t.advance(SignedDuration::from_hours(7 * 24) - SignedDuration::from_secs(1));
+    t.app.run_pending_jobs().unwrap();
+    assert_eq!(t.app.points_balance(c).unwrap(), 0);
+    t.advance(SignedDuration::from_secs(1));
+    t.app.run_pending_jobs().unwrap();
+    let s = t.app.loyalty_summary(c).unwrap();
+    assert_eq!(
+        (s.balance, s.pending),
+        (13, 0),
+        "active at the window's end"
+    );
+    // Running again changes nothing.
+    t.app.run_pending_jobs().unwrap();
+    assert_eq!(t.app.points_balance(c).unwrap(), 13);
+    healthy(t);
+});
+
+both_backends!(return_inside_window_cancels_pending_lot, |t: &TestApp| {
+    let c = programme_and_order(t, "P-2");
+    t.advance(SignedDuration::from_hours(3 * 24));
+    let Intake::Accepted(r) = t
+        .app
+        .refund_order(&who(), &refund("RF-P-2", "P-2", None))
+        .unwrap()
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(r.points_reversed, 13);
+    let s = t.app.loyalty_summary(c).unwrap();
+    assert_eq!((s.balance, s.pending), (0, 0), "no balance impact");
+    healthy(t);
+    t.advance(SignedDuration::from_hours(5 * 24));
+    t.app.run_pending_jobs().unwrap();
+    assert_eq!(t.app.points_balance(c).unwrap(), 0);
+    healthy(t);
+});
+
+both_backends!(expiry_at_local_end_of_following_year, |t: &TestApp| {
+    let c = programme_and_order(t, "P-3");
+    let lots = t.app.loyalty_lots(c).unwrap();
+    assert_eq!(lots.len(), 1);
+    // Activated 2026-03-09 (Taipei): valid through 2027-12-31 23:59:59 +08:00.
+    let last: Timestamp = "2027-12-31T15:59:59Z".parse().unwrap();
+    assert_eq!(lots[0].expires_at, Some(last));
+    assert_eq!(lots[0].state, "pending");
+    t.advance(SignedDuration::from_hours(7 * 24));
+    t.app.run_pending_jobs().unwrap();
+    assert_eq!(t.app.points_balance(c).unwrap(), 13);
+    t.clock.set(last);
+    t.app.run_pending_jobs().unwrap();
+    assert_eq!(
+        t.app.points_balance(c).unwrap(),
+        13,
+        "valid through 23:59:59"
+    );
+    assert_eq!(t.app.loyalty_summary(c).unwrap().expiring_soon, 13);
+    // Local midnight: the scheduled job expires the lot.
+    t.clock.set(last + SignedDuration::from_secs(1));
+    let run = t.app.run_pending_jobs().unwrap();
+    assert!(run.done >= 1, "{run:?}");
+    assert_eq!(t.app.points_balance(c).unwrap(), 0);
+    // Idempotent: another run finds nothing.
+    assert_eq!(t.app.expire_due().unwrap(), 0);
+    assert_eq!(t.app.points_balance(c).unwrap(), 0);
+    assert!(t.app.loyalty_lots(c).unwrap().is_empty());
+    healthy(t);
+});
+
+both_backends!(
+    partial_return_reverses_the_line_under_its_rule_version,
+    |t: &TestApp| {
+        t.app
+            .install_default_programme(&TestApp::principal(Role::Admin))
+            .unwrap();
+        let mut o = order("P-4", "C-4", 1, 50_000);
+        for (sku, q, p) in [("CUP", 2, 30_000), ("POT", 1, 45_000)] {
+            o.lines.push(LineInput {
+                sku: sku.to_owned(),
+                category: None,
+                quantity: q,
+                unit_price_minor: p,
+            });
+        }
+        // NT$1,550 → 15 points: lines 5 + 6 + 4 (largest remainder).
+        let Intake::Accepted(placed) = t.app.place_order(&who(), &o).unwrap() else {
+            panic!("accepted")
+        };
+        assert_eq!(placed.points_earned, 15);
+        // The rules change: 2 points per NT$100 from now on.
+        let v2 = t
+            .app
+            .set_base_rule(
+                &TestApp::principal(Role::Admin),
+                domain::EarnRule {
+                    points: 2,
+                    per_minor: 10_000,
+                },
+            )
+            .unwrap();
+        assert_eq!(v2.version, 2);
+        let Intake::Accepted(r) = t
+            .app
+            .refund_order(&who(), &refund("RF-P-4", "P-4", Some(vec![(1, 2)])))
+            .unwrap()
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(r.points_reversed, 6, "what line 1 earned under version 1");
+        let s = t.app.loyalty_summary(placed.customer_id).unwrap();
+        assert_eq!(s.pending, 9);
+        // A new order earns under version 2.
+        let Intake::Accepted(next) = t
+            .app
+            .place_order(&who(), &order("P-5", "C-4", 1, 10_000))
+            .unwrap()
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(next.points_earned, 2);
+        // The rest, after activation: the balance ends at what P-5 earned.
+        t.advance(SignedDuration::from_hours(7 * 24));
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(t.app.points_balance(placed.customer_id).unwrap(), 11);
+        let Intake::Accepted(rest) = t
+            .app
+            .refund_order(&who(), &refund("RF-P-4b", "P-4", None))
+            .unwrap()
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(rest.points_reversed, 9);
+        assert_eq!(t.app.points_balance(placed.customer_id).unwrap(), 2);
+        healthy(t);
+    }
+);
+
+/// A customer with `points` active points, and a manager key for the API.
+fn funded(t: &TestApp, points: i64) -> (i64, String) {
+    let Intake::Accepted(o) = t
+        .app
+        .place_order(&who(), &order("F-1", "C-F", 1, 100))
+        .unwrap()
+    else {
+        panic!("accepted")
+    };
+    let manager = TestApp::principal(Role::Manager);
+    t.app
+        .correct_points(&manager, o.customer_id, points, "opening balance")
+        .unwrap();
+    let key = t
+        .app
+        .create_key(&app::Principal::cli(), Role::Manager, "loyalty")
+        .unwrap();
+    (o.customer_id, key)
+}
+
+both_backends!(
+    thousand_concurrent_redemptions_over_http_exactly_ten_succeed,
+    |t: &TestApp| {
+        let (c, key) = funded(t, 1_000);
+        let server = Server::start(t.app.clone());
+        let holds = format!("/api/v1/customers/{c}/points/holds");
+        let results: Vec<(usize, usize)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..20)
+                .map(|_| {
+                    let (addr, key, holds) = (server.addr.clone(), key.clone(), holds.clone());
+                    s.spawn(move || {
+                        let (mut ok, mut refused) = (0, 0);
+                        for _ in 0..50 {
+                            let r = post(&addr, &holds, &key, r#"{"points":100}"#);
+                            if r.status == 422 {
+                                assert_eq!(r.json()["code"], "insufficient_points", "{}", r.body);
+                                refused += 1;
+                                continue;
+                            }
+                            assert_eq!(r.status, 201, "{}", r.body);
+                            let id = r.json()["hold_id"].as_i64().unwrap();
+                            let done = post(&addr, &format!("{holds}/{id}/commit"), &key, "{}");
+                            assert_eq!(done.status, 200, "{}", done.body);
+                            assert_eq!(done.json()["state"], "committed");
+                            ok += 1;
+                        }
+                        (ok, refused)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let ok: usize = results.iter().map(|r| r.0).sum();
+        let refused: usize = results.iter().map(|r| r.1).sum();
+        assert_eq!((ok, refused), (10, 990));
+        assert_eq!(t.app.points_balance(c).unwrap(), 0);
+        let summary = get(
+            &server.addr,
+            &format!("/api/v1/customers/{c}/loyalty"),
+            &key,
+        );
+        assert_eq!(summary.status, 200, "{}", summary.body);
+        assert_eq!(summary.json()["available"], 0);
+        healthy(t);
+    }
+);
+
+both_backends!(
+    bad_redemptions_get_clear_codes_and_change_nothing,
+    |t: &TestApp| {
+        let (c, key) = funded(t, 300);
+        let server = Server::start(t.app.clone());
+        let holds = format!("/api/v1/customers/{c}/points/holds");
+        // Beyond the balance.
+        let r = post(&server.addr, &holds, &key, r#"{"points":301}"#);
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (422, "insufficient_points".into())
+        );
+        // A hold that expired.
+        let r = post(
+            &server.addr,
+            &holds,
+            &key,
+            r#"{"points":200,"ttl_seconds":60}"#,
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.json()["hold_id"].as_i64().unwrap();
+        let r = post(&server.addr, &holds, &key, r#"{"points":200}"#);
+        assert_eq!(r.status, 422, "held points are not available: {}", r.body);
+        t.advance(SignedDuration::from_secs(60));
+        let r = post(&server.addr, &format!("{holds}/{id}/commit"), &key, "{}");
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (409, "hold_expired".into())
+        );
+        assert_eq!(t.app.points_balance(c).unwrap(), 300);
+        // Its points are available again; a released hold cannot be committed.
+        let r = post(&server.addr, &holds, &key, r#"{"points":300}"#);
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.json()["hold_id"].as_i64().unwrap();
+        let r = post(&server.addr, &format!("{holds}/{id}/release"), &key, "{}");
+        assert_eq!(
+            (r.status, r.json()["state"].clone()),
+            (200, "released".into())
+        );
+        let r = post(&server.addr, &format!("{holds}/{id}/commit"), &key, "{}");
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (409, "hold_not_active".into())
+        );
+        // An adjustment without a reason.
+        let r = post(
+            &server.addr,
+            &format!("/api/v1/customers/{c}/points/corrections"),
+            &key,
+            r#"{"points":-50,"reason":"  "}"#,
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (422, "invalid_field".into())
+        );
+        assert_eq!(t.app.points_balance(c).unwrap(), 300);
+        let s = t.app.loyalty_summary(c).unwrap();
+        assert_eq!((s.held, s.available), (0, 300));
+        healthy(t);
+    }
+);

@@ -1,0 +1,452 @@
+//! The service desk's tables: tickets (a projection of their log, for queues), the
+//! append-only `ticket_events` log, business calendars and SLA policies stored as JSON
+//! documents, and `sla_events`, where a warning or breach of one clock instance is stored
+//! once whoever computes it first (unique index, `ON CONFLICT DO NOTHING`).
+
+use crate::sql::{Arg, Row, Tx};
+use crate::{args, instant};
+use anyhow::Result;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRow {
+    pub id: i64,
+    pub reference: String,
+    pub channel: String,
+    pub status: String,
+    pub priority: String,
+    pub category: Option<String>,
+    pub subject: Option<String>,
+    pub customer_id: Option<i64>,
+    pub order_event_id: Option<i64>,
+    pub assignee: Option<String>,
+    pub opened_by: String,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+    pub sla_policy: Option<String>,
+    pub sla_next_due_at: Option<jiff::Timestamp>,
+    pub sla_breached: bool,
+    pub sla_error: Option<String>,
+}
+
+const TICKET_COLUMNS: &str = "id, reference, channel, status, priority, category, subject, \
+    customer_id, order_event_id, assignee, opened_by, created_at, updated_at, sla_policy, \
+    sla_next_due_at, sla_breached, sla_error";
+
+fn ticket(r: &Row) -> Result<TicketRow> {
+    Ok(TicketRow {
+        id: r.int(0)?,
+        reference: r.opt_text(1)?.unwrap_or_default().to_owned(),
+        channel: r.text(2)?.to_owned(),
+        status: r.text(3)?.to_owned(),
+        priority: r.text(4)?.to_owned(),
+        category: r.opt_text(5)?.map(str::to_owned),
+        subject: r.opt_text(6)?.map(str::to_owned),
+        customer_id: r.opt_int(7)?,
+        order_event_id: r.opt_int(8)?,
+        assignee: r.opt_text(9)?.map(str::to_owned),
+        opened_by: r.text(10)?.to_owned(),
+        created_at: instant(r.int(11)?)?,
+        updated_at: instant(r.int(12)?)?,
+        sla_policy: r.opt_text(13)?.map(str::to_owned),
+        sla_next_due_at: r.opt_int(14)?.map(instant).transpose()?,
+        sla_breached: r.int(15)? != 0,
+        sla_error: r.opt_text(16)?.map(str::to_owned),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    pub channel: &'a str,
+    pub status: &'a str,
+    pub priority: &'a str,
+    pub category: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub customer_id: Option<i64>,
+    pub order_event_id: Option<i64>,
+    pub assignee: Option<&'a str>,
+    pub opened_by: &'a str,
+    pub now_micros: i64,
+}
+
+/// Inserts a ticket; returns its id. The reference is set next, once the id is known.
+pub fn insert_ticket(tx: &mut Tx<'_>, t: &NewTicket<'_>) -> Result<i64> {
+    tx.query_one(
+        "INSERT INTO tickets (channel, status, priority, category, subject, customer_id,
+                              order_event_id, assignee, opened_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+        args![
+            t.channel,
+            t.status,
+            t.priority,
+            t.category,
+            t.subject,
+            t.customer_id,
+            t.order_event_id,
+            t.assignee,
+            t.opened_by,
+            t.now_micros
+        ],
+    )?
+    .int(0)
+}
+
+pub fn set_reference(tx: &mut Tx<'_>, id: i64, reference: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE tickets SET reference = $2 WHERE id = $1",
+        args![id, reference],
+    )?;
+    Ok(())
+}
+
+pub fn get_ticket(tx: &mut Tx<'_>, id: i64) -> Result<Option<TicketRow>> {
+    tx.query_opt(
+        &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"),
+        args![id],
+    )?
+    .map(|r| ticket(&r))
+    .transpose()
+}
+
+/// The ticket, locked for the rest of the transaction (on PostgreSQL `FOR UPDATE`; SQLite
+/// has one writer), so that events of one ticket are appended and evaluated one at a time.
+pub fn lock_ticket(tx: &mut Tx<'_>, id: i64) -> Result<Option<TicketRow>> {
+    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    tx.query_opt(
+        &format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1{lock}"),
+        args![id],
+    )?
+    .map(|r| ticket(&r))
+    .transpose()
+}
+
+/// The queue fields a ticket event may change (the log is the record; this is its projection).
+#[derive(Debug, Clone)]
+pub struct TicketState<'a> {
+    pub status: &'a str,
+    pub priority: &'a str,
+    pub category: Option<&'a str>,
+    pub assignee: Option<&'a str>,
+    pub now_micros: i64,
+}
+
+pub fn update_state(tx: &mut Tx<'_>, id: i64, s: &TicketState<'_>) -> Result<()> {
+    tx.execute(
+        "UPDATE tickets SET status = $2, priority = $3, category = $4, assignee = $5, updated_at = $6
+         WHERE id = $1",
+        args![id, s.status, s.priority, s.category, s.assignee, s.now_micros],
+    )?;
+    Ok(())
+}
+
+/// What the last SLA evaluation found, for queues sorted by deadline.
+pub fn update_sla(
+    tx: &mut Tx<'_>,
+    id: i64,
+    policy: Option<&str>,
+    next_due_micros: Option<i64>,
+    breached: bool,
+    error: Option<&str>,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE tickets SET sla_policy = $2, sla_next_due_at = $3, sla_breached = $4, sla_error = $5
+         WHERE id = $1",
+        args![id, policy, next_due_micros, i64::from(breached), error],
+    )?;
+    Ok(())
+}
+
+/// Which tickets a queue shows.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter<'a> {
+    pub statuses: Vec<&'a str>,
+    /// `Some(None)`: unassigned only.
+    pub assignee: Option<Option<&'a str>>,
+    pub customer_id: Option<i64>,
+}
+
+/// Tickets in id order after `after_id`, matching `filter`.
+pub fn list_tickets(
+    tx: &mut Tx<'_>,
+    filter: &TicketFilter<'_>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<TicketRow>> {
+    let mut params: Vec<Arg<'_>> = vec![Arg::Int(after_id), Arg::Int(limit)];
+    let mut clauses = vec!["id > $1".to_owned()];
+    if !filter.statuses.is_empty() {
+        let list: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| {
+                params.push(Arg::Text(s));
+                format!("${}", params.len())
+            })
+            .collect();
+        clauses.push(format!("status IN ({})", list.join(", ")));
+    }
+    match filter.assignee {
+        None => {}
+        Some(None) => clauses.push("assignee IS NULL".to_owned()),
+        Some(Some(a)) => {
+            params.push(Arg::Text(a));
+            clauses.push(format!("assignee = ${}", params.len()));
+        }
+    }
+    if let Some(c) = filter.customer_id {
+        params.push(Arg::Int(c));
+        clauses.push(format!("customer_id = ${}", params.len()));
+    }
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE {} ORDER BY id LIMIT $2",
+        clauses.join(" AND ")
+    );
+    tx.query(&sql, &params)?.iter().map(ticket).collect()
+}
+
+/// Ids of tickets not closed, after `after_id` (background recompute after a calendar edit).
+pub fn unclosed_ticket_ids(tx: &mut Tx<'_>, after_id: i64, limit: i64) -> Result<Vec<i64>> {
+    tx.query(
+        "SELECT id FROM tickets WHERE status <> 'closed' AND id > $1 ORDER BY id LIMIT $2",
+        args![after_id, limit],
+    )?
+    .iter()
+    .map(|r| r.int(0))
+    .collect()
+}
+
+/// One row of the ticket log, as stored. Which columns are set depends on `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TicketEventRow {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub at_micros: i64,
+    pub kind: String,
+    pub actor: String,
+    pub sender: Option<String>,
+    pub ack_only: bool,
+    pub body: Option<String>,
+    /// The new value of a status, assignee, priority, category or the channel at opening.
+    pub value: Option<String>,
+    /// The value before a status change; who opened the ticket at opening.
+    pub previous: Option<String>,
+    /// The other ticket of a merge.
+    pub other_id: Option<i64>,
+    pub clock: Option<String>,
+    pub instance: Option<i64>,
+    pub action: Option<String>,
+}
+
+const EVENT_COLUMNS: &str = "id, ticket_id, at, kind, actor, sender, ack_only, body, value, \
+    previous, other_id, clock, instance, action";
+
+fn event(r: &Row) -> Result<TicketEventRow> {
+    Ok(TicketEventRow {
+        id: r.int(0)?,
+        ticket_id: r.int(1)?,
+        at_micros: r.int(2)?,
+        kind: r.text(3)?.to_owned(),
+        actor: r.text(4)?.to_owned(),
+        sender: r.opt_text(5)?.map(str::to_owned),
+        ack_only: r.int(6)? != 0,
+        body: r.opt_text(7)?.map(str::to_owned),
+        value: r.opt_text(8)?.map(str::to_owned),
+        previous: r.opt_text(9)?.map(str::to_owned),
+        other_id: r.opt_int(10)?,
+        clock: r.opt_text(11)?.map(str::to_owned),
+        instance: r.opt_int(12)?,
+        action: r.opt_text(13)?.map(str::to_owned),
+    })
+}
+
+/// Appends one entry to a ticket's log (`id` of `e` is ignored); returns its id.
+pub fn append_event(tx: &mut Tx<'_>, e: &TicketEventRow) -> Result<i64> {
+    tx.query_one(
+        "INSERT INTO ticket_events (ticket_id, at, kind, actor, sender, ack_only, body, value,
+                                    previous, other_id, clock, instance, action)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        args![
+            e.ticket_id,
+            e.at_micros,
+            e.kind.as_str(),
+            e.actor.as_str(),
+            e.sender.as_deref(),
+            i64::from(e.ack_only),
+            e.body.as_deref(),
+            e.value.as_deref(),
+            e.previous.as_deref(),
+            e.other_id,
+            e.clock.as_deref(),
+            e.instance,
+            e.action.as_deref()
+        ],
+    )?
+    .int(0)
+}
+
+/// A ticket's log in order.
+pub fn events_of(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Vec<TicketEventRow>> {
+    tx.query(
+        &format!("SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id = $1 ORDER BY id"),
+        args![ticket_id],
+    )?
+    .iter()
+    .map(event)
+    .collect()
+}
+
+/// One persisted SLA metric event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaEventRow {
+    pub ticket_id: i64,
+    pub clock: String,
+    pub instance: i64,
+    pub action: String,
+    pub at_micros: i64,
+    pub policy: String,
+    pub recorded_at_micros: i64,
+}
+
+/// Stores an SLA event; false when the same warning, breach (or other once-only action) of
+/// this clock instance, or the same pause at the same instant, is already stored.
+pub fn insert_sla_event(tx: &mut Tx<'_>, e: &SlaEventRow) -> Result<bool> {
+    Ok(tx
+        .query_opt(
+            "INSERT INTO sla_events (ticket_id, clock, instance, action, at, policy, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT DO NOTHING RETURNING id",
+            args![
+                e.ticket_id,
+                e.clock.as_str(),
+                e.instance,
+                e.action.as_str(),
+                e.at_micros,
+                e.policy.as_str(),
+                e.recorded_at_micros
+            ],
+        )?
+        .is_some())
+}
+
+pub fn sla_events_of(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Vec<SlaEventRow>> {
+    tx.query(
+        "SELECT ticket_id, clock, instance, action, at, policy, recorded_at
+         FROM sla_events WHERE ticket_id = $1 ORDER BY id",
+        args![ticket_id],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(SlaEventRow {
+            ticket_id: r.int(0)?,
+            clock: r.text(1)?.to_owned(),
+            instance: r.int(2)?,
+            action: r.text(3)?.to_owned(),
+            at_micros: r.int(4)?,
+            policy: r.text(5)?.to_owned(),
+            recorded_at_micros: r.int(6)?,
+        })
+    })
+    .collect()
+}
+
+/// `(ticket_id, count)` of stored SLA events with `action` on `clock`, per ticket.
+pub fn count_sla_events(tx: &mut Tx<'_>, clock: &str, action: &str) -> Result<Vec<(i64, i64)>> {
+    tx.query(
+        "SELECT ticket_id, COUNT(*) FROM sla_events WHERE clock = $1 AND action = $2
+         GROUP BY ticket_id ORDER BY ticket_id",
+        args![clock, action],
+    )?
+    .iter()
+    .map(|r| Ok((r.int(0)?, r.int(1)?)))
+    .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarRow {
+    pub id: i64,
+    pub name: String,
+    /// The calendar JSON document.
+    pub spec: String,
+    pub version: i64,
+    pub updated_at: jiff::Timestamp,
+}
+
+pub fn get_calendar(tx: &mut Tx<'_>, id: i64) -> Result<Option<CalendarRow>> {
+    tx.query_opt(
+        "SELECT id, name, spec, version, updated_at FROM calendars WHERE id = $1",
+        args![id],
+    )?
+    .map(|r| {
+        Ok(CalendarRow {
+            id: r.int(0)?,
+            name: r.text(1)?.to_owned(),
+            spec: r.text(2)?.to_owned(),
+            version: r.int(3)?,
+            updated_at: instant(r.int(4)?)?,
+        })
+    })
+    .transpose()
+}
+
+/// Creates or replaces a calendar; returns its new version (1 when created).
+pub fn put_calendar(
+    tx: &mut Tx<'_>,
+    id: i64,
+    name: &str,
+    spec: &str,
+    now_micros: i64,
+) -> Result<i64> {
+    tx.query_one(
+        "INSERT INTO calendars (id, name, spec, version, updated_at) VALUES ($1, $2, $3, 1, $4)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, spec = excluded.spec,
+             version = calendars.version + 1, updated_at = excluded.updated_at
+         RETURNING version",
+        args![id, name, spec, now_micros],
+    )?
+    .int(0)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRow {
+    pub position: i64,
+    pub name: String,
+    /// The policy JSON document.
+    pub spec: String,
+    pub calendar_id: i64,
+}
+
+/// SLA policies in order (first match wins).
+pub fn policies(tx: &mut Tx<'_>) -> Result<Vec<PolicyRow>> {
+    tx.query(
+        "SELECT position, name, spec, calendar_id FROM sla_policies ORDER BY position",
+        &[],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(PolicyRow {
+            position: r.int(0)?,
+            name: r.text(1)?.to_owned(),
+            spec: r.text(2)?.to_owned(),
+            calendar_id: r.int(3)?,
+        })
+    })
+    .collect()
+}
+
+/// Replaces the whole ordered policy list.
+pub fn replace_policies(tx: &mut Tx<'_>, rows: &[PolicyRow], now_micros: i64) -> Result<()> {
+    tx.execute("DELETE FROM sla_policies", &[])?;
+    for p in rows {
+        tx.execute(
+            "INSERT INTO sla_policies (position, name, spec, calendar_id, updated_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            args![
+                p.position,
+                p.name.as_str(),
+                p.spec.as_str(),
+                p.calendar_id,
+                now_micros
+            ],
+        )?;
+    }
+    Ok(())
+}

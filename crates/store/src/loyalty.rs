@@ -1,0 +1,386 @@
+//! The loyalty engine's rows: programme settings and earning rules (every version kept),
+//! per-line provenance of purchase lots, lot activation and expiry, and redemption holds.
+//! Lots themselves are earn transfers (see `ledger`); this module only adds what they need.
+
+use crate::ledger::{COLUMNS, TransferRow, from_row};
+use crate::sql::{Arg, Tx};
+use crate::{args, instant};
+use anyhow::Result;
+
+/// One version of the programme's settings. Policies are stored in their text form; `app`
+/// parses them into domain types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammeRow {
+    pub version: i64,
+    pub time_zone: String,
+    pub currency: String,
+    pub point_value_minor: i64,
+    pub pending_days: i64,
+    pub expiry: String,
+    pub tiers: String,
+    pub created_at: jiff::Timestamp,
+}
+
+/// The programme version in force (the highest), if one was ever stored.
+pub fn current_programme(tx: &mut Tx<'_>) -> Result<Option<ProgrammeRow>> {
+    tx.query_opt(
+        "SELECT version, time_zone, currency, point_value_minor, pending_days, expiry, tiers,
+                created_at
+         FROM loyalty_programmes ORDER BY version DESC LIMIT 1",
+        &[],
+    )?
+    .map(|r| {
+        Ok(ProgrammeRow {
+            version: r.int(0)?,
+            time_zone: r.text(1)?.to_owned(),
+            currency: r.text(2)?.to_owned(),
+            point_value_minor: r.int(3)?,
+            pending_days: r.int(4)?,
+            expiry: r.text(5)?.to_owned(),
+            tiers: r.text(6)?.to_owned(),
+            created_at: instant(r.int(7)?)?,
+        })
+    })
+    .transpose()
+}
+
+/// Stores a new programme version (`row.version` is ignored) and returns its number.
+pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
+    let version = tx
+        .query_one(
+            "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM loyalty_programmes",
+            &[],
+        )?
+        .int(0)?;
+    tx.execute(
+        "INSERT INTO loyalty_programmes (version, time_zone, currency, point_value_minor,
+                                         pending_days, expiry, tiers, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        args![
+            version,
+            row.time_zone.as_str(),
+            row.currency.as_str(),
+            row.point_value_minor,
+            row.pending_days,
+            row.expiry.as_str(),
+            row.tiers.as_str(),
+            row.created_at.as_microsecond()
+        ],
+    )?;
+    Ok(version)
+}
+
+/// One version of a base earning rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleRow {
+    pub rule_id: i64,
+    pub version: i64,
+    pub points: i64,
+    pub per_minor: i64,
+    pub minimum_spend_minor: i64,
+}
+
+/// The newest version of rule `rule_id`.
+pub fn current_rule(tx: &mut Tx<'_>, rule_id: i64) -> Result<Option<RuleRow>> {
+    tx.query_opt(
+        "SELECT rule_id, version, points, per_minor, minimum_spend_minor FROM loyalty_rules
+         WHERE rule_id = $1 ORDER BY version DESC LIMIT 1",
+        args![rule_id],
+    )?
+    .map(|r| {
+        Ok(RuleRow {
+            rule_id: r.int(0)?,
+            version: r.int(1)?,
+            points: r.int(2)?,
+            per_minor: r.int(3)?,
+            minimum_spend_minor: r.int(4)?,
+        })
+    })
+    .transpose()
+}
+
+/// Stores a new version of rule `rule.rule_id` (`rule.version` is ignored); returns it.
+pub fn insert_rule_version(tx: &mut Tx<'_>, rule: &RuleRow, now_micros: i64) -> Result<i64> {
+    let version = tx
+        .query_one(
+            "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM loyalty_rules
+             WHERE rule_id = $1",
+            args![rule.rule_id],
+        )?
+        .int(0)?;
+    tx.execute(
+        "INSERT INTO loyalty_rules (rule_id, version, points, per_minor, minimum_spend_minor,
+                                    created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        args![
+            rule.rule_id,
+            version,
+            rule.points,
+            rule.per_minor,
+            rule.minimum_spend_minor,
+            now_micros
+        ],
+    )?;
+    Ok(version)
+}
+
+/// What one order line earned into a lot, with the rule versions (`id:version,…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotLine {
+    pub lot: (i64, i64),
+    pub line: i64,
+    pub quantity: i64,
+    pub points: i64,
+    pub rules: String,
+}
+
+/// Inserts lot lines with multi-row statements.
+pub fn insert_lot_lines(tx: &mut Tx<'_>, lines: &[LotLine]) -> Result<()> {
+    for chunk in lines.chunks(crate::events::BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO lot_lines (lot_event_id, lot_seq, line, quantity, points, rules) VALUES {}",
+            crate::events::placeholders(chunk.len(), 6, 1)
+        );
+        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 6);
+        for l in chunk {
+            params.extend_from_slice(args![
+                l.lot.0,
+                l.lot.1,
+                l.line,
+                l.quantity,
+                l.points,
+                l.rules.as_str()
+            ]);
+        }
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// The lines of lot `lot`, by line index.
+pub fn lot_lines(tx: &mut Tx<'_>, lot: (i64, i64)) -> Result<Vec<LotLine>> {
+    tx.query(
+        "SELECT line, quantity, points, rules FROM lot_lines
+         WHERE lot_event_id = $1 AND lot_seq = $2 ORDER BY line",
+        args![lot.0, lot.1],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(LotLine {
+            lot,
+            line: r.int(0)?,
+            quantity: r.int(1)?,
+            points: r.int(2)?,
+            rules: r.text(3)?.to_owned(),
+        })
+    })
+    .collect()
+}
+
+/// Adds each `(account_id, delta)` to its account's pending points, sorted by account id so
+/// concurrent writers lock in one order.
+pub fn add_to_pendings(tx: &mut Tx<'_>, deltas: &[(i64, i64)]) -> Result<()> {
+    let mut sorted = deltas.to_vec();
+    sorted.sort_unstable();
+    for (account, delta) in sorted {
+        let changed = tx.execute(
+            "UPDATE accounts SET pending = pending + $2 WHERE id = $1",
+            args![account, delta],
+        )?;
+        anyhow::ensure!(changed == 1, "account {account} does not exist");
+    }
+    Ok(())
+}
+
+/// A lot the activation or expiry job acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueLot {
+    pub lot: (i64, i64),
+    pub account_id: i64,
+    pub remaining: i64,
+}
+
+fn due_lots(tx: &mut Tx<'_>, sql: &str, at: i64, limit: i64) -> Result<Vec<DueLot>> {
+    tx.query(sql, args![at, limit])?
+        .iter()
+        .map(|r| {
+            Ok(DueLot {
+                lot: (r.int(0)?, r.int(1)?),
+                account_id: r.int(2)?,
+                remaining: r.int(3)?,
+            })
+        })
+        .collect()
+}
+
+/// Pending lots whose window ended at or before `now_micros`, oldest first.
+pub fn due_pending_lots(tx: &mut Tx<'_>, now_micros: i64, limit: i64) -> Result<Vec<DueLot>> {
+    due_lots(
+        tx,
+        "SELECT event_id, seq, credit_account_id, remaining FROM transfers
+         WHERE lot_state = 'pending' AND pending_until <= $1
+         ORDER BY pending_until, event_id, seq LIMIT $2",
+        now_micros,
+        limit,
+    )
+}
+
+/// Moves a lot from pending to active; false when it was not pending (already done).
+pub fn activate_lot(tx: &mut Tx<'_>, lot: (i64, i64)) -> Result<bool> {
+    Ok(tx.execute(
+        "UPDATE transfers SET lot_state = 'active'
+         WHERE event_id = $1 AND seq = $2 AND lot_state = 'pending'",
+        args![lot.0, lot.1],
+    )? == 1)
+}
+
+/// The earliest `pending_until` of a pending lot.
+pub fn next_pending_until(tx: &mut Tx<'_>) -> Result<Option<i64>> {
+    tx.query_one(
+        "SELECT CAST(MIN(pending_until) AS BIGINT) FROM transfers WHERE lot_state = 'pending'",
+        &[],
+    )?
+    .opt_int(0)
+}
+
+/// Active lots with points left whose `expires_at` is at or before `last_valid_micros`.
+pub fn due_expiring_lots(
+    tx: &mut Tx<'_>,
+    last_valid_micros: i64,
+    limit: i64,
+) -> Result<Vec<DueLot>> {
+    due_lots(
+        tx,
+        "SELECT event_id, seq, credit_account_id, remaining FROM transfers
+         WHERE remaining > 0 AND expires_at <= $1
+           AND (lot_state IS NULL OR lot_state = 'active')
+         ORDER BY expires_at, event_id, seq LIMIT $2",
+        last_valid_micros,
+        limit,
+    )
+}
+
+/// Marks a lot expired (its remaining was just consumed by an expire transfer).
+pub fn mark_expired(tx: &mut Tx<'_>, lot: (i64, i64)) -> Result<()> {
+    tx.execute(
+        "UPDATE transfers SET lot_state = 'expired' WHERE event_id = $1 AND seq = $2",
+        args![lot.0, lot.1],
+    )?;
+    Ok(())
+}
+
+/// The earliest `expires_at` of an active lot with points left.
+pub fn next_expiry(tx: &mut Tx<'_>) -> Result<Option<i64>> {
+    tx.query_one(
+        "SELECT CAST(MIN(expires_at) AS BIGINT) FROM transfers
+         WHERE remaining > 0 AND expires_at IS NOT NULL
+           AND (lot_state IS NULL OR lot_state = 'active')",
+        &[],
+    )?
+    .opt_int(0)
+}
+
+/// Lots credited to an account with points left (pending and active), soonest expiry first.
+pub fn live_lots(tx: &mut Tx<'_>, account_id: i64) -> Result<Vec<TransferRow>> {
+    tx.query(
+        &format!(
+            "SELECT {COLUMNS} FROM transfers
+             WHERE credit_account_id = $1 AND remaining > 0
+               AND (lot_state IS NULL OR lot_state <> 'expired')
+             ORDER BY expires_at IS NULL, expires_at, event_id, seq"
+        ),
+        args![account_id],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Σ points earned by orders into an account in `[from, to)` (tier qualification).
+pub fn earned_between(tx: &mut Tx<'_>, account_id: i64, from: i64, to: i64) -> Result<i64> {
+    tx.query_one(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM transfers
+         WHERE credit_account_id = $1 AND kind = 'earn' AND created_at >= $2 AND created_at < $3",
+        args![account_id, from, to],
+    )?
+    .int(0)
+}
+
+/// A redemption hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub account_id: i64,
+    pub points: i64,
+    /// `held`, `committed` or `released` as stored; a held hold past `expires_at` has expired.
+    pub state: String,
+    pub created_at: jiff::Timestamp,
+    pub expires_at: jiff::Timestamp,
+    /// The redemption event of a committed hold.
+    pub event_id: Option<i64>,
+}
+
+/// Stores a new held hold and returns its id.
+pub fn insert_hold(
+    tx: &mut Tx<'_>,
+    customer_id: i64,
+    account_id: i64,
+    points: i64,
+    created_at: i64,
+    expires_at: i64,
+) -> Result<i64> {
+    tx.query_one(
+        "INSERT INTO points_holds (customer_id, account_id, points, state, created_at, expires_at)
+         VALUES ($1, $2, $3, 'held', $4, $5) RETURNING id",
+        args![customer_id, account_id, points, created_at, expires_at],
+    )?
+    .int(0)
+}
+
+/// The hold `id` of customer `customer_id`.
+pub fn hold(tx: &mut Tx<'_>, customer_id: i64, id: i64) -> Result<Option<HoldRow>> {
+    tx.query_opt(
+        "SELECT id, customer_id, account_id, points, state, created_at, expires_at, event_id
+         FROM points_holds WHERE id = $1 AND customer_id = $2",
+        args![id, customer_id],
+    )?
+    .map(|r| {
+        Ok(HoldRow {
+            id: r.int(0)?,
+            customer_id: r.int(1)?,
+            account_id: r.int(2)?,
+            points: r.int(3)?,
+            state: r.text(4)?.to_owned(),
+            created_at: instant(r.int(5)?)?,
+            expires_at: instant(r.int(6)?)?,
+            event_id: r.opt_int(7)?,
+        })
+    })
+    .transpose()
+}
+
+/// Σ points and count of an account's holds still live at `now_micros`.
+pub fn held_points(tx: &mut Tx<'_>, account_id: i64, now_micros: i64) -> Result<(i64, i64)> {
+    let r = tx.query_one(
+        "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT), COUNT(*) FROM points_holds
+         WHERE account_id = $1 AND state = 'held' AND expires_at > $2",
+        args![account_id, now_micros],
+    )?;
+    Ok((r.int(0)?, r.int(1)?))
+}
+
+/// Moves a live hold to `to` (`committed` or `released`); false when it was not live.
+pub fn finish_hold(
+    tx: &mut Tx<'_>,
+    id: i64,
+    to: &str,
+    event_id: Option<i64>,
+    now_micros: i64,
+) -> Result<bool> {
+    Ok(tx.execute(
+        "UPDATE points_holds SET state = $2, event_id = $3
+         WHERE id = $1 AND state = 'held' AND expires_at > $4",
+        args![id, to, event_id, now_micros],
+    )? == 1)
+}
