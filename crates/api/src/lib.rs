@@ -52,6 +52,11 @@ pub(crate) struct ApiState {
     pub(crate) request_ids: Arc<observe::RequestIds>,
 }
 
+/// The OpenAPI 3.1 document served at `/api/v1/openapi.json`.
+pub fn openapi_json() -> String {
+    openapi::document_json()
+}
+
 /// The router, with its own per-process [`Metrics`].
 pub fn router(app: app::App, options: ApiOptions) -> axum::Router {
     router_with_metrics(app, options, Arc::new(Metrics::default()))

@@ -51,6 +51,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Fill a temporary store with a generated Taiwanese shop and serve it.
     Demo(crate::demo::DemoArgs),
+    /// Print the OpenAPI 3.1 document of the HTTP API.
+    Openapi,
     /// Benchmarks, each printed as a ratio against a reference measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -187,6 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        Command::Openapi => println!("{}", api::openapi_json()),
         Command::Demo(args) => crate::demo::run(&config, &args)?,
         Command::Bench { command } => crate::bench::run(&config, command)?,
         Command::Analytics(args) => crate::analytics_cmd::run(&config, args)?,
