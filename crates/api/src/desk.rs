@@ -984,3 +984,229 @@ pub(crate) async fn replace_sla_policies(
         policies: stored.into_iter().map(Into::into).collect(),
     }))
 }
+
+/// A reply template.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TemplateResponse {
+    /// `ack`, `faq`, `order_status`, `product_defect`, `service_attitude`,
+    /// `logistics_delay`, or a shop's own key.
+    pub(crate) key: String,
+    /// `zh-TW`, `zh-HK` or `en`.
+    pub(crate) locale: String,
+    pub(crate) body: String,
+    /// 0 for a built-in default never stored.
+    pub(crate) version: i64,
+    /// The variables it uses.
+    pub(crate) variables: Vec<String>,
+}
+
+impl From<app::desk::replies::TemplateView> for TemplateResponse {
+    fn from(t: app::desk::replies::TemplateView) -> Self {
+        TemplateResponse {
+            key: t.key,
+            locale: t.locale,
+            body: t.body,
+            version: t.version,
+            variables: t.variables,
+        }
+    }
+}
+
+/// Every reply template (stored, and the built-in defaults not overridden).
+#[utoipa::path(get, path = "/api/v1/templates", tag = "desk",
+    responses((status = 200, description = "The templates", body = [TemplateResponse])))]
+pub(crate) async fn list_templates(
+    State(state): State<ApiState>,
+) -> Result<Json<Vec<TemplateResponse>>, ApiError> {
+    let app = state.app.clone();
+    let list = blocking(move || app.templates()).await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+/// `PUT /templates/{key}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TemplateBody {
+    /// `zh-TW`, `zh-HK` or `en`.
+    pub(crate) locale: String,
+    /// `{{ customer.honorific }}`, `{{ ticket.reference }}`, `{{ order.id }}`,
+    /// `{{ order.placed_on }}`, `{{ compensation.points }}`, `{{ faq.answer }}`;
+    /// `{% if customer.returning %}…{% else %}…{% endif %}` on `customer.returning`,
+    /// `order.known`, `compensation.offered`. Any other variable is refused.
+    pub(crate) body: String,
+}
+
+/// Stores a reply template; an unknown variable or a syntax error answers 422.
+#[utoipa::path(put, path = "/api/v1/templates/{key}", tag = "desk",
+    params(("key" = String, Path, description = "The template key")),
+    request_body = TemplateBody,
+    responses(
+        (status = 200, description = "Stored", body = TemplateResponse),
+        (status = 422, description = "invalid_field: unknown variable or syntax error", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn replace_template(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<TemplateBody>,
+) -> Result<Json<TemplateResponse>, ApiError> {
+    let app = state.app.clone();
+    let view = blocking(move || app.put_template(&who, &key, &body.locale, &body.body)).await?;
+    Ok(Json(view.into()))
+}
+
+/// `POST /tickets/{id}/replies`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReplyBody {
+    /// The template key, e.g. `logistics_delay`.
+    pub(crate) template: String,
+    /// `mr` (先生), `ms` (小姐) or `manager` (經理); a neutral form when absent.
+    pub(crate) title: Option<String>,
+}
+
+/// Renders a template for the ticket and adds it as the agent's message (sent to LINE on a
+/// LINE ticket). A variable the ticket cannot fill answers 422.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/replies", tag = "desk",
+    params(("id" = String, Path, description = "The ticket id or its reference")),
+    request_body = ReplyBody,
+    responses((status = 201, description = "Added", body = TicketResponse)))]
+pub(crate) async fn create_ticket_reply(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ReplyBody>,
+) -> Result<(StatusCode, Json<TicketResponse>), ApiError> {
+    let id = ticket_id(&state, id).await?;
+    let app = state.app.clone();
+    let view =
+        blocking(move || app.reply_with_template(&who, id, &body.template, body.title.as_deref()))
+            .await?;
+    Ok((StatusCode::CREATED, Json(view.into())))
+}
+
+/// `POST /tickets/{id}/compensation`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompensationBody {
+    /// Points to give, 1 to 100000; agents up to 500, more needs a manager (403 otherwise).
+    pub(crate) points: i64,
+    pub(crate) reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CompensationResponse {
+    pub(crate) ticket_id: i64,
+    pub(crate) points: i64,
+    /// The ledger reason, naming the ticket's reference.
+    pub(crate) reason: String,
+    /// The ledger event the points were posted under.
+    pub(crate) event_id: i64,
+}
+
+/// Gives the ticket's customer points through the loyalty ledger, with the ticket's
+/// reference in the reason, and records it in the ticket's log.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/compensation", tag = "desk",
+    params(("id" = String, Path, description = "The ticket id or its reference")),
+    request_body = CompensationBody,
+    responses(
+        (status = 201, description = "Posted", body = CompensationResponse),
+        (status = 403, description = "forbidden: above the role's limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_ticket_compensation(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CompensationBody>,
+) -> Result<(StatusCode, Json<CompensationResponse>), ApiError> {
+    let id = ticket_id(&state, id).await?;
+    let app = state.app.clone();
+    let v = blocking(move || app.compensate(&who, id, body.points, &body.reason)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CompensationResponse {
+            ticket_id: v.ticket_id,
+            points: v.points,
+            reason: v.reason,
+            event_id: v.event_id,
+        }),
+    ))
+}
+
+/// `POST /kb/articles`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ArticleBody {
+    /// `zh-TW`, `zh-HK` or `en`.
+    pub(crate) locale: String,
+    pub(crate) title: String,
+    pub(crate) body: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ArticleResponse {
+    pub(crate) id: i64,
+    pub(crate) locale: String,
+    pub(crate) title: String,
+    pub(crate) body: String,
+    pub(crate) created_at: String,
+    /// For search hits: summed inverse document frequency of the matching terms.
+    pub(crate) score: Option<f64>,
+}
+
+fn article_response(a: store::desk::ArticleRow, score: Option<f64>) -> ArticleResponse {
+    ArticleResponse {
+        id: a.id,
+        locale: a.locale,
+        title: a.title,
+        body: a.body,
+        created_at: rfc3339(a.created_at),
+        score,
+    }
+}
+
+/// Adds a knowledge-base article (indexed by character bigrams, so Chinese needs no spaces).
+#[utoipa::path(post, path = "/api/v1/kb/articles", tag = "desk",
+    request_body = ArticleBody,
+    responses((status = 201, description = "Stored", body = ArticleResponse)))]
+pub(crate) async fn create_kb_article(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiJson(body): ApiJson<ArticleBody>,
+) -> Result<(StatusCode, Json<ArticleResponse>), ApiError> {
+    let input = app::desk::kb::ArticleInput {
+        locale: body.locale,
+        title: body.title,
+        body: body.body,
+    };
+    let app = state.app.clone();
+    let a = blocking(move || app.create_article(&who, &input)).await?;
+    Ok((StatusCode::CREATED, Json(article_response(a, None))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ArticleQuery {
+    /// The question, in any wording (at most 500 characters are used).
+    pub(crate) q: String,
+    /// Results, 1 to 20 (default 3).
+    pub(crate) limit: Option<usize>,
+}
+
+/// Searches the knowledge base: the articles that best answer `q`, best first.
+#[utoipa::path(get, path = "/api/v1/kb/articles", tag = "desk",
+    params(ArticleQuery),
+    responses((status = 200, description = "Best first", body = [ArticleResponse])))]
+pub(crate) async fn list_kb_articles(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<ArticleQuery>,
+) -> Result<Json<Vec<ArticleResponse>>, ApiError> {
+    let app = state.app.clone();
+    let hits = blocking(move || app.search_articles(&query.q, query.limit.unwrap_or(3))).await?;
+    Ok(Json(
+        hits.into_iter()
+            .map(|h| article_response(h.article, Some(h.score)))
+            .collect(),
+    ))
+}

@@ -29,6 +29,7 @@ pub(crate) enum ErrorCode {
     IdempotencyKeyInFlight,
     InvalidIdempotencyKey,
     Unauthenticated,
+    InvalidSignature,
     Forbidden,
     MalformedJson,
     UnsupportedMediaType,
@@ -43,7 +44,7 @@ pub(crate) enum ErrorCode {
 
 impl ErrorCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ErrorCode; 27] = [
+    pub(crate) const ALL: [ErrorCode; 28] = [
         ErrorCode::InvalidField,
         ErrorCode::UnknownCustomer,
         ErrorCode::UnknownOrder,
@@ -61,6 +62,7 @@ impl ErrorCode {
         ErrorCode::IdempotencyKeyInFlight,
         ErrorCode::InvalidIdempotencyKey,
         ErrorCode::Unauthenticated,
+        ErrorCode::InvalidSignature,
         ErrorCode::Forbidden,
         ErrorCode::MalformedJson,
         ErrorCode::UnsupportedMediaType,
@@ -157,6 +159,11 @@ impl ErrorCode {
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "Missing or invalid API key",
+            ),
+            InvalidSignature => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                "Missing or invalid webhook signature",
             ),
             Forbidden => (
                 StatusCode::FORBIDDEN,
@@ -340,6 +347,7 @@ impl From<AppError> for ApiError {
             }
             AppError::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused),
             AppError::Unauthenticated => ApiError::new(ErrorCode::Unauthenticated),
+            AppError::InvalidSignature => ApiError::new(ErrorCode::InvalidSignature),
             AppError::Forbidden => ApiError::new(ErrorCode::Forbidden),
             AppError::Internal(cause) => ApiError::internal(cause),
         }
@@ -356,7 +364,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED && self.code != ErrorCode::InvalidSignature {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response

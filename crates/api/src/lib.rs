@@ -9,6 +9,7 @@ mod desk;
 mod error;
 mod extract;
 mod idempotency;
+mod line;
 mod loyalty;
 mod metrics;
 mod observe;

@@ -6,7 +6,7 @@
 use crate::error::{FieldProblem, Problem};
 use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
-use crate::{analytics, customers, desk, loyalty, orders, points, system};
+use crate::{analytics, customers, desk, line, loyalty, orders, points, system};
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -60,6 +60,14 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         desk::list_sla_policies,
         desk::replace_sla_policies,
         desk::create_sla_preview,
+        desk::create_ticket_reply,
+        desk::create_ticket_compensation,
+        desk::list_templates,
+        desk::replace_template,
+        desk::create_kb_article,
+        desk::list_kb_articles,
+        line::replace_line_channel,
+        line::create_line_webhook_delivery,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&FromRouteTable),
@@ -127,7 +135,7 @@ impl utoipa::Modify for FromRouteTable {
             let Some(operation) = operation else { continue };
             operation.operation_id = Some(route.operation_id.to_owned());
             let responses = &mut operation.responses.responses;
-            if route.access != Access::Public {
+            if !matches!(route.access, Access::Public | Access::Signed) {
                 operation.security =
                     Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
                 responses.insert(
@@ -143,7 +151,7 @@ impl utoipa::Modify for FromRouteTable {
                 "default".to_owned(),
                 problem("Any other error, as problem details").into(),
             );
-            if route.verb == Verb::Post {
+            if route.verb == Verb::Post && route.access != Access::Signed {
                 operation
                     .parameters
                     .get_or_insert_with(Vec::new)

@@ -5,7 +5,7 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
-    ApiOptions, ApiState, analytics, customers, desk, idempotency, loyalty, observe, orders,
+    ApiOptions, ApiState, analytics, customers, desk, idempotency, line, loyalty, observe, orders,
     points, system,
 };
 use axum::Router;
@@ -21,6 +21,9 @@ use domain::access::{Action, Role};
 pub(crate) enum Access {
     /// No key needed: health checks and the API description.
     Public,
+    /// No key: the handler authenticates the request by its signature (the LINE webhook's
+    /// `X-Line-Signature`). No role grants it; a key does not replace the signature.
+    Signed,
     /// A key whose role may perform the action.
     Action(Action),
     /// A key with one of these roles (operations data outside the domain's actions).
@@ -31,6 +34,7 @@ impl Access {
     pub(crate) fn allows(self, role: Role) -> bool {
         match self {
             Access::Public => true,
+            Access::Signed => false,
             Access::Action(action) => role.may(action),
             Access::Roles(roles) => roles.contains(&role),
         }
@@ -339,6 +343,62 @@ pub(crate) const ROUTES: &[Route] = &[
         |f| on(f, desk::create_sla_preview),
     ),
     route(
+        Post,
+        "/api/v1/tickets/{id}/replies",
+        "create_ticket_reply",
+        Needs(Action::WorkTickets),
+        |f| on(f, desk::create_ticket_reply),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/compensation",
+        "create_ticket_compensation",
+        Needs(Action::WorkTickets),
+        |f| on(f, desk::create_ticket_compensation),
+    ),
+    route(
+        Get,
+        "/api/v1/templates",
+        "list_templates",
+        Needs(Action::ReadTickets),
+        |f| on(f, desk::list_templates),
+    ),
+    route(
+        Put,
+        "/api/v1/templates/{key}",
+        "replace_template",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, desk::replace_template),
+    ),
+    route(
+        Post,
+        "/api/v1/kb/articles",
+        "create_kb_article",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, desk::create_kb_article),
+    ),
+    route(
+        Get,
+        "/api/v1/kb/articles",
+        "list_kb_articles",
+        Needs(Action::ReadTickets),
+        |f| on(f, desk::list_kb_articles),
+    ),
+    route(
+        Put,
+        "/api/v1/channels/line",
+        "replace_line_channel",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, line::replace_line_channel),
+    ),
+    route(
+        Post,
+        "/api/v1/channels/line/webhook",
+        "create_line_webhook_delivery",
+        Access::Signed,
+        |f| on(f, line::create_line_webhook_delivery),
+    ),
+    route(
         Get,
         "/api/v1/openapi.json",
         "get_openapi",
@@ -409,7 +469,7 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
     let Some(route) = find(req.method(), matched.as_str()) else {
         return ApiError::new(ErrorCode::Forbidden).into_response();
     };
-    if route.access == Access::Public {
+    if matches!(route.access, Access::Public | Access::Signed) {
         return next.run(req).await;
     }
     let Some(token) = bearer(req.headers()).map(str::to_owned) else {

@@ -185,6 +185,16 @@ async fn auth_matrix_every_route_and_role() {
         .await;
     let ticket = json!({ "channel": "line", "body": "包裹還沒到" });
     t.call("POST", "/api/v1/tickets", Some(ticket)).await;
+    let signed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| r.access == Access::Signed)
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        signed,
+        ["/api/v1/channels/line/webhook"],
+        "signature-authenticated routes are few and named"
+    );
     for route in ROUTES {
         let method = route.verb.method();
         let path = concrete(route.path);
@@ -203,6 +213,23 @@ async fn auth_matrix_every_route_and_role() {
             .await;
         if route.access == Access::Public {
             assert_eq!(anonymous.status, StatusCode::OK, "{path}");
+            continue;
+        }
+        if route.access == Access::Signed {
+            // No key is asked for, and none replaces the signature: every caller without a
+            // valid signature is refused, whatever its role.
+            for role in Role::ALL {
+                let a = t
+                    .call_as(Some(t.key(role)), method.as_str(), &path, body.clone(), &[])
+                    .await;
+                assert!(!route.access.allows(role));
+                assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path} as {role:?}");
+                assert_eq!(a.code(), "invalid_signature");
+            }
+            for a in [&anonymous, &wrong] {
+                assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}");
+                assert_eq!(a.code(), "invalid_signature");
+            }
             continue;
         }
         for a in [&anonymous, &wrong] {
@@ -814,7 +841,7 @@ fn openapi_document_is_structurally_valid() {
         let secured = op.get("security").is_some();
         assert_eq!(
             secured,
-            route.access != Access::Public,
+            !matches!(route.access, Access::Public | Access::Signed),
             "{}",
             route.operation_id
         );

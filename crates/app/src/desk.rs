@@ -13,6 +13,8 @@
 //! Message bodies are personal data: they are stored, never logged.
 
 pub mod documents;
+pub mod kb;
+pub mod replies;
 
 use crate::customers::{Created, resolve_or_create};
 use crate::intake::CustomerRef;
@@ -66,7 +68,7 @@ pub struct TicketInput {
     pub assignee: Option<String>,
 }
 
-struct ValidTicket {
+pub(crate) struct ValidTicket {
     channel: TicketChannel,
     subject: Option<String>,
     body: Body,
@@ -77,7 +79,7 @@ struct ValidTicket {
 }
 
 impl TicketInput {
-    fn validate(&self) -> Result<ValidTicket, FieldError> {
+    pub(crate) fn validate(&self) -> Result<ValidTicket, FieldError> {
         Ok(ValidTicket {
             channel: TicketChannel::parse(&self.channel)?,
             subject: self.subject.as_deref().map(parse_subject).transpose()?,
@@ -694,7 +696,7 @@ fn refused(e: desk::TicketRefusal) -> AppError {
 }
 
 /// The current state fields of a ticket row, parsed.
-struct Current {
+pub(crate) struct Current {
     status: Status,
     priority: Priority,
     category: Option<String>,
@@ -724,15 +726,212 @@ fn save_state(tx: &mut Tx<'_>, id: i64, c: &Current, now: Timestamp) -> anyhow::
     )
 }
 
-impl App {
-    /// The year part of a reference: the creation year in the default calendar's zone.
-    fn reference_year(tx: &mut Tx<'_>, at: Timestamp) -> anyhow::Result<i16> {
-        let zone = load_calendar_doc(tx, DEFAULT_CALENDAR_ID)?
-            .and_then(|c| jiff::tz::TimeZone::get(&c.doc.zone).ok())
-            .unwrap_or(jiff::tz::TimeZone::UTC);
-        Ok(at.to_zoned(zone).year())
-    }
+/// The year part of a reference: the creation year in the default calendar's zone.
+fn reference_year(tx: &mut Tx<'_>, at: Timestamp) -> anyhow::Result<i16> {
+    let zone = load_calendar_doc(tx, DEFAULT_CALENDAR_ID)?
+        .and_then(|c| jiff::tz::TimeZone::get(&c.doc.zone).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    Ok(at.to_zoned(zone).year())
+}
 
+/// Opens a ticket in the caller's transaction: resolves the customer and the order, writes
+/// the log (with the automatic acknowledgement on the channels that get one) and starts the
+/// clocks. `line_reply_token` lets the acknowledgement answer a LINE message by reply.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn open_ticket_tx(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    v: &ValidTicket,
+    customer: Option<&CustomerRef>,
+    order_id: Option<i64>,
+    now: Timestamp,
+    attempts_max: i64,
+    line_reply_token: Option<&str>,
+) -> AppResult<i64> {
+    let mut customer_id = match customer {
+        None => None,
+        Some(CustomerRef::Id(id)) => {
+            if !store::customers::exists(tx, *id)? {
+                return Err(AppError::UnknownCustomer);
+            }
+            Some(*id)
+        }
+        Some(CustomerRef::Described(d)) => {
+            let valid = d.validate().map_err(|e| e.within("customer"))?;
+            let (id, _created): (i64, Created) =
+                resolve_or_create(tx, &valid, now.as_microsecond())?;
+            Some(id)
+        }
+    };
+    if let Some(order_id) = order_id {
+        let order = store::events::get(tx, order_id)?
+            .filter(|e| e.kind == EventKind::OrderPlaced)
+            .ok_or(AppError::UnknownOrder)?;
+        match (customer_id, order.customer_id) {
+            (None, owner) => customer_id = owner,
+            (Some(c), Some(owner)) if c != owner => {
+                return Err(
+                    FieldError::new("order_id", "the order belongs to another customer").into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    let from = match v.opened_by {
+        Party::Customer => Sender::Customer,
+        Party::Agent => Sender::Agent,
+    };
+    let status = match desk::status_after_message(Status::New, from).map_err(refused)? {
+        Some(s) => s,
+        None => Status::New,
+    };
+    let id = rows::insert_ticket(
+        tx,
+        &rows::NewTicket {
+            channel: v.channel.as_str(),
+            status: status.as_str(),
+            priority: priority_as_str(v.priority),
+            category: v.category.map(Category::as_str),
+            subject: v.subject.as_deref(),
+            customer_id,
+            order_event_id: order_id,
+            assignee: v.assignee.as_deref(),
+            opened_by: desk::party_as_str(v.opened_by),
+            now_micros: now.as_microsecond(),
+        },
+    )?;
+    let reference = Reference {
+        year: reference_year(tx, now)?,
+        ticket_id: id,
+    };
+    rows::set_reference(tx, id, &reference.to_string())?;
+    let mut log = vec![TicketEvent::Opened {
+        channel: v.channel,
+        by: v.opened_by,
+    }];
+    if let Some(p) = (v.priority != Priority::Normal).then_some(v.priority) {
+        log.push(TicketEvent::PriorityChanged { priority: p });
+    }
+    if v.category.is_some() {
+        log.push(TicketEvent::CategoryChanged {
+            category: v.category,
+        });
+    }
+    if v.assignee.is_some() {
+        log.push(TicketEvent::Assigned {
+            assignee: v.assignee.clone(),
+        });
+    }
+    log.push(TicketEvent::Message {
+        from,
+        ack_only: false,
+        body: v.body.clone(),
+    });
+    if status != Status::New {
+        log.push(TicketEvent::Status {
+            from: Status::New,
+            to: status,
+        });
+    }
+    for e in &log {
+        rows::append_event(tx, &event_row(id, now, &who.actor, e))?;
+    }
+    let row = rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;
+    if v.opened_by == Party::Customer && replies::acknowledges(v.channel) {
+        replies::acknowledge(tx, &row, now, attempts_max, line_reply_token)?;
+    }
+    reevaluate(tx, &row, now, attempts_max)?;
+    store::audit::insert(
+        tx,
+        now.as_microsecond(),
+        &who.actor,
+        "ticket.open",
+        Some(&format!("ticket:{id}")),
+        Some(&format!("channel={}", v.channel)),
+    )?;
+    Ok(id)
+}
+
+/// Runs `change` on a locked ticket in the caller's transaction, appends what it returns,
+/// saves the state, sends outbound messages of a LINE ticket to LINE (through the outbox)
+/// and re-evaluates the clocks.
+pub(crate) fn change_ticket_tx(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    id: i64,
+    now: Timestamp,
+    attempts_max: i64,
+    action: &str,
+    change: impl FnOnce(&mut Current) -> AppResult<Vec<TicketEvent>>,
+) -> AppResult<()> {
+    let row = rows::lock_ticket(tx, id)?.ok_or(AppError::NotFound)?;
+    let mut state = current(&row)?;
+    let log = change(&mut state)?;
+    if log.is_empty() {
+        return Ok(());
+    }
+    let at = entry_instant(tx, id, now)?;
+    for e in &log {
+        rows::append_event(tx, &event_row(id, at, &who.actor, e))?;
+        if let TicketEvent::Message { from, body, .. } = e
+            && *from != Sender::Customer
+            && row.channel == TicketChannel::Line.as_str()
+        {
+            crate::line::enqueue_for_ticket(tx, &row, body.as_str(), None, now, attempts_max)?;
+        }
+    }
+    save_state(tx, id, &state, at)?;
+    let row = rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;
+    reevaluate(tx, &row, now, attempts_max)?;
+    store::audit::insert(
+        tx,
+        now.as_microsecond(),
+        &who.actor,
+        action,
+        Some(&format!("ticket:{id}")),
+        None,
+    )?;
+    Ok(())
+}
+
+/// The log entries of a public message: a customer's message on a solved, closed or
+/// waiting ticket reopens it first; an agent's first answer opens a new one after it.
+pub(crate) fn message_log(
+    state: &mut Current,
+    from: Sender,
+    ack_only: bool,
+    body: Body,
+) -> AppResult<Vec<TicketEvent>> {
+    let mut log = Vec::new();
+    let next = desk::status_after_message(state.status, from).map_err(refused)?;
+    if from == Sender::Customer
+        && let Some(to) = next
+    {
+        log.push(TicketEvent::Status {
+            from: state.status,
+            to,
+        });
+        state.status = to;
+    }
+    log.push(TicketEvent::Message {
+        from,
+        ack_only,
+        body,
+    });
+    if from != Sender::Customer
+        && !ack_only
+        && let Some(to) = next
+    {
+        log.push(TicketEvent::Status {
+            from: state.status,
+            to,
+        });
+        state.status = to;
+    }
+    Ok(log)
+}
+
+impl App {
     /// Opens a ticket with its first message and starts its clocks.
     pub fn open_ticket(&self, who: &Principal, input: &TicketInput) -> AppResult<TicketView> {
         let v = input.validate()?;
@@ -751,107 +950,16 @@ impl App {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
         let id = self.store.write(|tx| {
-            let mut customer_id = match &customer {
-                None => None,
-                Some(CustomerRef::Id(id)) => {
-                    if !store::customers::exists(tx, *id)? {
-                        return Err(AppError::UnknownCustomer);
-                    }
-                    Some(*id)
-                }
-                Some(CustomerRef::Described(d)) => {
-                    let valid = d.validate().map_err(|e| e.within("customer"))?;
-                    let (id, _created): (i64, Created) =
-                        resolve_or_create(tx, &valid, now.as_microsecond())?;
-                    Some(id)
-                }
-            };
-            if let Some(order_id) = input.order_id {
-                let order = store::events::get(tx, order_id)?
-                    .filter(|e| e.kind == EventKind::OrderPlaced)
-                    .ok_or(AppError::UnknownOrder)?;
-                match (customer_id, order.customer_id) {
-                    (None, owner) => customer_id = owner,
-                    (Some(c), Some(owner)) if c != owner => {
-                        return Err(FieldError::new(
-                            "order_id",
-                            "the order belongs to another customer",
-                        )
-                        .into());
-                    }
-                    _ => {}
-                }
-            }
-            let from = match v.opened_by {
-                Party::Customer => Sender::Customer,
-                Party::Agent => Sender::Agent,
-            };
-            let status = match desk::status_after_message(Status::New, from).map_err(refused)? {
-                Some(s) => s,
-                None => Status::New,
-            };
-            let id = rows::insert_ticket(
+            open_ticket_tx(
                 tx,
-                &rows::NewTicket {
-                    channel: v.channel.as_str(),
-                    status: status.as_str(),
-                    priority: priority_as_str(v.priority),
-                    category: v.category.map(Category::as_str),
-                    subject: v.subject.as_deref(),
-                    customer_id,
-                    order_event_id: input.order_id,
-                    assignee: v.assignee.as_deref(),
-                    opened_by: desk::party_as_str(v.opened_by),
-                    now_micros: now.as_microsecond(),
-                },
-            )?;
-            let reference = Reference {
-                year: App::reference_year(tx, now)?,
-                ticket_id: id,
-            };
-            rows::set_reference(tx, id, &reference.to_string())?;
-            let mut log = vec![TicketEvent::Opened {
-                channel: v.channel,
-                by: v.opened_by,
-            }];
-            if let Some(p) = (v.priority != Priority::Normal).then_some(v.priority) {
-                log.push(TicketEvent::PriorityChanged { priority: p });
-            }
-            if v.category.is_some() {
-                log.push(TicketEvent::CategoryChanged {
-                    category: v.category,
-                });
-            }
-            if v.assignee.is_some() {
-                log.push(TicketEvent::Assigned {
-                    assignee: v.assignee.clone(),
-                });
-            }
-            log.push(TicketEvent::Message {
-                from,
-                ack_only: false,
-                body: v.body.clone(),
-            });
-            if status != Status::New {
-                log.push(TicketEvent::Status {
-                    from: Status::New,
-                    to: status,
-                });
-            }
-            for e in &log {
-                rows::append_event(tx, &event_row(id, now, &who.actor, e))?;
-            }
-            let row = rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;
-            reevaluate(tx, &row, now, attempts_max)?;
-            store::audit::insert(
-                tx,
-                now.as_microsecond(),
-                &who.actor,
-                "ticket.open",
-                Some(&format!("ticket:{id}")),
-                Some(&format!("channel={}", v.channel)),
-            )?;
-            Ok::<_, AppError>(id)
+                who,
+                &v,
+                customer.as_ref(),
+                input.order_id,
+                now,
+                attempts_max,
+                None,
+            )
         })?;
         tracing::info!(ticket_id = id, channel = %v.channel, "ticket opened");
         self.ticket(id)
@@ -868,30 +976,8 @@ impl App {
     ) -> AppResult<TicketView> {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write(|tx| {
-            let row = rows::lock_ticket(tx, id)?.ok_or(AppError::NotFound)?;
-            let mut state = current(&row)?;
-            let log = change(&mut state)?;
-            if log.is_empty() {
-                return Ok(());
-            }
-            let at = entry_instant(tx, id, now)?;
-            for e in &log {
-                rows::append_event(tx, &event_row(id, at, &who.actor, e))?;
-            }
-            save_state(tx, id, &state, at)?;
-            let row = rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;
-            reevaluate(tx, &row, now, attempts_max)?;
-            store::audit::insert(
-                tx,
-                now.as_microsecond(),
-                &who.actor,
-                action,
-                Some(&format!("ticket:{id}")),
-                None,
-            )?;
-            Ok::<_, AppError>(())
-        })?;
+        self.store
+            .write(|tx| change_ticket_tx(tx, who, id, now, attempts_max, action, change))?;
         self.ticket(id)
     }
 
@@ -910,34 +996,7 @@ impl App {
             return Err(FieldError::new("ack_only", "only outbound messages acknowledge").into());
         }
         self.change_ticket(who, id, "ticket.message", |state| {
-            let mut log = Vec::new();
-            let next = desk::status_after_message(state.status, from).map_err(refused)?;
-            // A customer's message is on an open ticket: reopen first, then the message.
-            if from == Sender::Customer
-                && let Some(to) = next
-            {
-                log.push(TicketEvent::Status {
-                    from: state.status,
-                    to,
-                });
-                state.status = to;
-            }
-            log.push(TicketEvent::Message {
-                from,
-                ack_only: input.ack_only,
-                body,
-            });
-            if from != Sender::Customer
-                && !input.ack_only
-                && let Some(to) = next
-            {
-                log.push(TicketEvent::Status {
-                    from: state.status,
-                    to,
-                });
-                state.status = to;
-            }
-            Ok(log)
+            message_log(state, from, input.ack_only, body)
         })
     }
 

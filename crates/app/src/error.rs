@@ -40,6 +40,9 @@ pub enum AppError {
     IdempotencyKeyReused,
     #[error("missing or invalid API key")]
     Unauthenticated,
+    /// A signed inbound webhook (LINE) whose signature is missing or wrong.
+    #[error("missing or invalid signature")]
+    InvalidSignature,
     #[error("this role may not do that")]
     Forbidden,
     #[error(transparent)]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod intake;
 pub mod jobs;
 pub mod keys;
+pub mod line;
 pub mod loyalty;
 pub mod points;
 pub mod sys;
@@ -73,6 +74,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub webhooks: Arc<dyn WebhookSender>,
+    /// Replies and pushes to LINE ([`App::with_line_sender`] replaces it).
+    pub line: Arc<dyn line::LineSender>,
     pub settings: Settings,
     /// Names this process's job leases.
     pub worker_id: String,
@@ -97,6 +100,7 @@ impl App {
             clock,
             entropy,
             webhooks,
+            line: Arc::new(line::HttpLineSender::default()),
             settings,
             worker_id,
         }

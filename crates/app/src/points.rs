@@ -120,7 +120,7 @@ impl App {
         points: i64,
         reason: &str,
     ) -> AppResult<StatementEntry> {
-        let amount = Points::posting(points.abs())?.0;
+        Points::posting(points.abs())?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > REASON_CHARS_MAX {
             return Err(FieldError::new(
@@ -133,72 +133,98 @@ impl App {
         let external_id = format!("correction-{}", self.random_hex(12));
         let allow_negative = self.settings.allow_negative_balance;
         self.store.write(|tx| {
-            let account =
-                ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
-            let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
-            if points < 0 {
-                debit_balance(
-                    account.balance,
-                    amount,
-                    allow_negative || account.allow_negative,
-                )
-                .map_err(AppError::InsufficientPoints)?;
-            }
-            let body = serde_json::json!({ "points": points, "reason": reason }).to_string();
-            let event_id = store::events::insert(
+            post_correction(
                 tx,
-                &NewEvent {
-                    source: "patron",
-                    external_id: &external_id,
-                    kind: EventKind::PointsCorrected,
-                    customer_id: Some(customer_id),
-                    order_event_id: None,
-                    occurred_at_micros: now,
-                    recorded_at_micros: now,
-                    currency: None,
-                    amount_minor: None,
-                    content_hash: &[],
-                    body: &body,
-                },
-            )?
-            .context("fresh correction id collided")?;
-            let (debit, credit) = if points > 0 {
-                (issuance, account.id)
-            } else {
-                (account.id, issuance)
-            };
-            let transfer = NewTransfer {
-                event_id,
-                seq: 0,
-                debit_account_id: debit,
-                credit_account_id: credit,
-                amount,
-                kind: TransferKind::Correction,
-                created_at_micros: now,
-                remaining: (points > 0).then_some(amount),
-                pending_until_micros: None,
-                expires_at_micros: None,
-                lot: None,
-                reason: Some(reason),
-                lot_state: None,
-            };
-            ledger::insert_transfer(tx, &transfer)?;
-            if points < 0 {
-                consume_lots(tx, account.id, (event_id, 0), amount)?;
-            }
-            ledger::add_to_balance(tx, account.id, points)?;
-            store::audit::insert(
-                tx,
+                who,
+                customer_id,
+                points,
+                reason,
+                &external_id,
                 now,
-                &who.actor,
-                "points.correct",
-                Some(&format!("customer:{customer_id}")),
-                Some(&format!("points={points}")),
-            )?;
-            let row = ledger::of_event(tx, event_id)?
-                .pop()
-                .context("correction just written")?;
-            Ok(entry(account.id, row))
+                allow_negative,
+            )
         })
     }
+}
+
+/// Posts a correction in the caller's transaction (see [`App::correct_points`]); `reason` is
+/// already checked. The service desk posts compensation through it with the ticket's
+/// reference in the reason.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn post_correction(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    customer_id: i64,
+    points: i64,
+    reason: &str,
+    external_id: &str,
+    now: i64,
+    allow_negative: bool,
+) -> AppResult<StatementEntry> {
+    let amount = Points::posting(points.abs())?.0;
+    let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
+    let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+    if points < 0 {
+        debit_balance(
+            account.balance,
+            amount,
+            allow_negative || account.allow_negative,
+        )
+        .map_err(AppError::InsufficientPoints)?;
+    }
+    let body = serde_json::json!({ "points": points, "reason": reason }).to_string();
+    let event_id = store::events::insert(
+        tx,
+        &NewEvent {
+            source: "patron",
+            external_id,
+            kind: EventKind::PointsCorrected,
+            customer_id: Some(customer_id),
+            order_event_id: None,
+            occurred_at_micros: now,
+            recorded_at_micros: now,
+            currency: None,
+            amount_minor: None,
+            content_hash: &[],
+            body: &body,
+        },
+    )?
+    .context("fresh correction id collided")?;
+    let (debit, credit) = if points > 0 {
+        (issuance, account.id)
+    } else {
+        (account.id, issuance)
+    };
+    let transfer = NewTransfer {
+        event_id,
+        seq: 0,
+        debit_account_id: debit,
+        credit_account_id: credit,
+        amount,
+        kind: TransferKind::Correction,
+        created_at_micros: now,
+        remaining: (points > 0).then_some(amount),
+        pending_until_micros: None,
+        expires_at_micros: None,
+        lot: None,
+        reason: Some(reason),
+        lot_state: None,
+    };
+    ledger::insert_transfer(tx, &transfer)?;
+    if points < 0 {
+        consume_lots(tx, account.id, (event_id, 0), amount)?;
+    }
+    ledger::add_to_balance(tx, account.id, points)?;
+    store::audit::insert(
+        tx,
+        now,
+        &who.actor,
+        "points.correct",
+        Some(&format!("customer:{customer_id}")),
+        Some(&format!("points={points}")),
+    )?;
+    let row = ledger::of_event(tx, event_id)?
+        .pop()
+        .context("correction just written")?;
+    Ok(entry(account.id, row))
 }

@@ -10,6 +10,8 @@
 //! into the [`Timeline`] the SLA engine evaluates.
 
 pub mod classify;
+pub mod kb;
+pub mod reply;
 
 use crate::FieldError;
 use crate::sla::{
@@ -547,5 +549,7 @@ pub fn current_status<'a>(events: impl IntoIterator<Item = &'a TicketEvent>) -> 
         .unwrap_or(Status::New)
 }
 
+#[cfg(test)]
+mod reply_tests;
 #[cfg(test)]
 mod tests;

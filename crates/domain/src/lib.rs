@@ -15,6 +15,7 @@ pub mod loyalty;
 pub mod money;
 pub mod order;
 pub mod sla;
+pub mod template;
 
 pub use customer::{CustomerProfile, Email, Identity, IdentityKind, PhoneNumber};
 pub use event::{EventKind, ExternalRef};

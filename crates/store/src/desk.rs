@@ -450,3 +450,259 @@ pub fn replace_policies(tx: &mut Tx<'_>, rows: &[PolicyRow], now_micros: i64) ->
     }
     Ok(())
 }
+
+/// The open conversation of a customer on a channel: the newest ticket not closed.
+pub fn latest_unclosed_ticket(
+    tx: &mut Tx<'_>,
+    customer_id: i64,
+    channel: &str,
+) -> Result<Option<i64>> {
+    tx.query_opt(
+        "SELECT id FROM tickets WHERE customer_id = $1 AND channel = $2 AND status <> 'closed'
+         ORDER BY id DESC LIMIT 1",
+        args![customer_id, channel],
+    )?
+    .map(|r| r.int(0))
+    .transpose()
+}
+
+/// What a reply template may say about a customer's history: orders placed, and tickets
+/// opened before `before_ticket_id`.
+pub fn customer_history(
+    tx: &mut Tx<'_>,
+    customer_id: i64,
+    before_ticket_id: i64,
+) -> Result<(i64, i64)> {
+    let orders = tx
+        .query_one(
+            "SELECT COUNT(*) FROM events WHERE customer_id = $1 AND kind = 'order_placed'",
+            args![customer_id],
+        )?
+        .int(0)?;
+    let tickets = tx
+        .query_one(
+            "SELECT COUNT(*) FROM tickets WHERE customer_id = $1 AND id < $2",
+            args![customer_id, before_ticket_id],
+        )?
+        .int(0)?;
+    Ok((orders, tickets))
+}
+
+/// The LINE channel's settings. The secret and token redact themselves in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LineChannelRow {
+    pub channel_secret: String,
+    pub access_token: String,
+    pub api_base_url: String,
+    pub updated_at: jiff::Timestamp,
+}
+
+impl std::fmt::Debug for LineChannelRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineChannelRow")
+            .field("channel_secret", &"<redacted>")
+            .field("access_token", &"<redacted>")
+            .field("api_base_url", &self.api_base_url)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+pub fn line_channel(tx: &mut Tx<'_>) -> Result<Option<LineChannelRow>> {
+    tx.query_opt(
+        "SELECT channel_secret, access_token, api_base_url, updated_at FROM line_channel WHERE id = 1",
+        &[],
+    )?
+    .map(|r| {
+        Ok(LineChannelRow {
+            channel_secret: r.text(0)?.to_owned(),
+            access_token: r.text(1)?.to_owned(),
+            api_base_url: r.text(2)?.to_owned(),
+            updated_at: instant(r.int(3)?)?,
+        })
+    })
+    .transpose()
+}
+
+pub fn put_line_channel(
+    tx: &mut Tx<'_>,
+    secret: &str,
+    token: &str,
+    base_url: &str,
+    now_micros: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO line_channel (id, channel_secret, access_token, api_base_url, updated_at)
+         VALUES (1, $1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET channel_secret = excluded.channel_secret,
+             access_token = excluded.access_token, api_base_url = excluded.api_base_url,
+             updated_at = excluded.updated_at",
+        args![secret, token, base_url, now_micros],
+    )?;
+    Ok(())
+}
+
+/// Records a LINE webhook event id; false when it was handled before (a redelivery).
+pub fn insert_line_event(tx: &mut Tx<'_>, event_id: &str, now_micros: i64) -> Result<bool> {
+    Ok(tx
+        .query_opt(
+            "INSERT INTO line_webhook_events (event_id, received_at) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING RETURNING event_id",
+            args![event_id, now_micros],
+        )?
+        .is_some())
+}
+
+pub fn set_line_event_ticket(tx: &mut Tx<'_>, event_id: &str, ticket_id: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE line_webhook_events SET ticket_id = $2 WHERE event_id = $1",
+        args![event_id, ticket_id],
+    )?;
+    Ok(())
+}
+
+/// The LINE user id of a customer, if they have one.
+pub fn line_user_of(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<String>> {
+    tx.query_opt(
+        "SELECT value FROM customer_identities WHERE customer_id = $1 AND kind = 'line_user_id'
+         ORDER BY value LIMIT 1",
+        args![customer_id],
+    )?
+    .map(|r| Ok(r.text(0)?.to_owned()))
+    .transpose()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRow {
+    pub key: String,
+    pub locale: String,
+    pub body: String,
+    pub version: i64,
+    pub updated_at: jiff::Timestamp,
+}
+
+fn template(r: &Row) -> Result<TemplateRow> {
+    Ok(TemplateRow {
+        key: r.text(0)?.to_owned(),
+        locale: r.text(1)?.to_owned(),
+        body: r.text(2)?.to_owned(),
+        version: r.int(3)?,
+        updated_at: instant(r.int(4)?)?,
+    })
+}
+
+pub fn templates(tx: &mut Tx<'_>) -> Result<Vec<TemplateRow>> {
+    tx.query(
+        "SELECT key, locale, body, version, updated_at FROM reply_templates ORDER BY key, locale",
+        &[],
+    )?
+    .iter()
+    .map(template)
+    .collect()
+}
+
+pub fn get_template(tx: &mut Tx<'_>, key: &str, locale: &str) -> Result<Option<TemplateRow>> {
+    tx.query_opt(
+        "SELECT key, locale, body, version, updated_at FROM reply_templates
+         WHERE key = $1 AND locale = $2",
+        args![key, locale],
+    )?
+    .map(|r| template(&r))
+    .transpose()
+}
+
+/// Creates or replaces a template; returns its version.
+pub fn put_template(
+    tx: &mut Tx<'_>,
+    key: &str,
+    locale: &str,
+    body: &str,
+    now_micros: i64,
+) -> Result<i64> {
+    tx.query_one(
+        "INSERT INTO reply_templates (key, locale, body, version, updated_at)
+         VALUES ($1, $2, $3, 1, $4)
+         ON CONFLICT (key, locale) DO UPDATE SET body = excluded.body,
+             version = reply_templates.version + 1, updated_at = excluded.updated_at
+         RETURNING version",
+        args![key, locale, body, now_micros],
+    )?
+    .int(0)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArticleRow {
+    pub id: i64,
+    pub locale: String,
+    pub title: String,
+    pub body: String,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+}
+
+fn article(r: &Row) -> Result<ArticleRow> {
+    Ok(ArticleRow {
+        id: r.int(0)?,
+        locale: r.text(1)?.to_owned(),
+        title: r.text(2)?.to_owned(),
+        body: r.text(3)?.to_owned(),
+        created_at: instant(r.int(4)?)?,
+        updated_at: instant(r.int(5)?)?,
+    })
+}
+
+/// Stores an article with its search terms; returns its id.
+pub fn insert_article(
+    tx: &mut Tx<'_>,
+    locale: &str,
+    title: &str,
+    body: &str,
+    terms: &[String],
+    now_micros: i64,
+) -> Result<i64> {
+    let id = tx
+        .query_one(
+            "INSERT INTO kb_articles (locale, title, body, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            args![locale, title, body, now_micros],
+        )?
+        .int(0)?;
+    for term in terms {
+        tx.execute(
+            "INSERT INTO kb_postings (term, article_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            args![term.as_str(), id],
+        )?;
+    }
+    Ok(id)
+}
+
+pub fn get_article(tx: &mut Tx<'_>, id: i64) -> Result<Option<ArticleRow>> {
+    tx.query_opt(
+        "SELECT id, locale, title, body, created_at, updated_at FROM kb_articles WHERE id = $1",
+        args![id],
+    )?
+    .map(|r| article(&r))
+    .transpose()
+}
+
+pub fn count_articles(tx: &mut Tx<'_>) -> Result<i64> {
+    tx.query_one("SELECT COUNT(*) FROM kb_articles", &[])?
+        .int(0)
+}
+
+/// `(term, article_id)` postings of the given terms.
+pub fn postings(tx: &mut Tx<'_>, terms: &[String]) -> Result<Vec<(String, i64)>> {
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params: Vec<Arg<'_>> = terms.iter().map(|t| Arg::Text(t)).collect();
+    let list: Vec<String> = (1..=terms.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT term, article_id FROM kb_postings WHERE term IN ({}) ORDER BY term, article_id",
+        list.join(", ")
+    );
+    tx.query(&sql, &params)?
+        .iter()
+        .map(|r| Ok((r.text(0)?.to_owned(), r.int(1)?)))
+        .collect()
+}

@@ -50,6 +50,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0004_desk.sql"),
         postgres: include_str!("../migrations/postgres/0004_desk.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 5,
+            name: "desk_more",
+        },
+        sqlite: include_str!("../migrations/sqlite/0005_desk_more.sql"),
+        postgres: include_str!("../migrations/postgres/0005_desk_more.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

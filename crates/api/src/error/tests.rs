@@ -98,6 +98,7 @@ fn samples() -> Vec<(&'static str, AppError)> {
         ),
         ("IdempotencyKeyReused", AppError::IdempotencyKeyReused),
         ("Unauthenticated", AppError::Unauthenticated),
+        ("InvalidSignature", AppError::InvalidSignature),
         ("Forbidden", AppError::Forbidden),
         (
             "Internal",
@@ -122,6 +123,7 @@ fn variant_is_sampled(e: &AppError) -> bool {
         | AppError::TicketRefused(_)
         | AppError::IdempotencyKeyReused
         | AppError::Unauthenticated
+        | AppError::InvalidSignature
         | AppError::Forbidden
         | AppError::Internal(_) => true,
     }
@@ -137,7 +139,7 @@ fn app_error_table() {
             json!({ "variant": name, "problem": api.problem() })
         })
         .collect();
-    assert_eq!(table.len(), 17);
+    assert_eq!(table.len(), 18);
     insta::assert_json_snapshot!(table);
 }
 

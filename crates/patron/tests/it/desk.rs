@@ -884,3 +884,409 @@ fn sla_preview_on_the_command_line() {
     assert!(err.contains("--pause"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A LINE sender that records requests and answers 200 (or a scripted status).
+#[derive(Default)]
+struct RecordingLine {
+    sent: std::sync::Mutex<Vec<(String, String)>>,
+    status: std::sync::Mutex<Vec<u16>>,
+}
+
+impl app::line::LineSender for RecordingLine {
+    fn post(&self, url: &str, token: &str, body: &str) -> Result<u16, String> {
+        assert_eq!(token, "token-1");
+        self.sent
+            .lock()
+            .unwrap()
+            .push((url.to_owned(), body.to_owned()));
+        Ok(self.status.lock().unwrap().pop().unwrap_or(200))
+    }
+}
+
+/// POSTs a raw LINE webhook body with an optional signature header.
+fn line_post(addr: &str, body: &str, signature: Option<&str>) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "POST /api/v1/channels/line/webhook HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(sig) = signature {
+        req.push_str(&format!("X-Line-Signature: {sig}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let json = out
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+fn line_message(event_id: &str, user: &str, text: &str) -> String {
+    json!({
+        "destination": "Ubot",
+        "events": [{
+            "type": "message", "mode": "active", "timestamp": 1772413200000_i64,
+            "webhookEventId": event_id, "replyToken": format!("reply-{event_id}"),
+            "source": { "type": "user", "userId": user },
+            "message": { "type": "text", "id": format!("m-{event_id}"), "text": text },
+            "deliveryContext": { "isRedelivery": false },
+        }],
+    })
+    .to_string()
+}
+
+both_backends!(line_webhook_end_to_end, |t: &TestApp| {
+    let line = std::sync::Arc::new(RecordingLine::default());
+    let app = t.app.clone().with_line_sender(line.clone());
+    let admin = TestApp::principal(Role::Admin);
+    app.put_line_channel(
+        &admin,
+        &app::line::LineChannelInput {
+            channel_secret: "secret-1".into(),
+            access_token: "token-1".into(),
+            api_base_url: Some("http://127.0.0.1:9/line".into()),
+        },
+    )
+    .unwrap();
+    let server = Server::start(app.clone());
+    let addr = server.addr.as_str();
+    let tickets = |app: &app::App| {
+        app.tickets(&Default::default(), 0, 100)
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+
+    // A bad or missing signature: 401 and nothing stored.
+    let body = line_message("e1", "U-line-amy", "我的訂單在哪裡？");
+    let bad = app::line::signature("another-secret", body.as_bytes());
+    for sig in [Some(bad.as_str()), None, Some("not base64!")] {
+        let (status, json) = line_post(addr, &body, sig);
+        assert_eq!(status, 401, "{json}");
+        assert_eq!(json["code"], "invalid_signature");
+    }
+    assert!(tickets(&app).is_empty());
+    assert_eq!(
+        app.store.read(store::customers::count).unwrap(),
+        0,
+        "no customer created"
+    );
+
+    // A signed message: a customer by LINE id, a ticket, an acknowledgement by reply.
+    let sig = app::line::signature("secret-1", body.as_bytes());
+    let (status, json) = line_post(addr, &body, Some(&sig));
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["messages"], 1);
+    assert_eq!(json["tickets_opened"], 1);
+    let list = tickets(&app);
+    assert_eq!(list.len(), 1);
+    let id = list[0].id;
+    let reference = list[0].reference.clone();
+    let view = app.ticket(id).unwrap();
+    assert_eq!(view.ticket.channel, "line");
+    let ack = view
+        .events
+        .iter()
+        .find(|e| e.kind == "message" && e.from.as_deref() == Some("system"))
+        .expect("an automatic acknowledgement");
+    assert!(ack.ack_only);
+    assert!(ack.body.as_deref().unwrap().contains(&reference), "{ack:?}");
+    let state = |v: &app::desk::TicketView, kind| {
+        v.sla
+            .as_ref()
+            .unwrap()
+            .clocks
+            .iter()
+            .find(|c| c.clock == kind)
+            .map(|c| c.state)
+    };
+    assert_ne!(
+        state(&view, domain::sla::ClockKind::FirstResponse),
+        Some("fulfilled"),
+        "an auto-ack never answers for first_response"
+    );
+    assert_eq!(app.run_pending_jobs().unwrap().done, 1);
+    {
+        let sent = line.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, "http://127.0.0.1:9/line/v2/bot/message/reply");
+        let b: Value = serde_json::from_str(&sent[0].1).unwrap();
+        assert_eq!(b["replyToken"], "reply-e1");
+        assert!(
+            b["messages"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains(&reference)
+        );
+    }
+
+    // A redelivery is skipped; a second message continues the same ticket.
+    let (_, json) = line_post(addr, &body, Some(&sig));
+    assert_eq!(json["duplicates"], 1);
+    let body2 = line_message("e2", "U-line-amy", "訂單編號是 A123");
+    let sig2 = app::line::signature("secret-1", body2.as_bytes());
+    let (status, json) = line_post(addr, &body2, Some(&sig2));
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["tickets_opened"], 0);
+    assert_eq!(tickets(&app).len(), 1);
+    let customer_messages = app
+        .ticket(id)
+        .unwrap()
+        .events
+        .iter()
+        .filter(|e| e.kind == "message" && e.from.as_deref() == Some("customer"))
+        .count();
+    assert_eq!(customer_messages, 2);
+
+    // Unknown event types are accepted and ignored.
+    let follow = json!({ "destination": "Ubot", "events": [
+        { "type": "follow", "webhookEventId": "e3", "source": { "type": "user", "userId": "U-line-bob" } },
+        { "type": "some_future_event", "webhookEventId": "e4" },
+    ]})
+    .to_string();
+    let sig3 = app::line::signature("secret-1", follow.as_bytes());
+    let (status, json) = line_post(addr, &follow, Some(&sig3));
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["ignored"], 2);
+    assert_eq!(tickets(&app).len(), 1);
+
+    // An agent's answer on the LINE ticket goes out as a push.
+    let agent = TestApp::principal(Role::Agent);
+    app.add_message(
+        &agent,
+        id,
+        &MessageInput {
+            from: "agent".into(),
+            body: "您好，包裹明天會到。".into(),
+            ack_only: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(app.run_pending_jobs().unwrap().done, 1);
+    let sent = line.sent.lock().unwrap();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].0, "http://127.0.0.1:9/line/v2/bot/message/push");
+    let b: Value = serde_json::from_str(&sent[1].1).unwrap();
+    assert_eq!(b["to"], "U-line-amy");
+});
+
+both_backends!(templates_replies_and_compensation, |t: &TestApp| {
+    let (_, agent, manager) = keys(t);
+    let server = Server::start(t.app.clone());
+    let addr = server.addr.as_str();
+    // An unknown variable is refused when saved.
+    let r = request(
+        addr,
+        "PUT",
+        "/api/v1/templates/logistics_delay",
+        Some(&manager),
+        Some(r#"{"locale":"zh-TW","body":"{{customer.nickname}} 您好"}"#),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("customer.nickname"), "{}", r.body);
+    let r = get(addr, "/api/v1/templates", &agent);
+    assert_eq!(r.status, 200);
+    assert!(r.json().as_array().unwrap().len() >= 12);
+
+    let body = json!({
+        "channel": "email",
+        "subject": "商品破損",
+        "body": "收到的茶壺有裂痕",
+        "customer": { "identities": { "email": "wang@example.com" }, "name": "王小明" },
+    });
+    let r = post(addr, "/api/v1/tickets", &agent, &body.to_string());
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ticket = r.json();
+    let id = ticket["ticket"]["id"].as_i64().unwrap();
+    let reference = ticket["ticket"]["reference"].as_str().unwrap().to_owned();
+    let customer_id = ticket["ticket"]["customer_id"].as_i64().unwrap();
+    let ack = &ticket["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["from"] == "system")
+        .unwrap()["body"];
+    assert!(ack.as_str().unwrap().starts_with("王顧客 您好"), "{ack}");
+    assert_eq!(clock(&ticket, "ack", 0)["state"], "fulfilled");
+    assert_eq!(clock(&ticket, "first_response", 0)["state"], "running");
+
+    // A template the ticket cannot fill (no order) is an error, not a blank.
+    let r = post(
+        addr,
+        &format!("/api/v1/tickets/{id}/replies"),
+        &agent,
+        r#"{"template":"order_status"}"#,
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = post(
+        addr,
+        &format!("/api/v1/tickets/{id}/replies"),
+        &agent,
+        r#"{"template":"product_defect","title":"mr"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ticket = r.json();
+    let last = ticket["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["kind"] == "message")
+        .unwrap()
+        .clone();
+    let text = last["body"].as_str().unwrap();
+    assert!(text.starts_with("王先生 您好"), "{text}");
+    assert!(text.contains(&reference));
+    assert_eq!(clock(&ticket, "first_response", 0)["state"], "fulfilled");
+
+    // Compensation: agents up to the limit, more needs a manager.
+    let limit = domain::desk::reply::COMPENSATION_POINTS_AGENT_MAX;
+    let path = format!("/api/v1/tickets/{id}/compensation");
+    let over = json!({ "points": limit + 1, "reason": "茶壺破損" }).to_string();
+    let r = post(addr, &path, &agent, &over);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        t.app.points_balance(customer_id).unwrap(),
+        0,
+        "nothing posted"
+    );
+    let r = post(
+        addr,
+        &path,
+        &agent,
+        &json!({ "points": limit, "reason": "茶壺破損" }).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.json()["reason"].as_str().unwrap().contains(&reference));
+    let r = post(addr, &path, &manager, &over);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(t.app.points_balance(customer_id).unwrap(), 2 * limit + 1);
+    let statement = t.app.points_statement(customer_id, (0, 0), 10).unwrap();
+    assert_eq!(statement.entries.len(), 2);
+    assert!(
+        statement.entries[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains(&reference)
+    );
+    let view = t.app.ticket(id).unwrap();
+    let notes = view
+        .events
+        .iter()
+        .filter(|e| e.kind == "note" && e.body.as_deref().unwrap().starts_with("Compensation"))
+        .count();
+    assert_eq!(notes, 2, "the ticket log records each compensation");
+    for bad in [
+        json!({ "points": 0, "reason": "x" }),
+        json!({ "points": 5, "reason": " " }),
+    ] {
+        let r = post(addr, &path, &manager, &bad.to_string());
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
+});
+
+/// Articles a shop might keep, and questions asked in other words.
+const ARTICLES: &[(&str, &str)] = &[
+    (
+        "如何辦理退貨",
+        "收到商品七天內可申請退貨，請至會員中心的訂單頁面點選退貨，我們會安排宅配收件。",
+    ),
+    (
+        "忘記密碼怎麼辦",
+        "在登入頁點選「忘記密碼」，輸入註冊信箱後會收到重設密碼的連結，連結一小時內有效。",
+    ),
+    (
+        "查詢訂單配送進度",
+        "出貨後會寄送物流單號，可在訂單頁面追蹤包裹目前的配送狀態與預計到貨日。",
+    ),
+    (
+        "會員點數如何使用",
+        "結帳時可折抵點數，每一點折抵一元，點數效期為取得後一年。",
+    ),
+    (
+        "門市營業時間",
+        "各門市營業時間為上午十一點至晚上九點，國定假日照常營業。",
+    ),
+    (
+        "付款方式說明",
+        "我們接受信用卡、LINE Pay、超商代碼與貨到付款。",
+    ),
+    (
+        "商品瑕疵處理",
+        "若收到的商品有破損或瑕疵，請拍照上傳，我們會免費換貨並負擔運費。",
+    ),
+    (
+        "發票開立與寄送",
+        "電子發票會在出貨後寄到您的信箱，也可以存入手機條碼載具。",
+    ),
+    (
+        "修改收件地址",
+        "訂單出貨前可以在訂單頁面修改收件地址，出貨後請聯繫客服。",
+    ),
+    (
+        "Shipping abroad",
+        "We ship to Hong Kong and Macau; delivery takes five to seven days.",
+    ),
+];
+
+/// Each question with the title of the article that answers it.
+const QUESTIONS: &[(&str, &str)] = &[
+    ("我想把買的東西退回去", "如何辦理退貨"),
+    ("東西不喜歡可以退嗎", "如何辦理退貨"),
+    ("密碼想不起來登入不了", "忘記密碼怎麼辦"),
+    ("要怎麼重設我的密碼", "忘記密碼怎麼辦"),
+    ("我的包裹現在到哪裡了", "查詢訂單配送進度"),
+    ("訂單什麼時候會到貨", "查詢訂單配送進度"),
+    ("我的點數可以折抵多少錢", "會員點數如何使用"),
+    ("你們店幾點開門", "門市營業時間"),
+    ("可以用LINE Pay付錢嗎", "付款方式說明"),
+    ("收到的杯子破掉了", "商品瑕疵處理"),
+    ("發票會寄到哪裡", "發票開立與寄送"),
+    ("我地址填錯了想改", "修改收件地址"),
+    ("do you ship to hong kong", "Shipping abroad"),
+];
+
+both_backends!(knowledge_base_recall_at_3, |t: &TestApp| {
+    let admin = TestApp::principal(Role::Admin);
+    for (title, body) in ARTICLES {
+        let locale = if title.is_ascii() { "en" } else { "zh-TW" };
+        t.app
+            .create_article(
+                &admin,
+                &app::desk::kb::ArticleInput {
+                    locale: locale.into(),
+                    title: (*title).into(),
+                    body: (*body).into(),
+                },
+            )
+            .unwrap();
+    }
+    let mut found = 0;
+    let mut misses = Vec::new();
+    for (question, expected) in QUESTIONS {
+        let hits = t.app.search_articles(question, 3).unwrap();
+        if hits.iter().any(|h| h.article.title == *expected) {
+            found += 1;
+        } else {
+            misses.push(*question);
+        }
+    }
+    let recall = found as f64 / QUESTIONS.len() as f64;
+    eprintln!(
+        "knowledge base recall@3 = {recall:.2} ({found}/{})",
+        QUESTIONS.len()
+    );
+    assert!(recall >= 0.9, "recall@3 {recall:.2}; missed {misses:?}");
+    assert!(matches!(
+        t.app.search_articles("  ", 3),
+        Err(app::AppError::Invalid(_))
+    ));
+    assert!(t.app.search_articles("zzzz", 3).unwrap().is_empty());
+});
