@@ -9,6 +9,13 @@
 //! lines) goes through the reference line parser, and a log that is not in date
 //! order per customer (the fold needs each customer's periods in order) is
 //! summarised by the reference path instead.
+//!
+//! Large files are cut in two at a line break past the middle and the halves are
+//! folded on two threads; the later half's summaries are then appended customer
+//! by customer (a customer seen in both continues where the first half left off).
+//! Amounts may then be summed in a different order (last-bit differences); any
+//! error or disorder sends the file through the sequential pass, which reports it
+//! with the right line number.
 
 use std::borrow::Cow;
 
@@ -104,6 +111,45 @@ struct Running {
     periods: u32,
     /// Sum of the amounts after the first period.
     repeat_spend: f64,
+    /// Sum of the amounts in the first period (needed to merge two parts of a file).
+    first_spend: f64,
+}
+
+impl Running {
+    const EMPTY: Running = Running {
+        first_period: 0,
+        last_period: 0,
+        periods: 0,
+        repeat_spend: 0.0,
+        first_spend: 0.0,
+    };
+
+    /// Appends `later`, the same customer's summary of a later part of the file.
+    fn merge(&mut self, later: &Running) -> Result<(), OutOfOrder> {
+        if later.periods == 0 {
+            return Ok(());
+        }
+        if self.periods == 0 {
+            *self = *later;
+            return Ok(());
+        }
+        if later.first_period == self.last_period {
+            if self.periods > 1 {
+                self.repeat_spend += later.first_spend;
+            } else {
+                self.first_spend += later.first_spend;
+            }
+            self.periods += later.periods - 1;
+        } else if later.first_period > self.last_period {
+            self.repeat_spend += later.first_spend;
+            self.periods += later.periods;
+        } else {
+            return Err(OutOfOrder);
+        }
+        self.repeat_spend += later.repeat_spend;
+        self.last_period = later.last_period;
+        Ok(())
+    }
 }
 
 /// Interns customer keys: canonical decimal ids (no sign, no leading zero) by
@@ -114,6 +160,9 @@ struct Interner {
     numeric: FxMap<u64, u32>,
     text: FxMap<Box<str>, u32>,
     keys: CustomerKeys,
+    /// The dense table may always cover ids below this (a part of a file sized
+    /// by its bytes: the customers of a later part arrive with large ids first).
+    dense_ids_min: u64,
 }
 
 fn canonical_id(key: &[u8]) -> Option<u64> {
@@ -145,8 +194,10 @@ impl Interner {
         if let Some(&c) = self.numeric.get(&id) {
             return (c, false);
         }
-        let dense_limit =
-            DENSE_ID_MAX.min(DENSE_ID_SLACK + DENSE_IDS_PER_CUSTOMER_MAX * (u64::from(count) + 1));
+        let dense_limit = DENSE_ID_MAX.min(
+            (DENSE_ID_SLACK + DENSE_IDS_PER_CUSTOMER_MAX * (u64::from(count) + 1))
+                .max(self.dense_ids_min),
+        );
         if id < dense_limit {
             if id as usize >= self.dense.len() {
                 let size = (id as usize + 1)
@@ -314,12 +365,7 @@ impl<'a> Fold<'a> {
         for record in &self.batch {
             let (customer, new) = self.interner.intern(&record.key);
             if new {
-                self.running.push(Running {
-                    first_period: 0,
-                    last_period: 0,
-                    periods: 0,
-                    repeat_spend: 0.0,
-                });
+                self.running.push(Running::EMPTY);
             }
             self.slots.push(customer);
         }
@@ -341,10 +387,13 @@ impl<'a> Fold<'a> {
                     last_period: period,
                     periods: 1,
                     repeat_spend: 0.0,
+                    first_spend: record.amount,
                 };
             } else if period == state.last_period {
                 if state.periods > 1 {
                     state.repeat_spend += record.amount;
+                } else {
+                    state.first_spend += record.amount;
                 }
             } else if period > state.last_period {
                 state.last_period = period;
@@ -359,82 +408,173 @@ impl<'a> Fold<'a> {
     }
 }
 
+impl<'a> Fold<'a> {
+    fn new(scale: &TimeScale, observation_end_day: i32) -> Self {
+        Fold {
+            interner: Interner::default(),
+            running: Vec::new(),
+            batch: Vec::with_capacity(FOLD_BATCH_ROWS),
+            slots: Vec::with_capacity(FOLD_BATCH_ROWS),
+            scale: *scale,
+            observation_end_day,
+            period_cache: (i32::MIN, 0),
+        }
+    }
+
+    /// Folds every line of `bytes` (a whole file, or a part after the header when
+    /// `columns` are known); errors count lines from the start of `bytes`.
+    fn lines(
+        &mut self,
+        bytes: &'a [u8],
+        mut columns: Option<Columns>,
+        options: &CsvOptions,
+    ) -> Result<Result<(), OutOfOrder>, CsvSummaryError> {
+        let mut spans = Vec::new();
+        let mut cache = DateCache {
+            text: [0; 16],
+            len: None,
+            day: 0,
+        };
+        for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+            let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let fast = match columns {
+                Some(c) if line.len() <= parse::LINE_BYTES_MAX => {
+                    fast_record(line, c, options, &mut cache)
+                }
+                _ => None,
+            };
+            let record = match fast {
+                Some(record) => record,
+                None => match parse::parse_line(line, i + 1, columns, options, &mut spans)? {
+                    Line::Blank => continue,
+                    Line::Header(found) => {
+                        columns = Some(found);
+                        continue;
+                    }
+                    Line::Record(record) => record,
+                },
+            };
+            if let Err(e) = self.push(record) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(self.flush())
+    }
+
+    /// Appends the fold of the rest of the file: its customers not seen here
+    /// follow in their order of first appearance.
+    fn append(&mut self, later: Fold<'_>) -> Result<(), OutOfOrder> {
+        for (index, state) in later.running.iter().enumerate() {
+            let key = later.interner.keys.get(index).unwrap_or_default();
+            let (customer, new) = self.interner.intern(key);
+            if new {
+                self.running.push(*state);
+            } else {
+                self.running[customer as usize].merge(state)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> CsvSummary {
+        let end_period = self.scale.unit.index(self.observation_end_day);
+        let multiplier = self.scale.multiplier;
+        let summaries = self
+            .running
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.periods > 0)
+            .map(|(c, s)| {
+                let frequency = s.periods - 1;
+                CustomerSummary {
+                    customer: c as u64,
+                    frequency,
+                    recency: f64::from(s.last_period - s.first_period) / multiplier,
+                    age: f64::from(end_period - s.first_period) / multiplier,
+                    monetary_value: if frequency == 0 {
+                        0.0
+                    } else {
+                        s.repeat_spend / f64::from(frequency)
+                    },
+                }
+            })
+            .collect();
+        CsvSummary {
+            summaries,
+            customer_keys: self.interner.keys,
+        }
+    }
+}
+
+/// Fewest bytes of a data line with an ISO date: `1,2020-01-01` and its line break.
+const LINE_BYTES_MIN: usize = 13;
+
+/// Files of at least this many bytes are folded in two halves on two threads.
+const PARALLEL_BYTES_MIN: usize = 1 << 22;
+
+/// Where to cut `bytes` in two for [`PARALLEL_BYTES_MIN`]: the header's columns
+/// and the start of the first line after the middle. `None` when the file is
+/// small, has no plain header first, or no line break after the middle.
+fn split_point(bytes: &[u8], options: &CsvOptions, bytes_min: usize) -> Option<(Columns, usize)> {
+    if bytes.len() < bytes_min.max(2) {
+        return None;
+    }
+    let mut spans = Vec::new();
+    let mut header_end = 0;
+    let mut columns = None;
+    for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        header_end += raw.len();
+        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match parse::parse_line(line, i + 1, None, options, &mut spans).ok()? {
+            Line::Blank => continue,
+            Line::Header(found) => {
+                columns = Some(found);
+                break;
+            }
+            Line::Record(_) => return None,
+        }
+    }
+    let middle = bytes.len() / 2;
+    let cut = middle + bytes[middle..].iter().position(|&b| b == b'\n')? + 1;
+    (cut > header_end && cut < bytes.len()).then_some((columns?, cut))
+}
+
 fn summarize_fast(
     bytes: &[u8],
     options: &CsvOptions,
     scale: &TimeScale,
     observation_end_day: i32,
+    parallel_bytes_min: usize,
 ) -> Result<Result<CsvSummary, OutOfOrder>, CsvSummaryError> {
-    let mut fold = Fold {
-        interner: Interner::default(),
-        running: Vec::new(),
-        batch: Vec::with_capacity(FOLD_BATCH_ROWS),
-        slots: Vec::with_capacity(FOLD_BATCH_ROWS),
-        scale: *scale,
-        observation_end_day,
-        period_cache: (i32::MIN, 0),
-    };
-    let mut columns: Option<Columns> = None;
-    let mut spans = Vec::new();
-    let mut cache = DateCache {
-        text: [0; 16],
-        len: None,
-        day: 0,
-    };
-    for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
-        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let fast = match columns {
-            Some(c) if line.len() <= parse::LINE_BYTES_MAX => {
-                fast_record(line, c, options, &mut cache)
-            }
-            _ => None,
-        };
-        let record = match fast {
-            Some(record) => record,
-            None => match parse::parse_line(line, i + 1, columns, options, &mut spans)? {
-                Line::Blank => continue,
-                Line::Header(found) => {
-                    columns = Some(found);
-                    continue;
-                }
-                Line::Record(record) => record,
+    if let Some((columns, cut)) = split_point(bytes, options, parallel_bytes_min) {
+        let (head, tail) = bytes.split_at(cut);
+        let (first, second) = rayon::join(
+            || {
+                let mut fold = Fold::new(scale, observation_end_day);
+                fold.lines(head, None, options).map(|r| r.map(|()| fold))
             },
-        };
-        if let Err(e) = fold.push(record) {
-            return Ok(Err(e));
+            || {
+                let mut fold = Fold::new(scale, observation_end_day);
+                // About one new customer per line at most: a hint only (ids
+                // beyond it go to the hash map), and the table stays below a
+                // third of the part's size.
+                fold.interner.dense_ids_min = (tail.len() / LINE_BYTES_MIN) as u64;
+                fold.lines(tail, Some(columns), options)
+                    .map(|r| r.map(|()| fold))
+            },
+        );
+        // Any error or disorder: the sequential pass below gives the answer
+        // with the right line numbers.
+        if let (Ok(Ok(mut first)), Ok(Ok(second))) = (first, second)
+            && first.append(second).is_ok()
+        {
+            return Ok(Ok(first.finish()));
         }
     }
-    if let Err(e) = fold.flush() {
-        return Ok(Err(e));
-    }
-    let Fold {
-        interner, running, ..
-    } = fold;
-    let end_period = scale.unit.index(observation_end_day);
-    let summaries = running
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.periods > 0)
-        .map(|(c, s)| {
-            let frequency = s.periods - 1;
-            CustomerSummary {
-                customer: c as u64,
-                frequency,
-                recency: f64::from(s.last_period - s.first_period) / scale.multiplier,
-                age: f64::from(end_period - s.first_period) / scale.multiplier,
-                monetary_value: if frequency == 0 {
-                    0.0
-                } else {
-                    s.repeat_spend / f64::from(frequency)
-                },
-            }
-        })
-        .collect();
-    Ok(Ok(CsvSummary {
-        summaries,
-        customer_keys: interner.keys,
-    }))
+    let mut fold = Fold::new(scale, observation_end_day);
+    Ok(fold.lines(bytes, None, options)?.map(|()| fold.finish()))
 }
 
 /// Summary of every customer of a transaction CSV (`options` name the columns
@@ -452,7 +592,13 @@ pub fn summarize_csv(
         }
         .into());
     }
-    if let Ok(done) = summarize_fast(bytes, options, scale, observation_end_day)? {
+    if let Ok(done) = summarize_fast(
+        bytes,
+        options,
+        scale,
+        observation_end_day,
+        PARALLEL_BYTES_MIN,
+    )? {
         return Ok(done);
     }
     let log = parse::transactions_csv_with(bytes, options)?;

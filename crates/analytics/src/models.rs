@@ -13,6 +13,7 @@ pub mod mbgnbd;
 pub mod paretonbd;
 
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 use crate::optimize::{self, MinimizeOptions};
 
@@ -179,7 +180,43 @@ pub(crate) struct GroupedRows {
     pub(crate) distinct_frequencies: Vec<u32>,
     /// For each row, its index in `distinct_frequencies`.
     pub(crate) slots: Vec<u32>,
+    /// Distinct ages (T) and recencies (t_x), with each row's index into them:
+    /// real logs take few distinct values (days over a calibration window), so
+    /// ln(α + T) and ln(α + t_x) are computed once per distinct value.
+    pub(crate) ages: DistinctValues,
+    pub(crate) recencies: DistinctValues,
     pub(crate) total_weight: f64,
+}
+
+/// The distinct values of one column and each row's index into them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DistinctValues {
+    pub(crate) values: Vec<f64>,
+    pub(crate) slots: Vec<u32>,
+}
+
+impl DistinctValues {
+    fn new(column: impl Iterator<Item = f64>) -> Self {
+        let mut index: crate::parse::FxMap<u64, u32> = crate::parse::FxMap::default();
+        let mut values = Vec::new();
+        let slots = column
+            .map(|v| {
+                *index.entry(v.to_bits()).or_insert_with(|| {
+                    values.push(v);
+                    (values.len() - 1) as u32
+                })
+            })
+            .collect();
+        Self { values, slots }
+    }
+
+    /// (ln(shift + v), 1/(shift + v)) for every distinct value v.
+    pub(crate) fn log_and_inverse(&self, shift: f64) -> Vec<(f64, f64)> {
+        self.values
+            .iter()
+            .map(|v| ((shift + v).ln(), 1.0 / (shift + v)))
+            .collect()
+    }
 }
 
 impl GroupedRows {
@@ -194,12 +231,30 @@ impl GroupedRows {
             slots.push((distinct_frequencies.len() - 1) as u32);
         }
         let total_weight = rows.iter().map(|r| r.weight).sum();
+        let ages = DistinctValues::new(rows.iter().map(|r| r.age));
+        let recencies = DistinctValues::new(rows.iter().map(|r| r.recency));
         Self {
             rows,
             distinct_frequencies,
             slots,
+            ages,
+            recencies,
             total_weight,
         }
+    }
+
+    /// Σ weight × term(row index, row) of vectors, in fixed parallel chunks.
+    pub(crate) fn weighted_sum_indexed<F, const N: usize>(&self, term: F) -> [f64; N]
+    where
+        F: Fn(usize, &WeightedRow) -> [f64; N] + Sync,
+    {
+        parallel_sum_n(&self.rows, |i, row| {
+            let mut v = term(i, row);
+            for x in &mut v {
+                *x *= row.weight;
+            }
+            v
+        })
     }
 
     /// Σ weight × term(row, slot) of vectors (a log-likelihood and its gradient).
@@ -290,32 +345,29 @@ where
 }
 
 /// Collapses identical (x, t_x, T) rows into weighted rows, sorted by (x, t_x, T).
+/// Counts in a hash map first, so only the unique rows are sorted.
 pub fn compress(rows: &[CustomerRow]) -> Vec<WeightedRow> {
     // f64::total_cmp's order as an integer key, so the sort compares integers.
     fn total_order(v: f64) -> i64 {
         let bits = v.to_bits() as i64;
         bits ^ ((((bits >> 63) as u64) >> 1) as i64)
     }
-    let mut sorted = rows.to_vec();
-    sorted.par_sort_unstable_by_key(|r| (r.frequency, total_order(r.recency), total_order(r.age)));
-    let mut out: Vec<WeightedRow> = Vec::new();
-    for row in sorted {
-        match out.last_mut() {
-            Some(last)
-                if last.frequency == row.frequency
-                    && last.recency.to_bits() == row.recency.to_bits()
-                    && last.age.to_bits() == row.age.to_bits() =>
-            {
-                last.weight += 1.0;
-            }
-            _ => out.push(WeightedRow {
-                frequency: row.frequency,
-                recency: row.recency,
-                age: row.age,
-                weight: 1.0,
-            }),
-        }
+    let mut counts: crate::parse::FxMap<(u32, u64, u64), u32> = crate::parse::FxMap::default();
+    for r in rows {
+        *counts
+            .entry((r.frequency, r.recency.to_bits(), r.age.to_bits()))
+            .or_insert(0) += 1;
     }
+    let mut out: Vec<WeightedRow> = counts
+        .into_iter()
+        .map(|((frequency, recency, age), count)| WeightedRow {
+            frequency,
+            recency: f64::from_bits(recency),
+            age: f64::from_bits(age),
+            weight: f64::from(count),
+        })
+        .collect();
+    out.sort_unstable_by_key(|r| (r.frequency, total_order(r.recency), total_order(r.age)));
     out
 }
 
@@ -370,94 +422,43 @@ pub(crate) fn check_degenerate(rows: &[WeightedRow]) -> Result<(), FitError> {
 /// Fewest customers (total weight) a fit accepts.
 pub const MIN_CUSTOMERS: f64 = 2.0;
 
-/// Maximum-likelihood fit over log-parameters.
-///
-/// `total_log_likelihood` maps natural parameters to the total log-likelihood;
-/// `start` are natural start values. Returns the fitted natural parameters.
-pub(crate) fn fit_by_log_parameters<P: ModelParams>(
-    total_log_likelihood: &(dyn Fn(&[f64]) -> f64 + Sync),
-    start: &P,
-    total_weight: f64,
-    options: &FitOptions,
-) -> Result<FitReport<P>, FitError> {
-    let penalizer = options.penalizer;
-    let penalty = |theta: &[f64]| penalizer * theta.iter().map(|v| v * v).sum::<f64>();
-    let objective = |z: &[f64]| -> f64 {
-        if z.iter().any(|v| v.abs() > LOG_PARAMETER_DOMAIN_ABS_MAX) {
-            return f64::INFINITY;
-        }
-        let theta: Vec<f64> = z.iter().map(|v| v.exp()).collect();
-        let ll = total_log_likelihood(&theta);
-        if ll.is_finite() {
-            -ll / total_weight + penalty(&theta)
-        } else {
-            f64::INFINITY
-        }
-    };
-    let z0: Vec<f64> = start.to_vec().iter().map(|v| v.ln()).collect();
-    if !objective(&z0).is_finite() {
-        return Err(FitError::NonFinite {
-            what: "log-likelihood at the start point",
-        });
-    }
-    let minimum = optimize::minimize(
-        &objective,
-        &z0,
-        &MinimizeOptions {
-            iterations_max: options.iterations_max,
-            gradient_tolerance: options.gradient_tolerance,
-        },
-    );
-    let theta: Vec<f64> = minimum.point.iter().map(|v| v.exp()).collect();
-    let log_likelihood = total_log_likelihood(&theta);
-    if !log_likelihood.is_finite() {
-        return Err(FitError::NonFinite {
-            what: "log-likelihood at the optimum",
-        });
-    }
-    if let Some(i) = minimum
-        .point
-        .iter()
-        .position(|z| z.abs() > LOG_PARAMETER_ABS_MAX)
-    {
-        return Err(FitError::HitBound {
-            param: P::NAMES[i],
-            value: theta[i],
-        });
-    }
-    if !minimum.converged {
-        return Err(FitError::NotConverged {
-            iterations: minimum.iterations,
-            gradient_norm: minimum.gradient_norm,
-            log_likelihood,
-            params: theta,
-        });
-    }
-    // Observed information of the total (penalised) objective in log-parameters;
-    // at the optimum the delta method gives se(θᵢ) = θᵢ · se(ln θᵢ).
-    let total_objective = |z: &[f64]| objective(z) * total_weight;
-    let h = optimize::hessian(&total_objective, &minimum.point);
-    Ok(report_with_standard_errors(
-        &theta,
-        &h,
-        log_likelihood,
-        &minimum,
-    ))
+/// One evaluation of a [`LogLikelihoodAndGradient`], remembered.
+struct Evaluation {
+    theta: Vec<f64>,
+    log_likelihood: f64,
+    gradient: Vec<f64>,
 }
 
 /// A total log-likelihood with its gradient in the natural parameters.
 pub(crate) type LogLikelihoodAndGradient<'a> = dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync + 'a;
 
-/// [`fit_by_log_parameters`] with an analytic gradient: `total` maps natural
-/// parameters θ to (total LL, ∂LL/∂θ). BFGS runs on the exact gradient (chain
-/// rule through θ = eᶻ) and the Hessian for standard errors comes from gradient
-/// differences.
+/// Maximum-likelihood fit over log-parameters with an analytic gradient: `total`
+/// maps natural parameters θ to (total LL, ∂LL/∂θ); `start` are natural start
+/// values. BFGS runs on the exact gradient (chain rule through θ = eᶻ) and the
+/// Hessian for standard errors comes from forward gradient differences.
 pub(crate) fn fit_by_log_parameters_with_gradient<P: ModelParams>(
     total: &LogLikelihoodAndGradient<'_>,
     start: &P,
     total_weight: f64,
     options: &FitOptions,
 ) -> Result<FitReport<P>, FitError> {
+    // The start check, BFGS's first step, the final log-likelihood and the
+    // Hessian's base gradient all ask for points already evaluated: remember the last.
+    let last: RefCell<Option<Evaluation>> = RefCell::new(None);
+    let total = |theta: &[f64]| -> (f64, Vec<f64>) {
+        if let Some(e) = &*last.borrow()
+            && e.theta == theta
+        {
+            return (e.log_likelihood, e.gradient.clone());
+        }
+        let (log_likelihood, gradient) = total(theta);
+        *last.borrow_mut() = Some(Evaluation {
+            theta: theta.to_vec(),
+            log_likelihood,
+            gradient: gradient.clone(),
+        });
+        (log_likelihood, gradient)
+    };
     let penalizer = options.penalizer;
     let objective = |z: &[f64]| -> (f64, Vec<f64>) {
         if z.iter().any(|v| v.abs() > LOG_PARAMETER_DOMAIN_ABS_MAX) {
@@ -522,7 +523,12 @@ pub(crate) fn fit_by_log_parameters_with_gradient<P: ModelParams>(
             g.iter().map(|d| d * total_weight).collect(),
         )
     };
-    let h = optimize::hessian_from_gradient(&total_objective, &minimum.point);
+    let gradient_at_minimum = total_objective(&minimum.point).1;
+    let h = optimize::hessian_from_gradient_forward(
+        &total_objective,
+        &minimum.point,
+        &gradient_at_minimum,
+    );
     Ok(report_with_standard_errors(
         &theta,
         &h,

@@ -147,6 +147,36 @@ pub fn hessian_from_gradient(f: &ValueAndGradient<'_>, x: &[f64]) -> Vec<Vec<f64
     out
 }
 
+/// Hessian of `f` at `x` by forward differences of its analytic gradient from
+/// `gradient_at_x`, symmetrised: n gradient evaluations, O(h) accurate (about
+/// 1e-4 relative), ample for standard errors.
+pub fn hessian_from_gradient_forward(
+    f: &ValueAndGradient<'_>,
+    x: &[f64],
+    gradient_at_x: &[f64],
+) -> Vec<Vec<f64>> {
+    let n = x.len();
+    let mut out = vec![vec![0.0; n]; n];
+    let mut probe = x.to_vec();
+    for j in 0..n {
+        let h = HESSIAN_STEP_RELATIVE * x[j].abs().max(1.0);
+        probe[j] = x[j] + h;
+        let up = f(&probe).1;
+        probe[j] = x[j];
+        for i in 0..n {
+            out[i][j] = (up[i] - gradient_at_x[i]) / h;
+        }
+    }
+    for i in 0..n {
+        for j in 0..i {
+            let mean = 0.5 * (out[i][j] + out[j][i]);
+            out[i][j] = mean;
+            out[j][i] = mean;
+        }
+    }
+    out
+}
+
 /// Inverse of a symmetric positive-definite matrix by Cholesky; `None` when the
 /// matrix is not positive definite (or not finite).
 pub fn invert_positive_definite(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {

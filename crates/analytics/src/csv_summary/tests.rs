@@ -21,11 +21,22 @@ fn reference(
     })
 }
 
-/// Same customers, counts and periods; amounts to rounding (the fold sums in file order).
+/// Same customers, counts and periods; amounts to rounding (the fold sums in file
+/// order). Also with the file cut in two halves folded apart, whatever its size.
 fn check(bytes: &[u8], options: &CsvOptions, scale: &TimeScale, end: i32) {
-    let got = summarize_csv(bytes, options, scale, end);
     let want = reference(bytes, options, scale, end);
-    match (&got, &want) {
+    check_against(summarize_csv(bytes, options, scale, end), &want, bytes);
+    if let Ok(Ok(split)) = summarize_fast(bytes, options, scale, end, 1) {
+        check_against(Ok(split), &want, bytes);
+    }
+}
+
+fn check_against(
+    got: Result<CsvSummary, CsvSummaryError>,
+    want: &Result<CsvSummary, CsvSummaryError>,
+    bytes: &[u8],
+) {
+    match (&got, want) {
         (Ok(g), Ok(w)) => {
             assert_eq!(g.customer_keys, w.customer_keys);
             assert_eq!(g.summaries.len(), w.summaries.len());
@@ -38,7 +49,7 @@ fn check(bytes: &[u8], options: &CsvOptions, scale: &TimeScale, end: i32) {
                 assert!((a.monetary_value - b.monetary_value).abs() <= tolerance);
             }
         }
-        _ => assert_eq!(got, want, "input {:?}", String::from_utf8_lossy(bytes)),
+        _ => assert_eq!(&got, want, "input {:?}", String::from_utf8_lossy(bytes)),
     }
 }
 

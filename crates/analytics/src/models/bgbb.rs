@@ -3,8 +3,8 @@
 //! beta(γ, δ) dropout probabilities. Works on compressed (x, t_x, n, count) rows
 //! as in the donations data set.
 
-use super::{FitError, FitOptions, FitReport, ModelParams, fit_by_log_parameters};
-use crate::special::{ln_beta, ln_gamma, log_sum_exp};
+use super::{FitError, FitOptions, FitReport, ModelParams, fit_by_log_parameters_with_gradient};
+use crate::special::{digamma, ln_beta, ln_gamma, log_sum_exp};
 
 /// BG/BB parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,6 +75,75 @@ pub fn log_likelihood(params: &BgBbParams, rows: &[BgBbRow]) -> f64 {
     super::parallel_sum(rows, |r| r.weight * row_log_likelihood(params, r))
 }
 
+/// One pattern's log-likelihood and its gradient in (α, β, γ, δ) (per customer).
+/// Each term of eq. 5 is ln B(α+x, β+b) + ln B(γ+c, δ+d) less the normalising
+/// ln B(α, β) + ln B(γ, δ); ∂ ln B(u, v)/∂u = ψ(u) − ψ(u+v), and the gradient of
+/// the log-sum is the terms' gradients averaged with their softmax weights.
+fn row_log_likelihood_and_gradient(params: &BgBbParams, row: &BgBbRow) -> [f64; 5] {
+    let BgBbParams {
+        alpha,
+        beta,
+        gamma,
+        delta,
+    } = *params;
+    let (x, tx, n) = (
+        f64::from(row.frequency),
+        f64::from(row.recency),
+        f64::from(row.periods),
+    );
+    let psi_alpha_x = digamma(alpha + x);
+    // (ln term, ∂α, ∂β, ∂γ, ∂δ) of one term before the normalising constants.
+    let term = |b: f64, c: f64, d: f64| -> [f64; 5] {
+        let (psi_ab, psi_gd) = (
+            digamma(alpha + x + beta + b),
+            digamma(gamma + c + delta + d),
+        );
+        let psi_gamma_c = digamma(gamma + c);
+        [
+            ln_beta(alpha + x, beta + b) + ln_beta(gamma + c, delta + d),
+            psi_alpha_x - psi_ab,
+            digamma(beta + b) - psi_ab,
+            psi_gamma_c - psi_gd,
+            digamma(delta + d) - psi_gd,
+        ]
+    };
+    let mut terms = Vec::with_capacity((row.periods - row.recency) as usize + 1);
+    terms.push(term(n - x, 0.0, n));
+    for i in 0..row.periods - row.recency {
+        let i = f64::from(i);
+        terms.push(term(tx - x + i, 1.0, tx + i));
+    }
+    let peak = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(t[0]));
+    let mut sums = [0.0_f64; 5];
+    for t in &terms {
+        let w = (t[0] - peak).exp();
+        sums[0] += w;
+        for i in 1..5 {
+            sums[i] += w * t[i];
+        }
+    }
+    let (psi_ab, psi_gd) = (digamma(alpha + beta), digamma(gamma + delta));
+    [
+        peak + sums[0].ln() - ln_beta(alpha, beta) - ln_beta(gamma, delta),
+        sums[1] / sums[0] - digamma(alpha) + psi_ab,
+        sums[2] / sums[0] - digamma(beta) + psi_ab,
+        sums[3] / sums[0] - digamma(gamma) + psi_gd,
+        sums[4] / sums[0] - digamma(delta) + psi_gd,
+    ]
+}
+
+/// Total (weighted) log-likelihood and its gradient in (α, β, γ, δ).
+pub fn log_likelihood_and_gradient(params: &BgBbParams, rows: &[BgBbRow]) -> (f64, Vec<f64>) {
+    let v = super::parallel_sum_n(rows, |_, r| {
+        let mut v = row_log_likelihood_and_gradient(params, r);
+        for x in &mut v {
+            *x *= r.weight;
+        }
+        v
+    });
+    (v[0], v[1..].to_vec())
+}
+
 fn validate(rows: &[BgBbRow]) -> Result<(), FitError> {
     for (i, r) in rows.iter().enumerate() {
         let reason = if !(r.weight.is_finite() && r.weight > 0.0) {
@@ -122,8 +191,8 @@ pub fn fit(rows: &[BgBbRow], options: &FitOptions) -> Result<FitReport<BgBbParam
         gamma: 1.0,
         delta: 1.0,
     };
-    fit_by_log_parameters(
-        &|theta: &[f64]| log_likelihood(&BgBbParams::from_slice(theta), rows),
+    fit_by_log_parameters_with_gradient(
+        &|theta: &[f64]| log_likelihood_and_gradient(&BgBbParams::from_slice(theta), rows),
         &start,
         total_weight,
         options,

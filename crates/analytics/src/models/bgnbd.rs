@@ -131,36 +131,9 @@ fn family_terms(p: &BgNbdParams, x: u32, shift: u32) -> FamilyTerms {
     }
 }
 
-/// One row's log-likelihood and its gradient in (r, α, a, b).
-fn family_row(p: &BgNbdParams, t: &FamilyTerms, row: &WeightedRow) -> [f64; 5] {
-    let rx = p.r + f64::from(row.frequency);
-    let log_age = (p.alpha + row.age).ln();
-    let alive = t.log_alive - rx * log_age;
-    let Some((log_dead, dead_da, dead_db)) = t.log_dead else {
-        return [
-            t.base + alive,
-            t.base_dr - log_age,
-            p.r / p.alpha - rx / (p.alpha + row.age),
-            t.alive_da,
-            t.alive_db,
-        ];
-    };
-    let log_recency = (p.alpha + row.recency).ln();
-    let dead = log_dead - rx * log_recency;
-    let peak = alive.max(dead);
-    let (ea, ed) = ((alive - peak).exp(), (dead - peak).exp());
-    let sum = ea + ed;
-    let (wa, wd) = (ea / sum, ed / sum);
-    [
-        t.base + peak + sum.ln(),
-        t.base_dr - wa * log_age - wd * log_recency,
-        p.r / p.alpha - rx * (wa / (p.alpha + row.age) + wd / (p.alpha + row.recency)),
-        wa * t.alive_da + wd * dead_da,
-        wa * t.alive_db + wd * dead_db,
-    ]
-}
-
 /// Total log-likelihood and gradient of the BG/NBD family over grouped rows.
+/// ln(α + T), ln(α + t_x) and their reciprocals come from per-distinct-value
+/// tables, so a row costs one exp and one ln_1p.
 pub(crate) fn family_log_likelihood_and_gradient(
     params: &BgNbdParams,
     shift: u32,
@@ -171,7 +144,42 @@ pub(crate) fn family_log_likelihood_and_gradient(
         .iter()
         .map(|&x| family_terms(params, x, shift))
         .collect();
-    let v = data.weighted_sum_n(|row, slot| family_row(params, &terms[slot], row));
+    let ages = data.ages.log_and_inverse(params.alpha);
+    let recencies = data.recencies.log_and_inverse(params.alpha);
+    let r_over_alpha = params.r / params.alpha;
+    let v = data.weighted_sum_indexed(|i, row| {
+        let t = &terms[data.slots[i] as usize];
+        let rx = params.r + f64::from(row.frequency);
+        let (log_age, inverse_age) = ages[data.ages.slots[i] as usize];
+        let alive = t.log_alive - rx * log_age;
+        let Some((log_dead, dead_da, dead_db)) = t.log_dead else {
+            return [
+                t.base + alive,
+                t.base_dr - log_age,
+                r_over_alpha - rx * inverse_age,
+                t.alive_da,
+                t.alive_db,
+            ];
+        };
+        let (log_recency, inverse_recency) = recencies[data.recencies.slots[i] as usize];
+        let dead = log_dead - rx * log_recency;
+        // ln(eᵃ + eᵈ) = max + ln(1 + e^(−|a−d|)), with the weights eᵃ/(eᵃ+eᵈ), eᵈ/(eᵃ+eᵈ).
+        let e = (-(alive - dead).abs()).exp();
+        let total = alive.max(dead) + e.ln_1p();
+        let (small, large) = (e / (1.0 + e), 1.0 / (1.0 + e));
+        let (wa, wd) = if alive >= dead {
+            (large, small)
+        } else {
+            (small, large)
+        };
+        [
+            t.base + total,
+            t.base_dr - wa * log_age - wd * log_recency,
+            r_over_alpha - rx * (wa * inverse_age + wd * inverse_recency),
+            wa * t.alive_da + wd * dead_da,
+            wa * t.alive_db + wd * dead_db,
+        ]
+    });
     (v[0], v[1..].to_vec())
 }
 

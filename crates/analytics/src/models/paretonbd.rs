@@ -31,6 +31,25 @@ const QUADRATURE_PANEL_RATIO: f64 = 1.0 / 8.0;
 const QUADRATURE_TERMS_MAX: usize = 64 * QUADRATURE_PANELS_MAX;
 const _: () = assert!(QUADRATURE_NODES <= 64);
 
+/// Terms of the gradient path, which always uses [`QUADRATURE_NODES`] per panel
+/// (or [`DIRECT_NODES_WIDE`] at most).
+const GRADIENT_TERMS_MAX: usize = QUADRATURE_NODES * QUADRATURE_PANELS_MAX;
+const _: () = assert!(DIRECT_NODES_WIDE <= GRADIENT_TERMS_MAX);
+
+/// The direct route (see `direct_route_applies`) needs (r+s+x)·ln((α+T)/(α+t_x))
+/// at most this…
+const DIRECT_DECAY_MAX: f64 = 30.0;
+
+/// …and ln((α+T)/(α+t_x)) at most this.
+const DIRECT_SPAN_MAX: f64 = 3.0;
+
+/// Gauss–Legendre nodes of the direct route up to a decay of
+/// [`DIRECT_DECAY_NARROW_MAX`], and [`DIRECT_NODES_WIDE`] beyond (both keep the
+/// row's log-likelihood within about 1e-12 relative of 64-node panels).
+pub const DIRECT_NODES: usize = 10;
+const DIRECT_DECAY_NARROW_MAX: f64 = 10.0;
+pub const DIRECT_NODES_WIDE: usize = 16;
+
 /// Below this |s − 1| the expectations use their s → 1 limit.
 const UNIT_SHAPE_EPSILON: f64 = 1e-9;
 
@@ -147,12 +166,124 @@ fn log_parts_with_gradient(p: &ParetoNbdParams, row: &WeightedRow) -> [f64; 5] {
     }
     let k = r + s + x;
     let log_alpha_tx = (alpha + row.recency).ln();
+    // Per node: ln term, ln(α+τ), 1/(α+τ), ln(β+τ), 1/(β+τ); the arrays are sized
+    // per route (zeroing the panels' array costs as much as a short rule).
+    let span = ((row.age - row.recency) / (alpha + row.recency)).ln_1p();
+    let (sums, peak, log_factor) = if direct_route_applies(p, k, span, log_alpha_tx) {
+        let mut terms = [[0.0_f64; 5]; DIRECT_NODES_WIDE];
+        let used = direct_terms(p, x, log_alpha_tx, span, &mut terms);
+        let (sums, peak) = weighted_sums(&terms[..used]);
+        (sums, peak, s.ln() + s * log_beta)
+    } else {
+        let mut terms = [[0.0_f64; 5]; GRADIENT_TERMS_MAX];
+        let used = panel_terms(p, k, log_alpha_tx, log_alpha_age, &mut terms);
+        let (sums, peak) = weighted_sums(&terms[..used]);
+        (
+            sums,
+            peak,
+            s.ln() + s * log_beta - k * log_alpha_tx - k.ln(),
+        )
+    };
+    let log_died = log_factor + peak + sums[0].ln();
+    let mean = |i: usize| sums[i] / sums[0];
+    let died_gradient = [
+        -mean(1),
+        -(r + x) * mean(2),
+        1.0 / s + log_beta - mean(3),
+        s / beta - (s + 1.0) * mean(4),
+    ];
+    let total = log_add_exp(log_alive, log_died);
+    let (wa, wd) = ((log_alive - total).exp(), (log_died - total).exp());
+    let mut out = [total, 0.0, 0.0, 0.0, 0.0];
+    for i in 0..4 {
+        out[i + 1] = wa * alive_gradient[i] + wd * died_gradient[i];
+    }
+    out
+}
+
+/// Whether the death-time integral of a row is taken directly in v = ln(α + τ)
+/// with [`DIRECT_NODES`] or [`DIRECT_NODES_WIDE`] Gauss–Legendre nodes rather
+/// than on graded u-panels.
+/// In v the integrand is e^(−(r+x−1)v) (β − α + eᵛ)^(−(s+1)) over an interval of
+/// length `span` = ln((α+T)/(α+t_x)): entire in its exponential part, so the
+/// rule converges fast while k·span (the decay across the interval) is moderate;
+/// its only singularities sit at v = ln(β−α) ± iπ (β > α) or at ln(α−β) left of
+/// the interval (α > β), which must stay well away from it.
+fn direct_route_applies(p: &ParetoNbdParams, k: f64, span: f64, log_alpha_tx: f64) -> bool {
+    k * span <= DIRECT_DECAY_MAX
+        && span <= DIRECT_SPAN_MAX
+        && (p.beta >= p.alpha || log_alpha_tx - (p.alpha - p.beta).ln() >= 2.0 * span)
+}
+
+/// Gauss–Legendre nodes of the direct route for a decay k·span, with ln weights.
+fn direct_nodes(decay: f64) -> &'static [(f64, f64)] {
+    static NARROW: OnceLock<Vec<(f64, f64)>> = OnceLock::new();
+    static WIDE: OnceLock<Vec<(f64, f64)>> = OnceLock::new();
+    let (cell, count) = if decay <= DIRECT_DECAY_NARROW_MAX {
+        (&NARROW, DIRECT_NODES)
+    } else {
+        (&WIDE, DIRECT_NODES_WIDE)
+    };
+    cell.get_or_init(|| {
+        gauss_legendre_nodes(count)
+            .iter()
+            .map(|&(x, w)| (x, w.ln()))
+            .collect()
+    })
+}
+
+/// Direct-route terms (see [`direct_route_applies`]): the τ-integrand
+/// (α+τ)^(−(r+x)) (β+τ)^(−(s+1)) dτ/dv at each node, in logs, with the scores.
+fn direct_terms(
+    p: &ParetoNbdParams,
+    x: f64,
+    log_alpha_tx: f64,
+    span: f64,
+    terms: &mut [[f64; 5]],
+) -> usize {
+    let ParetoNbdParams { r, alpha, s, beta } = *p;
+    let half = 0.5 * span;
+    let log_half = half.ln();
+    let mid = log_alpha_tx + half;
+    let nodes = direct_nodes((r + s + x) * span);
+    debug_assert!(nodes.len() <= terms.len());
+    for (slot, &(node, log_weight)) in terms.iter_mut().zip(nodes) {
+        let v = mid + half * node;
+        let alpha_tau = v.exp();
+        let beta_tau = alpha_tau - alpha + beta;
+        let log_beta_tau = beta_tau.ln();
+        let value = log_weight + log_half - (r + x - 1.0) * v - (s + 1.0) * log_beta_tau;
+        *slot = [value, v, 1.0 / alpha_tau, log_beta_tau, 1.0 / beta_tau];
+    }
+    nodes.len()
+}
+
+/// Σ e^(ln term − peak) and the same weighted sums of the scores, with the peak.
+fn weighted_sums(terms: &[[f64; 5]]) -> ([f64; 5], f64) {
+    let peak = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(t[0]));
+    let mut sums = [0.0_f64; 5];
+    for t in terms {
+        let w = (t[0] - peak).exp();
+        sums[0] += w;
+        for i in 1..5 {
+            sums[i] += w * t[i];
+        }
+    }
+    (sums, peak)
+}
+
+/// Graded u-panel terms (see [`log_parts`]) with the scores.
+fn panel_terms(
+    p: &ParetoNbdParams,
+    k: f64,
+    log_alpha_tx: f64,
+    log_alpha_age: f64,
+    terms: &mut [[f64; 5]; GRADIENT_TERMS_MAX],
+) -> usize {
+    let ParetoNbdParams { alpha, s, beta, .. } = *p;
     let log_rho = k * (log_alpha_tx - log_alpha_age);
     let rho = log_rho.exp();
-    // Per node: ln term, ln(α+τ), 1/(α+τ), ln(β+τ), 1/(β+τ).
-    let mut terms = [[0.0_f64; 5]; QUADRATURE_TERMS_MAX];
     let mut used = 0;
-    let mut peak = f64::NEG_INFINITY;
     let mut upper = 1.0_f64;
     for panel in 0..QUADRATURE_PANELS_MAX {
         let last = panel + 1 == QUADRATURE_PANELS_MAX || upper * QUADRATURE_PANEL_RATIO <= rho;
@@ -184,37 +315,13 @@ fn log_parts_with_gradient(p: &ParetoNbdParams, row: &WeightedRow) -> [f64; 5] {
                 1.0 / beta_tau,
             ];
             used += 1;
-            peak = peak.max(value);
         }
         if last {
             break;
         }
         upper = lower;
     }
-    let mut sums = [0.0_f64; 5];
-    for t in &terms[..used] {
-        let w = (t[0] - peak).exp();
-        sums[0] += w;
-        for i in 1..5 {
-            sums[i] += w * t[i];
-        }
-    }
-    let log_integral = peak + sums[0].ln();
-    let log_died = s.ln() + s * log_beta - k * log_alpha_tx - k.ln() + log_integral;
-    let mean = |i: usize| sums[i] / sums[0];
-    let died_gradient = [
-        -mean(1),
-        -(r + x) * mean(2),
-        1.0 / s + log_beta - mean(3),
-        s / beta - (s + 1.0) * mean(4),
-    ];
-    let total = log_add_exp(log_alive, log_died);
-    let (wa, wd) = ((log_alive - total).exp(), (log_died - total).exp());
-    let mut out = [total, 0.0, 0.0, 0.0, 0.0];
-    for i in 0..4 {
-        out[i + 1] = wa * alive_gradient[i] + wd * died_gradient[i];
-    }
-    out
+    used
 }
 
 fn log_likelihood_and_gradient(params: &ParetoNbdParams, data: &GroupedRows) -> (f64, Vec<f64>) {

@@ -44,3 +44,36 @@ fn inconsistent_patterns_are_rejected() {
         })
     );
 }
+
+#[test]
+fn analytic_gradient_matches_finite_differences() {
+    let rows = donation_rows();
+    for p in [
+        BgBbParams {
+            alpha: 1.2,
+            beta: 0.75,
+            gamma: 0.66,
+            delta: 2.8,
+        },
+        BgBbParams {
+            alpha: 0.3,
+            beta: 4.0,
+            gamma: 2.5,
+            delta: 0.4,
+        },
+    ] {
+        let (value, gradient) = log_likelihood_and_gradient(&p, &rows);
+        assert_close("LL", value, log_likelihood(&p, &rows), 1e-6 * value.abs());
+        let theta = p.to_vec();
+        for i in 0..4 {
+            let h = 1e-6 * theta[i];
+            let (mut up, mut down) = (theta.clone(), theta.clone());
+            up[i] += h;
+            down[i] -= h;
+            let numeric = (log_likelihood(&BgBbParams::from_slice(&up), &rows)
+                - log_likelihood(&BgBbParams::from_slice(&down), &rows))
+                / (2.0 * h);
+            assert_relative(BgBbParams::NAMES[i], gradient[i], numeric, 1e-5);
+        }
+    }
+}

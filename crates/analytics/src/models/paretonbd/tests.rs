@@ -60,6 +60,71 @@ fn quadrature_agrees_with_64_nodes_including_large_frequencies_and_alpha_much_be
 }
 
 #[test]
+fn gradient_path_value_agrees_with_64_node_panels_on_both_routes() {
+    let fine = gauss_legendre_nodes(GAUSS_LEGENDRE_NODES);
+    let mut rows = cdnow_rows();
+    rows.extend(
+        [
+            (400, 20.0, 39.0),
+            (5_000, 38.5, 39.0),
+            (3, 0.01, 500.0),
+            (0, 0.0, 1e-6),
+            (1, 39.0 - 1e-9, 39.0),
+        ]
+        .map(|(frequency, recency, age)| CustomerRow {
+            frequency,
+            recency,
+            age,
+        }),
+    );
+    let (mut direct, mut panels) = (0, 0);
+    for p in [
+        LIFETIMES,
+        ParetoNbdParams {
+            r: 2.0,
+            alpha: 0.5,
+            s: 3.0,
+            beta: 80.0,
+        },
+        ParetoNbdParams {
+            r: 0.3,
+            alpha: 15.0,
+            s: 1.5,
+            beta: 5.0,
+        },
+    ] {
+        for row in &rows {
+            let weighted = WeightedRow {
+                frequency: row.frequency,
+                recency: row.recency,
+                age: row.age,
+                weight: 1.0,
+            };
+            let got = log_parts_with_gradient(&p, &weighted)[0];
+            let (a64, d64) = log_parts(&p, row, &fine);
+            let want = log_add_exp(a64, d64);
+            let k = p.r + p.s + f64::from(row.frequency);
+            let log_alpha_tx = (p.alpha + row.recency).ln();
+            let span = ((row.age - row.recency) / (p.alpha + row.recency)).ln_1p();
+            let on_direct_route =
+                row.age > row.recency && direct_route_applies(&p, k, span, log_alpha_tx);
+            // The panels keep the 1e-7 of the test above; the direct route does better.
+            let tolerance = if on_direct_route { 1e-11 } else { 1e-7 };
+            assert!(
+                got.is_finite() && (got - want).abs() < tolerance * want.abs().max(1.0),
+                "{p:?} {row:?} direct {on_direct_route}: {got} vs {want}"
+            );
+            if on_direct_route {
+                direct += 1;
+            } else {
+                panels += 1;
+            }
+        }
+    }
+    assert!(direct > 0 && panels > 0, "{direct} direct, {panels} panels");
+}
+
+#[test]
 fn fit_reaches_the_published_optimum() {
     let report = fit(&cdnow_rows(), &FitOptions::default()).unwrap();
     assert!(
