@@ -64,21 +64,20 @@ fn run(app: &App, rx: &mpsc::Receiver<Pending>) {
             let (mine, rest): (Vec<Pending>, Vec<Pending>) =
                 batch.into_iter().partition(|p| p.who == who);
             batch = rest;
-            let inputs: Vec<OrderInput> = mine.iter().map(|p| p.input.clone()).collect();
+            let (inputs, replies): (Vec<OrderInput>, Vec<_>) =
+                mine.into_iter().map(|p| (p.input, p.reply)).unzip();
             match app.place_orders(&who, &inputs) {
                 Ok(results) => {
-                    for (p, r) in mine.into_iter().zip(results) {
-                        let _ = p.reply.send(Ok(r));
+                    for (reply, r) in replies.into_iter().zip(results) {
+                        let _ = reply.send(Ok(r));
                     }
                 }
                 Err(e) => {
                     // The whole transaction failed: every order in it gets the error.
                     let text = format!("{e:#}");
-                    tracing::error!(error = %text, orders = mine.len(), "order batch failed");
-                    for p in mine {
-                        let _ = p
-                            .reply
-                            .send(Err(AppError::Internal(anyhow::anyhow!("{text}"))));
+                    tracing::error!(error = %text, orders = replies.len(), "order batch failed");
+                    for reply in replies {
+                        let _ = reply.send(Err(AppError::Internal(anyhow::anyhow!("{text}"))));
                     }
                 }
             }

@@ -147,6 +147,57 @@ pub(crate) fn resolve_or_create(
     }
 }
 
+/// Creates customers no identity names yet, with a few multi-row statements for the lot: the
+/// customers, their points accounts, their identities. For each: its id, or, when a
+/// concurrent writer stored one of its identities first, what [`resolve_or_create`] makes of
+/// it then (the customer we made is removed again): the existing customer, or the customers
+/// the identities are split across.
+pub(crate) fn create_many(
+    tx: &mut Tx<'_>,
+    described: &[&ValidCustomer],
+    now: i64,
+) -> AppResult<Vec<Result<i64, Vec<i64>>>> {
+    let birthdays: Vec<Option<String>> = described
+        .iter()
+        .map(|c| c.profile.birthday.map(|d| d.to_string()))
+        .collect();
+    let rows: Vec<NewCustomer<'_>> = described
+        .iter()
+        .zip(&birthdays)
+        .map(|(c, b)| new_customer(c, b, now))
+        .collect();
+    let ids = customers::insert_many(tx, &rows)?;
+    let mut identities: Vec<(i64, &Identity)> = described
+        .iter()
+        .zip(&ids)
+        .flat_map(|(c, id)| c.identities.iter().map(move |i| (*id, i)))
+        .collect();
+    // In key order, so that concurrent batches wait for each other's keys in one order
+    // (PostgreSQL) instead of deadlocking.
+    identities.sort_unstable_by(|a, b| a.1.cmp(b.1));
+    let inserted = customers::add_identities(tx, &identities)?;
+    let lost: std::collections::HashSet<i64> = identities
+        .iter()
+        .zip(&inserted)
+        .filter(|(_, inserted)| !**inserted)
+        .map(|((id, _), _)| *id)
+        .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for (c, id) in described.iter().zip(&ids) {
+        if !lost.contains(id) {
+            out.push(Ok(*id));
+            continue;
+        }
+        customers::delete_uncommitted(tx, *id)?;
+        out.push(match resolve_or_create(tx, c, now) {
+            Ok((id, _)) => Ok(id),
+            Err(AppError::IdentityConflict { customer_ids }) => Err(customer_ids),
+            Err(e) => return Err(e),
+        });
+    }
+    Ok(out)
+}
+
 fn attach(tx: &mut Tx<'_>, id: i64, identities: &[Identity]) -> AppResult<()> {
     for i in identities {
         if !customers::add_identity(tx, id, i)? {

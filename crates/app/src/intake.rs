@@ -5,8 +5,8 @@
 //! content gets the first outcome back, and one with other content is refused with the list
 //! of fields that differ. Content is compared by a hash of its canonical JSON.
 
-use crate::canonical::{body_and_hash, differences};
-use crate::customers::{CustomerInput, ValidCustomer, resolve_or_create};
+use crate::canonical::{JsonWriter, body_and_hash, differences};
+use crate::customers::{CustomerInput, ValidCustomer, create_many, resolve_or_create};
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::Context;
 use domain::ledger::TransferKind;
@@ -83,7 +83,9 @@ struct ValidOrder {
     customer: ValidRef,
     occurred_at: Option<jiff::Timestamp>,
     order: Order,
-    content: Value,
+    /// The canonical JSON of the request, as stored; compared by `hash`.
+    body: String,
+    hash: Vec<u8>,
     /// Orders in a currency other than the programme's are stored but earn nothing.
     earns: bool,
 }
@@ -144,26 +146,87 @@ impl OrderInput {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let order = Order::new(currency, lines)?;
-        let content = json!({
-            "customer": customer_content(&self.customer),
-            "occurred_at": self.occurred_at.map(|t| t.to_string()),
-            "currency": currency.code(),
-            "lines": order.lines.iter().map(|l| json!({
-                "sku": l.sku,
-                "category": l.category,
-                "quantity": l.quantity,
-                "unit_price_minor": l.unit_price_minor,
-            })).collect::<Vec<_>>(),
-        });
+        let body = order_body(self, &order);
+        let hash = crate::canonical::hash(&body);
         Ok(ValidOrder {
             reference,
             customer,
             occurred_at: self.occurred_at,
             order,
-            content,
+            body,
+            hash,
             earns,
         })
     }
+}
+
+/// The canonical JSON of an order request, written directly: the same bytes as serde_json
+/// writes for `{"currency", "customer": customer_content(..), "lines": [{"category",
+/// "quantity", "sku", "unit_price_minor"}], "occurred_at"}` (keys sorted; the tests compare).
+fn order_body(input: &OrderInput, order: &Order) -> String {
+    let mut w = JsonWriter::with_capacity(256);
+    w.key(true, "currency");
+    w.str(order.currency.code());
+    w.key(false, "customer");
+    match &input.customer {
+        CustomerRef::Id(id) => {
+            w.key(true, "id");
+            w.int(*id);
+        }
+        CustomerRef::Described(c) => {
+            w.key(true, "birthday");
+            w.opt_str(c.birthday.as_deref());
+            w.key(false, "identities");
+            // Sorted by kind; of a repeated kind the last wins, as when collected into a map.
+            let mut identities: Vec<(&str, &str)> = c
+                .identities
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            identities.sort_by_key(|(k, _)| *k);
+            let mut first = true;
+            for (i, (k, v)) in identities.iter().enumerate() {
+                if identities.get(i + 1).is_some_and(|next| next.0 == *k) {
+                    continue;
+                }
+                w.key(first, k);
+                w.str(v);
+                first = false;
+            }
+            w.raw(if first { "{}" } else { "}" });
+            w.key(false, "locale");
+            w.opt_str(c.locale.as_deref());
+            w.key(false, "name");
+            w.opt_str(c.name.as_deref());
+            w.key(false, "time_zone");
+            w.opt_str(c.time_zone.as_deref());
+        }
+    }
+    w.raw("}");
+    w.key(false, "lines");
+    w.raw("[");
+    for (i, l) in order.lines.iter().enumerate() {
+        if i > 0 {
+            w.raw(",");
+        }
+        w.key(true, "category");
+        w.opt_str(l.category.as_deref());
+        w.key(false, "quantity");
+        w.int(l.quantity);
+        w.key(false, "sku");
+        w.str(&l.sku);
+        w.key(false, "unit_price_minor");
+        w.int(l.unit_price_minor);
+        w.raw("}");
+    }
+    w.raw("]");
+    w.key(false, "occurred_at");
+    match input.occurred_at {
+        Some(t) => w.str(&t.to_string()),
+        None => w.raw("null"),
+    }
+    w.raw("}");
+    w.out
 }
 
 /// A batch being decided: one slot per input, and the new orders to write.
@@ -183,13 +246,12 @@ enum Slot {
 
 struct NewOrder {
     input: usize,
+    /// A placeholder (negative, see [`NewCustomers`]) until the batch's customers are created.
     customer_id: i64,
     occurred_at: jiff::Timestamp,
     total: i64,
     earned: i64,
     earn: Option<crate::loyalty::EarnDecision>,
-    body: String,
-    hash: Vec<u8>,
 }
 
 /// Validation errors are plain data; the batch reports each rejected order's own copy.
@@ -200,11 +262,75 @@ fn clone_error(e: &AppError) -> AppError {
     }
 }
 
-/// Resolves a described customer using (and updating) the batch's identity map; creates the
-/// customer when no identity is known. `Ok(Err(_))` rejects this order only.
+/// Customers first described in this batch, created together with a few multi-row statements
+/// (on PostgreSQL each single-row statement is a network round trip). Until then an order names
+/// such a customer by a placeholder id: −1 for the first, −2 for the second, … (real ids are
+/// positive).
+#[derive(Default)]
+struct NewCustomers {
+    /// Not yet created: (placeholder index, description with every identity seen for it).
+    pending: Vec<(usize, ValidCustomer)>,
+    /// By placeholder index, once created: the customer id, or the customers its identities
+    /// turned out to be split across (a concurrent writer got there first).
+    resolved: Vec<Option<Result<i64, Vec<i64>>>>,
+}
+
+fn placeholder_index(id: i64) -> Option<usize> {
+    usize::try_from(-id - 1).ok()
+}
+
+impl NewCustomers {
+    fn add(&mut self, c: &ValidCustomer) -> i64 {
+        let k = self.resolved.len();
+        self.resolved.push(None);
+        self.pending.push((k, c.clone()));
+        -i64::try_from(k).expect("batch size") - 1
+    }
+
+    /// The real id for a placeholder already created, else `id` unchanged.
+    fn current(&self, id: i64) -> i64 {
+        match placeholder_index(id).and_then(|k| self.resolved[k].as_ref()) {
+            Some(Ok(real)) => *real,
+            _ => id,
+        }
+    }
+
+    /// Gives a not yet created customer one more identity.
+    fn attach(&mut self, id: i64, identity: &Identity) {
+        let k = placeholder_index(id);
+        if let Some((_, c)) = self.pending.iter_mut().find(|(j, _)| Some(*j) == k) {
+            c.identities.push(identity.clone());
+        }
+    }
+
+    fn create(&mut self, tx: &mut Tx<'_>, now_micros: i64) -> AppResult<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let described: Vec<&ValidCustomer> = pending.iter().map(|(_, c)| c).collect();
+        for ((k, _), r) in pending.iter().zip(create_many(tx, &described, now_micros)?) {
+            self.resolved[*k] = Some(r);
+        }
+        Ok(())
+    }
+
+    /// After [`NewCustomers::create`]: the customer a placeholder stands for.
+    fn resolve(&self, id: i64) -> Result<i64, Vec<i64>> {
+        match placeholder_index(id) {
+            Some(k) => self.resolved[k].clone().expect("created before use"),
+            None => Ok(id),
+        }
+    }
+}
+
+/// Resolves a described customer using (and updating) the batch's identity map; a customer
+/// no identity names is created later with the batch's others (a placeholder id until then).
+/// `Ok(Err(_))` rejects this order only.
 fn resolve_cached(
     tx: &mut Tx<'_>,
     owners: &mut HashMap<Identity, i64>,
+    created: &mut NewCustomers,
     c: &ValidCustomer,
     now_micros: i64,
 ) -> AppResult<Result<i64, AppError>> {
@@ -215,17 +341,32 @@ fn resolve_cached(
         )
         .into()));
     }
-    let mut found: Vec<i64> = c
-        .identities
-        .iter()
-        .filter_map(|i| owners.get(i).copied())
-        .collect();
-    found.sort_unstable();
-    found.dedup();
-    let id = match found.as_slice() {
-        [] => {
-            let (id, _) = resolve_or_create(tx, c, now_micros)?;
-            id
+    let found = |owners: &HashMap<Identity, i64>, created: &NewCustomers| {
+        let mut found: Vec<i64> = c
+            .identities
+            .iter()
+            .filter_map(|i| owners.get(i))
+            .map(|id| created.current(*id))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    };
+    let mut ids = found(owners, created);
+    if ids.len() > 1 && ids.iter().any(|id| *id < 0) {
+        // The conflict names customers: give the batch's new ones their real ids first.
+        created.create(tx, now_micros)?;
+        ids = found(owners, created);
+    }
+    let id = match ids.as_slice() {
+        [] => created.add(c),
+        [id] if *id < 0 => {
+            for i in &c.identities {
+                if !owners.contains_key(i) {
+                    created.attach(*id, i);
+                }
+            }
+            *id
         }
         [id] => {
             for i in &c.identities {
@@ -239,7 +380,7 @@ fn resolve_cached(
         }
         many => {
             return Ok(Err(AppError::IdentityConflict {
-                customer_ids: many.to_vec(),
+                customer_ids: many.iter().copied().filter(|id| *id > 0).collect(),
             }));
         }
     };
@@ -292,12 +433,13 @@ fn order_outcome(tx: &mut Tx<'_>, e: &EventRow) -> AppResult<OrderOutcome> {
     })
 }
 
-/// Compares a stored event with a new arrival of the same (source, external_id).
+/// Compares a stored event with a new arrival of the same (source, external_id). `body` is
+/// the arrival's canonical JSON; it is parsed only to explain a conflict.
 fn replay<T>(
     stored: &EventRow,
     kind: EventKind,
     hash: &[u8],
-    content: &Value,
+    body: &str,
     outcome: impl FnOnce() -> AppResult<T>,
 ) -> AppResult<Intake<T>> {
     if stored.kind == kind && stored.content_hash == hash {
@@ -305,7 +447,8 @@ fn replay<T>(
     }
     let stored_body: Value = serde_json::from_str(&stored.body).context("stored event body")?;
     let stored_content = stored_body.get("request").unwrap_or(&stored_body);
-    let mut differences = differences(stored_content, content);
+    let content: Value = serde_json::from_str(body).context("arrival body")?;
+    let mut differences = differences(stored_content, &content);
     if stored.kind != kind {
         differences.insert(0, "kind".to_owned());
     }
@@ -331,11 +474,13 @@ impl App {
     /// a duplicate (the first outcome returned) or rejected (nothing written for it).
     /// The API calls this with one order, the import with up to a thousand.
     ///
-    /// The batch is decided in memory and written with a few multi-row statements: one look-up
-    /// of the batch's ids, one of its identities, one insert of its events and one of its lots,
-    /// and one balance update per customer. Replays and conflicts are found before anything is
-    /// written; a concurrent writer that stores the same id first is caught by the unique
-    /// constraint and answered as a replay.
+    /// The batch is decided in memory and written with a few multi-row statements whatever its
+    /// size: look-ups of the batch's ids and identities, inserts of its new customers (with their
+    /// accounts and identities), events, lots and lot lines, and one balance update for all
+    /// customers. Replays and conflicts are found before anything is written; a concurrent
+    /// writer that stores the same id first is caught by the unique constraint and answered as
+    /// a replay, and one that creates the same customer first by the identities' primary key
+    /// (then that customer is used).
     pub fn place_orders(
         &self,
         who: &Principal,
@@ -344,14 +489,8 @@ impl App {
         let now = self.now();
         let now_micros = now.as_microsecond();
         let programme = self.settings.currency;
-        let validated: Vec<AppResult<(ValidOrder, String, Vec<u8>)>> = inputs
-            .iter()
-            .map(|i| {
-                let v = i.validate(programme)?;
-                let (body, hash) = body_and_hash(&v.content);
-                Ok((v, body, hash))
-            })
-            .collect();
+        let validated: Vec<AppResult<ValidOrder>> =
+            inputs.iter().map(|i| i.validate(programme)).collect();
         self.store.write(|tx| {
             let mut plan = BatchPlan::default();
             let endpoints = store::outbox::active_endpoints(tx)?;
@@ -360,28 +499,30 @@ impl App {
 
             // 1. What is already stored, and who the identities belong to.
             let mut by_source: HashMap<&str, Vec<&str>> = HashMap::new();
-            for (v, _, _) in validated.iter().flatten() {
+            for v in validated.iter().flatten() {
                 by_source
                     .entry(&v.reference.source)
                     .or_default()
                     .push(&v.reference.external_id);
             }
-            let mut stored: HashMap<(String, String), EventRow> = HashMap::new();
+            let mut found = Vec::new();
             for (source, ids) in &by_source {
-                for e in events::find_many(tx, source, ids)? {
-                    stored.insert((e.source.clone(), e.external_id.clone()), e);
-                }
+                found.extend(events::find_many(tx, source, ids)?);
             }
+            let stored: HashMap<(&str, &str), &EventRow> = found
+                .iter()
+                .map(|e| ((e.source.as_str(), e.external_id.as_str()), e))
+                .collect();
             let identities: Vec<&Identity> = validated
                 .iter()
                 .flatten()
-                .filter(|(v, _, _)| {
+                .filter(|v| {
                     !stored.contains_key(&(
-                        v.reference.source.clone(),
-                        v.reference.external_id.clone(),
+                        v.reference.source.as_str(),
+                        v.reference.external_id.as_str(),
                     ))
                 })
-                .filter_map(|(v, _, _)| match &v.customer {
+                .filter_map(|v| match &v.customer {
                     ValidRef::Described(c) => Some(c.identities.iter()),
                     ValidRef::Id(_) => None,
                 })
@@ -390,33 +531,40 @@ impl App {
             let mut owners: HashMap<Identity, i64> = store::customers::find_many(tx, &identities)?
                 .into_iter()
                 .collect();
+            let mut created = NewCustomers::default();
 
             // 2. Decide each order in input order.
-            let mut in_batch: HashMap<(String, String), usize> = HashMap::new();
+            let mut in_batch: HashMap<(&str, &str), usize> = HashMap::new();
             for (i, v) in validated.iter().enumerate() {
-                let (v, body, hash) = match v {
+                let v = match v {
                     Err(e) => {
                         plan.results
                             .push(Slot::Done(Intake::Rejected(clone_error(e))));
                         continue;
                     }
-                    Ok(x) => x,
+                    Ok(v) => v,
                 };
-                let key = (v.reference.source.clone(), v.reference.external_id.clone());
+                let key = (
+                    v.reference.source.as_str(),
+                    v.reference.external_id.as_str(),
+                );
                 if let Some(e) = stored.get(&key) {
-                    let r = replay(e, EventKind::OrderPlaced, hash, &v.content, || {
+                    let r = replay(e, EventKind::OrderPlaced, &v.hash, &v.body, || {
                         order_outcome(tx, e)
                     })?;
                     plan.results.push(Slot::Done(r));
                     continue;
                 }
                 if let Some(&j) = in_batch.get(&key) {
-                    let first = &plan.new[j];
-                    if first.hash == *hash {
+                    let first = validated[plan.new[j].input]
+                        .as_ref()
+                        .expect("only valid orders are new");
+                    if first.hash == v.hash {
                         plan.results.push(Slot::SameAs(j));
                     } else {
                         let old: Value = serde_json::from_str(&first.body).context("batch body")?;
-                        let differences = differences(&old, &v.content);
+                        let new: Value = serde_json::from_str(&v.body).context("batch body")?;
+                        let differences = differences(&old, &new);
                         plan.results.push(Slot::Done(Intake::Rejected(
                             AppError::ConflictingDuplicate { differences },
                         )));
@@ -432,14 +580,15 @@ impl App {
                         }
                         *id
                     }
-                    ValidRef::Described(c) => match resolve_cached(tx, &mut owners, c, now_micros)?
-                    {
-                        Ok(id) => id,
-                        Err(e) => {
-                            plan.results.push(Slot::Done(Intake::Rejected(e)));
-                            continue;
+                    ValidRef::Described(c) => {
+                        match resolve_cached(tx, &mut owners, &mut created, c, now_micros)? {
+                            Ok(id) => id,
+                            Err(e) => {
+                                plan.results.push(Slot::Done(Intake::Rejected(e)));
+                                continue;
+                            }
                         }
-                    },
+                    }
                 };
                 let occurred_at = v.occurred_at.unwrap_or(now);
                 let total = v.order.total_minor();
@@ -457,18 +606,38 @@ impl App {
                     total,
                     earned: earn.as_ref().map_or(0, |e| e.points),
                     earn,
-                    body: body.clone(),
-                    hash: hash.clone(),
                 });
             }
 
-            // 3. Write the new events; any the unique constraint turned away were stored
-            //    meanwhile by another transaction, and are answered as replays.
+            // 3. Create the batch's new customers, then write the new events; any the unique
+            //    constraint turned away were stored meanwhile by another transaction, and are
+            //    answered as replays.
+            created.create(tx, now_micros)?;
+            let mut split: Vec<Option<Vec<i64>>> = vec![None; plan.new.len()];
+            for (n, split) in plan.new.iter_mut().zip(&mut split) {
+                match created.resolve(n.customer_id) {
+                    Ok(id) => n.customer_id = id,
+                    Err(ids) => *split = Some(ids),
+                }
+            }
+            if split.iter().any(Option::is_some) {
+                for slot in &mut plan.results {
+                    if let Slot::New(j) | Slot::SameAs(j) = *slot
+                        && let Some(ids) = &split[j]
+                    {
+                        *slot = Slot::Done(Intake::Rejected(AppError::IdentityConflict {
+                            customer_ids: ids.clone(),
+                        }));
+                    }
+                }
+            }
             let rows: Vec<NewEvent<'_>> = plan
                 .new
                 .iter()
-                .map(|n| {
-                    let (v, _, _) = validated[n.input]
+                .zip(&split)
+                .filter(|(_, split)| split.is_none())
+                .map(|(n, _)| {
+                    let v = validated[n.input]
                         .as_ref()
                         .expect("only valid orders are new");
                     NewEvent {
@@ -481,23 +650,18 @@ impl App {
                         recorded_at_micros: now_micros,
                         currency: Some(v.order.currency.code()),
                         amount_minor: Some(n.total),
-                        content_hash: &n.hash,
-                        body: &n.body,
+                        content_hash: &v.hash,
+                        body: &v.body,
                     }
                 })
                 .collect();
-            let inserted: HashMap<(String, String), i64> = events::insert_many(tx, &rows)?
-                .into_iter()
-                .map(|(id, source, external_id)| ((source, external_id), id))
-                .collect();
-            let ids: Vec<Option<i64>> = rows
-                .iter()
-                .map(|r| {
-                    inserted
-                        .get(&(r.source.to_owned(), r.external_id.to_owned()))
-                        .copied()
-                })
-                .collect();
+            let mut ids: Vec<Option<i64>> = vec![None; plan.new.len()];
+            for (id, source, external_id) in events::insert_many(tx, &rows)? {
+                let j = in_batch
+                    .get(&(source.as_str(), external_id.as_str()))
+                    .context("inserted an event not in the batch")?;
+                ids[*j] = Some(id);
+            }
             drop(rows);
 
             // 4. Lots and balances for the orders that earned.
@@ -511,8 +675,8 @@ impl App {
             let accounts: HashMap<i64, i64> = ledger::customer_accounts(tx, &earning)?
                 .into_iter()
                 .collect();
-            let mut transfers = Vec::new();
-            let mut lot_lines = Vec::new();
+            let mut transfers = Vec::with_capacity(earning.len());
+            let mut lot_lines = Vec::with_capacity(earning.len());
             let mut deltas: HashMap<i64, i64> = HashMap::new();
             let mut pending: HashMap<i64, i64> = HashMap::new();
             let mut next_activation: Option<i64> = None;
@@ -595,7 +759,7 @@ impl App {
             // 5. Outcomes, outbox and audit.
             let mut outcomes: Vec<Option<OrderOutcome>> = Vec::with_capacity(plan.new.len());
             for (n, id) in plan.new.iter().zip(&ids) {
-                let (v, _, _) = validated[n.input].as_ref().expect("valid");
+                let v = validated[n.input].as_ref().expect("valid");
                 outcomes.push(id.map(|order_id| OrderOutcome {
                     order_id,
                     source: v.reference.source.clone(),
@@ -607,6 +771,7 @@ impl App {
                     occurred_at: n.occurred_at,
                 }));
             }
+            let publish = endpoints.iter().any(|e| e.wants("order.placed"));
             let mut results = Vec::with_capacity(plan.results.len());
             let mut accepted = Vec::new();
             for slot in plan.results {
@@ -614,10 +779,10 @@ impl App {
                     Slot::Done(r) => r,
                     Slot::SameAs(j) | Slot::New(j) if outcomes[j].is_none() => {
                         // Lost a race with another writer: answer from what it stored.
-                        let (v, _, hash) = validated[plan.new[j].input].as_ref().expect("valid");
+                        let v = validated[plan.new[j].input].as_ref().expect("valid");
                         let e = events::find(tx, &v.reference.source, &v.reference.external_id)?
                             .context("event vanished")?;
-                        replay(&e, EventKind::OrderPlaced, hash, &v.content, || {
+                        replay(&e, EventKind::OrderPlaced, &v.hash, &v.body, || {
                             order_outcome(tx, &e)
                         })?
                     }
@@ -625,7 +790,7 @@ impl App {
                     Slot::New(j) => {
                         let o = outcomes[j].clone().expect("checked");
                         accepted.push(o.order_id);
-                        if endpoints.iter().any(|e| e.wants("order.placed")) {
+                        if publish {
                             crate::webhooks::publish(
                                 tx,
                                 &endpoints,
@@ -856,13 +1021,13 @@ impl App {
             },
             "occurred_at": input.occurred_at.map(|t| t.to_string()),
         });
-        let (_, hash) = body_and_hash(&content);
+        let (content_body, hash) = body_and_hash(&content);
         let now = self.now();
         let now_micros = now.as_microsecond();
         let allow_negative = self.settings.allow_negative_balance;
         self.store.write(|tx| {
             if let Some(stored) = events::find(tx, &reference.source, &reference.external_id)? {
-                return replay(&stored, input.kind, &hash, &content, || {
+                return replay(&stored, input.kind, &hash, &content_body, || {
                     refund_outcome(tx, &stored)
                 });
             }
@@ -895,7 +1060,7 @@ impl App {
             else {
                 let stored = events::find(tx, &reference.source, &reference.external_id)?
                     .context("event vanished")?;
-                return replay(&stored, input.kind, &hash, &content, || {
+                return replay(&stored, input.kind, &hash, &content_body, || {
                     refund_outcome(tx, &stored)
                 });
             };
@@ -1086,7 +1251,7 @@ impl App {
         let now_micros = now.as_microsecond();
         self.store.write(|tx| {
             if let Some(stored) = events::find(tx, &reference.source, &reference.external_id)? {
-                return replay(&stored, input.kind, &hash, &content, || {
+                return replay(&stored, input.kind, &hash, &body, || {
                     Ok(EventOutcome {
                         event_id: stored.id,
                         kind: stored.kind,
@@ -1122,7 +1287,7 @@ impl App {
             else {
                 let stored = events::find(tx, &reference.source, &reference.external_id)?
                     .context("event vanished")?;
-                return replay(&stored, input.kind, &hash, &content, || {
+                return replay(&stored, input.kind, &hash, &body, || {
                     Ok(EventOutcome {
                         event_id: stored.id,
                         kind: stored.kind,
@@ -1172,5 +1337,107 @@ impl App {
                 customer_id,
             }))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::IdentityKind;
+
+    /// The body as it was built before [`order_body`]: a `Value` tree, serialised.
+    fn reference_body(input: &OrderInput, order: &Order) -> String {
+        json!({
+            "customer": customer_content(&input.customer),
+            "occurred_at": input.occurred_at.map(|t| t.to_string()),
+            "currency": order.currency.code(),
+            "lines": order.lines.iter().map(|l| json!({
+                "sku": l.sku,
+                "category": l.category,
+                "quantity": l.quantity,
+                "unit_price_minor": l.unit_price_minor,
+            })).collect::<Vec<_>>(),
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn order_bodies_are_the_canonical_json_of_the_request() {
+        let described = |identities: Vec<(IdentityKind, &str)>, name: Option<&str>| {
+            CustomerRef::Described(CustomerInput {
+                identities: identities
+                    .into_iter()
+                    .map(|(k, v)| (k, v.to_owned()))
+                    .collect(),
+                name: name.map(str::to_owned),
+                birthday: Some("1990-02-03".to_owned()),
+                locale: None,
+                time_zone: Some("Asia/Taipei".to_owned()),
+            })
+        };
+        let line = |sku: &str, category: Option<&str>| LineInput {
+            sku: sku.to_owned(),
+            category: category.map(str::to_owned),
+            quantity: 3,
+            unit_price_minor: 12_345,
+        };
+        let customers = [
+            CustomerRef::Id(7),
+            described(vec![], None),
+            described(
+                vec![(IdentityKind::ShopCustomerId, "C1")],
+                Some("Lin \"Mei\"\n"),
+            ),
+            described(
+                vec![
+                    (IdentityKind::Phone, "+886912345678"),
+                    (IdentityKind::Email, "a@example.com"),
+                    (IdentityKind::Email, "b@example.com"),
+                    (IdentityKind::LineUserId, "U\\1\u{1}"),
+                ],
+                Some("王小明"),
+            ),
+        ];
+        let lines = [
+            vec![line("TEA", None)],
+            vec![
+                line("TEA-烏龍", Some("tea")),
+                line("CUP \"2\"", Some("ware\\x")),
+            ],
+        ];
+        for customer in &customers {
+            for lines in &lines {
+                for occurred_at in [
+                    None,
+                    Some(jiff::Timestamp::from_second(1_770_000_000).unwrap()),
+                ] {
+                    let input = OrderInput {
+                        source: "web".to_owned(),
+                        external_id: "o-1".to_owned(),
+                        customer: customer.clone(),
+                        occurred_at,
+                        currency: "TWD".to_owned(),
+                        lines: lines.clone(),
+                    };
+                    let order_lines = lines
+                        .iter()
+                        .map(|l| {
+                            OrderLine::new(
+                                &l.sku,
+                                l.category.as_deref(),
+                                l.quantity,
+                                l.unit_price_minor,
+                            )
+                            .unwrap()
+                        })
+                        .collect();
+                    let order = Order::new(Currency::parse("TWD").unwrap(), order_lines).unwrap();
+                    let body = order_body(&input, &order);
+                    assert_eq!(body, reference_body(&input, &order));
+                    let parsed: Value = serde_json::from_str(&body).unwrap();
+                    assert_eq!(crate::canonical::hash(&body), body_and_hash(&parsed).1);
+                }
+            }
+        }
     }
 }

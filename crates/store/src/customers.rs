@@ -39,6 +39,88 @@ pub fn insert(tx: &mut Tx<'_>, c: &NewCustomer<'_>) -> Result<i64> {
     Ok(id)
 }
 
+/// Inserts customers and their points accounts with multi-row statements; returns the new
+/// ids in input order. The ids are taken first (from the identity sequence on PostgreSQL,
+/// after the largest on SQLite, whose single writer holds the database), so that no
+/// statement has to rely on the order of `RETURNING` rows.
+pub fn insert_many(tx: &mut Tx<'_>, customers: &[NewCustomer<'_>]) -> Result<Vec<i64>> {
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = i64::try_from(customers.len())?;
+    let ids: Vec<i64> = if tx.is_postgres() {
+        tx.query(
+            "SELECT nextval(pg_get_serial_sequence('customers', 'id'))
+             FROM generate_series(1, CAST($1 AS BIGINT))",
+            args![n],
+        )?
+        .iter()
+        .map(|r| r.int(0))
+        .collect::<Result<_>>()?
+    } else {
+        let max = tx
+            .query_one("SELECT COALESCE(MAX(id), 0) FROM customers", &[])?
+            .int(0)?;
+        (max + 1..=max + n).collect()
+    };
+    anyhow::ensure!(ids.len() == customers.len(), "customer ids reserved");
+    let rows: Vec<(i64, &NewCustomer<'_>)> = ids.iter().copied().zip(customers).collect();
+    for chunk in crate::events::statement_chunks(&rows, crate::events::BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO customers (id, name, birthday, locale, time_zone, created_at, updated_at)
+             VALUES {}",
+            crate::events::placeholders(chunk.len(), 7, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 7);
+        for (id, c) in chunk {
+            params.extend_from_slice(args![
+                *id,
+                c.name,
+                c.birthday,
+                c.locale,
+                c.time_zone,
+                c.now_micros,
+                c.now_micros
+            ]);
+        }
+        tx.execute(&sql, &params)?;
+    }
+    for chunk in crate::events::statement_chunks(&ids, crate::events::BATCH_STATEMENT_ROWS * 2) {
+        let sql = format!(
+            "INSERT INTO accounts (customer_id) VALUES {}",
+            crate::events::placeholders(chunk.len(), 1, 1)
+        );
+        let params: Vec<crate::sql::Arg<'_>> =
+            chunk.iter().map(|id| crate::sql::Arg::Int(*id)).collect();
+        tx.execute(&sql, &params)?;
+    }
+    Ok(ids)
+}
+
+/// Attaches identities with multi-row statements; for each, whether it was attached (false:
+/// it already belongs to someone, perhaps stored meanwhile by a concurrent writer).
+pub fn add_identities(tx: &mut Tx<'_>, identities: &[(i64, &Identity)]) -> Result<Vec<bool>> {
+    let mut attached = std::collections::HashSet::new();
+    for chunk in crate::events::statement_chunks(identities, crate::events::BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO customer_identities (kind, value, customer_id) VALUES {}
+             ON CONFLICT DO NOTHING RETURNING kind, value",
+            crate::events::placeholders(chunk.len(), 3, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 3);
+        for (customer_id, i) in chunk {
+            params.extend_from_slice(args![i.kind.as_str(), &i.value, *customer_id]);
+        }
+        for r in tx.query(&sql, &params)? {
+            attached.insert((r.text(0)?.to_owned(), r.text(1)?.to_owned()));
+        }
+    }
+    Ok(identities
+        .iter()
+        .map(|(_, i)| attached.contains(&(i.kind.as_str().to_owned(), i.value.clone())))
+        .collect())
+}
+
 /// Attaches an identity; false when it already belongs to someone (the caller decides).
 pub fn add_identity(tx: &mut Tx<'_>, customer_id: i64, identity: &Identity) -> Result<bool> {
     let n = tx.execute(
@@ -131,7 +213,7 @@ pub fn find_many(tx: &mut Tx<'_>, identities: &[&Identity]) -> Result<Vec<(Ident
             .filter(|i| i.kind == kind)
             .map(|i| i.value.as_str())
             .collect();
-        for chunk in values.chunks(512) {
+        for chunk in crate::events::statement_chunks(&values, 512) {
             let list = (0..chunk.len())
                 .map(|i| format!("${}", i + 2))
                 .collect::<Vec<_>>()

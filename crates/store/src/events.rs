@@ -120,8 +120,26 @@ pub fn count_by_kind(tx: &mut Tx<'_>, kind: EventKind) -> Result<i64> {
     .int(0)
 }
 
-/// Rows per multi-row statement in the batch functions.
-pub const BATCH_STATEMENT_ROWS: usize = 64;
+/// Rows per multi-row statement in the batch functions (a power of two).
+pub const BATCH_STATEMENT_ROWS: usize = 256;
+
+/// Splits `rows` into chunks of at most `max` rows (a power of two) whose sizes are powers of
+/// two: 1000 rows go as 256, 256, 256, 128, 64, 32, 8. A multi-row statement then has one of
+/// a few texts, so after the first batches it is always found in SQLite's statement cache and
+/// among PostgreSQL's prepared statements (a new text there costs a round trip to prepare).
+pub(crate) fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    debug_assert!(max.is_power_of_two());
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = rest.len().min(max);
+        let (chunk, tail) = rest.split_at(1 << n.ilog2());
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 /// Placeholders `($1, $2, …), (…)` for `rows` rows of `width` columns, numbered from `first`.
 pub(crate) fn placeholders(rows: usize, width: usize, first: usize) -> String {
@@ -146,7 +164,7 @@ pub(crate) fn placeholders(rows: usize, width: usize, first: usize) -> String {
 /// The stored events of `source` among `external_ids`.
 pub fn find_many(tx: &mut Tx<'_>, source: &str, external_ids: &[&str]) -> Result<Vec<EventRow>> {
     let mut out = Vec::new();
-    for chunk in external_ids.chunks(BATCH_STATEMENT_ROWS * 8) {
+    for chunk in statement_chunks(external_ids, BATCH_STATEMENT_ROWS * 2) {
         let list = (0..chunk.len())
             .map(|i| format!("${}", i + 2))
             .collect::<Vec<_>>()
@@ -167,7 +185,7 @@ pub fn find_many(tx: &mut Tx<'_>, source: &str, external_ids: &[&str]) -> Result
 /// `(id, source, external_id)` of those inserted, in no particular order.
 pub fn insert_many(tx: &mut Tx<'_>, events: &[NewEvent<'_>]) -> Result<Vec<(i64, String, String)>> {
     let mut out = Vec::with_capacity(events.len());
-    for chunk in events.chunks(BATCH_STATEMENT_ROWS) {
+    for chunk in statement_chunks(events, BATCH_STATEMENT_ROWS) {
         let sql = format!(
             "INSERT INTO events (source, external_id, kind, customer_id, order_event_id, occurred_at,
                                  recorded_at, currency, amount_minor, content_hash, body)
@@ -197,4 +215,20 @@ pub fn insert_many(tx: &mut Tx<'_>, events: &[NewEvent<'_>]) -> Result<Vec<(i64,
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn statement_chunks_are_powers_of_two_in_order() {
+        let rows: Vec<usize> = (0..1000).collect();
+        let sizes: Vec<usize> = statement_chunks(&rows, 256).map(<[usize]>::len).collect();
+        assert_eq!(sizes, [256, 256, 256, 128, 64, 32, 8]);
+        let joined: Vec<usize> = statement_chunks(&rows, 256).flatten().copied().collect();
+        assert_eq!(joined, rows);
+        assert_eq!(statement_chunks(&rows[..0], 256).count(), 0);
+        assert_eq!(statement_chunks(&rows[..1], 256).count(), 1);
+    }
 }

@@ -24,17 +24,25 @@ pub struct AccountRow {
     pub pending: i64,
 }
 
-/// The id of a system account, created on first use (negative balance allowed).
+/// The id of a system account, created on first use (negative balance allowed). The id never
+/// changes once committed, so each connection remembers it after the first commit.
 pub fn system_account(tx: &mut Tx<'_>, code: &str) -> Result<i64> {
-    if let Some(r) = tx.query_opt("SELECT id FROM accounts WHERE code = $1", args![code])? {
-        return r.int(0);
+    if let Some(id) = tx.system_account_id(code) {
+        return Ok(id);
     }
-    tx.execute(
-        "INSERT INTO accounts (code, allow_negative) VALUES ($1, 1) ON CONFLICT DO NOTHING",
-        args![code],
-    )?;
-    tx.query_one("SELECT id FROM accounts WHERE code = $1", args![code])?
-        .int(0)
+    let id = match tx.query_opt("SELECT id FROM accounts WHERE code = $1", args![code])? {
+        Some(r) => r.int(0)?,
+        None => {
+            tx.execute(
+                "INSERT INTO accounts (code, allow_negative) VALUES ($1, 1) ON CONFLICT DO NOTHING",
+                args![code],
+            )?;
+            tx.query_one("SELECT id FROM accounts WHERE code = $1", args![code])?
+                .int(0)?
+        }
+    };
+    tx.learn_system_account_id(code, id);
+    Ok(id)
 }
 
 pub fn customer_account(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<AccountRow>> {
@@ -322,7 +330,7 @@ pub fn open_lots(tx: &mut Tx<'_>, account_id: i64) -> Result<Vec<TransferRow>> {
 /// Points accounts of the given customers: `(customer_id, account_id)`.
 pub fn customer_accounts(tx: &mut Tx<'_>, customer_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
     let mut out = Vec::with_capacity(customer_ids.len());
-    for chunk in customer_ids.chunks(512) {
+    for chunk in crate::events::statement_chunks(customer_ids, 512) {
         let list = (0..chunk.len())
             .map(|i| format!("${}", i + 1))
             .collect::<Vec<_>>()
@@ -339,7 +347,7 @@ pub fn customer_accounts(tx: &mut Tx<'_>, customer_ids: &[i64]) -> Result<Vec<(i
 
 /// Inserts transfers with multi-row statements.
 pub fn insert_transfers(tx: &mut Tx<'_>, transfers: &[NewTransfer<'_>]) -> Result<()> {
-    for chunk in transfers.chunks(crate::events::BATCH_STATEMENT_ROWS) {
+    for chunk in crate::events::statement_chunks(transfers, crate::events::BATCH_STATEMENT_ROWS) {
         let sql = format!(
             "INSERT INTO transfers (event_id, seq, debit_account_id, credit_account_id, amount, kind,
                                     created_at, remaining, pending_until, expires_at, lot_event_id,
@@ -382,7 +390,7 @@ pub fn add_to_balances(tx: &mut Tx<'_>, deltas: &[(i64, i64)]) -> Result<Vec<(i6
     let mut sorted = deltas.to_vec();
     sorted.sort_unstable();
     let mut out = Vec::with_capacity(sorted.len());
-    for chunk in sorted.chunks(crate::events::BATCH_STATEMENT_ROWS) {
+    for chunk in crate::events::statement_chunks(&sorted, crate::events::BATCH_STATEMENT_ROWS) {
         let mut cases = String::new();
         let mut ids = Vec::with_capacity(chunk.len());
         let mut params = Vec::with_capacity(chunk.len() * 2);

@@ -2,7 +2,7 @@
 //! Transactions run at READ COMMITTED; exactly-once intake rests on unique constraints with
 //! `ON CONFLICT DO NOTHING`, balances on row locks taken by `UPDATE … RETURNING`.
 
-use crate::sql::{Tx, TxInner};
+use crate::sql::{ConnCache, Tx, TxInner};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
@@ -23,6 +23,22 @@ struct Pool {
 struct Conn {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
+    cache: ConnCache,
+}
+
+/// Session settings for every connection. Statements are prepared once per connection and
+/// reused for its lifetime, while the tables they touch grow from empty to millions of rows:
+/// a generic plan chosen while a table was small (a sequential scan) would stay in use and
+/// make each batch slower than the last, so every execution is planned for its arguments.
+fn connection_options(url_options: Option<&str>, schema: Option<&str>) -> String {
+    let mut options = "-c plan_cache_mode=force_custom_plan".to_owned();
+    if let Some(o) = url_options {
+        options = format!("{o} {options}");
+    }
+    if let Some(schema) = schema {
+        options.push_str(&format!(" -c search_path={schema}"));
+    }
+    options
 }
 
 impl Postgres {
@@ -39,8 +55,9 @@ impl Postgres {
                 .connect(postgres::NoTls)
                 .context("connecting to PostgreSQL")?;
             admin.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
-            config.options(&format!("-c search_path={schema}"));
         }
+        let options = connection_options(config.get_options(), schema);
+        config.options(&options);
         let db = Postgres {
             config,
             schema: schema.map(str::to_owned),
@@ -74,6 +91,7 @@ impl Postgres {
                     Ok(client) => Ok(Conn {
                         client,
                         statements: HashMap::new(),
+                        cache: ConnCache::default(),
                     }),
                     Err(e) => {
                         self.pool.lock().unwrap_or_else(|p| p.into_inner()).open -= 1;
@@ -105,18 +123,30 @@ impl Postgres {
     {
         let mut conn = self.checkout()?;
         let result = (|| {
-            let Conn { client, statements } = &mut conn;
+            let Conn {
+                client,
+                statements,
+                cache,
+            } = &mut conn;
             let tx = client
                 .transaction()
                 .context("beginning PostgreSQL transaction")?;
             let mut tx = Tx {
                 inner: TxInner::Postgres { tx, statements },
+                cache,
+                learnt: ConnCache::default(),
             };
             let value = f(&mut tx)?;
-            let TxInner::Postgres { tx, .. } = tx.inner else {
+            let Tx {
+                inner: TxInner::Postgres { tx, .. },
+                cache,
+                learnt,
+            } = tx
+            else {
                 unreachable!("PostgreSQL transaction")
             };
             tx.commit().context("committing PostgreSQL transaction")?;
+            cache.keep(learnt);
             Ok(value)
         })();
         self.checkin(conn);

@@ -108,6 +108,25 @@ impl Row {
 /// An open transaction on either backend. Commit happens in [`crate::Store::write`].
 pub struct Tx<'c> {
     pub(crate) inner: TxInner<'c>,
+    /// What this connection learnt in committed transactions.
+    pub(crate) cache: &'c mut ConnCache,
+    /// What this transaction learnt; kept in `cache` only once it commits.
+    pub(crate) learnt: ConnCache,
+}
+
+/// Facts a connection may remember across transactions: only what never changes once
+/// committed, since other processes may share the database. (Webhook endpoints or the loyalty
+/// programme change, so they are read in each transaction.)
+#[derive(Debug, Default)]
+pub(crate) struct ConnCache {
+    /// System account ids by code: created once, never deleted or renumbered.
+    system_accounts: HashMap<String, i64>,
+}
+
+impl ConnCache {
+    pub(crate) fn keep(&mut self, learnt: ConnCache) {
+        self.system_accounts.extend(learnt.system_accounts);
+    }
 }
 
 pub(crate) enum TxInner<'c> {
@@ -138,6 +157,19 @@ pub(crate) fn to_sqlite(sql: &str) -> std::borrow::Cow<'_, str> {
 }
 
 impl Tx<'_> {
+    /// A system account id known from a committed transaction or learnt in this one.
+    pub(crate) fn system_account_id(&self, code: &str) -> Option<i64> {
+        self.cache
+            .system_accounts
+            .get(code)
+            .or_else(|| self.learnt.system_accounts.get(code))
+            .copied()
+    }
+
+    pub(crate) fn learn_system_account_id(&mut self, code: &str, id: i64) {
+        self.learnt.system_accounts.insert(code.to_owned(), id);
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.inner, TxInner::Postgres { .. })
     }

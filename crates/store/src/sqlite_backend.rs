@@ -2,18 +2,20 @@
 //! pool of readers, all in WAL mode with foreign keys on and a busy timeout so that a second
 //! process (an import beside a running server) waits instead of failing.
 
-use crate::sql::{Tx, TxInner};
+use crate::sql::{ConnCache, Tx, TxInner};
 use anyhow::{Context, Result};
 use rusqlite::{Connection, TransactionBehavior};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-const STATEMENT_CACHE_CAPACITY: usize = 256;
+// Multi-row statements differ by row count (1–64 rows a chunk) for each of order intake's
+// batch statements, so the group commit's varying batch sizes need several hundred entries.
+const STATEMENT_CACHE_CAPACITY: usize = 1024;
 
 pub(crate) struct Sqlite {
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<(Connection, ConnCache)>,
+    readers: Mutex<Vec<(Connection, ConnCache)>>,
     reader_returned: Condvar,
 }
 
@@ -34,9 +36,9 @@ fn connect(path: &str) -> Result<Connection> {
 
 impl Sqlite {
     pub(crate) fn open(path: &str, readers: usize) -> Result<Sqlite> {
-        let writer = connect(path)?;
+        let writer = (connect(path)?, ConnCache::default());
         let readers = (0..readers.max(1))
-            .map(|_| connect(path))
+            .map(|_| Ok((connect(path)?, ConnCache::default())))
             .collect::<Result<Vec<_>>>()?;
         Ok(Sqlite {
             writer: Mutex::new(writer),
@@ -51,8 +53,9 @@ impl Sqlite {
     {
         // A panic while holding the lock leaves the connection usable: the transaction
         // was dropped (and so rolled back) during unwinding.
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        run(&mut conn, TransactionBehavior::Immediate, f)
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let (conn, cache) = &mut *guard;
+        run(conn, cache, TransactionBehavior::Immediate, f)
     }
 
     pub(crate) fn read<T, E>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
@@ -71,7 +74,7 @@ impl Sqlite {
                     .unwrap_or_else(|p| p.into_inner());
             }
         };
-        let result = run(&mut conn, TransactionBehavior::Deferred, f);
+        let result = run(&mut conn.0, &mut conn.1, TransactionBehavior::Deferred, f);
         self.readers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -83,6 +86,7 @@ impl Sqlite {
 
 fn run<T, E>(
     conn: &mut Connection,
+    cache: &mut ConnCache,
     behavior: TransactionBehavior,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
 ) -> Result<T, E>
@@ -94,11 +98,19 @@ where
         .context("beginning SQLite transaction")?;
     let mut tx = Tx {
         inner: TxInner::Sqlite(tx),
+        cache,
+        learnt: ConnCache::default(),
     };
     let value = f(&mut tx)?;
-    let TxInner::Sqlite(tx) = tx.inner else {
+    let Tx {
+        inner: TxInner::Sqlite(sqlite),
+        cache,
+        learnt,
+    } = tx
+    else {
         unreachable!("SQLite transaction")
     };
-    tx.commit().context("committing SQLite transaction")?;
+    sqlite.commit().context("committing SQLite transaction")?;
+    cache.keep(learnt);
     Ok(value)
 }
