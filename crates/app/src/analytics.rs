@@ -2,6 +2,9 @@
 //! record the fit (version, data window, parameters, log-likelihood, convergence) and write
 //! per-customer predictions; read predictions, RFM segments, cohorts and period KPIs back.
 //!
+//! The models read each order net of its refunds and cancellations; an order they wholly
+//! refund is no purchase (`store::predictions::orders_of_customers`).
+//!
 //! Orders are read in pages of [`REFIT_PAGE_CUSTOMERS`] customer ids, so memory grows with
 //! the number of customers (one small summary each), never with the number of orders. The
 //! numerics live in `analytics::pipeline`, which takes and returns integers: nothing here

@@ -543,7 +543,53 @@ fn print_report<P: ModelParams>(
     for w in &warnings {
         warn(w);
     }
+    if format == OutputFormat::Json {
+        let value = report_json(model, customers, report, &warnings)?;
+        serde_json::to_writer_pretty(&mut *out, &value)?;
+        writeln!(out)?;
+        return Ok(());
+    }
     output::write(out, format, &[t])
+}
+
+/// The fit report as one JSON object: `parameters` and `standard_errors` keyed by parameter
+/// name (`standard_errors` null without a usable Hessian), then the convergence facts and
+/// the warnings. A non-finite number is refused rather than printed as null.
+fn report_json<P: ModelParams>(
+    model: &str,
+    customers: f64,
+    report: &FitReport<P>,
+    warnings: &[String],
+) -> Result<serde_json::Value> {
+    let finite = |name: &str, v: f64| -> Result<serde_json::Value> {
+        if !v.is_finite() {
+            bail!("fit: {name} is not a finite number ({v}); please report this");
+        }
+        Ok(serde_json::Value::from(v))
+    };
+    let by_name = |values: &[f64]| -> Result<serde_json::Value> {
+        P::NAMES
+            .iter()
+            .zip(values)
+            .map(|(name, v)| Ok(((*name).to_owned(), finite(name, *v)?)))
+            .collect::<Result<serde_json::Map<_, _>>>()
+            .map(serde_json::Value::Object)
+    };
+    let standard_errors = match &report.standard_errors {
+        Some(e) => by_name(&e.to_vec())?,
+        None => serde_json::Value::Null,
+    };
+    Ok(serde_json::json!({
+        "model": model,
+        "customers": customers as i64,
+        "parameters": by_name(&report.params.to_vec())?,
+        "log_likelihood": finite("log_likelihood", report.log_likelihood)?,
+        "iterations": report.iterations,
+        "gradient_norm": finite("gradient_norm", report.gradient_norm)?,
+        "converged": report.converged,
+        "standard_errors": standard_errors,
+        "warnings": warnings,
+    }))
 }
 
 fn fit_error(model: &str, e: models::FitError) -> anyhow::Error {

@@ -1,5 +1,5 @@
-//! Retention analytics tables: the orders the models read (paged by customer id so a refit
-//! holds one page of orders at a time), the record of each refit (`analytics_fits`,
+//! Retention analytics tables: the orders the models read (net of their refunds and
+//! cancellations, paged by customer id so a refit holds one page of orders at a time), the record of each refit (`analytics_fits`,
 //! versioned) and per-customer predictions (`customer_predictions`, one row per customer,
 //! replaced by each refit). Figures are scaled integers; the store holds no floats.
 
@@ -21,13 +21,32 @@ pub struct OrderWindow {
     pub customer_id_max: i64,
 }
 
-/// Span and counts of the orders with a customer; `None` without any.
+/// The orders the models read: placed, with a customer id in (`$1`, `$2`], at or before
+/// `$3`, each with its amount less the refunds and cancellations recorded by `$3`; an order
+/// they wholly refund is no purchase and is left out. Refunds are summed per order by a
+/// correlated subquery on `events_by_order`, so a page of orders reads only its own.
+const NET_ORDERS: &str =
+    "SELECT customer_id, occurred_at, amount_minor - COALESCE(refunded, 0) AS amount_minor
+    FROM (SELECT o.customer_id, o.occurred_at, COALESCE(o.amount_minor, 0) AS amount_minor,
+                 (SELECT CAST(SUM(COALESCE(r.amount_minor, 0)) AS BIGINT) FROM events r
+                  WHERE r.order_event_id = o.id
+                    AND r.kind IN ('order_refunded', 'order_cancelled')
+                    AND r.occurred_at <= $3) AS refunded
+          FROM events o
+          WHERE o.kind = 'order_placed' AND o.customer_id > $1 AND o.customer_id <= $2
+            AND o.occurred_at <= $3) n
+    WHERE refunded IS NULL OR refunded < amount_minor";
+
+/// Span and counts of the orders the models read (see [`orders_of_customers`]); `None`
+/// without any.
 pub fn order_window(tx: &mut Tx<'_>) -> Result<Option<OrderWindow>> {
     let row = tx.query_one(
-        "SELECT MIN(occurred_at), MAX(occurred_at), COUNT(*), COUNT(DISTINCT customer_id),
-                MIN(customer_id), MAX(customer_id)
-         FROM events WHERE kind = 'order_placed' AND customer_id IS NOT NULL",
-        &[],
+        &format!(
+            "SELECT MIN(occurred_at), MAX(occurred_at), COUNT(*), COUNT(DISTINCT customer_id),
+                    MIN(customer_id), MAX(customer_id)
+             FROM ({NET_ORDERS}) w"
+        ),
+        args![i64::MIN, i64::MAX, i64::MAX],
     )?;
     let Some(first_at) = row.opt_int(0)? else {
         return Ok(None);
@@ -51,7 +70,9 @@ pub struct OrderRow {
 }
 
 /// Orders of customers with `after_customer < id <= through_customer`, placed at or before
-/// `until`, ordered by customer then instant (a page of whole customers).
+/// `until`, ordered by customer then instant (a page of whole customers). Each amount is
+/// the order's less its refunds and cancellations recorded by `until`; an order they
+/// wholly refund is left out.
 pub fn orders_of_customers(
     tx: &mut Tx<'_>,
     after_customer: i64,
@@ -59,10 +80,7 @@ pub fn orders_of_customers(
     until: i64,
 ) -> Result<Vec<OrderRow>> {
     tx.query(
-        "SELECT customer_id, occurred_at, COALESCE(amount_minor, 0) FROM events
-         WHERE kind = 'order_placed' AND customer_id > $1 AND customer_id <= $2
-           AND occurred_at <= $3
-         ORDER BY customer_id, occurred_at",
+        &format!("{NET_ORDERS} ORDER BY customer_id, occurred_at"),
         args![after_customer, through_customer, until],
     )?
     .iter()

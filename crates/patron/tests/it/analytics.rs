@@ -1,6 +1,9 @@
 //! `patron analytics` on the CDNOW files through the real binary, its errors on bad input,
 //! and the store-backed refit, predictions, KPIs, RFM and cohorts on a demo shop.
 
+use crate::support::{order, refund};
+use app::intake::Intake;
+use domain::EventKind;
 use std::path::PathBuf;
 use std::process::Command;
 use test_support::{TestApp, both_backends};
@@ -79,6 +82,14 @@ fn json_value(run: &Run, name: &str) -> serde_json::Value {
         .clone()
 }
 
+/// The one JSON object `analytics fit --output json` prints.
+fn fit_json(run: &Run) -> serde_json::Value {
+    assert!(run.ok, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(report.is_object(), "{}", run.stdout);
+    report
+}
+
 fn close(name: &str, got: f64, want: f64, tolerance: f64) {
     assert!(
         (got - want).abs() <= tolerance,
@@ -103,7 +114,7 @@ fn fit_bgnbd_on_cdnow_sample_prints_parameters_and_convergence() {
     }
     assert!(run.stdout.contains("0.2425"), "{}", run.stdout);
     assert!(run.stdout.contains("-9582.4"), "{}", run.stdout);
-    let json = cdnow(&["fit", "--model", "bgnbd"], &["--output", "json"]);
+    let json = fit_json(&cdnow(&["fit", "--model", "bgnbd"], &["--output", "json"]));
     // lifetimes on the unrounded CDNOW summary (analytics.md §3.1).
     for (name, want) in [
         ("r", 0.242593),
@@ -111,28 +122,32 @@ fn fit_bgnbd_on_cdnow_sample_prints_parameters_and_convergence() {
         ("a", 0.792886),
         ("b", 2.425752),
     ] {
-        let got = json_value(&json, name).as_f64().unwrap();
+        let got = json["parameters"][name].as_f64().unwrap();
         close(name, got, want, want * 1e-4);
+        assert!(json["standard_errors"][name].as_f64().unwrap() > 0.0);
     }
     close(
         "LL",
-        json_value(&json, "log_likelihood").as_f64().unwrap(),
+        json["log_likelihood"].as_f64().unwrap(),
         -9582.43,
         0.01,
     );
-    assert_eq!(json_value(&json, "converged"), serde_json::json!(true));
+    assert_eq!(json["converged"], serde_json::json!(true));
+    assert!(json["iterations"].as_u64().unwrap() > 0);
+    assert!(json["gradient_norm"].as_f64().unwrap() < 1e-3);
+    assert_eq!(json["warnings"], serde_json::json!([]));
 }
 
 #[test]
 fn other_models_fit_on_cdnow() {
-    let gg = cdnow(&["fit", "--model", "gg"], &["--output", "json"]);
-    close("p", json_value(&gg, "p").as_f64().unwrap(), 6.25, 0.05);
-    let pnbd = cdnow(&["fit", "--model", "pnbd"], &["--output", "json"]);
-    assert!(json_value(&pnbd, "log_likelihood").as_f64().unwrap() >= -9595.0);
-    let mbg = cdnow(&["fit", "--model", "mbgnbd"], &["--output", "json"]);
+    let gg = fit_json(&cdnow(&["fit", "--model", "gg"], &["--output", "json"]));
+    close("p", gg["parameters"]["p"].as_f64().unwrap(), 6.25, 0.05);
+    let pnbd = fit_json(&cdnow(&["fit", "--model", "pnbd"], &["--output", "json"]));
+    assert!(pnbd["log_likelihood"].as_f64().unwrap() >= -9595.0);
+    let mbg = fit_json(&cdnow(&["fit", "--model", "mbgnbd"], &["--output", "json"]));
     close(
         "MBG LL",
-        json_value(&mbg, "log_likelihood").as_f64().unwrap(),
+        mbg["log_likelihood"].as_f64().unwrap(),
         -9582.13,
         0.02,
     );
@@ -335,3 +350,63 @@ fn store_customer_with_orders(t: &TestApp) -> i64 {
         })
         .unwrap()
 }
+
+both_backends!(
+    refunds_come_off_the_orders_the_refit_models,
+    |t: &TestApp| {
+        patron::demo::fill(&t.app, 400, 7).unwrap();
+        let app = &t.app;
+        let who = TestApp::principal(domain::access::Role::Integration);
+        let days_ago = |d: i64| Some(app.now() - jiff::SignedDuration::from_hours(24 * d));
+        let place = |id: &str, shop_customer: &str, quantity, unit, d| {
+            let mut o = order(id, shop_customer, quantity, unit);
+            o.occurred_at = days_ago(d);
+            let Intake::Accepted(placed) = app.place_order(&who, &o).unwrap() else {
+                panic!("accepted")
+            };
+            placed.customer_id
+        };
+        // Three orders on separate days: the second half refunded, the third cancelled.
+        let kept = place("AR-1", "AR", 1, 10_000, 60);
+        place("AR-2", "AR", 2, 20_000, 40);
+        place("AR-3", "AR", 1, 30_000, 20);
+        app.refund_order(&who, &refund("AR-RF-2", "AR-2", Some(vec![(0, 1)])))
+            .unwrap();
+        let mut cancel = refund("AR-RF-3", "AR-3", None);
+        cancel.kind = EventKind::OrderCancelled;
+        app.refund_order(&who, &cancel).unwrap();
+        // A customer whose only order is refunded in full bought nothing.
+        let gone = place("AG-1", "AG", 1, 50_000, 30);
+        app.refund_order(&who, &refund("AG-RF-1", "AG-1", None))
+            .unwrap();
+        let orders_of = |customer: i64| {
+            app.store
+                .read(|tx| {
+                    store::predictions::orders_of_customers(tx, customer - 1, customer, i64::MAX)
+                })
+                .unwrap()
+                .iter()
+                .map(|o| o.amount_minor)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(orders_of(kept), vec![10_000, 20_000]);
+        assert_eq!(orders_of(gone), Vec::<i64>::new());
+        let outcome = app
+            .refit_analytics(&TestApp::principal(domain::access::Role::Admin))
+            .unwrap();
+        let window = app
+            .store
+            .read(store::predictions::order_window)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (outcome.orders, outcome.customers),
+            (window.orders, window.customers)
+        );
+        assert!(app.customer_predictions(gone).unwrap().is_none());
+        let p = app.customer_predictions(kept).unwrap().unwrap().prediction;
+        // One repeat purchase (the cancelled order is none), worth its net NT$200.
+        assert!(p.clv_12m_minor.is_some_and(|v| v > 0));
+        assert!(p.expected_purchases_90d_milli > 0);
+    }
+);
