@@ -2,8 +2,11 @@
 //! SHA-256 of the request (method, path, body); a retry with the same request gets the stored
 //! response back with `Idempotent-Replayed: true`, and the same key with another request
 //! answers 422 `idempotency_key_reused`. Responses that say nothing final about the request
-//! (401, 403, 429, 5xx) are not stored, so a retry runs again. While a request holds a key in
-//! this process, another request with that key answers 409 `idempotency_key_in_flight`.
+//! (401, 403, 429, 5xx) are not stored, so a retry runs again. A request claims its key in the
+//! database before it runs, so while it holds the key — in this process or in another sharing
+//! the database — another request with that key answers 409 `idempotency_key_in_flight`
+//! (or 422 when its body differs). A claim whose process died is taken over after
+//! [`app::IDEMPOTENCY_CLAIM_ABANDONED_AFTER_SECONDS`].
 
 use crate::ApiState;
 use crate::error::{ApiError, ErrorCode, PROBLEM_JSON};
@@ -17,7 +20,7 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use store::idempotency::StoredResponse;
+use store::idempotency::{Begin, StoredResponse};
 
 /// The request header.
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -72,7 +75,7 @@ fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
 }
 
 /// What a key's stored response is compared by.
-fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> Vec<u8> {
+pub(crate) fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(method.as_str().as_bytes());
     h.update(b"\n");
@@ -138,27 +141,45 @@ pub(crate) async fn layer(State(state): State<ApiState>, req: Request, next: Nex
         return ApiError::new(ErrorCode::IdempotencyKeyInFlight).into_response();
     };
     let app = state.app.clone();
-    let lookup_key = key.clone();
-    match blocking(move || app.idempotency_lookup(key_id, &lookup_key)).await {
-        Err(e) => return e.into_response(),
-        Ok(Some(stored)) if stored.request_hash == hash => return replay(stored),
-        Ok(Some(_)) => return ApiError::new(ErrorCode::IdempotencyKeyReused).into_response(),
-        Ok(None) => {}
-    }
+    let (begin_key, begin_hash) = (key.clone(), hash.clone());
+    let claimed_at_micros =
+        match blocking(move || app.idempotency_begin(key_id, &begin_key, &begin_hash)).await {
+            Err(e) => return e.into_response(),
+            Ok(Begin::Stored(stored)) if stored.request_hash == hash => return replay(stored),
+            Ok(Begin::Stored(_)) => {
+                return ApiError::new(ErrorCode::IdempotencyKeyReused).into_response();
+            }
+            Ok(Begin::InFlight { request_hash }) if request_hash == hash => {
+                return ApiError::new(ErrorCode::IdempotencyKeyInFlight).into_response();
+            }
+            Ok(Begin::InFlight { .. }) => {
+                return ApiError::new(ErrorCode::IdempotencyKeyReused).into_response();
+            }
+            Ok(Begin::Claimed { claimed_at_micros }) => claimed_at_micros,
+        };
+    let mut held = Held {
+        app: Some(state.app.clone()),
+        key_id,
+        key,
+        claimed_at_micros,
+    };
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     if !storable(response.status()) {
+        held.release();
         return response;
     }
     let (response_parts, body) = response.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
+            held.release();
             return ApiError::internal(anyhow::anyhow!("reading a response: {e}")).into_response();
         }
     };
     let Ok(text) = String::from_utf8(body.to_vec()) else {
+        held.release();
         return Response::from_parts(response_parts, Body::from(body));
     };
     let stored = StoredResponse {
@@ -166,15 +187,59 @@ pub(crate) async fn layer(State(state): State<ApiState>, req: Request, next: Nex
         status: response_parts.status.as_u16(),
         response: text,
     };
-    let app = state.app.clone();
-    match blocking(move || app.idempotency_store(key_id, &key, &stored)).await {
-        Ok(true) => {}
-        // Another process answered the same key first; ours stands, as the request's effects
-        // are exactly-once by (source, external_id) anyway.
-        Ok(false) => tracing::warn!("idempotency key stored concurrently by another process"),
-        Err(e) => tracing::warn!(code = e.problem().code, "idempotency response not stored"),
+    if let Some(app) = held.app.take() {
+        let key = std::mem::take(&mut held.key);
+        match blocking(move || {
+            app.idempotency_finish(key_id, &key, claimed_at_micros, Some(&stored))
+        })
+        .await
+        {
+            Ok(true) => {}
+            // The claim outlived the abandonment limit and a retry took it over; ours stands,
+            // as the request's effects are exactly-once by (source, external_id) anyway.
+            Ok(false) => {
+                tracing::warn!("idempotency key taken over before its response was stored")
+            }
+            Err(e) => tracing::warn!(code = e.problem().code, "idempotency response not stored"),
+        }
     }
     Response::from_parts(response_parts, Body::from(body))
+}
+
+/// A key claimed in the database; released (so that a retry runs again) when the request
+/// ends without a response to keep — including when the client goes away mid-request and
+/// the request's future is dropped.
+struct Held {
+    app: Option<app::App>,
+    key_id: i64,
+    key: String,
+    claimed_at_micros: i64,
+}
+
+impl Held {
+    fn release(&mut self) {
+        let Some(app) = self.app.take() else {
+            return;
+        };
+        let (key_id, key, at) = (
+            self.key_id,
+            std::mem::take(&mut self.key),
+            self.claimed_at_micros,
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(move || {
+                if let Err(e) = app.idempotency_finish(key_id, &key, at, None) {
+                    tracing::warn!(error = %e, "idempotency claim not released");
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 async fn read_body(body: Body) -> Result<Bytes, ApiError> {

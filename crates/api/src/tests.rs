@@ -749,6 +749,87 @@ async fn idempotency_key_replays_and_refuses_reuse() {
 }
 
 #[tokio::test]
+async fn idempotency_key_held_by_another_process_is_in_flight() {
+    let t = TestApi::new(ApiOptions::default());
+    let key = t.key(Role::Manager);
+    let customer = t
+        .call(
+            "POST",
+            "/api/v1/customers",
+            Some(json!({"identities": {"shop_customer_id": "c-9"}})),
+        )
+        .await;
+    let path = format!(
+        "/api/v1/customers/{}/points/corrections",
+        customer.body["id"]
+    );
+    let body = json!({"points": 3, "reason": "goodwill"});
+    let key_id = t
+        .app
+        .authenticate(key)
+        .unwrap()
+        .key_id
+        .expect("an API key's principal");
+    // Another instance sharing the database is running this very request.
+    let hash = crate::idempotency::request_hash(
+        &axum::http::Method::POST,
+        &path,
+        body.to_string().as_bytes(),
+    );
+    let store::idempotency::Begin::Claimed { claimed_at_micros } =
+        t.app.idempotency_begin(key_id, "gw-1", &hash).unwrap()
+    else {
+        panic!("claimed by the other instance");
+    };
+    let headers = [("idempotency-key", "gw-1")];
+    let busy = t
+        .call_as(Some(key), "POST", &path, Some(body.clone()), &headers)
+        .await;
+    assert_eq!(
+        (busy.status.as_u16(), busy.code()),
+        (409, "idempotency_key_in_flight")
+    );
+    let other = t
+        .call_as(
+            Some(key),
+            "POST",
+            &path,
+            Some(json!({"points": 4, "reason": "goodwill"})),
+            &headers,
+        )
+        .await;
+    assert_eq!(
+        (other.status.as_u16(), other.code()),
+        (422, "idempotency_key_reused")
+    );
+    let balance = t
+        .call(
+            "GET",
+            &format!("/api/v1/customers/{}/points", customer.body["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(balance.body["balance"], 0, "neither request ran");
+    // The other instance answers; this one now replays its answer.
+    let answer = store::idempotency::StoredResponse {
+        request_hash: hash,
+        status: 201,
+        response: r#"{"from":"the other instance"}"#.to_owned(),
+    };
+    assert!(
+        t.app
+            .idempotency_finish(key_id, "gw-1", claimed_at_micros, Some(&answer))
+            .unwrap()
+    );
+    let replayed = t
+        .call_as(Some(key), "POST", &path, Some(body), &headers)
+        .await;
+    assert_eq!(replayed.status, StatusCode::CREATED);
+    assert_eq!(replayed.body["from"], "the other instance");
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+}
+
+#[tokio::test]
 async fn metrics_count_requests_and_events() {
     let t = TestApi::new(ApiOptions::default());
     t.call("POST", "/api/v1/orders", Some(order("o-1", 1)))

@@ -81,6 +81,10 @@ pub struct App {
     pub worker_id: String,
 }
 
+/// A request holding an `Idempotency-Key` longer than this is taken to have died with its
+/// process, and a retry may run (far beyond any request's running time).
+pub const IDEMPOTENCY_CLAIM_ABANDONED_AFTER_SECONDS: i64 = 300;
+
 impl App {
     pub fn new(
         store: Store,
@@ -141,28 +145,34 @@ impl App {
 }
 
 impl App {
-    /// The response stored for an `Idempotency-Key` of this API key, if any.
-    pub fn idempotency_lookup(
+    /// Claims an `Idempotency-Key` of this API key for a request about to run (see
+    /// [`store::idempotency::begin`]); a claim older than [`IDEMPOTENCY_CLAIM_ABANDONED_AFTER_SECONDS`]
+    /// is taken over.
+    pub fn idempotency_begin(
         &self,
         key_id: i64,
         key: &str,
-    ) -> AppResult<Option<store::idempotency::StoredResponse>> {
-        Ok(self
-            .store
-            .read(|tx| store::idempotency::find(tx, key_id, key))?)
+        request_hash: &[u8],
+    ) -> AppResult<store::idempotency::Begin> {
+        let now = self.now_micros();
+        let abandoned_before = now - IDEMPOTENCY_CLAIM_ABANDONED_AFTER_SECONDS * 1_000_000;
+        Ok(self.store.write(|tx| {
+            store::idempotency::begin(tx, key_id, key, request_hash, now, abandoned_before)
+        })?)
     }
 
-    /// Stores the response for an `Idempotency-Key`; false when one was stored first.
-    pub fn idempotency_store(
+    /// Ends a claim: stores the response for replays, or with `None` releases the key.
+    /// False when the claim had been taken over meanwhile.
+    pub fn idempotency_finish(
         &self,
         key_id: i64,
         key: &str,
-        response: &store::idempotency::StoredResponse,
+        claimed_at_micros: i64,
+        response: Option<&store::idempotency::StoredResponse>,
     ) -> AppResult<bool> {
-        let now = self.now_micros();
         Ok(self
             .store
-            .write(|tx| store::idempotency::insert(tx, key_id, key, response, now))?)
+            .write(|tx| store::idempotency::finish(tx, key_id, key, claimed_at_micros, response))?)
     }
 
     /// The audit log, newest first, before `before_id` (exclusive).

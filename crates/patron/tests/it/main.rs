@@ -9,6 +9,7 @@ mod commands;
 mod concurrency;
 mod desk;
 mod fuzz;
+mod idempotency;
 mod instances;
 mod intake;
 mod jobs;
