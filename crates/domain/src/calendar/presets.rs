@@ -9,8 +9,12 @@
 //!   Friday before and on a Sunday to the Monday after, and **no 補班 make-up workday in 2026**.
 //!   Weekends are already closed by the weekly frames, so only weekday closures are listed.
 //! - Hong Kong: the General Holidays Ordinance (Cap. 149) rules applied to 2026 (a holiday on a
-//!   Sunday moves to the next day that is not itself a holiday); verify against the Government
-//!   Gazette notice for 2026. Saturday holidays are listed because many HK shops open Saturdays.
+//!   Sunday moves to the next day that is not itself a holiday). Saturday holidays are listed
+//!   because many HK shops open Saturdays.
+//! - Both lists were cross-checked on 2026-12-07 against the `holidays` Python package 0.109
+//!   (`country_holidays("TW"/"HK", years=2026)`, public category): the same closed weekdays,
+//!   and Hong Kong's same general holidays (4/6 and 4/7 are both owed: Easter Monday and the
+//!   Sunday Ching Ming's substitute).
 
 use super::{Exception, Frame};
 use jiff::civil::{Date, date};
