@@ -582,7 +582,19 @@ impl App {
         let uids = client.uids_after(last).map_err(imap_err)?;
         let mut outcome = FetchOutcome::default();
         for uid in uids.into_iter().take(IMAP_FETCH_MESSAGES_PER_RUN_MAX) {
-            if let Some(raw) = client.fetch(uid).map_err(imap_err)? {
+            let size = client.size(uid).map_err(imap_err)?;
+            if let Some(size) = size.filter(|s| *s > EMAIL_MESSAGE_BYTES_MAX as i64) {
+                // Too large to read: left unread in the mailbox, and listed for a person.
+                let error = format!(
+                    "{size} bytes is over the {EMAIL_MESSAGE_BYTES_MAX}-byte limit; \
+                     left unread in mailbox {} as UID {uid}",
+                    s.mailbox
+                );
+                let now = self.now_micros();
+                self.store
+                    .write(|tx| mail::quarantine(tx, "imap", &error, b"", now))?;
+                outcome.quarantined += 1;
+            } else if let Some(raw) = client.fetch(uid).map_err(imap_err)? {
                 outcome.fetched += 1;
                 match self.receive_email("imap", &raw)? {
                     InboundOutcome::Ticket { .. } => outcome.tickets += 1,

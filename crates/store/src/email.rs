@@ -55,32 +55,31 @@ fn email(r: &Row) -> Result<EmailRow> {
 
 /// Inserts a message; `None` when its Message-ID is stored already.
 pub fn insert(tx: &mut Tx<'_>, e: &EmailRow) -> Result<Option<i64>> {
-    Ok(tx
-        .query_opt(
-            "INSERT INTO email_messages (direction, message_id, ticket_id, from_address,
+    tx.query_opt(
+        "INSERT INTO email_messages (direction, message_id, ticket_id, from_address,
                  to_address, subject, in_reply_to, refs, auto_reply, body, outcome, reason,
                  created_at, sent_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (message_id) DO NOTHING RETURNING id",
-            args![
-                e.direction.as_str(),
-                e.message_id.as_str(),
-                e.ticket_id,
-                e.from_address.as_deref(),
-                e.to_address.as_deref(),
-                e.subject.as_deref(),
-                e.in_reply_to.as_deref(),
-                e.refs.as_deref(),
-                i64::from(e.auto_reply),
-                e.body.as_deref(),
-                e.outcome.as_str(),
-                e.reason.as_deref(),
-                e.created_at_micros,
-                e.sent_at_micros
-            ],
-        )?
-        .map(|r| r.int(0))
-        .transpose()?)
+        args![
+            e.direction.as_str(),
+            e.message_id.as_str(),
+            e.ticket_id,
+            e.from_address.as_deref(),
+            e.to_address.as_deref(),
+            e.subject.as_deref(),
+            e.in_reply_to.as_deref(),
+            e.refs.as_deref(),
+            i64::from(e.auto_reply),
+            e.body.as_deref(),
+            e.outcome.as_str(),
+            e.reason.as_deref(),
+            e.created_at_micros,
+            e.sent_at_micros
+        ],
+    )?
+    .map(|r| r.int(0))
+    .transpose()
 }
 
 pub fn get(tx: &mut Tx<'_>, id: i64) -> Result<Option<EmailRow>> {

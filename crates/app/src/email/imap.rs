@@ -248,6 +248,22 @@ impl Client {
         Ok(uids)
     }
 
+    /// The size in bytes of a UID's message; `None` when it no longer exists.
+    pub fn size(&mut self, uid: i64) -> Result<Option<i64>, ImapError> {
+        let lines = self.run(
+            "UID FETCH",
+            &[Arg::Atom(&uid.to_string()), Arg::Atom("RFC822.SIZE")],
+        )?;
+        Ok(lines.iter().find_map(|l| {
+            let i = l.text.find("RFC822.SIZE ")?;
+            let digits: String = l.text[i + 12..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        }))
+    }
+
     /// The raw message of a UID without setting `\Seen`; `None` when it no longer exists.
     pub fn fetch(&mut self, uid: i64) -> Result<Option<Vec<u8>>, ImapError> {
         let lines = self.run(
