@@ -749,7 +749,9 @@ impl App {
                 tracing::info!(email_id, auto_reply = out.auto_replied, "e-mail sent");
                 Ok(())
             }
-            Err(SmtpError::Transient(e)) => Err(format!("SMTP: {e}")),
+            // The job error is logged: it carries the reply codes only, as a server's text
+            // may quote the recipient's address. The whole reply is kept on the row.
+            Err(SmtpError::Transient(e)) => Err(format!("SMTP: {}", reply_codes(&e))),
             Err(SmtpError::Permanent(e)) => {
                 let reason: String = e.chars().take(200).collect();
                 self.store
@@ -757,9 +759,29 @@ impl App {
                         mail::set_outcome(tx, email_id, None, "failed", Some(&reason), None)
                     })
                     .map_err(db)?;
-                Err(crate::jobs::permanent(&format!("SMTP refused: {reason}")))
+                Err(crate::jobs::permanent(&format!(
+                    "SMTP refused: {}",
+                    reply_codes(&reason)
+                )))
             }
         }
+    }
+}
+
+/// The reply code and enhanced status code of an SMTP reply (`550 5.1.1`), or the text of
+/// a network error (which names no person).
+fn reply_codes(text: &str) -> String {
+    let mut words = text.split_whitespace();
+    match words.next() {
+        Some(code) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) => {
+            match words.next() {
+                Some(status) if status.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+                    format!("{code} {status}")
+                }
+                _ => code.to_owned(),
+            }
+        }
+        _ => text.chars().take(200).collect(),
     }
 }
 

@@ -404,12 +404,21 @@ fn smtp_failures_rate_limit_and_agent_reply(backend: Backend) {
     };
     let receive = |raw: &str| t.app.receive_email("webhook", raw.as_bytes()).unwrap();
 
-    assert!(matches!(
-        receive(&mail("reject@example.tw", 1)),
-        InboundOutcome::Ticket { .. }
-    ));
+    let InboundOutcome::Ticket { ticket_id, .. } = receive(&mail("reject@example.tw", 1)) else {
+        panic!("a ticket");
+    };
     let run = t.app.run_pending_jobs().unwrap();
     assert_eq!((run.done, run.dead), (0, 1), "550 is permanent: {run:?}");
+    let out = t.app.ticket_emails(ticket_id).unwrap();
+    let failed = out.iter().find(|m| m.direction == "out").unwrap();
+    assert_eq!(failed.outcome, "failed");
+    assert!(failed.reason.as_deref().unwrap().starts_with("550 5.1.1"), "{failed:?}");
+    let dead = t
+        .app
+        .store
+        .read(|tx| store::jobs::states_of_kind(tx, app::email::SEND_JOB))
+        .unwrap();
+    assert_eq!((dead[0].1.as_str(), dead[0].2), ("dead", 1), "no retry after a 5xx");
 
     assert!(matches!(
         receive(&mail("later@example.tw", 2)),
