@@ -5,7 +5,7 @@
 //! `X-Autoreply`, `List-Id`, bounces, our own Message-IDs coming back) is recorded as ignored
 //! with its reason and opens no ticket; the rest is threaded onto a ticket by `In-Reply-To` /
 //! `References` against the Message-IDs stored in and out, then by the reference number in
-//! the subject (only onto that customer's ticket), else opens a new ticket. A Message-ID is
+//! the subject — either way only onto the sender's own ticket — else opens a new ticket. A Message-ID is
 //! stored once (unique index), so a redelivery is a duplicate. Attachments are stored within
 //! [`EMAIL_ATTACHMENT_BYTES_MAX`] and [`EMAIL_ATTACHMENTS_PER_MESSAGE_BYTES_MAX`]; a file over
 //! them is recorded with the reason and without its bytes, the message itself kept.
@@ -346,7 +346,19 @@ impl App {
                 created_at_micros: now_micros,
                 ..EmailRow::default()
             };
-            if let Some(reason) = domain::email::loop_reason(&m) {
+            // Mail from the desk's own address is ours coming back, whatever its Message-ID.
+            let from_us = self
+                .settings
+                .email
+                .smtp
+                .as_ref()
+                .is_some_and(|s| s.from.eq_ignore_ascii_case(&from));
+            let reason = if from_us {
+                Some(IgnoreReason::OwnMessage)
+            } else {
+                domain::email::loop_reason(&m)
+            };
+            if let Some(reason) = reason {
                 row.outcome = "ignored".to_owned();
                 row.reason = Some(reason.as_str().to_owned());
                 mail::insert(tx, &row)?;
@@ -361,7 +373,14 @@ impl App {
                 Ok(valid) => Some(resolve_or_create(tx, &valid, now_micros)?.0),
                 Err(_) => None,
             };
-            let mut ticket_id = mail::ticket_of_any(tx, &thread_ids(&m))?;
+            // Headers thread onto the sender's own ticket only: a stranger answering in the
+            // thread (or forging In-Reply-To) gets a ticket of their own, never someone else's.
+            let mut ticket_id = match mail::ticket_of_any(tx, &thread_ids(&m))? {
+                Some(id) => rows::get_ticket(tx, id)?
+                    .filter(|t| t.customer_id.is_none() || t.customer_id == customer_id)
+                    .map(|t| t.id),
+                None => None,
+            };
             if ticket_id.is_none()
                 && let Some(reference) = m
                     .subject

@@ -412,13 +412,20 @@ fn smtp_failures_rate_limit_and_agent_reply(backend: Backend) {
     let out = t.app.ticket_emails(ticket_id).unwrap();
     let failed = out.iter().find(|m| m.direction == "out").unwrap();
     assert_eq!(failed.outcome, "failed");
-    assert!(failed.reason.as_deref().unwrap().starts_with("550 5.1.1"), "{failed:?}");
+    assert!(
+        failed.reason.as_deref().unwrap().starts_with("550 5.1.1"),
+        "{failed:?}"
+    );
     let dead = t
         .app
         .store
         .read(|tx| store::jobs::states_of_kind(tx, app::email::SEND_JOB))
         .unwrap();
-    assert_eq!((dead[0].1.as_str(), dead[0].2), ("dead", 1), "no retry after a 5xx");
+    assert_eq!(
+        (dead[0].1.as_str(), dead[0].2),
+        ("dead", 1),
+        "no retry after a 5xx"
+    );
 
     assert!(matches!(
         receive(&mail("later@example.tw", 2)),
@@ -431,6 +438,13 @@ fn smtp_failures_rate_limit_and_agent_reply(backend: Backend) {
         receive(&mail("busy@example.tw", 10 + n as usize));
         t.app.run_pending_jobs().unwrap();
     }
+    let from_desk = format!("From: {DESK_ADDRESS}\r\nMessage-ID: <fwd@x>\r\n\r\nforwarded back");
+    assert_eq!(
+        receive(&from_desk),
+        InboundOutcome::Ignored {
+            reason: IgnoreReason::OwnMessage
+        }
+    );
     let to_busy = smtpd
         .received()
         .iter()
@@ -630,7 +644,14 @@ both_backends!(
             InboundOutcome::Ticket { opened: false, .. }
         ));
         assert_eq!(customer_bodies(t, ticket_id), ["first", "second", "third"]);
-        // Someone else quoting the reference gets a ticket of their own.
+        // Someone else answering in the thread, or quoting the reference, gets a ticket of
+        // their own.
+        let cross =
+            "From: eve@example.tw\r\nMessage-ID: <t5@x>\r\nIn-Reply-To: <t1@x>\r\n\r\nhijack";
+        assert!(matches!(
+            t.app.receive_email("webhook", cross.as_bytes()).unwrap(),
+            InboundOutcome::Ticket { opened: true, .. }
+        ));
         let stranger = format!(
             "From: eve@example.tw\r\nMessage-ID: <t4@x>\r\nSubject: [{reference}]\r\n\r\nmine"
         );
