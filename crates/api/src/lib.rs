@@ -6,6 +6,7 @@
 mod analytics;
 mod customers;
 mod desk;
+mod email;
 mod error;
 mod extract;
 mod idempotency;

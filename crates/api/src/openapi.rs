@@ -6,7 +6,7 @@
 use crate::error::{FieldProblem, Problem};
 use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
-use crate::{analytics, customers, desk, line, loyalty, orders, points, system};
+use crate::{analytics, customers, desk, email, line, loyalty, orders, points, system};
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -68,6 +68,11 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         desk::list_kb_articles,
         line::replace_line_channel,
         line::create_line_webhook_delivery,
+        email::create_inbound_email,
+        email::list_quarantined_emails,
+        email::get_quarantined_email,
+        email::list_ticket_attachments,
+        email::get_ticket_attachment,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&FromRouteTable),

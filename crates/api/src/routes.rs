@@ -5,8 +5,8 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
-    ApiOptions, ApiState, analytics, customers, desk, idempotency, line, loyalty, observe, orders,
-    points, system,
+    ApiOptions, ApiState, analytics, customers, desk, email, idempotency, line, loyalty, observe,
+    orders, points, system,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -76,6 +76,9 @@ pub(crate) struct Route {
     pub(crate) bench_only: bool,
     handler: fn(MethodFilter) -> MethodRouter<ApiState>,
 }
+
+/// Who may post raw inbound e-mail: a mail provider's integration key, or an admin.
+pub(crate) const INBOUND_EMAIL_ROLES: &[Role] = &[Role::Integration, Role::Admin];
 
 /// Who may read `/metrics`: operators and those who read reports.
 pub(crate) const METRICS_ROLES: &[Role] = &[Role::Admin, Role::Analyst];
@@ -397,6 +400,44 @@ pub(crate) const ROUTES: &[Route] = &[
         "create_line_webhook_delivery",
         Access::Signed,
         |f| on(f, line::create_line_webhook_delivery),
+    ),
+    route(
+        Post,
+        "/api/v1/desk/inbound/email",
+        "create_inbound_email",
+        Access::Roles(INBOUND_EMAIL_ROLES),
+        |f| {
+            on(f, email::create_inbound_email)
+                .layer(DefaultBodyLimit::max(email::INBOUND_EMAIL_BYTES_MAX))
+        },
+    ),
+    route(
+        Get,
+        "/api/v1/desk/inbound/email/quarantine",
+        "list_quarantined_emails",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, email::list_quarantined_emails),
+    ),
+    route(
+        Get,
+        "/api/v1/desk/inbound/email/quarantine/{id}",
+        "get_quarantined_email",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, email::get_quarantined_email),
+    ),
+    route(
+        Get,
+        "/api/v1/tickets/{id}/attachments",
+        "list_ticket_attachments",
+        Needs(Action::ReadTickets),
+        |f| on(f, email::list_ticket_attachments),
+    ),
+    route(
+        Get,
+        "/api/v1/tickets/{id}/attachments/{attachment_id}",
+        "get_ticket_attachment",
+        Needs(Action::ReadTickets),
+        |f| on(f, email::get_ticket_attachment),
     ),
     route(
         Get,

@@ -173,7 +173,108 @@ fn order(external_id: &str, quantity: i64) -> Value {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1")
+    path.replace("{id}", "1").replace("{attachment_id}", "1")
+}
+
+/// A raw e-mail with one attachment (`hello`).
+const EMAIL_WITH_ATTACHMENT: &str = "From: Amy <amy@example.com>\r\nSubject: =?UTF-8?B?5YyF6KOd?=\r\n\
+    Message-ID: <m1@example.com>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+    --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\u{5305}\u{88dd}\u{58de}\u{4e86}\r\n\
+    --b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=\"box.png\"\r\n\
+    Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b--\r\n";
+
+impl TestApi {
+    /// Posts a raw message to the inbound e-mail webhook as admin.
+    async fn post_email(&self, raw: &str) -> Answer {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/v1/desk/inbound/email")
+            .header("authorization", format!("Bearer {}", self.key(Role::Admin)))
+            .header("content-type", "message/rfc822")
+            .body(Body::from(raw.to_owned()))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+#[tokio::test]
+async fn inbound_email_outcomes_quarantine_and_attachments() {
+    let t = TestApi::new(ApiOptions::default());
+    let a = t.post_email(EMAIL_WITH_ATTACHMENT).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.body["outcome"], "ticket");
+    assert_eq!(a.body["opened"], true);
+    let ticket = a.body["ticket_id"].as_i64().unwrap();
+    assert_eq!(
+        t.post_email(EMAIL_WITH_ATTACHMENT).await.body["outcome"],
+        "duplicate"
+    );
+    let auto = "From: a@b.tw\r\nAuto-Submitted: auto-replied\r\n\r\nOut of office";
+    let a = t.post_email(auto).await;
+    assert_eq!(
+        (a.body["outcome"].as_str(), a.body["reason"].as_str()),
+        (Some("ignored"), Some("auto_submitted"))
+    );
+    let a = t.post_email("garbage without headers").await;
+    assert_eq!(a.body["outcome"], "quarantined");
+    let listed = t
+        .call("GET", "/api/v1/desk/inbound/email/quarantine", None)
+        .await;
+    assert_eq!(
+        listed.body["items"][0]["error"],
+        "the message does not start with a header section"
+    );
+    let id = listed.body["items"][0]["id"].as_i64().unwrap();
+    let raw = t
+        .call(
+            "GET",
+            &format!("/api/v1/desk/inbound/email/quarantine/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(raw.text(), "garbage without headers");
+    let files = t
+        .call(
+            "GET",
+            &format!("/api/v1/tickets/{ticket}/attachments"),
+            None,
+        )
+        .await;
+    assert_eq!(files.body[0]["filename"], "box.png");
+    assert_eq!(files.body[0]["stored"], true);
+    let file_id = files.body[0]["id"].as_i64().unwrap();
+    let file = t
+        .call(
+            "GET",
+            &format!("/api/v1/tickets/{ticket}/attachments/{file_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(file.text(), "hello");
+    assert_eq!(
+        file.header("content-disposition"),
+        Some("attachment; filename=\"box.png\"")
+    );
+    // Over the general body limit, within the e-mail limit: accepted.
+    let big = format!(
+        "From: b@c.tw\r\nSubject: big\r\n\r\n{}",
+        "x".repeat(crate::REQUEST_BODY_BYTES_MAX + 10)
+    );
+    assert_eq!(t.post_email(&big).await.body["outcome"], "ticket");
+    // Not message/rfc822: refused, nothing stored.
+    let a = t
+        .call("POST", "/api/v1/desk/inbound/email", Some(json!({})))
+        .await;
+    assert_eq!(a.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Only integration and admin keys may post mail.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/desk/inbound/email")
+        .header("authorization", format!("Bearer {}", t.key(Role::Agent)))
+        .header("content-type", "message/rfc822")
+        .body(Body::from(EMAIL_WITH_ATTACHMENT))
+        .unwrap();
+    assert_eq!(t.send(req).await.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -183,6 +284,12 @@ async fn auth_matrix_every_route_and_role() {
     });
     t.call("POST", "/api/v1/orders", Some(order("o-1", 1)))
         .await;
+    // Ticket 1 is an e-mail ticket with attachment 1; quarantined message 1 is unreadable.
+    assert_eq!(
+        t.post_email(EMAIL_WITH_ATTACHMENT).await.body["ticket_id"],
+        1
+    );
+    assert_eq!(t.post_email("not mail").await.body["quarantine_id"], 1);
     let ticket = json!({ "channel": "line", "body": "包裹還沒到" });
     t.call("POST", "/api/v1/tickets", Some(ticket)).await;
     let signed: Vec<&str> = ROUTES

@@ -879,6 +879,20 @@ pub(crate) fn change_ticket_tx(
         {
             crate::line::enqueue_for_ticket(tx, &row, body.as_str(), None, now, attempts_max)?;
         }
+        if let TicketEvent::Message { from, body, .. } = e
+            && *from != Sender::Customer
+            && row.channel == TicketChannel::Email.as_str()
+        {
+            let auto_reply = *from != Sender::Agent;
+            crate::email::enqueue_for_ticket(
+                tx,
+                &row,
+                body.as_str(),
+                auto_reply,
+                now,
+                attempts_max,
+            )?;
+        }
     }
     save_state(tx, id, &state, at)?;
     let row = rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;

@@ -14,6 +14,14 @@ pub const JOB_CLAIM_BATCH: i64 = 16;
 pub const JOB_RETRY_DELAY_SECONDS_MIN: i64 = 30;
 pub const JOB_RETRY_DELAY_SECONDS_MAX: i64 = 3_600;
 
+/// Marks a job error that no retry can fix: the job is dead-lettered at once.
+pub const PERMANENT_FAILURE_PREFIX: &str = "permanent: ";
+
+/// A job error that dead-letters the job without retrying.
+pub fn permanent(error: &str) -> String {
+    format!("{PERMANENT_FAILURE_PREFIX}{error}")
+}
+
 /// Delay before retrying after `attempts` failed attempts.
 pub fn retry_delay(attempts: i64) -> SignedDuration {
     let shift = attempts.clamp(1, 20) - 1;
@@ -55,6 +63,8 @@ impl App {
                     crate::analytics::REFIT_JOB => self.run_refit_job(&job.payload),
                     crate::desk::SLA_TIMER_JOB => self.run_sla_timer_job(&job.payload),
                     crate::line::SEND_JOB => self.run_line_send_job(&job.payload),
+                    crate::email::SEND_JOB => self.run_email_send_job(&job.payload),
+                    crate::email::FETCH_JOB => self.run_email_fetch_job(&job.payload),
                     crate::loyalty::ACTIVATE_JOB => self.run_activate_job(&job.payload),
                     crate::loyalty::EXPIRE_JOB => self.run_expire_job(&job.payload),
                     other => Err(format!("unknown job kind {other:?}")),
@@ -71,8 +81,9 @@ impl App {
                         }
                     }
                     Err(error) => {
-                        let retry_at = (job.attempts < job.max_attempts)
-                            .then(|| (self.now() + retry_delay(job.attempts)).as_microsecond());
+                        let retry_at = (job.attempts < job.max_attempts
+                            && !error.starts_with(PERMANENT_FAILURE_PREFIX))
+                        .then(|| (self.now() + retry_delay(job.attempts)).as_microsecond());
                         tracing::warn!(job_id = job.id, kind = %job.kind, attempts = job.attempts, %error, "job failed");
                         if self.store.write(|tx| {
                             store::jobs::fail(tx, job.id, worker, &error, retry_at, now)

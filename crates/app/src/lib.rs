@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod coalesce;
 pub mod customers;
 pub mod desk;
+pub mod email;
 pub mod error;
 pub mod intake;
 pub mod jobs;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub allow_negative_balance: bool,
     /// Attempts before a job is dead-lettered.
     pub job_attempts_max: i64,
+    /// The e-mail channel (IMAP fetch, SMTP out); off unless configured.
+    pub email: email::EmailSettings,
 }
 
 impl Default for Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
             earn: EarnRule::default(),
             allow_negative_balance: false,
             job_attempts_max: 8,
+            email: email::EmailSettings::default(),
         }
     }
 }

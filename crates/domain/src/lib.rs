@@ -8,6 +8,7 @@ pub mod access;
 pub mod calendar;
 pub mod customer;
 pub mod desk;
+pub mod email;
 pub mod event;
 pub mod ledger;
 pub mod limits;

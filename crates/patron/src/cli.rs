@@ -276,6 +276,9 @@ pub fn serve(
     options: api::ApiOptions,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
+    if app.schedule_email_fetch()? {
+        tracing::info!("IMAP fetch scheduled");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -22,6 +22,8 @@ pub struct Config {
     pub job_poll_interval_ms: u64,
     pub job_attempts_max: i64,
     pub pool_size: usize,
+    /// The desk's e-mail channel (passwords redact themselves in `Debug`).
+    pub email: app::email::EmailSettings,
 }
 
 impl fmt::Debug for Config {
@@ -38,6 +40,7 @@ impl fmt::Debug for Config {
             .field("job_poll_interval_ms", &self.job_poll_interval_ms)
             .field("job_attempts_max", &self.job_attempts_max)
             .field("pool_size", &self.pool_size)
+            .field("email", &self.email)
             .finish()
     }
 }
@@ -90,6 +93,33 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "8",
         "database connections per process",
     ),
+    (
+        "desk.imap.host",
+        "",
+        "IMAP server the desk fetches mail from (empty: no fetch)",
+    ),
+    ("desk.imap.port", "143", "IMAP port (plain TCP)"),
+    ("desk.imap.user", "", "IMAP login"),
+    ("desk.imap.password", "", "IMAP password (never logged)"),
+    ("desk.imap.mailbox", "INBOX", "mailbox fetched"),
+    (
+        "desk.imap.fetch_interval_seconds",
+        "60",
+        "seconds between two fetches",
+    ),
+    (
+        "desk.smtp.host",
+        "",
+        "SMTP server replies go out through (empty: not sent)",
+    ),
+    ("desk.smtp.port", "25", "SMTP port (plain TCP)"),
+    (
+        "desk.smtp.user",
+        "",
+        "SMTP AUTH PLAIN user (empty: no AUTH)",
+    ),
+    ("desk.smtp.password", "", "SMTP password (never logged)"),
+    ("desk.smtp.from", "", "sender address of the desk's mail"),
 ];
 
 /// Environment variables that are not configuration keys but belong to Patron.
@@ -244,8 +274,80 @@ impl Layers {
                 Ok(v) if (1..=256).contains(&v) => Ok(v),
                 _ => Err(format!("{s:?} is not 1 to 256")),
             })?,
+            email: self.email()?,
         };
         Ok(config)
+    }
+}
+
+impl Layers {
+    fn text(&self, key: &str) -> Result<String> {
+        self.get(key, |s| {
+            if s.chars().any(char::is_control) {
+                Err("must be one line".to_owned())
+            } else {
+                Ok(s.trim().to_owned())
+            }
+        })
+    }
+
+    fn port(&self, key: &str) -> Result<u16> {
+        self.get(key, |s| match s.trim().parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(format!("{s:?} is not a port (1 to 65535)")),
+        })
+    }
+
+    /// `desk.imap.*` and `desk.smtp.*`: each side on when its host is set, and then
+    /// complete (a host without a user or sender is an error naming the missing key).
+    fn email(&self) -> Result<app::email::EmailSettings> {
+        let required = |key: &str| -> Result<String> {
+            let v = self.text(key)?;
+            if v.is_empty() {
+                bail!("configuration key `{key}` must be set when its host is");
+            }
+            Ok(v)
+        };
+        let imap = if self.text("desk.imap.host")?.is_empty() {
+            None
+        } else {
+            Some(app::email::imap::ImapSettings {
+                host: self.text("desk.imap.host")?,
+                port: self.port("desk.imap.port")?,
+                user: required("desk.imap.user")?,
+                password: required("desk.imap.password")?,
+                mailbox: required("desk.imap.mailbox")?,
+            })
+        };
+        let smtp = if self.text("desk.smtp.host")?.is_empty() {
+            None
+        } else {
+            let from = required("desk.smtp.from")?;
+            if domain::Email::parse(&from).is_err() {
+                bail!("configuration key `desk.smtp.from`: not an e-mail address");
+            }
+            let opt = |k: &str| -> Result<Option<String>> {
+                Ok(Some(self.text(k)?).filter(|v| !v.is_empty()))
+            };
+            Some(app::email::smtp::SmtpSettings {
+                host: self.text("desk.smtp.host")?,
+                port: self.port("desk.smtp.port")?,
+                user: opt("desk.smtp.user")?,
+                password: opt("desk.smtp.password")?,
+                from,
+            })
+        };
+        let fetch_interval_seconds = self.get("desk.imap.fetch_interval_seconds", |s| {
+            match s.trim().parse::<i64>() {
+                Ok(v) if (1..=86_400).contains(&v) => Ok(v),
+                _ => Err(format!("{s:?} is not 1 to 86400")),
+            }
+        })?;
+        Ok(app::email::EmailSettings {
+            imap,
+            smtp,
+            fetch_interval_seconds,
+        })
     }
 }
 
@@ -303,6 +405,7 @@ impl Config {
             earn: self.earn,
             allow_negative_balance: self.allow_negative_balance,
             job_attempts_max: self.job_attempts_max,
+            email: self.email.clone(),
         }
     }
 
@@ -371,6 +474,39 @@ mod tests {
             .to_string();
         assert!(e.contains("earn_per_minor"), "{e}");
         assert!(build("", &[("PATRON_TEST_POSTGRES_URL", "postgres://x")]).is_ok());
+    }
+
+    #[test]
+    fn email_keys() {
+        let c = build(
+            "[desk.imap]\nhost = \"127.0.0.1\"\nuser = \"desk\"\npassword = \"imap-secret\"\n\
+             [desk.smtp]\nhost = \"127.0.0.1\"\nport = 2525\nfrom = \"desk@shop.tw\"\npassword = \"smtp-secret\"\n",
+            &[],
+        )
+        .unwrap();
+        let imap = c.email.imap.as_ref().unwrap();
+        assert_eq!((imap.port, imap.mailbox.as_str()), (143, "INBOX"));
+        assert_eq!(c.email.smtp.as_ref().unwrap().port, 2525);
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("imap-secret") && !debug.contains("smtp-secret"),
+            "{debug}"
+        );
+        assert!(build("", &[]).unwrap().email.imap.is_none());
+        let e = build("[desk.imap]\nhost = \"h\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("desk.imap.user"), "{e}");
+        let e = build(
+            "",
+            &[
+                ("PATRON_DESK_SMTP_HOST", "h"),
+                ("PATRON_DESK_SMTP_FROM", "nope"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("desk.smtp.from"), "{e}");
     }
 
     #[test]

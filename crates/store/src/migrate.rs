@@ -58,6 +58,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0005_desk_more.sql"),
         postgres: include_str!("../migrations/postgres/0005_desk_more.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 7,
+            name: "email",
+        },
+        sqlite: include_str!("../migrations/sqlite/0007_email.sql"),
+        postgres: include_str!("../migrations/postgres/0007_email.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

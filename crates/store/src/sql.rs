@@ -97,6 +97,14 @@ impl Row {
         }
     }
 
+    pub fn opt_blob(&self, i: usize) -> Result<Option<&[u8]>> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            Value::Blob(v) => Ok(Some(v)),
+            other => bail!("column {i}: expected a blob, found {other:?}"),
+        }
+    }
+
     pub fn blob(&self, i: usize) -> Result<&[u8]> {
         match self.get(i)? {
             Value::Blob(v) => Ok(v),

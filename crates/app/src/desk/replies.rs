@@ -166,6 +166,8 @@ pub(crate) fn acknowledge(
     rows::append_event(tx, &super::event_row(ticket.id, now, "system", &event))?;
     if ticket.channel == TicketChannel::Line.as_str() {
         crate::line::enqueue_for_ticket(tx, ticket, &text, line_reply_token, now, attempts_max)?;
+    } else if ticket.channel == TicketChannel::Email.as_str() {
+        crate::email::enqueue_for_ticket(tx, ticket, &text, true, now, attempts_max)?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod analytics;
 mod commands;
 mod concurrency;
 mod desk;
+mod email;
 mod fuzz;
 mod idempotency;
 mod instances;
