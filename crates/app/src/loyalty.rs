@@ -12,7 +12,9 @@ use domain::ledger::{EarnRule, TransferKind};
 use domain::loyalty::expiry::{self, ExpiryDays, ExpiryPolicy, PeriodAnchor};
 use domain::loyalty::holds::{self, Hold, HoldError, HoldId, HoldState};
 use domain::loyalty::lots::pending_until;
-use domain::loyalty::programme::{PENDING_DAYS_DEFAULT, PROGRAMME_TIME_ZONE_DEFAULT, Programme};
+use domain::loyalty::programme::{
+    ExpiredRestorePolicy, PENDING_DAYS_DEFAULT, PROGRAMME_TIME_ZONE_DEFAULT, Programme,
+};
 use domain::loyalty::rules::{BaseRule, EarnContext, RuleRef, RuleSet, simulate};
 use domain::loyalty::tiers::{
     DowngradePolicy, QualificationBasis, Tier, TierBenefits, TierConfig, TierPeriod,
@@ -51,6 +53,8 @@ pub struct Loyalty {
     pub expiry: ExpiryPolicy,
     pub rules: RuleSet,
     pub tiers: TierConfig,
+    /// Points of a cancelled redemption whose lot expired meanwhile: forfeit or reinstate.
+    pub expired_restore: ExpiredRestorePolicy,
 }
 
 fn expiry_text(p: ExpiryPolicy) -> String {
@@ -141,6 +145,7 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
             expiry: ExpiryPolicy::Never,
             rules: base_rule(rule_ref(0, 0)?, settings.earn, 0)?,
             tiers: parse_tiers(DEFAULT_TIERS)?,
+            expired_restore: ExpiredRestorePolicy::StayExpired,
         });
     };
     let currency = Currency::parse(&p.currency)?;
@@ -158,7 +163,33 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
             rule.minimum_spend_minor,
         )?,
         tiers: parse_tiers(&p.tiers)?,
+        expired_restore: parse_expired_restore(&p.expired_restore)?,
     })
+}
+
+/// The stored text of an [`ExpiredRestorePolicy`]: `forfeit` or `reinstate:<days>`.
+pub fn expired_restore_text(p: ExpiredRestorePolicy) -> String {
+    match p {
+        ExpiredRestorePolicy::StayExpired => "forfeit".to_owned(),
+        ExpiredRestorePolicy::RestoreWithGrace(d) => format!("reinstate:{}", d.get()),
+    }
+}
+
+/// Parses `forfeit` or `reinstate:<days>`.
+pub fn parse_expired_restore(s: &str) -> Result<ExpiredRestorePolicy, FieldError> {
+    let bad = || {
+        FieldError::new(
+            "expired_restore",
+            format!("expected forfeit or reinstate:<days>, got {s:?}"),
+        )
+    };
+    match s.split_once(':') {
+        None if s == "forfeit" => Ok(ExpiredRestorePolicy::StayExpired),
+        Some(("reinstate", d)) => Ok(ExpiredRestorePolicy::RestoreWithGrace(ExpiryDays::new(
+            d.parse().map_err(|_| bad())?,
+        )?)),
+        _ => Err(bad()),
+    }
 }
 
 /// What one order earns, decided in memory before anything is written.
@@ -242,7 +273,7 @@ pub(crate) fn schedule(
 }
 
 /// The instant a lot expiring at `expires_at` micros is expired from (the next local midnight).
-fn expiry_due(expires_at_micros: i64) -> i64 {
+pub(crate) fn expiry_due(expires_at_micros: i64) -> i64 {
     expires_at_micros + 1_000_000
 }
 
@@ -301,6 +332,7 @@ impl App {
                     pending_days: i64::from(PENDING_DAYS_DEFAULT),
                     expiry: expiry_text(ExpiryPolicy::EndOfYear(PeriodAnchor::Following)),
                     tiers: DEFAULT_TIERS.to_owned(),
+                    expired_restore: expired_restore_text(ExpiredRestorePolicy::StayExpired),
                     created_at: now,
                 },
             )?;
@@ -363,6 +395,32 @@ impl App {
                 )),
             )?;
             rule_ref(BASE_RULE_ID, version)
+        })
+    }
+
+    /// Stores a new programme version with `policy` for points of a cancelled redemption whose
+    /// lot expired meanwhile; every other setting carries over. Needs a stored programme.
+    pub fn set_expired_restore_policy(
+        &self,
+        who: &Principal,
+        policy: ExpiredRestorePolicy,
+    ) -> AppResult<i64> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut row = rows::current_programme(tx)?
+                .ok_or_else(|| FieldError::new("programme", "no programme is stored"))?;
+            row.expired_restore = expired_restore_text(policy);
+            row.created_at = now;
+            let version = rows::insert_programme(tx, &row)?;
+            store::audit::insert(
+                tx,
+                now.as_microsecond(),
+                &who.actor,
+                "loyalty.programme.update",
+                Some(&format!("programme:{version}")),
+                Some(&format!("expired_restore={}", row.expired_restore)),
+            )?;
+            Ok(version)
         })
     }
 
@@ -625,45 +683,60 @@ impl App {
         ttl_secs: Option<i64>,
     ) -> AppResult<HoldView> {
         let now = self.now();
-        let now_micros = now.as_microsecond();
         let ttl = ttl_secs.unwrap_or(HOLD_TTL_SECS_DEFAULT);
         self.store.write(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
-            // The row lock: concurrent reservations of one account queue here.
-            let balance = ledger::add_to_balance(tx, account.id, 0)?;
-            let (held, live) = rows::held_points(tx, account.id, now_micros)?;
-            // The domain sees the live holds as one aggregate: enough for its checks.
-            let existing: Vec<Hold> = (0..live)
-                .map(|i| Hold {
-                    id: HoldId(i as u64),
-                    points: if i == 0 { held } else { 0 },
-                    created_at: now,
-                    expires_at: now + SignedDuration::from_secs(1),
-                    state: HoldState::Held,
-                })
-                .collect();
-            let hold =
-                holds::reserve(HoldId(0), points, balance, &existing, now, ttl).map_err(refused)?;
-            let id = rows::insert_hold(
-                tx,
-                customer_id,
-                account.id,
-                hold.points,
-                now_micros,
-                hold.expires_at.as_microsecond(),
-            )?;
-            store::audit::insert(
-                tx,
-                now_micros,
-                &who.actor,
-                "points.hold",
-                Some(&format!("hold:{id}")),
-                Some(&format!("points={points}")),
-            )?;
+            let id = reserve_in(tx, who, customer_id, account.id, points, ttl, now)?;
             let row = rows::hold(tx, customer_id, id)?.context("hold just written")?;
             Ok(view(&row, now))
         })
     }
+}
+
+/// Reserves `points` for `ttl` seconds in the caller's transaction; returns the hold's id.
+/// Takes the account's row lock first, so concurrent reservations serialise and never hold
+/// more than the balance.
+pub(crate) fn reserve_in(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    customer_id: i64,
+    account_id: i64,
+    points: i64,
+    ttl: i64,
+    now: Timestamp,
+) -> AppResult<i64> {
+    let now_micros = now.as_microsecond();
+    // The row lock: concurrent reservations of one account queue here.
+    let balance = ledger::add_to_balance(tx, account_id, 0)?;
+    let (held, live) = rows::held_points(tx, account_id, now_micros)?;
+    // The domain sees the live holds as one aggregate: enough for its checks.
+    let existing: Vec<Hold> = (0..live)
+        .map(|i| Hold {
+            id: HoldId(i as u64),
+            points: if i == 0 { held } else { 0 },
+            created_at: now,
+            expires_at: now + SignedDuration::from_secs(1),
+            state: HoldState::Held,
+        })
+        .collect();
+    let hold = holds::reserve(HoldId(0), points, balance, &existing, now, ttl).map_err(refused)?;
+    let id = rows::insert_hold(
+        tx,
+        customer_id,
+        account_id,
+        hold.points,
+        now_micros,
+        hold.expires_at.as_microsecond(),
+    )?;
+    store::audit::insert(
+        tx,
+        now_micros,
+        &who.actor,
+        "points.hold",
+        Some(&format!("hold:{id}")),
+        Some(&format!("points={points}")),
+    )?;
+    Ok(id)
 }
 
 impl App {
@@ -677,66 +750,9 @@ impl App {
         hold_id: i64,
     ) -> AppResult<HoldView> {
         let now = self.now();
-        let now_micros = now.as_microsecond();
         self.store.write(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
-            let balance = ledger::add_to_balance(tx, account.id, 0)?;
-            let row = rows::hold(tx, customer_id, hold_id)?.ok_or(AppError::NotFound)?;
-            holds::commit(&domain_hold(&row), now).map_err(refused)?;
-            domain::ledger::debit_balance(balance, row.points, false)
-                .map_err(AppError::InsufficientPoints)?;
-            let external_id = format!("hold-{hold_id}");
-            let body = serde_json::json!({ "hold_id": hold_id, "points": row.points }).to_string();
-            let event_id = store::events::insert(
-                tx,
-                &NewEvent {
-                    source: "patron",
-                    external_id: &external_id,
-                    kind: EventKind::PointsRedeemed,
-                    customer_id: Some(customer_id),
-                    order_event_id: None,
-                    occurred_at_micros: now_micros,
-                    recorded_at_micros: now_micros,
-                    currency: None,
-                    amount_minor: None,
-                    content_hash: &[],
-                    body: &body,
-                },
-            )?
-            .context("hold committed twice")?;
-            let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
-            ledger::insert_transfer(
-                tx,
-                &NewTransfer {
-                    event_id,
-                    seq: 0,
-                    debit_account_id: account.id,
-                    credit_account_id: issuance,
-                    amount: row.points,
-                    kind: TransferKind::Redeem,
-                    created_at_micros: now_micros,
-                    remaining: None,
-                    pending_until_micros: None,
-                    expires_at_micros: None,
-                    lot: None,
-                    reason: Some("redemption"),
-                    lot_state: None,
-                },
-            )?;
-            crate::points::consume_lots(tx, account.id, (event_id, 0), row.points)?;
-            let after = ledger::add_to_balance(tx, account.id, -row.points)?;
-            assert!(after >= 0, "a redemption took the balance below zero");
-            if !rows::finish_hold(tx, hold_id, "committed", Some(event_id), now_micros)? {
-                return Err(anyhow!("hold {hold_id} changed under its lock").into());
-            }
-            store::audit::insert(
-                tx,
-                now_micros,
-                &who.actor,
-                "points.redeem",
-                Some(&format!("hold:{hold_id}")),
-                Some(&format!("points={}", row.points)),
-            )?;
+            commit_in(tx, who, customer_id, account.id, hold_id, now)?;
             let row = rows::hold(tx, customer_id, hold_id)?.context("hold just written")?;
             Ok(view(&row, now))
         })
@@ -771,4 +787,75 @@ impl App {
             Ok(view(&row, now))
         })
     }
+}
+
+/// Commits live hold `hold_id` in the caller's transaction: a `redeem` transfer consuming lots
+/// soonest expiry first under one `points_redeemed` event, whose id it returns.
+pub(crate) fn commit_in(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    customer_id: i64,
+    account_id: i64,
+    hold_id: i64,
+    now: Timestamp,
+) -> AppResult<i64> {
+    let now_micros = now.as_microsecond();
+    let balance = ledger::add_to_balance(tx, account_id, 0)?;
+    let row = rows::hold(tx, customer_id, hold_id)?.ok_or(AppError::NotFound)?;
+    holds::commit(&domain_hold(&row), now).map_err(refused)?;
+    domain::ledger::debit_balance(balance, row.points, false)
+        .map_err(AppError::InsufficientPoints)?;
+    let external_id = format!("hold-{hold_id}");
+    let body = serde_json::json!({ "hold_id": hold_id, "points": row.points }).to_string();
+    let event_id = store::events::insert(
+        tx,
+        &NewEvent {
+            source: "patron",
+            external_id: &external_id,
+            kind: EventKind::PointsRedeemed,
+            customer_id: Some(customer_id),
+            order_event_id: None,
+            occurred_at_micros: now_micros,
+            recorded_at_micros: now_micros,
+            currency: None,
+            amount_minor: None,
+            content_hash: &[],
+            body: &body,
+        },
+    )?
+    .context("hold committed twice")?;
+    let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+    ledger::insert_transfer(
+        tx,
+        &NewTransfer {
+            event_id,
+            seq: 0,
+            debit_account_id: account_id,
+            credit_account_id: issuance,
+            amount: row.points,
+            kind: TransferKind::Redeem,
+            created_at_micros: now_micros,
+            remaining: None,
+            pending_until_micros: None,
+            expires_at_micros: None,
+            lot: None,
+            reason: Some("redemption"),
+            lot_state: None,
+        },
+    )?;
+    crate::points::consume_lots(tx, account_id, (event_id, 0), row.points)?;
+    let after = ledger::add_to_balance(tx, account_id, -row.points)?;
+    assert!(after >= 0, "a redemption took the balance below zero");
+    if !rows::finish_hold(tx, hold_id, "committed", Some(event_id), now_micros)? {
+        return Err(anyhow!("hold {hold_id} changed under its lock").into());
+    }
+    store::audit::insert(
+        tx,
+        now_micros,
+        &who.actor,
+        "points.redeem",
+        Some(&format!("hold:{hold_id}")),
+        Some(&format!("points={}", row.points)),
+    )?;
+    Ok(event_id)
 }

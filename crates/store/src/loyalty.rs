@@ -18,6 +18,9 @@ pub struct ProgrammeRow {
     pub pending_days: i64,
     pub expiry: String,
     pub tiers: String,
+    /// What a cancelled redemption does with points of a lot that expired meanwhile:
+    /// `forfeit` or `reinstate:<days>`.
+    pub expired_restore: String,
     pub created_at: jiff::Timestamp,
 }
 
@@ -25,7 +28,7 @@ pub struct ProgrammeRow {
 pub fn current_programme(tx: &mut Tx<'_>) -> Result<Option<ProgrammeRow>> {
     tx.query_opt(
         "SELECT version, time_zone, currency, point_value_minor, pending_days, expiry, tiers,
-                created_at
+                created_at, expired_restore
          FROM loyalty_programmes ORDER BY version DESC LIMIT 1",
         &[],
     )?
@@ -39,6 +42,7 @@ pub fn current_programme(tx: &mut Tx<'_>) -> Result<Option<ProgrammeRow>> {
             expiry: r.text(5)?.to_owned(),
             tiers: r.text(6)?.to_owned(),
             created_at: instant(r.int(7)?)?,
+            expired_restore: r.text(8)?.to_owned(),
         })
     })
     .transpose()
@@ -54,8 +58,9 @@ pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
         .int(0)?;
     tx.execute(
         "INSERT INTO loyalty_programmes (version, time_zone, currency, point_value_minor,
-                                         pending_days, expiry, tiers, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                         pending_days, expiry, tiers, created_at,
+                                         expired_restore)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         args![
             version,
             row.time_zone.as_str(),
@@ -64,7 +69,8 @@ pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
             row.pending_days,
             row.expiry.as_str(),
             row.tiers.as_str(),
-            row.created_at.as_microsecond()
+            row.created_at.as_microsecond(),
+            row.expired_restore.as_str()
         ],
     )?;
     Ok(version)
@@ -383,4 +389,26 @@ pub fn finish_hold(
          WHERE id = $1 AND state = 'held' AND expires_at > $4",
         args![id, to, event_id, now_micros],
     )? == 1)
+}
+
+/// The lots transfer `transfer` consumed and how much of each, in lot order.
+pub fn consumptions_of(tx: &mut Tx<'_>, transfer: (i64, i64)) -> Result<Vec<((i64, i64), i64)>> {
+    tx.query(
+        "SELECT lot_event_id, lot_seq, amount FROM lot_consumptions
+         WHERE event_id = $1 AND seq = $2 ORDER BY lot_event_id, lot_seq",
+        args![transfer.0, transfer.1],
+    )?
+    .iter()
+    .map(|r| Ok(((r.int(0)?, r.int(1)?), r.int(2)?)))
+    .collect()
+}
+
+/// One transfer by its key.
+pub fn transfer(tx: &mut Tx<'_>, key: (i64, i64)) -> Result<Option<TransferRow>> {
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM transfers WHERE event_id = $1 AND seq = $2"),
+        args![key.0, key.1],
+    )?
+    .map(|r| from_row(&r))
+    .transpose()
 }

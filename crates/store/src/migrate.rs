@@ -58,6 +58,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0005_desk_more.sql"),
         postgres: include_str!("../migrations/postgres/0005_desk_more.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 6,
+            name: "loyalty_rewards",
+        },
+        sqlite: include_str!("../migrations/sqlite/0006_loyalty_rewards.sql"),
+        postgres: include_str!("../migrations/postgres/0006_loyalty_rewards.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.
