@@ -4,7 +4,8 @@
 use crate::ApiState;
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::extract::{ApiJson, ApiPath, Caller, blocking};
-use app::loyalty::{HoldView, LotDetail, LoyaltySummary};
+use app::intake::LineInput;
+use app::loyalty::{HoldView, LotDetail, LoyaltySummary, Simulation};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -223,4 +224,133 @@ pub(crate) async fn list_loyalty_lots(
     Ok(Json(LotsResponse {
         lots: lots.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// `POST /loyalty/simulate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SimulateBody {
+    /// The member the order would be for (their tier is shown); anyone when absent.
+    pub(crate) customer_id: Option<i64>,
+    /// ISO 4217; the programme currency when absent. Another currency earns nothing.
+    pub(crate) currency: Option<String>,
+    /// RFC 3339; now when absent. Promotions are matched in programme-local time.
+    pub(crate) placed_at: Option<String>,
+    pub(crate) lines: Vec<crate::orders::LineBody>,
+}
+
+/// One rule's part of a line.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SimulatedComponentResponse {
+    pub(crate) rule_id: i64,
+    pub(crate) version: i64,
+    /// `base`, `promotion` or `tier`.
+    pub(crate) kind: String,
+    /// Basis points: 10,000 is ×1.
+    pub(crate) multiplier_bp: i64,
+    pub(crate) points: i64,
+}
+
+/// What one line would earn.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SimulatedLineResponse {
+    /// Index into the request's lines.
+    pub(crate) line: i64,
+    pub(crate) sku: String,
+    pub(crate) points: i64,
+    pub(crate) components: Vec<SimulatedComponentResponse>,
+    /// RFC 3339 UTC: the end of the return window, when the points would start pending.
+    pub(crate) pending_until: Option<String>,
+    /// RFC 3339 UTC: the last valid instant of the points.
+    pub(crate) expires_at: Option<String>,
+}
+
+/// What the order would earn; nothing was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SimulationResponse {
+    /// 0 when no programme is stored (the configured base rule applies).
+    pub(crate) programme_version: i64,
+    pub(crate) points: i64,
+    pub(crate) lines: Vec<SimulatedLineResponse>,
+    pub(crate) below_minimum_spend: bool,
+    /// The member's tier, when `customer_id` was given.
+    pub(crate) tier: Option<String>,
+}
+
+impl From<Simulation> for SimulationResponse {
+    fn from(s: Simulation) -> Self {
+        SimulationResponse {
+            programme_version: s.programme_version,
+            points: s.points,
+            lines: s
+                .lines
+                .into_iter()
+                .map(|l| SimulatedLineResponse {
+                    line: l.line,
+                    sku: l.sku,
+                    points: l.points,
+                    components: l
+                        .components
+                        .into_iter()
+                        .map(|c| SimulatedComponentResponse {
+                            rule_id: c.rule_id,
+                            version: c.version,
+                            kind: c.kind.to_owned(),
+                            multiplier_bp: c.multiplier_bp,
+                            points: c.points,
+                        })
+                        .collect(),
+                    pending_until: l.pending_until.map(|t| t.to_string()),
+                    expires_at: l.expires_at.map(|t| t.to_string()),
+                })
+                .collect(),
+            below_minimum_spend: s.below_minimum_spend,
+            tier: s.tier,
+        }
+    }
+}
+
+/// What an order would earn under the rules in force, line by line; writes nothing.
+#[utoipa::path(post, path = "/api/v1/loyalty/simulate", tag = "loyalty",
+    request_body = SimulateBody,
+    responses(
+        (status = 200, description = "The earn breakdown", body = SimulationResponse),
+        (status = 422, description = "invalid_field or unknown_customer", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_loyalty_simulation(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<SimulateBody>,
+) -> Result<Json<SimulationResponse>, ApiError> {
+    let placed_at = body
+        .placed_at
+        .map(|s| {
+            s.parse::<jiff::Timestamp>().map_err(|_| {
+                ApiError::from(app::AppError::from(domain::FieldError::new(
+                    "placed_at",
+                    "must be an RFC 3339 instant",
+                )))
+            })
+        })
+        .transpose()?;
+    let lines: Vec<LineInput> = body
+        .lines
+        .into_iter()
+        .map(|l| LineInput {
+            sku: l.sku,
+            category: l.category,
+            quantity: l.quantity,
+            unit_price_minor: l.unit_price_minor,
+        })
+        .collect();
+    let app = state.app.clone();
+    let sim = blocking(move || {
+        app.simulate_earn(
+            body.customer_id,
+            body.currency.as_deref(),
+            &lines,
+            placed_at,
+        )
+    })
+    .await?;
+    Ok(Json(sim.into()))
 }

@@ -38,6 +38,7 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         loyalty::create_points_hold_release,
         loyalty::get_loyalty,
         loyalty::list_loyalty_lots,
+        loyalty::create_loyalty_simulation,
         rewards::create_redemption_cancellation,
         rewards::create_reward_redemption,
         rewards::create_reward,

@@ -222,6 +222,13 @@ pub(crate) const ROUTES: &[Route] = &[
     ),
     route(
         Post,
+        "/api/v1/loyalty/simulate",
+        "create_loyalty_simulation",
+        Needs(Action::ReadPoints),
+        |f| on(f, loyalty::create_loyalty_simulation),
+    ),
+    route(
+        Post,
         "/api/v1/rewards",
         "create_reward",
         Needs(Action::ConfigureLoyalty),

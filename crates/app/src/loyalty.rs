@@ -859,3 +859,130 @@ pub(crate) fn commit_in(
     )?;
     Ok(event_id)
 }
+
+/// One rule's part of a simulated line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedComponent {
+    pub rule_id: i64,
+    pub version: i64,
+    /// `base`, `promotion` or `tier`.
+    pub kind: &'static str,
+    /// Basis points (10,000 = ×1).
+    pub multiplier_bp: i64,
+    pub points: i64,
+}
+
+/// What one line would earn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedLine {
+    pub line: i64,
+    pub sku: String,
+    pub points: i64,
+    pub components: Vec<SimulatedComponent>,
+    pub pending_until: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What an order would earn under the rules in force, with nothing written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Simulation {
+    /// 0 when no programme is stored (the config's rule).
+    pub programme_version: i64,
+    pub points: i64,
+    pub lines: Vec<SimulatedLine>,
+    pub below_minimum_spend: bool,
+    /// The member's tier, when a customer was named.
+    pub tier: Option<String>,
+}
+
+impl App {
+    /// What an order of `lines` in `currency` (the programme's when absent), placed at
+    /// `placed_at` (now when absent), would earn for `customer_id` (or anyone) under the rules
+    /// in force. Reads only: nothing is written.
+    pub fn simulate_earn(
+        &self,
+        customer_id: Option<i64>,
+        currency: Option<&str>,
+        lines: &[crate::intake::LineInput],
+        placed_at: Option<Timestamp>,
+    ) -> AppResult<Simulation> {
+        let order_lines = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                domain::OrderLine::new(
+                    &l.sku,
+                    l.category.as_deref(),
+                    l.quantity,
+                    l.unit_price_minor,
+                )
+                .map_err(|e| e.within(&format!("lines[{i}]")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = self.now();
+        let placed_at = placed_at.unwrap_or(now);
+        let tier = match customer_id {
+            Some(c) => Some(self.loyalty_summary(c).map_err(|e| match e {
+                AppError::NotFound => AppError::UnknownCustomer,
+                e => e,
+            })?),
+            None => None,
+        }
+        .map(|s| s.tier);
+        self.store.read(|tx| {
+            let loyalty = load(tx, &self.settings)?;
+            let currency = match currency {
+                Some(c) => Currency::parse(c)?,
+                None => loyalty.programme.currency(),
+            };
+            let order = Order::new(currency, order_lines)?;
+            let earns = currency == loyalty.programme.currency();
+            let ctx = EarnContext {
+                placed_at,
+                zone: loyalty.programme.zone().clone(),
+                tier: None,
+                usage: vec![],
+            };
+            let plan = simulate(&order, &loyalty.rules, &ctx)
+                .map_err(|e| AppError::Internal(anyhow!("earning: {e}")))?;
+            let decision = loyalty.decide(&order, placed_at, now)?;
+            let lines = plan
+                .lines
+                .iter()
+                .map(|l| SimulatedLine {
+                    line: l.line as i64,
+                    sku: order
+                        .lines
+                        .get(l.line)
+                        .map(|o| o.sku.clone())
+                        .unwrap_or_default(),
+                    points: if earns { l.points } else { 0 },
+                    components: l
+                        .components
+                        .iter()
+                        .map(|c| SimulatedComponent {
+                            rule_id: c.rule.id as i64,
+                            version: i64::from(c.rule.version),
+                            kind: match c.kind {
+                                domain::loyalty::rules::ComponentKind::Base => "base",
+                                domain::loyalty::rules::ComponentKind::Promotion => "promotion",
+                                domain::loyalty::rules::ComponentKind::Tier => "tier",
+                            },
+                            multiplier_bp: c.multiplier_bp,
+                            points: if earns { c.points } else { 0 },
+                        })
+                        .collect(),
+                    pending_until: decision.pending_until,
+                    expires_at: decision.expires_at,
+                })
+                .collect();
+            Ok(Simulation {
+                programme_version: loyalty.version,
+                points: if earns { plan.points } else { 0 },
+                lines,
+                below_minimum_spend: plan.below_minimum_spend,
+                tier: tier.clone(),
+            })
+        })
+    }
+}

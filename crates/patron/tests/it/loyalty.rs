@@ -614,3 +614,87 @@ both_backends!(
         healthy(t);
     }
 );
+
+/// Rows in the tables a write would touch.
+fn written(t: &TestApp) -> Vec<i64> {
+    t.app
+        .store
+        .read(|tx| -> anyhow::Result<Vec<i64>> {
+            let r = tx.query_one(
+                "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM transfers),
+                        (SELECT COUNT(*) FROM audit_log), (SELECT COUNT(*) FROM customers),
+                        (SELECT COUNT(*) FROM jobs), (SELECT COUNT(*) FROM points_holds)",
+                &[],
+            )?;
+            (0..6).map(|i| r.int(i)).collect()
+        })
+        .unwrap()
+}
+
+both_backends!(
+    simulation_breaks_the_earn_down_per_line_and_writes_nothing,
+    |t: &TestApp| {
+        let c = programme_and_order(t, "S-1");
+        let key = t
+            .app
+            .create_key(&app::Principal::cli(), Role::Integration, "shop")
+            .unwrap();
+        let server = Server::start(t.app.clone());
+        let before = written(t);
+        let body = format!(
+            r#"{{"customer_id":{c},"lines":[
+                {{"sku":"TEA-01","quantity":3,"unit_price_minor":45000}},
+                {{"sku":"CUP","quantity":2,"unit_price_minor":30000}}]}}"#
+        );
+        let r = post(&server.addr, "/api/v1/loyalty/simulate", &key, &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let j = r.json();
+        // NT$1,950 → 19 points: 13.5 and 6 by largest remainder → 13 + 6.
+        assert_eq!(j["points"], 19);
+        assert_eq!(j["tier"], "member");
+        assert_eq!(j["programme_version"], 1);
+        let lines = j["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 2);
+        let points: Vec<i64> = lines
+            .iter()
+            .map(|l| l["points"].as_i64().unwrap())
+            .collect();
+        assert_eq!(points.iter().sum::<i64>(), 19, "sum of lines = order");
+        let base = &lines[0]["components"][0];
+        assert_eq!(
+            (
+                base["rule_id"].as_i64(),
+                base["version"].as_i64(),
+                base["kind"].as_str()
+            ),
+            (Some(1), Some(1), Some("base"))
+        );
+        assert_eq!(base["multiplier_bp"], 10_000);
+        let window_end = t.app.now() + SignedDuration::from_hours(7 * 24);
+        assert_eq!(lines[1]["pending_until"], window_end.to_string());
+        assert_eq!(lines[1]["expires_at"], "2027-12-31T15:59:59Z");
+        assert_eq!(written(t), before, "a simulation writes nothing");
+        // Bad input: an unknown customer, a bad line.
+        let r = post(
+            &server.addr,
+            "/api/v1/loyalty/simulate",
+            &key,
+            r#"{"customer_id":999999,"lines":[{"sku":"A","quantity":1,"unit_price_minor":100}]}"#,
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (422, Some("unknown_customer"))
+        );
+        let r = post(
+            &server.addr,
+            "/api/v1/loyalty/simulate",
+            &key,
+            r#"{"lines":[{"sku":"A","quantity":0,"unit_price_minor":100}]}"#,
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (422, Some("invalid_field"))
+        );
+        assert_eq!(written(t), before);
+    }
+);
