@@ -57,6 +57,7 @@ impl App {
                     crate::line::SEND_JOB => self.run_line_send_job(&job.payload),
                     crate::loyalty::ACTIVATE_JOB => self.run_activate_job(&job.payload),
                     crate::loyalty::EXPIRE_JOB => self.run_expire_job(&job.payload),
+                    crate::loyalty::REMIND_JOB => self.run_remind_job(&job.payload),
                     other => Err(format!("unknown job kind {other:?}")),
                 };
                 let now = self.now().as_microsecond();

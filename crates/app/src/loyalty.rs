@@ -9,7 +9,9 @@
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::{Context, anyhow};
 use domain::ledger::{EarnRule, TransferKind};
-use domain::loyalty::expiry::{self, ExpiryDays, ExpiryPolicy, PeriodAnchor};
+use domain::loyalty::expiry::{
+    self, ExpiryDays, ExpiryPolicy, PeriodAnchor, REMINDER_LOCAL_TIME_DEFAULT, ReminderDays,
+};
 use domain::loyalty::holds::{self, Hold, HoldError, HoldId, HoldState};
 use domain::loyalty::lots::pending_until;
 use domain::loyalty::programme::{
@@ -31,6 +33,16 @@ use store::sql::Tx;
 pub const ACTIVATE_JOB: &str = "loyalty.activate";
 /// Expires lots past their last valid day.
 pub const EXPIRE_JOB: &str = "loyalty.expire";
+/// Writes `points.expiring` reminders for lots nearing their last valid day.
+pub const REMIND_JOB: &str = "loyalty.remind";
+/// The outbox topic of an expiry reminder (the engagement capability sends it).
+pub const EXPIRING_TOPIC: &str = "points.expiring";
+/// The default programme's reminder: this many days before the last valid day.
+pub const REMINDER_DAYS_DEFAULT: i64 = 30;
+/// `loyalty_programmes.wallet_kind` of free reward points.
+pub const WALLET_FREE: &str = "free";
+/// `loyalty_programmes.wallet_kind` of paid stored value (never expires).
+pub const WALLET_PAID: &str = "paid";
 /// The base earning rule's id.
 pub const BASE_RULE_ID: i64 = 1;
 /// Lots one job transaction activates or expires; the job loops until none is due.
@@ -55,6 +67,8 @@ pub struct Loyalty {
     pub tiers: TierConfig,
     /// Points of a cancelled redemption whose lot expired meanwhile: forfeit or reinstate.
     pub expired_restore: ExpiredRestorePolicy,
+    /// Days before a lot's last valid day its `points.expiring` reminder is written.
+    pub reminder_days: Option<ReminderDays>,
 }
 
 fn expiry_text(p: ExpiryPolicy) -> String {
@@ -146,6 +160,7 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
             rules: base_rule(rule_ref(0, 0)?, settings.earn, 0)?,
             tiers: parse_tiers(DEFAULT_TIERS)?,
             expired_restore: ExpiredRestorePolicy::StayExpired,
+            reminder_days: None,
         });
     };
     let currency = Currency::parse(&p.currency)?;
@@ -164,6 +179,12 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
         )?,
         tiers: parse_tiers(&p.tiers)?,
         expired_restore: parse_expired_restore(&p.expired_restore)?,
+        reminder_days: match p.reminder_days {
+            0 => None,
+            d => Some(ReminderDays::new(
+                i32::try_from(d).context("reminder days")?,
+            )?),
+        },
     })
 }
 
@@ -333,6 +354,8 @@ impl App {
                     expiry: expiry_text(ExpiryPolicy::EndOfYear(PeriodAnchor::Following)),
                     tiers: DEFAULT_TIERS.to_owned(),
                     expired_restore: expired_restore_text(ExpiredRestorePolicy::StayExpired),
+                    reminder_days: REMINDER_DAYS_DEFAULT,
+                    wallet_kind: WALLET_FREE.to_owned(),
                     created_at: now,
                 },
             )?;
@@ -460,6 +483,10 @@ impl App {
                 }
                 if let Some(next) = rows::next_expiry(tx)? {
                     schedule(tx, EXPIRE_JOB, expiry_due(next), now, attempts)?;
+                }
+                if !due.is_empty() {
+                    let loyalty = load(tx, &self.settings)?;
+                    schedule_reminders(tx, &loyalty, now, attempts)?;
                 }
                 Ok((due.len() as i64) < LOTS_PER_JOB_TX_MAX)
             })?;
@@ -984,5 +1011,103 @@ impl App {
                 tier: tier.clone(),
             })
         })
+    }
+}
+
+/// Lots one reminder transaction handles; the job loops until none is due.
+pub const REMINDERS_PER_JOB_TX_MAX: i64 = 500;
+
+/// When the reminder of a lot expiring at `expires_at_micros` is due, if reminders are on.
+pub(crate) fn reminder_due(loyalty: &Loyalty, expires_at_micros: i64) -> Option<i64> {
+    let days = loyalty.reminder_days?;
+    let expires_at = Timestamp::from_microsecond(expires_at_micros).ok()?;
+    expiry::reminder_at(
+        expires_at,
+        days,
+        REMINDER_LOCAL_TIME_DEFAULT,
+        loyalty.programme.zone(),
+    )
+    .map(|t| t.as_microsecond())
+}
+
+/// Schedules the reminder job for the next lot still to remind of (once per due instant).
+pub(crate) fn schedule_reminders(
+    tx: &mut Tx<'_>,
+    loyalty: &Loyalty,
+    now_micros: i64,
+    attempts: i64,
+) -> AppResult<()> {
+    if loyalty.reminder_days.is_none() {
+        return Ok(());
+    }
+    if let Some(next) = rows::unreminded_lots(tx, now_micros, 1)?.first()
+        && let Some(due) = reminder_due(loyalty, next.expires_at)
+    {
+        schedule(tx, REMIND_JOB, due.max(now_micros), now_micros, attempts)?;
+    }
+    Ok(())
+}
+
+impl App {
+    /// The `loyalty.remind` job: see [`App::remind_expiring`].
+    pub(crate) fn run_remind_job(&self, _payload: &str) -> Result<(), String> {
+        self.remind_expiring()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Writes one `points.expiring` outbox message per active lot whose reminder instant
+    /// (`reminder_days` before its last valid day, at 10:00 programme-local time) has come,
+    /// once per lot and expiry (recorded in `lot_reminders` in the same transaction), then
+    /// schedules itself for the next one. Idempotent and restartable. Returns the count.
+    pub fn remind_expiring(&self) -> AppResult<i64> {
+        let now = self.now_micros();
+        let attempts = self.settings.job_attempts_max;
+        let mut total = 0;
+        loop {
+            let (written, done) = self.store.write(|tx| -> AppResult<(i64, bool)> {
+                let loyalty = load(tx, &self.settings)?;
+                if loyalty.reminder_days.is_none() {
+                    return Ok((0, true));
+                }
+                let lots = rows::unreminded_lots(tx, now, REMINDERS_PER_JOB_TX_MAX)?;
+                let endpoints = store::outbox::active_endpoints(tx)?;
+                let mut written = 0;
+                let mut reached_future = false;
+                for lot in &lots {
+                    // Reminder instants grow with expiry: the first one not due ends the run.
+                    if reminder_due(&loyalty, lot.expires_at).is_none_or(|due| due > now) {
+                        reached_future = true;
+                        break;
+                    }
+                    if rows::insert_reminder(tx, lot, now)? {
+                        let payload = serde_json::json!({
+                            "customer_id": lot.customer_id,
+                            "lot": format!("{}:{}", lot.lot.0, lot.lot.1),
+                            "points": lot.remaining,
+                            "expires_at": store::instant(lot.expires_at)?.to_string(),
+                        });
+                        crate::webhooks::record(
+                            tx,
+                            &endpoints,
+                            EXPIRING_TOPIC,
+                            &payload,
+                            now,
+                            attempts,
+                        )?;
+                        written += 1;
+                    }
+                }
+                schedule_reminders(tx, &loyalty, now, attempts)?;
+                Ok((
+                    written,
+                    reached_future || (lots.len() as i64) < REMINDERS_PER_JOB_TX_MAX,
+                ))
+            })?;
+            total += written;
+            if done {
+                return Ok(total);
+            }
+        }
     }
 }

@@ -12,7 +12,9 @@
 //! cancellation. Cancelling twice answers the first cancellation (the cancellation event is
 //! unique per redemption).
 
-use crate::loyalty::{EXPIRE_JOB, commit_in, expiry_due, load, reserve_in, schedule};
+use crate::loyalty::{
+    EXPIRE_JOB, commit_in, expiry_due, load, reserve_in, schedule, schedule_reminders,
+};
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::Context;
 use domain::ledger::TransferKind;
@@ -334,6 +336,8 @@ impl App {
             }
             let after = ledger::add_to_balance(tx, account.id, delta)?;
             assert!(after >= 0, "a cancellation left a negative balance");
+            // Restored lots are new lots: they get their own expiry reminder.
+            schedule_reminders(tx, &loyalty, now_micros, self.settings.job_attempts_max)?;
             if let Some(r) = rewards_rows::redemption_by_event(tx, redemption_id)?
                 && rewards_rows::cancel_redemption(tx, r.id)?
             {

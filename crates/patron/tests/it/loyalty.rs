@@ -698,3 +698,48 @@ both_backends!(
         assert_eq!(written(t), before);
     }
 );
+
+/// The outbox messages of `topic`, oldest first.
+fn outbox(t: &TestApp, topic: &str) -> Vec<serde_json::Value> {
+    t.app
+        .store
+        .read(|tx| -> anyhow::Result<Vec<serde_json::Value>> {
+            tx.query(
+                "SELECT payload FROM outbox WHERE topic = $1 ORDER BY id",
+                &[store::sql::Arg::Text(topic)],
+            )?
+            .iter()
+            .map(|r| Ok(serde_json::from_str(r.text(0)?)?))
+            .collect()
+        })
+        .unwrap()
+}
+
+both_backends!(
+    expiry_reminder_is_written_once_thirty_days_before_the_last_day,
+    |t: &TestApp| {
+        let c = programme_and_order(t, "R-1");
+        t.advance(SignedDuration::from_hours(7 * 24));
+        t.app.run_pending_jobs().unwrap();
+        assert!(outbox(t, "points.expiring").is_empty());
+        // Last valid day 2027-12-31 (Taipei): reminded 2027-12-01 10:00 +08:00.
+        let due: Timestamp = "2027-12-01T02:00:00Z".parse().unwrap();
+        t.clock.set(due - SignedDuration::from_secs(1));
+        t.app.run_pending_jobs().unwrap();
+        assert!(outbox(t, "points.expiring").is_empty(), "not before");
+        t.clock.set(due);
+        let run = t.app.run_pending_jobs().unwrap();
+        assert!(run.done >= 1, "the scheduled job ran: {run:?}");
+        let sent = outbox(t, "points.expiring");
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0]["customer_id"], c);
+        assert_eq!(sent[0]["points"], 13);
+        assert_eq!(sent[0]["expires_at"], "2027-12-31T15:59:59Z");
+        // Once per lot: running again, later, writes nothing more.
+        assert_eq!(t.app.remind_expiring().unwrap(), 0);
+        t.advance(SignedDuration::from_hours(24));
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(outbox(t, "points.expiring").len(), 1);
+        healthy(t);
+    }
+);

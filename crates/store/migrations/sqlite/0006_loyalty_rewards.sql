@@ -5,6 +5,12 @@
 -- 'forfeit' (the points stay expired) or 'reinstate:<days>' (a fresh lot valid through the
 -- local day <days> days after the cancellation).
 ALTER TABLE loyalty_programmes ADD COLUMN expired_restore TEXT NOT NULL DEFAULT 'forfeit';
+-- Days before a lot's last valid day a `points.expiring` reminder is written (0: none).
+ALTER TABLE loyalty_programmes ADD COLUMN reminder_days BIGINT NOT NULL DEFAULT 30
+    CHECK (reminder_days >= 0);
+-- 'free' (reward points, may expire) or 'paid' (stored value: never expires).
+ALTER TABLE loyalty_programmes ADD COLUMN wallet_kind TEXT NOT NULL DEFAULT 'free'
+    CHECK (wallet_kind IN ('free', 'paid'));
 
 -- A reward members redeem points for. `redeemed` counts live (not cancelled) redemptions; the
 -- conditional update `redeemed < stock` is what never oversells.
@@ -46,3 +52,13 @@ CREATE TABLE reward_redemptions (
     created_at       BIGINT NOT NULL
 );
 CREATE INDEX reward_redemptions_by_member ON reward_redemptions (customer_id, reward_id);
+
+-- Expiry reminders written, once per lot and last valid instant.
+CREATE TABLE lot_reminders (
+    lot_event_id  BIGINT NOT NULL,
+    lot_seq       BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    written_at    BIGINT NOT NULL,
+    PRIMARY KEY (lot_event_id, lot_seq, expires_at),
+    FOREIGN KEY (lot_event_id, lot_seq) REFERENCES transfers (event_id, seq)
+) WITHOUT ROWID;
