@@ -5,7 +5,9 @@ use crate::ApiState;
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::extract::{ApiJson, ApiPath, Caller, blocking};
 use app::intake::LineInput;
-use app::loyalty::{HoldView, LotDetail, LoyaltySummary, Simulation};
+use app::loyalty::{
+    HoldView, LotDetail, LoyaltySummary, ProgrammeSettings, ProgrammeView, Simulation,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -353,4 +355,98 @@ pub(crate) async fn create_loyalty_simulation(
     })
     .await?;
     Ok(Json(sim.into()))
+}
+
+/// The loyalty programme's settings (`PUT` takes every field; a new version is stored).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProgrammeBody {
+    /// IANA time zone in which expiry, promotions and periods are evaluated (`Asia/Taipei`).
+    pub(crate) time_zone: String,
+    /// ISO 4217; must be the configured `loyalty.currency`.
+    pub(crate) currency: String,
+    /// What one point is worth when redeemed, in minor units (100: 1 point = NT$1).
+    pub(crate) point_value_minor: i64,
+    /// The return window: days purchase points stay pending (0 to 90).
+    pub(crate) pending_days: i64,
+    /// `never`, `days:<n>`, `end_of_month:activation|following`, `end_of_year:activation|following`
+    /// or `inactivity:<n>`. A `paid` wallet must be `never`.
+    pub(crate) expiry: String,
+    /// Points of a cancelled redemption whose lot expired meanwhile: `forfeit` or
+    /// `reinstate:<days>` (a fresh lot valid through the local day that many days later).
+    pub(crate) expired_restore: String,
+    /// Days before the last valid day a `points.expiring` reminder is written (0 to 365; 0: none).
+    pub(crate) reminder_days: i64,
+    /// `free` (reward points) or `paid` (stored value: may not expire).
+    pub(crate) wallet_kind: String,
+}
+
+/// A stored programme version.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProgrammeResponse {
+    pub(crate) version: i64,
+    #[serde(flatten)]
+    pub(crate) settings: ProgrammeBody,
+    /// `code:threshold,…`: qualifying points in a calendar year.
+    pub(crate) tiers: String,
+    pub(crate) created_at: String,
+}
+
+impl From<ProgrammeView> for ProgrammeResponse {
+    fn from(p: ProgrammeView) -> Self {
+        let s = p.settings;
+        ProgrammeResponse {
+            version: p.version,
+            settings: ProgrammeBody {
+                time_zone: s.time_zone,
+                currency: s.currency,
+                point_value_minor: s.point_value_minor,
+                pending_days: s.pending_days,
+                expiry: s.expiry,
+                expired_restore: s.expired_restore,
+                reminder_days: s.reminder_days,
+                wallet_kind: s.wallet_kind,
+            },
+            tiers: p.tiers,
+            created_at: p.created_at.to_string(),
+        }
+    }
+}
+
+/// The programme in force.
+#[utoipa::path(get, path = "/api/v1/loyalty/programme", tag = "loyalty",
+    responses((status = 200, description = "The programme (version 0: none stored, the config's rule applies)", body = ProgrammeResponse)))]
+pub(crate) async fn get_loyalty_programme(
+    State(state): State<ApiState>,
+) -> Result<Json<ProgrammeResponse>, ApiError> {
+    let app = state.app.clone();
+    let p = blocking(move || app.programme()).await?;
+    Ok(Json(p.into()))
+}
+
+/// Stores new programme settings as a new version; earlier versions are kept.
+#[utoipa::path(put, path = "/api/v1/loyalty/programme", tag = "loyalty",
+    request_body = ProgrammeBody,
+    responses(
+        (status = 200, description = "The new version", body = ProgrammeResponse),
+        (status = 422, description = "invalid_field (including an expiry on a paid wallet)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn replace_loyalty_programme(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiJson(body): ApiJson<ProgrammeBody>,
+) -> Result<Json<ProgrammeResponse>, ApiError> {
+    let settings = ProgrammeSettings {
+        time_zone: body.time_zone,
+        currency: body.currency,
+        point_value_minor: body.point_value_minor,
+        pending_days: body.pending_days,
+        expiry: body.expiry,
+        expired_restore: body.expired_restore,
+        reminder_days: body.reminder_days,
+        wallet_kind: body.wallet_kind,
+    };
+    let app = state.app.clone();
+    let p = blocking(move || app.update_programme(&who, &settings)).await?;
+    Ok(Json(p.into()))
 }

@@ -39,6 +39,8 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         loyalty::get_loyalty,
         loyalty::list_loyalty_lots,
         loyalty::create_loyalty_simulation,
+        loyalty::get_loyalty_programme,
+        loyalty::replace_loyalty_programme,
         rewards::create_redemption_cancellation,
         rewards::create_reward_redemption,
         rewards::create_reward,

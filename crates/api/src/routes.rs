@@ -221,6 +221,20 @@ pub(crate) const ROUTES: &[Route] = &[
         |f| on(f, rewards::create_reward_redemption),
     ),
     route(
+        Get,
+        "/api/v1/loyalty/programme",
+        "get_loyalty_programme",
+        Needs(Action::ReadPoints),
+        |f| on(f, loyalty::get_loyalty_programme),
+    ),
+    route(
+        Put,
+        "/api/v1/loyalty/programme",
+        "replace_loyalty_programme",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, loyalty::replace_loyalty_programme),
+    ),
+    route(
         Post,
         "/api/v1/loyalty/simulate",
         "create_loyalty_simulation",

@@ -1111,3 +1111,195 @@ impl App {
         }
     }
 }
+
+/// The programme's settings as stored and shown; also what an update gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammeSettings {
+    pub time_zone: String,
+    pub currency: String,
+    pub point_value_minor: i64,
+    /// The return window: days purchase points stay pending.
+    pub pending_days: i64,
+    /// `never`, `days:<n>`, `end_of_month:activation|following`,
+    /// `end_of_year:activation|following` or `inactivity:<n>`.
+    pub expiry: String,
+    /// `forfeit` or `reinstate:<days>`.
+    pub expired_restore: String,
+    /// 0 for no reminders.
+    pub reminder_days: i64,
+    /// `free` or `paid`.
+    pub wallet_kind: String,
+}
+
+/// A stored programme version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammeView {
+    pub version: i64,
+    pub settings: ProgrammeSettings,
+    /// `code:threshold,…` (qualifying points in a calendar year).
+    pub tiers: String,
+    pub created_at: Timestamp,
+}
+
+fn programme_view(p: ProgrammeRow) -> ProgrammeView {
+    ProgrammeView {
+        version: p.version,
+        settings: ProgrammeSettings {
+            time_zone: p.time_zone,
+            currency: p.currency,
+            point_value_minor: p.point_value_minor,
+            pending_days: p.pending_days,
+            expiry: p.expiry,
+            expired_restore: p.expired_restore,
+            reminder_days: p.reminder_days,
+            wallet_kind: p.wallet_kind,
+        },
+        tiers: p.tiers,
+        created_at: p.created_at,
+    }
+}
+
+/// Checks an update field by field; the engine refuses an expiry on a paid wallet.
+fn validate_settings(s: &ProgrammeSettings, configured: Currency) -> AppResult<ProgrammeSettings> {
+    use domain::loyalty::programme::{ProgrammeError, ShortfallPolicy, Wallet, WalletKind};
+    use domain::loyalty::programme::{WalletPurpose, WalletSpec};
+    let field = |e: ProgrammeError| {
+        let text = e.to_string();
+        let (name, reason) = text.split_once(": ").unwrap_or(("programme", &text));
+        AppError::from(FieldError::new(name, reason))
+    };
+    let currency = Currency::parse(&s.currency)?;
+    if currency != configured {
+        return Err(FieldError::new(
+            "currency",
+            format!(
+                "orders earn in the configured loyalty.currency ({}); change that setting instead",
+                configured.code()
+            ),
+        )
+        .into());
+    }
+    let programme =
+        Programme::new(Some(&s.time_zone), currency, s.point_value_minor).map_err(field)?;
+    let pending_days = i32::try_from(s.pending_days)
+        .map_err(|_| FieldError::new("pending_days", "out of range"))?;
+    let expiry = parse_expiry(&s.expiry)?;
+    let expired_restore = parse_expired_restore(&s.expired_restore)?;
+    if s.reminder_days != 0 {
+        ReminderDays::new(
+            i32::try_from(s.reminder_days)
+                .map_err(|_| FieldError::new("reminder_days", "out of range"))?,
+        )
+        .map_err(|e| FieldError::new("reminder_days", e.reason))?;
+    }
+    let kind = match s.wallet_kind.as_str() {
+        WALLET_FREE => WalletKind::FreeRewardPoints,
+        WALLET_PAID => WalletKind::PaidStoredValue,
+        other => {
+            return Err(FieldError::new(
+                "wallet_kind",
+                format!("expected free or paid, got {other:?}"),
+            )
+            .into());
+        }
+    };
+    Wallet::new(WalletSpec {
+        purpose: WalletPurpose::Redeemable,
+        kind,
+        expiry,
+        pending_days,
+        shortfall: ShortfallPolicy::Debt,
+        expired_restore,
+    })
+    .map_err(field)?;
+    Ok(ProgrammeSettings {
+        time_zone: programme.time_zone().to_owned(),
+        currency: currency.code().to_owned(),
+        expiry: expiry_text(expiry),
+        expired_restore: expired_restore_text(expired_restore),
+        ..s.clone()
+    })
+}
+
+impl App {
+    /// The programme version in force; version 0 (the config's behaviour: no window, no
+    /// expiry, no reminders) when none is stored.
+    pub fn programme(&self) -> AppResult<ProgrammeView> {
+        let now = self.now();
+        self.store.read(|tx| {
+            Ok(programme_view(rows::current_programme(tx)?.unwrap_or_else(
+                || ProgrammeRow {
+                    version: 0,
+                    time_zone: PROGRAMME_TIME_ZONE_DEFAULT.to_owned(),
+                    currency: self.settings.currency.code().to_owned(),
+                    point_value_minor: 100,
+                    pending_days: 0,
+                    expiry: expiry_text(ExpiryPolicy::Never),
+                    tiers: DEFAULT_TIERS.to_owned(),
+                    expired_restore: expired_restore_text(ExpiredRestorePolicy::StayExpired),
+                    reminder_days: 0,
+                    wallet_kind: WALLET_FREE.to_owned(),
+                    created_at: now,
+                },
+            )))
+        })
+    }
+
+    /// Stores the settings as a new programme version (earlier versions stay); without a
+    /// stored programme, also stores the base earning rule from the config. Lots already
+    /// earned keep their instants; new ones follow the new version.
+    pub fn update_programme(
+        &self,
+        who: &Principal,
+        settings: &ProgrammeSettings,
+    ) -> AppResult<ProgrammeView> {
+        let s = validate_settings(settings, self.settings.currency)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let current = rows::current_programme(tx)?;
+            if current.is_none() {
+                rows::insert_rule_version(
+                    tx,
+                    &RuleRow {
+                        rule_id: BASE_RULE_ID,
+                        version: 0,
+                        points: self.settings.earn.points,
+                        per_minor: self.settings.earn.per_minor,
+                        minimum_spend_minor: 0,
+                    },
+                    now.as_microsecond(),
+                )?;
+            }
+            let version = rows::insert_programme(
+                tx,
+                &ProgrammeRow {
+                    version: 0,
+                    time_zone: s.time_zone.clone(),
+                    currency: s.currency.clone(),
+                    point_value_minor: s.point_value_minor,
+                    pending_days: s.pending_days,
+                    expiry: s.expiry.clone(),
+                    tiers: current.map_or_else(|| DEFAULT_TIERS.to_owned(), |c| c.tiers),
+                    expired_restore: s.expired_restore.clone(),
+                    reminder_days: s.reminder_days,
+                    wallet_kind: s.wallet_kind.clone(),
+                    created_at: now,
+                },
+            )?;
+            store::audit::insert(
+                tx,
+                now.as_microsecond(),
+                &who.actor,
+                "loyalty.programme.update",
+                Some(&format!("programme:{version}")),
+                Some(&format!(
+                    "pending_days={} expiry={} expired_restore={} reminder_days={} wallet_kind={}",
+                    s.pending_days, s.expiry, s.expired_restore, s.reminder_days, s.wallet_kind
+                )),
+            )?;
+            Ok(programme_view(
+                rows::current_programme(tx)?.context("programme just written")?,
+            ))
+        })
+    }
+}

@@ -743,3 +743,86 @@ both_backends!(
         healthy(t);
     }
 );
+
+both_backends!(
+    programme_settings_are_versioned_and_validated,
+    |t: &TestApp| {
+        let key = t
+            .app
+            .create_key(&app::Principal::cli(), Role::Manager, "config")
+            .unwrap();
+        let agent = t
+            .app
+            .create_key(&app::Principal::cli(), Role::Agent, "desk")
+            .unwrap();
+        let server = Server::start(t.app.clone());
+        let r = get(&server.addr, "/api/v1/loyalty/programme", &key);
+        assert_eq!((r.status, r.json()["version"].as_i64()), (200, Some(0)));
+        let put = |key: &str, body: &str| {
+            crate::http::request(
+                &server.addr,
+                "PUT",
+                "/api/v1/loyalty/programme",
+                Some(key),
+                Some(body),
+            )
+        };
+        let good = r#"{"time_zone":"Asia/Taipei","currency":"TWD","point_value_minor":100,
+            "pending_days":7,"expiry":"end_of_year:following","expired_restore":"reinstate:30",
+            "reminder_days":14,"wallet_kind":"free"}"#;
+        assert_eq!(
+            put(&agent, good).status,
+            403,
+            "configuration is for managers"
+        );
+        let r = put(&key, good);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["version"], 1);
+        assert_eq!(r.json()["expired_restore"], "reinstate:30");
+        // Each bad field: a clear error naming it, and no new version.
+        for (bad, field) in [
+            (good.replace("Asia/Taipei", "Asia/Nowhere"), "time_zone"),
+            (good.replace(r#""TWD""#, r#""HKD""#), "currency"),
+            (
+                good.replace(r#""pending_days":7"#, r#""pending_days":91"#),
+                "pending_days",
+            ),
+            (good.replace("end_of_year:following", "sometimes"), "expiry"),
+            (good.replace("reinstate:30", "maybe"), "expired_restore"),
+            (
+                good.replace(r#""reminder_days":14"#, r#""reminder_days":400"#),
+                "reminder_days",
+            ),
+            (good.replace(r#""free""#, r#""paid""#), "expiry"),
+        ] {
+            let r = put(&key, &bad);
+            assert_eq!(
+                (r.status, r.json()["code"].as_str()),
+                (422, Some("invalid_field")),
+                "{field}: {}",
+                r.body
+            );
+            assert_eq!(r.json()["errors"][0]["field"], field, "{}", r.body);
+        }
+        // A paid wallet that never expires (and forfeits) is accepted.
+        let paid = good
+            .replace("end_of_year:following", "never")
+            .replace("reinstate:30", "forfeit")
+            .replace(r#""free""#, r#""paid""#);
+        let r = put(&key, &paid);
+        assert_eq!(
+            (r.status, r.json()["version"].as_i64()),
+            (200, Some(2)),
+            "{}",
+            r.body
+        );
+        let r = get(&server.addr, "/api/v1/loyalty/programme", &agent);
+        assert_eq!(
+            (
+                r.json()["version"].as_i64(),
+                r.json()["wallet_kind"].as_str()
+            ),
+            (Some(2), Some("paid"))
+        );
+    }
+);
