@@ -427,6 +427,9 @@ fn members(t: &TestApp, n: usize, points: i64) -> (Vec<i64>, String) {
     (ids, key)
 }
 
+/// One redeemer's outcome: the customer, the (redemption, voucher code) pairs won, refusals.
+type Attempts = (i64, Vec<(i64, String)>, usize);
+
 both_backends!(
     concurrent_reward_redemptions_over_http_never_oversell,
     |t: &TestApp| {
@@ -449,7 +452,7 @@ both_backends!(
         assert_eq!(r.status, 201, "{}", r.body);
         let generated = r.json()["generated"].as_array().unwrap().len();
         assert_eq!(generated, 8);
-        let results: Vec<(i64, Vec<(i64, String)>, usize)> = std::thread::scope(|s| {
+        let results: Vec<Attempts> = std::thread::scope(|s| {
             let handles: Vec<_> = customers
                 .iter()
                 .map(|&c| {
