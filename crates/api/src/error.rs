@@ -23,6 +23,10 @@ pub(crate) enum ErrorCode {
     InsufficientPoints,
     HoldExpired,
     HoldNotActive,
+    RewardUnavailable,
+    RewardLimitReached,
+    OutOfStock,
+    VouchersExhausted,
     TicketClosed,
     InvalidStatusChange,
     IdempotencyKeyReused,
@@ -44,7 +48,7 @@ pub(crate) enum ErrorCode {
 
 impl ErrorCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ErrorCode; 28] = [
+    pub(crate) const ALL: [ErrorCode; 32] = [
         ErrorCode::InvalidField,
         ErrorCode::UnknownCustomer,
         ErrorCode::UnknownOrder,
@@ -56,6 +60,10 @@ impl ErrorCode {
         ErrorCode::InsufficientPoints,
         ErrorCode::HoldExpired,
         ErrorCode::HoldNotActive,
+        ErrorCode::RewardUnavailable,
+        ErrorCode::RewardLimitReached,
+        ErrorCode::OutOfStock,
+        ErrorCode::VouchersExhausted,
         ErrorCode::TicketClosed,
         ErrorCode::InvalidStatusChange,
         ErrorCode::IdempotencyKeyReused,
@@ -129,6 +137,26 @@ impl ErrorCode {
                 StatusCode::CONFLICT,
                 "hold_not_active",
                 "The hold was already committed or released",
+            ),
+            RewardUnavailable => (
+                StatusCode::CONFLICT,
+                "reward_unavailable",
+                "The reward is not offered at this time",
+            ),
+            RewardLimitReached => (
+                StatusCode::CONFLICT,
+                "reward_limit_reached",
+                "The member already redeemed this reward as often as allowed",
+            ),
+            OutOfStock => (
+                StatusCode::CONFLICT,
+                "out_of_stock",
+                "The reward is out of stock",
+            ),
+            VouchersExhausted => (
+                StatusCode::CONFLICT,
+                "vouchers_exhausted",
+                "The reward's voucher code pool is empty",
             ),
             TicketClosed => (
                 StatusCode::CONFLICT,
@@ -335,6 +363,16 @@ impl From<AppError> for ApiError {
                 let code = match r {
                     domain::loyalty::holds::HoldError::HoldExpired { .. } => ErrorCode::HoldExpired,
                     _ => ErrorCode::HoldNotActive,
+                };
+                ApiError::with_detail(code, r.to_string())
+            }
+            AppError::RewardRefused(r) => {
+                use domain::loyalty::rewards::RewardRefusal;
+                let code = match r {
+                    RewardRefusal::OutsideValidity => ErrorCode::RewardUnavailable,
+                    RewardRefusal::MemberLimitReached { .. } => ErrorCode::RewardLimitReached,
+                    RewardRefusal::OutOfStock => ErrorCode::OutOfStock,
+                    RewardRefusal::NoVoucherCodes => ErrorCode::VouchersExhausted,
                 };
                 ApiError::with_detail(code, r.to_string())
             }

@@ -18,6 +18,7 @@ mod openapi;
 mod orders;
 mod page;
 mod points;
+mod rewards;
 mod routes;
 mod system;
 

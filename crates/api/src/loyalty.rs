@@ -4,7 +4,10 @@
 use crate::ApiState;
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::extract::{ApiJson, ApiPath, Caller, blocking};
-use app::loyalty::{HoldView, LotDetail, LoyaltySummary};
+use app::intake::LineInput;
+use app::loyalty::{
+    HoldView, LotDetail, LoyaltySummary, ProgrammeSettings, ProgrammeView, Simulation,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -94,7 +97,7 @@ impl From<LoyaltySummary> for LoyaltyResponse {
 pub(crate) struct LotResponse {
     pub(crate) event_id: i64,
     pub(crate) seq: i64,
-    /// `earn` or `correction`.
+    /// `earn`, `correction` or `restore` (points given back by a cancelled redemption).
     pub(crate) kind: String,
     pub(crate) amount: i64,
     pub(crate) remaining: i64,
@@ -223,4 +226,227 @@ pub(crate) async fn list_loyalty_lots(
     Ok(Json(LotsResponse {
         lots: lots.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// `POST /loyalty/simulate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SimulateBody {
+    /// The member the order would be for (their tier is shown); anyone when absent.
+    pub(crate) customer_id: Option<i64>,
+    /// ISO 4217; the programme currency when absent. Another currency earns nothing.
+    pub(crate) currency: Option<String>,
+    /// RFC 3339; now when absent. Promotions are matched in programme-local time.
+    pub(crate) placed_at: Option<String>,
+    pub(crate) lines: Vec<crate::orders::LineBody>,
+}
+
+/// One rule's part of a line.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SimulatedComponentResponse {
+    pub(crate) rule_id: i64,
+    pub(crate) version: i64,
+    /// `base`, `promotion` or `tier`.
+    pub(crate) kind: String,
+    /// Basis points: 10,000 is ×1.
+    pub(crate) multiplier_bp: i64,
+    pub(crate) points: i64,
+}
+
+/// What one line would earn.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SimulatedLineResponse {
+    /// Index into the request's lines.
+    pub(crate) line: i64,
+    pub(crate) sku: String,
+    pub(crate) points: i64,
+    pub(crate) components: Vec<SimulatedComponentResponse>,
+    /// RFC 3339 UTC: the end of the return window, when the points would start pending.
+    pub(crate) pending_until: Option<String>,
+    /// RFC 3339 UTC: the last valid instant of the points.
+    pub(crate) expires_at: Option<String>,
+}
+
+/// What the order would earn; nothing was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SimulationResponse {
+    /// 0 when no programme is stored (the configured base rule applies).
+    pub(crate) programme_version: i64,
+    pub(crate) points: i64,
+    pub(crate) lines: Vec<SimulatedLineResponse>,
+    pub(crate) below_minimum_spend: bool,
+    /// The member's tier, when `customer_id` was given.
+    pub(crate) tier: Option<String>,
+}
+
+impl From<Simulation> for SimulationResponse {
+    fn from(s: Simulation) -> Self {
+        SimulationResponse {
+            programme_version: s.programme_version,
+            points: s.points,
+            lines: s
+                .lines
+                .into_iter()
+                .map(|l| SimulatedLineResponse {
+                    line: l.line,
+                    sku: l.sku,
+                    points: l.points,
+                    components: l
+                        .components
+                        .into_iter()
+                        .map(|c| SimulatedComponentResponse {
+                            rule_id: c.rule_id,
+                            version: c.version,
+                            kind: c.kind.to_owned(),
+                            multiplier_bp: c.multiplier_bp,
+                            points: c.points,
+                        })
+                        .collect(),
+                    pending_until: l.pending_until.map(|t| t.to_string()),
+                    expires_at: l.expires_at.map(|t| t.to_string()),
+                })
+                .collect(),
+            below_minimum_spend: s.below_minimum_spend,
+            tier: s.tier,
+        }
+    }
+}
+
+/// What an order would earn under the rules in force, line by line; writes nothing.
+#[utoipa::path(post, path = "/api/v1/loyalty/simulate", tag = "loyalty",
+    request_body = SimulateBody,
+    responses(
+        (status = 200, description = "The earn breakdown", body = SimulationResponse),
+        (status = 422, description = "invalid_field or unknown_customer", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_loyalty_simulation(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<SimulateBody>,
+) -> Result<Json<SimulationResponse>, ApiError> {
+    let placed_at = body
+        .placed_at
+        .map(|s| {
+            s.parse::<jiff::Timestamp>().map_err(|_| {
+                ApiError::from(app::AppError::from(domain::FieldError::new(
+                    "placed_at",
+                    "must be an RFC 3339 instant",
+                )))
+            })
+        })
+        .transpose()?;
+    let lines: Vec<LineInput> = body
+        .lines
+        .into_iter()
+        .map(|l| LineInput {
+            sku: l.sku,
+            category: l.category,
+            quantity: l.quantity,
+            unit_price_minor: l.unit_price_minor,
+        })
+        .collect();
+    let app = state.app.clone();
+    let sim = blocking(move || {
+        app.simulate_earn(
+            body.customer_id,
+            body.currency.as_deref(),
+            &lines,
+            placed_at,
+        )
+    })
+    .await?;
+    Ok(Json(sim.into()))
+}
+
+/// The loyalty programme's settings (`PUT` takes every field; a new version is stored).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProgrammeBody {
+    /// IANA time zone in which expiry, promotions and periods are evaluated (`Asia/Taipei`).
+    pub(crate) time_zone: String,
+    /// ISO 4217; must be the configured `loyalty.currency`.
+    pub(crate) currency: String,
+    /// What one point is worth when redeemed, in minor units (100: 1 point = NT$1).
+    pub(crate) point_value_minor: i64,
+    /// The return window: days purchase points stay pending (0 to 90).
+    pub(crate) pending_days: i64,
+    /// `never`, `days:<n>`, `end_of_month:activation|following`, `end_of_year:activation|following`
+    /// or `inactivity:<n>`. A `paid` wallet must be `never`.
+    pub(crate) expiry: String,
+    /// Points of a cancelled redemption whose lot expired meanwhile: `forfeit` or
+    /// `reinstate:<days>` (a fresh lot valid through the local day that many days later).
+    pub(crate) expired_restore: String,
+    /// Days before the last valid day a `points.expiring` reminder is written (0 to 365; 0: none).
+    pub(crate) reminder_days: i64,
+    /// `free` (reward points) or `paid` (stored value: may not expire).
+    pub(crate) wallet_kind: String,
+}
+
+/// A stored programme version.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProgrammeResponse {
+    pub(crate) version: i64,
+    #[serde(flatten)]
+    pub(crate) settings: ProgrammeBody,
+    /// `code:threshold,…`: qualifying points in a calendar year.
+    pub(crate) tiers: String,
+    pub(crate) created_at: String,
+}
+
+impl From<ProgrammeView> for ProgrammeResponse {
+    fn from(p: ProgrammeView) -> Self {
+        let s = p.settings;
+        ProgrammeResponse {
+            version: p.version,
+            settings: ProgrammeBody {
+                time_zone: s.time_zone,
+                currency: s.currency,
+                point_value_minor: s.point_value_minor,
+                pending_days: s.pending_days,
+                expiry: s.expiry,
+                expired_restore: s.expired_restore,
+                reminder_days: s.reminder_days,
+                wallet_kind: s.wallet_kind,
+            },
+            tiers: p.tiers,
+            created_at: p.created_at.to_string(),
+        }
+    }
+}
+
+/// The programme in force.
+#[utoipa::path(get, path = "/api/v1/loyalty/programme", tag = "loyalty",
+    responses((status = 200, description = "The programme (version 0: none stored, the config's rule applies)", body = ProgrammeResponse)))]
+pub(crate) async fn get_loyalty_programme(
+    State(state): State<ApiState>,
+) -> Result<Json<ProgrammeResponse>, ApiError> {
+    let app = state.app.clone();
+    let p = blocking(move || app.programme()).await?;
+    Ok(Json(p.into()))
+}
+
+/// Stores new programme settings as a new version; earlier versions are kept.
+#[utoipa::path(put, path = "/api/v1/loyalty/programme", tag = "loyalty",
+    request_body = ProgrammeBody,
+    responses(
+        (status = 200, description = "The new version", body = ProgrammeResponse),
+        (status = 422, description = "invalid_field (including an expiry on a paid wallet)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn replace_loyalty_programme(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiJson(body): ApiJson<ProgrammeBody>,
+) -> Result<Json<ProgrammeResponse>, ApiError> {
+    let settings = ProgrammeSettings {
+        time_zone: body.time_zone,
+        currency: body.currency,
+        point_value_minor: body.point_value_minor,
+        pending_days: body.pending_days,
+        expiry: body.expiry,
+        expired_restore: body.expired_restore,
+        reminder_days: body.reminder_days,
+        wallet_kind: body.wallet_kind,
+    };
+    let app = state.app.clone();
+    let p = blocking(move || app.update_programme(&who, &settings)).await?;
+    Ok(Json(p.into()))
 }

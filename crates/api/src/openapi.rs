@@ -6,7 +6,7 @@
 use crate::error::{FieldProblem, Problem};
 use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
-use crate::{analytics, customers, desk, email, line, loyalty, orders, points, system};
+use crate::{analytics, customers, desk, email, line, loyalty, orders, points, rewards, system};
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -38,6 +38,15 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         loyalty::create_points_hold_release,
         loyalty::get_loyalty,
         loyalty::list_loyalty_lots,
+        loyalty::create_loyalty_simulation,
+        loyalty::get_loyalty_programme,
+        loyalty::replace_loyalty_programme,
+        rewards::create_redemption_cancellation,
+        rewards::create_reward_redemption,
+        rewards::create_reward,
+        rewards::list_rewards,
+        rewards::get_reward,
+        rewards::create_reward_vouchers,
         system::create_webhook,
         system::list_audit_entries,
         system::create_bench_scratch,

@@ -6,7 +6,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
     ApiOptions, ApiState, analytics, customers, desk, email, idempotency, line, loyalty, observe,
-    orders, points, system,
+    orders, points, rewards, system,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -208,6 +208,69 @@ pub(crate) const ROUTES: &[Route] = &[
         "list_loyalty_lots",
         Needs(Action::ReadPoints),
         |f| on(f, loyalty::list_loyalty_lots),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/points/redemptions/{redemption_id}/cancel",
+        "create_redemption_cancellation",
+        Needs(Action::WriteOrders),
+        |f| on(f, rewards::create_redemption_cancellation),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/rewards/{reward_id}/redemptions",
+        "create_reward_redemption",
+        Needs(Action::WriteOrders),
+        |f| on(f, rewards::create_reward_redemption),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/programme",
+        "get_loyalty_programme",
+        Needs(Action::ReadPoints),
+        |f| on(f, loyalty::get_loyalty_programme),
+    ),
+    route(
+        Put,
+        "/api/v1/loyalty/programme",
+        "replace_loyalty_programme",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, loyalty::replace_loyalty_programme),
+    ),
+    route(
+        Post,
+        "/api/v1/loyalty/simulate",
+        "create_loyalty_simulation",
+        Needs(Action::ReadPoints),
+        |f| on(f, loyalty::create_loyalty_simulation),
+    ),
+    route(
+        Post,
+        "/api/v1/rewards",
+        "create_reward",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, rewards::create_reward),
+    ),
+    route(
+        Get,
+        "/api/v1/rewards",
+        "list_rewards",
+        Needs(Action::ReadPoints),
+        |f| on(f, rewards::list_rewards),
+    ),
+    route(
+        Get,
+        "/api/v1/rewards/{id}",
+        "get_reward",
+        Needs(Action::ReadPoints),
+        |f| on(f, rewards::get_reward),
+    ),
+    route(
+        Post,
+        "/api/v1/rewards/{id}/vouchers",
+        "create_reward_vouchers",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, rewards::create_reward_vouchers),
     ),
     route(
         Post,

@@ -292,6 +292,8 @@ async fn auth_matrix_every_route_and_role() {
     assert_eq!(t.post_email("not mail").await.body["quarantine_id"], 1);
     let ticket = json!({ "channel": "line", "body": "包裹還沒到" });
     t.call("POST", "/api/v1/tickets", Some(ticket)).await;
+    let reward = json!({ "name": "Tea cup", "points_price": 10 });
+    t.call("POST", "/api/v1/rewards", Some(reward)).await;
     let signed: Vec<&str> = ROUTES
         .iter()
         .filter(|r| r.access == Access::Signed)

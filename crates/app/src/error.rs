@@ -33,6 +33,9 @@ pub enum AppError {
     /// A hold that expired, was released or was committed cannot change.
     #[error("{0}")]
     HoldRefused(domain::loyalty::holds::HoldError),
+    /// The reward is not offered now, the member reached its limit, or stock or codes ran out.
+    #[error("{0}")]
+    RewardRefused(domain::loyalty::rewards::RewardRefusal),
     /// The ticket does not take this change (closed, or a status it cannot go back to).
     #[error("{0}")]
     TicketRefused(domain::desk::TicketRefusal),

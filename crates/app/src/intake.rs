@@ -749,6 +749,15 @@ impl App {
                     now_micros,
                     attempts,
                 )?;
+                if let Some(remind) = crate::loyalty::reminder_due(&loyalty, e) {
+                    crate::loyalty::schedule(
+                        tx,
+                        crate::loyalty::REMIND_JOB,
+                        remind.max(now_micros),
+                        now_micros,
+                        attempts,
+                    )?;
+                }
             }
             let deltas: Vec<(i64, i64)> = deltas.into_iter().collect();
             for (account, balance) in ledger::add_to_balances(tx, &deltas)? {

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod line;
 pub mod loyalty;
 pub mod points;
+pub mod rewards;
 pub mod sys;
 pub mod webhooks;
 pub mod workload;

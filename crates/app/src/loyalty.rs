@@ -9,10 +9,14 @@
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::{Context, anyhow};
 use domain::ledger::{EarnRule, TransferKind};
-use domain::loyalty::expiry::{self, ExpiryDays, ExpiryPolicy, PeriodAnchor};
+use domain::loyalty::expiry::{
+    self, ExpiryDays, ExpiryPolicy, PeriodAnchor, REMINDER_LOCAL_TIME_DEFAULT, ReminderDays,
+};
 use domain::loyalty::holds::{self, Hold, HoldError, HoldId, HoldState};
 use domain::loyalty::lots::pending_until;
-use domain::loyalty::programme::{PENDING_DAYS_DEFAULT, PROGRAMME_TIME_ZONE_DEFAULT, Programme};
+use domain::loyalty::programme::{
+    ExpiredRestorePolicy, PENDING_DAYS_DEFAULT, PROGRAMME_TIME_ZONE_DEFAULT, Programme,
+};
 use domain::loyalty::rules::{BaseRule, EarnContext, RuleRef, RuleSet, simulate};
 use domain::loyalty::tiers::{
     DowngradePolicy, QualificationBasis, Tier, TierBenefits, TierConfig, TierPeriod,
@@ -29,6 +33,16 @@ use store::sql::Tx;
 pub const ACTIVATE_JOB: &str = "loyalty.activate";
 /// Expires lots past their last valid day.
 pub const EXPIRE_JOB: &str = "loyalty.expire";
+/// Writes `points.expiring` reminders for lots nearing their last valid day.
+pub const REMIND_JOB: &str = "loyalty.remind";
+/// The outbox topic of an expiry reminder (the engagement capability sends it).
+pub const EXPIRING_TOPIC: &str = "points.expiring";
+/// The default programme's reminder: this many days before the last valid day.
+pub const REMINDER_DAYS_DEFAULT: i64 = 30;
+/// `loyalty_programmes.wallet_kind` of free reward points.
+pub const WALLET_FREE: &str = "free";
+/// `loyalty_programmes.wallet_kind` of paid stored value (never expires).
+pub const WALLET_PAID: &str = "paid";
 /// The base earning rule's id.
 pub const BASE_RULE_ID: i64 = 1;
 /// Lots one job transaction activates or expires; the job loops until none is due.
@@ -51,6 +65,10 @@ pub struct Loyalty {
     pub expiry: ExpiryPolicy,
     pub rules: RuleSet,
     pub tiers: TierConfig,
+    /// Points of a cancelled redemption whose lot expired meanwhile: forfeit or reinstate.
+    pub expired_restore: ExpiredRestorePolicy,
+    /// Days before a lot's last valid day its `points.expiring` reminder is written.
+    pub reminder_days: Option<ReminderDays>,
 }
 
 fn expiry_text(p: ExpiryPolicy) -> String {
@@ -141,6 +159,8 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
             expiry: ExpiryPolicy::Never,
             rules: base_rule(rule_ref(0, 0)?, settings.earn, 0)?,
             tiers: parse_tiers(DEFAULT_TIERS)?,
+            expired_restore: ExpiredRestorePolicy::StayExpired,
+            reminder_days: None,
         });
     };
     let currency = Currency::parse(&p.currency)?;
@@ -158,7 +178,39 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
             rule.minimum_spend_minor,
         )?,
         tiers: parse_tiers(&p.tiers)?,
+        expired_restore: parse_expired_restore(&p.expired_restore)?,
+        reminder_days: match p.reminder_days {
+            0 => None,
+            d => Some(ReminderDays::new(
+                i32::try_from(d).context("reminder days")?,
+            )?),
+        },
     })
+}
+
+/// The stored text of an [`ExpiredRestorePolicy`]: `forfeit` or `reinstate:<days>`.
+pub fn expired_restore_text(p: ExpiredRestorePolicy) -> String {
+    match p {
+        ExpiredRestorePolicy::StayExpired => "forfeit".to_owned(),
+        ExpiredRestorePolicy::RestoreWithGrace(d) => format!("reinstate:{}", d.get()),
+    }
+}
+
+/// Parses `forfeit` or `reinstate:<days>`.
+pub fn parse_expired_restore(s: &str) -> Result<ExpiredRestorePolicy, FieldError> {
+    let bad = || {
+        FieldError::new(
+            "expired_restore",
+            format!("expected forfeit or reinstate:<days>, got {s:?}"),
+        )
+    };
+    match s.split_once(':') {
+        None if s == "forfeit" => Ok(ExpiredRestorePolicy::StayExpired),
+        Some(("reinstate", d)) => Ok(ExpiredRestorePolicy::RestoreWithGrace(ExpiryDays::new(
+            d.parse().map_err(|_| bad())?,
+        )?)),
+        _ => Err(bad()),
+    }
 }
 
 /// What one order earns, decided in memory before anything is written.
@@ -242,7 +294,7 @@ pub(crate) fn schedule(
 }
 
 /// The instant a lot expiring at `expires_at` micros is expired from (the next local midnight).
-fn expiry_due(expires_at_micros: i64) -> i64 {
+pub(crate) fn expiry_due(expires_at_micros: i64) -> i64 {
     expires_at_micros + 1_000_000
 }
 
@@ -301,6 +353,9 @@ impl App {
                     pending_days: i64::from(PENDING_DAYS_DEFAULT),
                     expiry: expiry_text(ExpiryPolicy::EndOfYear(PeriodAnchor::Following)),
                     tiers: DEFAULT_TIERS.to_owned(),
+                    expired_restore: expired_restore_text(ExpiredRestorePolicy::StayExpired),
+                    reminder_days: REMINDER_DAYS_DEFAULT,
+                    wallet_kind: WALLET_FREE.to_owned(),
                     created_at: now,
                 },
             )?;
@@ -366,6 +421,32 @@ impl App {
         })
     }
 
+    /// Stores a new programme version with `policy` for points of a cancelled redemption whose
+    /// lot expired meanwhile; every other setting carries over. Needs a stored programme.
+    pub fn set_expired_restore_policy(
+        &self,
+        who: &Principal,
+        policy: ExpiredRestorePolicy,
+    ) -> AppResult<i64> {
+        let now = self.now();
+        self.store.write(|tx| {
+            let mut row = rows::current_programme(tx)?
+                .ok_or_else(|| FieldError::new("programme", "no programme is stored"))?;
+            row.expired_restore = expired_restore_text(policy);
+            row.created_at = now;
+            let version = rows::insert_programme(tx, &row)?;
+            store::audit::insert(
+                tx,
+                now.as_microsecond(),
+                &who.actor,
+                "loyalty.programme.update",
+                Some(&format!("programme:{version}")),
+                Some(&format!("expired_restore={}", row.expired_restore)),
+            )?;
+            Ok(version)
+        })
+    }
+
     /// The programme in force.
     pub fn loyalty_programme(&self) -> AppResult<Loyalty> {
         self.store.read(|tx| load(tx, &self.settings))
@@ -402,6 +483,10 @@ impl App {
                 }
                 if let Some(next) = rows::next_expiry(tx)? {
                     schedule(tx, EXPIRE_JOB, expiry_due(next), now, attempts)?;
+                }
+                if !due.is_empty() {
+                    let loyalty = load(tx, &self.settings)?;
+                    schedule_reminders(tx, &loyalty, now, attempts)?;
                 }
                 Ok((due.len() as i64) < LOTS_PER_JOB_TX_MAX)
             })?;
@@ -625,45 +710,60 @@ impl App {
         ttl_secs: Option<i64>,
     ) -> AppResult<HoldView> {
         let now = self.now();
-        let now_micros = now.as_microsecond();
         let ttl = ttl_secs.unwrap_or(HOLD_TTL_SECS_DEFAULT);
         self.store.write(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
-            // The row lock: concurrent reservations of one account queue here.
-            let balance = ledger::add_to_balance(tx, account.id, 0)?;
-            let (held, live) = rows::held_points(tx, account.id, now_micros)?;
-            // The domain sees the live holds as one aggregate: enough for its checks.
-            let existing: Vec<Hold> = (0..live)
-                .map(|i| Hold {
-                    id: HoldId(i as u64),
-                    points: if i == 0 { held } else { 0 },
-                    created_at: now,
-                    expires_at: now + SignedDuration::from_secs(1),
-                    state: HoldState::Held,
-                })
-                .collect();
-            let hold =
-                holds::reserve(HoldId(0), points, balance, &existing, now, ttl).map_err(refused)?;
-            let id = rows::insert_hold(
-                tx,
-                customer_id,
-                account.id,
-                hold.points,
-                now_micros,
-                hold.expires_at.as_microsecond(),
-            )?;
-            store::audit::insert(
-                tx,
-                now_micros,
-                &who.actor,
-                "points.hold",
-                Some(&format!("hold:{id}")),
-                Some(&format!("points={points}")),
-            )?;
+            let id = reserve_in(tx, who, customer_id, account.id, points, ttl, now)?;
             let row = rows::hold(tx, customer_id, id)?.context("hold just written")?;
             Ok(view(&row, now))
         })
     }
+}
+
+/// Reserves `points` for `ttl` seconds in the caller's transaction; returns the hold's id.
+/// Takes the account's row lock first, so concurrent reservations serialise and never hold
+/// more than the balance.
+pub(crate) fn reserve_in(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    customer_id: i64,
+    account_id: i64,
+    points: i64,
+    ttl: i64,
+    now: Timestamp,
+) -> AppResult<i64> {
+    let now_micros = now.as_microsecond();
+    // The row lock: concurrent reservations of one account queue here.
+    let balance = ledger::add_to_balance(tx, account_id, 0)?;
+    let (held, live) = rows::held_points(tx, account_id, now_micros)?;
+    // The domain sees the live holds as one aggregate: enough for its checks.
+    let existing: Vec<Hold> = (0..live)
+        .map(|i| Hold {
+            id: HoldId(i as u64),
+            points: if i == 0 { held } else { 0 },
+            created_at: now,
+            expires_at: now + SignedDuration::from_secs(1),
+            state: HoldState::Held,
+        })
+        .collect();
+    let hold = holds::reserve(HoldId(0), points, balance, &existing, now, ttl).map_err(refused)?;
+    let id = rows::insert_hold(
+        tx,
+        customer_id,
+        account_id,
+        hold.points,
+        now_micros,
+        hold.expires_at.as_microsecond(),
+    )?;
+    store::audit::insert(
+        tx,
+        now_micros,
+        &who.actor,
+        "points.hold",
+        Some(&format!("hold:{id}")),
+        Some(&format!("points={points}")),
+    )?;
+    Ok(id)
 }
 
 impl App {
@@ -677,66 +777,9 @@ impl App {
         hold_id: i64,
     ) -> AppResult<HoldView> {
         let now = self.now();
-        let now_micros = now.as_microsecond();
         self.store.write(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
-            let balance = ledger::add_to_balance(tx, account.id, 0)?;
-            let row = rows::hold(tx, customer_id, hold_id)?.ok_or(AppError::NotFound)?;
-            holds::commit(&domain_hold(&row), now).map_err(refused)?;
-            domain::ledger::debit_balance(balance, row.points, false)
-                .map_err(AppError::InsufficientPoints)?;
-            let external_id = format!("hold-{hold_id}");
-            let body = serde_json::json!({ "hold_id": hold_id, "points": row.points }).to_string();
-            let event_id = store::events::insert(
-                tx,
-                &NewEvent {
-                    source: "patron",
-                    external_id: &external_id,
-                    kind: EventKind::PointsRedeemed,
-                    customer_id: Some(customer_id),
-                    order_event_id: None,
-                    occurred_at_micros: now_micros,
-                    recorded_at_micros: now_micros,
-                    currency: None,
-                    amount_minor: None,
-                    content_hash: &[],
-                    body: &body,
-                },
-            )?
-            .context("hold committed twice")?;
-            let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
-            ledger::insert_transfer(
-                tx,
-                &NewTransfer {
-                    event_id,
-                    seq: 0,
-                    debit_account_id: account.id,
-                    credit_account_id: issuance,
-                    amount: row.points,
-                    kind: TransferKind::Redeem,
-                    created_at_micros: now_micros,
-                    remaining: None,
-                    pending_until_micros: None,
-                    expires_at_micros: None,
-                    lot: None,
-                    reason: Some("redemption"),
-                    lot_state: None,
-                },
-            )?;
-            crate::points::consume_lots(tx, account.id, (event_id, 0), row.points)?;
-            let after = ledger::add_to_balance(tx, account.id, -row.points)?;
-            assert!(after >= 0, "a redemption took the balance below zero");
-            if !rows::finish_hold(tx, hold_id, "committed", Some(event_id), now_micros)? {
-                return Err(anyhow!("hold {hold_id} changed under its lock").into());
-            }
-            store::audit::insert(
-                tx,
-                now_micros,
-                &who.actor,
-                "points.redeem",
-                Some(&format!("hold:{hold_id}")),
-                Some(&format!("points={}", row.points)),
-            )?;
+            commit_in(tx, who, customer_id, account.id, hold_id, now)?;
             let row = rows::hold(tx, customer_id, hold_id)?.context("hold just written")?;
             Ok(view(&row, now))
         })
@@ -769,6 +812,494 @@ impl App {
             )?;
             let row = rows::hold(tx, customer_id, hold_id)?.context("hold just written")?;
             Ok(view(&row, now))
+        })
+    }
+}
+
+/// Commits live hold `hold_id` in the caller's transaction: a `redeem` transfer consuming lots
+/// soonest expiry first under one `points_redeemed` event, whose id it returns.
+pub(crate) fn commit_in(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    customer_id: i64,
+    account_id: i64,
+    hold_id: i64,
+    now: Timestamp,
+) -> AppResult<i64> {
+    let now_micros = now.as_microsecond();
+    let balance = ledger::add_to_balance(tx, account_id, 0)?;
+    let row = rows::hold(tx, customer_id, hold_id)?.ok_or(AppError::NotFound)?;
+    holds::commit(&domain_hold(&row), now).map_err(refused)?;
+    domain::ledger::debit_balance(balance, row.points, false)
+        .map_err(AppError::InsufficientPoints)?;
+    let external_id = format!("hold-{hold_id}");
+    let body = serde_json::json!({ "hold_id": hold_id, "points": row.points }).to_string();
+    let event_id = store::events::insert(
+        tx,
+        &NewEvent {
+            source: "patron",
+            external_id: &external_id,
+            kind: EventKind::PointsRedeemed,
+            customer_id: Some(customer_id),
+            order_event_id: None,
+            occurred_at_micros: now_micros,
+            recorded_at_micros: now_micros,
+            currency: None,
+            amount_minor: None,
+            content_hash: &[],
+            body: &body,
+        },
+    )?
+    .context("hold committed twice")?;
+    let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+    ledger::insert_transfer(
+        tx,
+        &NewTransfer {
+            event_id,
+            seq: 0,
+            debit_account_id: account_id,
+            credit_account_id: issuance,
+            amount: row.points,
+            kind: TransferKind::Redeem,
+            created_at_micros: now_micros,
+            remaining: None,
+            pending_until_micros: None,
+            expires_at_micros: None,
+            lot: None,
+            reason: Some("redemption"),
+            lot_state: None,
+        },
+    )?;
+    crate::points::consume_lots(tx, account_id, (event_id, 0), row.points)?;
+    let after = ledger::add_to_balance(tx, account_id, -row.points)?;
+    assert!(after >= 0, "a redemption took the balance below zero");
+    if !rows::finish_hold(tx, hold_id, "committed", Some(event_id), now_micros)? {
+        return Err(anyhow!("hold {hold_id} changed under its lock").into());
+    }
+    store::audit::insert(
+        tx,
+        now_micros,
+        &who.actor,
+        "points.redeem",
+        Some(&format!("hold:{hold_id}")),
+        Some(&format!("points={}", row.points)),
+    )?;
+    Ok(event_id)
+}
+
+/// One rule's part of a simulated line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedComponent {
+    pub rule_id: i64,
+    pub version: i64,
+    /// `base`, `promotion` or `tier`.
+    pub kind: &'static str,
+    /// Basis points (10,000 = ×1).
+    pub multiplier_bp: i64,
+    pub points: i64,
+}
+
+/// What one line would earn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedLine {
+    pub line: i64,
+    pub sku: String,
+    pub points: i64,
+    pub components: Vec<SimulatedComponent>,
+    pub pending_until: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What an order would earn under the rules in force, with nothing written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Simulation {
+    /// 0 when no programme is stored (the config's rule).
+    pub programme_version: i64,
+    pub points: i64,
+    pub lines: Vec<SimulatedLine>,
+    pub below_minimum_spend: bool,
+    /// The member's tier, when a customer was named.
+    pub tier: Option<String>,
+}
+
+impl App {
+    /// What an order of `lines` in `currency` (the programme's when absent), placed at
+    /// `placed_at` (now when absent), would earn for `customer_id` (or anyone) under the rules
+    /// in force. Reads only: nothing is written.
+    pub fn simulate_earn(
+        &self,
+        customer_id: Option<i64>,
+        currency: Option<&str>,
+        lines: &[crate::intake::LineInput],
+        placed_at: Option<Timestamp>,
+    ) -> AppResult<Simulation> {
+        let order_lines = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                domain::OrderLine::new(
+                    &l.sku,
+                    l.category.as_deref(),
+                    l.quantity,
+                    l.unit_price_minor,
+                )
+                .map_err(|e| e.within(&format!("lines[{i}]")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = self.now();
+        let placed_at = placed_at.unwrap_or(now);
+        let tier = match customer_id {
+            Some(c) => Some(self.loyalty_summary(c).map_err(|e| match e {
+                AppError::NotFound => AppError::UnknownCustomer,
+                e => e,
+            })?),
+            None => None,
+        }
+        .map(|s| s.tier);
+        self.store.read(|tx| {
+            let loyalty = load(tx, &self.settings)?;
+            let currency = match currency {
+                Some(c) => Currency::parse(c)?,
+                None => loyalty.programme.currency(),
+            };
+            let order = Order::new(currency, order_lines)?;
+            let earns = currency == loyalty.programme.currency();
+            let ctx = EarnContext {
+                placed_at,
+                zone: loyalty.programme.zone().clone(),
+                tier: None,
+                usage: vec![],
+            };
+            let plan = simulate(&order, &loyalty.rules, &ctx)
+                .map_err(|e| AppError::Internal(anyhow!("earning: {e}")))?;
+            let decision = loyalty.decide(&order, placed_at, now)?;
+            let lines = plan
+                .lines
+                .iter()
+                .map(|l| SimulatedLine {
+                    line: l.line as i64,
+                    sku: order
+                        .lines
+                        .get(l.line)
+                        .map(|o| o.sku.clone())
+                        .unwrap_or_default(),
+                    points: if earns { l.points } else { 0 },
+                    components: l
+                        .components
+                        .iter()
+                        .map(|c| SimulatedComponent {
+                            rule_id: c.rule.id as i64,
+                            version: i64::from(c.rule.version),
+                            kind: match c.kind {
+                                domain::loyalty::rules::ComponentKind::Base => "base",
+                                domain::loyalty::rules::ComponentKind::Promotion => "promotion",
+                                domain::loyalty::rules::ComponentKind::Tier => "tier",
+                            },
+                            multiplier_bp: c.multiplier_bp,
+                            points: if earns { c.points } else { 0 },
+                        })
+                        .collect(),
+                    pending_until: decision.pending_until,
+                    expires_at: decision.expires_at,
+                })
+                .collect();
+            Ok(Simulation {
+                programme_version: loyalty.version,
+                points: if earns { plan.points } else { 0 },
+                lines,
+                below_minimum_spend: plan.below_minimum_spend,
+                tier: tier.clone(),
+            })
+        })
+    }
+}
+
+/// Lots one reminder transaction handles; the job loops until none is due.
+pub const REMINDERS_PER_JOB_TX_MAX: i64 = 500;
+
+/// When the reminder of a lot expiring at `expires_at_micros` is due, if reminders are on.
+pub(crate) fn reminder_due(loyalty: &Loyalty, expires_at_micros: i64) -> Option<i64> {
+    let days = loyalty.reminder_days?;
+    let expires_at = Timestamp::from_microsecond(expires_at_micros).ok()?;
+    expiry::reminder_at(
+        expires_at,
+        days,
+        REMINDER_LOCAL_TIME_DEFAULT,
+        loyalty.programme.zone(),
+    )
+    .map(|t| t.as_microsecond())
+}
+
+/// Schedules the reminder job for the next lot still to remind of (once per due instant).
+pub(crate) fn schedule_reminders(
+    tx: &mut Tx<'_>,
+    loyalty: &Loyalty,
+    now_micros: i64,
+    attempts: i64,
+) -> AppResult<()> {
+    if loyalty.reminder_days.is_none() {
+        return Ok(());
+    }
+    if let Some(next) = rows::unreminded_lots(tx, now_micros, 1)?.first()
+        && let Some(due) = reminder_due(loyalty, next.expires_at)
+    {
+        schedule(tx, REMIND_JOB, due.max(now_micros), now_micros, attempts)?;
+    }
+    Ok(())
+}
+
+impl App {
+    /// The `loyalty.remind` job: see [`App::remind_expiring`].
+    pub(crate) fn run_remind_job(&self, _payload: &str) -> Result<(), String> {
+        self.remind_expiring()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Writes one `points.expiring` outbox message per active lot whose reminder instant
+    /// (`reminder_days` before its last valid day, at 10:00 programme-local time) has come,
+    /// once per lot and expiry (recorded in `lot_reminders` in the same transaction), then
+    /// schedules itself for the next one. Idempotent and restartable. Returns the count.
+    pub fn remind_expiring(&self) -> AppResult<i64> {
+        let now = self.now_micros();
+        let attempts = self.settings.job_attempts_max;
+        let mut total = 0;
+        loop {
+            let (written, done) = self.store.write(|tx| -> AppResult<(i64, bool)> {
+                let loyalty = load(tx, &self.settings)?;
+                if loyalty.reminder_days.is_none() {
+                    return Ok((0, true));
+                }
+                let lots = rows::unreminded_lots(tx, now, REMINDERS_PER_JOB_TX_MAX)?;
+                let endpoints = store::outbox::active_endpoints(tx)?;
+                let mut written = 0;
+                let mut reached_future = false;
+                for lot in &lots {
+                    // Reminder instants grow with expiry: the first one not due ends the run.
+                    if reminder_due(&loyalty, lot.expires_at).is_none_or(|due| due > now) {
+                        reached_future = true;
+                        break;
+                    }
+                    if rows::insert_reminder(tx, lot, now)? {
+                        let payload = serde_json::json!({
+                            "customer_id": lot.customer_id,
+                            "lot": format!("{}:{}", lot.lot.0, lot.lot.1),
+                            "points": lot.remaining,
+                            "expires_at": store::instant(lot.expires_at)?.to_string(),
+                        });
+                        crate::webhooks::record(
+                            tx,
+                            &endpoints,
+                            EXPIRING_TOPIC,
+                            &payload,
+                            now,
+                            attempts,
+                        )?;
+                        written += 1;
+                    }
+                }
+                schedule_reminders(tx, &loyalty, now, attempts)?;
+                Ok((
+                    written,
+                    reached_future || (lots.len() as i64) < REMINDERS_PER_JOB_TX_MAX,
+                ))
+            })?;
+            total += written;
+            if done {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// The programme's settings as stored and shown; also what an update gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammeSettings {
+    pub time_zone: String,
+    pub currency: String,
+    pub point_value_minor: i64,
+    /// The return window: days purchase points stay pending.
+    pub pending_days: i64,
+    /// `never`, `days:<n>`, `end_of_month:activation|following`,
+    /// `end_of_year:activation|following` or `inactivity:<n>`.
+    pub expiry: String,
+    /// `forfeit` or `reinstate:<days>`.
+    pub expired_restore: String,
+    /// 0 for no reminders.
+    pub reminder_days: i64,
+    /// `free` or `paid`.
+    pub wallet_kind: String,
+}
+
+/// A stored programme version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammeView {
+    pub version: i64,
+    pub settings: ProgrammeSettings,
+    /// `code:threshold,…` (qualifying points in a calendar year).
+    pub tiers: String,
+    pub created_at: Timestamp,
+}
+
+fn programme_view(p: ProgrammeRow) -> ProgrammeView {
+    ProgrammeView {
+        version: p.version,
+        settings: ProgrammeSettings {
+            time_zone: p.time_zone,
+            currency: p.currency,
+            point_value_minor: p.point_value_minor,
+            pending_days: p.pending_days,
+            expiry: p.expiry,
+            expired_restore: p.expired_restore,
+            reminder_days: p.reminder_days,
+            wallet_kind: p.wallet_kind,
+        },
+        tiers: p.tiers,
+        created_at: p.created_at,
+    }
+}
+
+/// Checks an update field by field; the engine refuses an expiry on a paid wallet.
+fn validate_settings(s: &ProgrammeSettings, configured: Currency) -> AppResult<ProgrammeSettings> {
+    use domain::loyalty::programme::{ProgrammeError, ShortfallPolicy, Wallet, WalletKind};
+    use domain::loyalty::programme::{WalletPurpose, WalletSpec};
+    let field = |e: ProgrammeError| {
+        let text = e.to_string();
+        let (name, reason) = text.split_once(": ").unwrap_or(("programme", &text));
+        AppError::from(FieldError::new(name, reason))
+    };
+    let currency = Currency::parse(&s.currency)?;
+    if currency != configured {
+        return Err(FieldError::new(
+            "currency",
+            format!(
+                "orders earn in the configured loyalty.currency ({}); change that setting instead",
+                configured.code()
+            ),
+        )
+        .into());
+    }
+    let programme =
+        Programme::new(Some(&s.time_zone), currency, s.point_value_minor).map_err(field)?;
+    let pending_days = i32::try_from(s.pending_days)
+        .map_err(|_| FieldError::new("pending_days", "out of range"))?;
+    let expiry = parse_expiry(&s.expiry)?;
+    let expired_restore = parse_expired_restore(&s.expired_restore)?;
+    if s.reminder_days != 0 {
+        ReminderDays::new(
+            i32::try_from(s.reminder_days)
+                .map_err(|_| FieldError::new("reminder_days", "out of range"))?,
+        )
+        .map_err(|e| FieldError::new("reminder_days", e.reason))?;
+    }
+    let kind = match s.wallet_kind.as_str() {
+        WALLET_FREE => WalletKind::FreeRewardPoints,
+        WALLET_PAID => WalletKind::PaidStoredValue,
+        other => {
+            return Err(FieldError::new(
+                "wallet_kind",
+                format!("expected free or paid, got {other:?}"),
+            )
+            .into());
+        }
+    };
+    Wallet::new(WalletSpec {
+        purpose: WalletPurpose::Redeemable,
+        kind,
+        expiry,
+        pending_days,
+        shortfall: ShortfallPolicy::Debt,
+        expired_restore,
+    })
+    .map_err(field)?;
+    Ok(ProgrammeSettings {
+        time_zone: programme.time_zone().to_owned(),
+        currency: currency.code().to_owned(),
+        expiry: expiry_text(expiry),
+        expired_restore: expired_restore_text(expired_restore),
+        ..s.clone()
+    })
+}
+
+impl App {
+    /// The programme version in force; version 0 (the config's behaviour: no window, no
+    /// expiry, no reminders) when none is stored.
+    pub fn programme(&self) -> AppResult<ProgrammeView> {
+        let now = self.now();
+        self.store.read(|tx| {
+            Ok(programme_view(rows::current_programme(tx)?.unwrap_or_else(
+                || ProgrammeRow {
+                    version: 0,
+                    time_zone: PROGRAMME_TIME_ZONE_DEFAULT.to_owned(),
+                    currency: self.settings.currency.code().to_owned(),
+                    point_value_minor: 100,
+                    pending_days: 0,
+                    expiry: expiry_text(ExpiryPolicy::Never),
+                    tiers: DEFAULT_TIERS.to_owned(),
+                    expired_restore: expired_restore_text(ExpiredRestorePolicy::StayExpired),
+                    reminder_days: 0,
+                    wallet_kind: WALLET_FREE.to_owned(),
+                    created_at: now,
+                },
+            )))
+        })
+    }
+
+    /// Stores the settings as a new programme version (earlier versions stay); without a
+    /// stored programme, also stores the base earning rule from the config. Lots already
+    /// earned keep their instants; new ones follow the new version.
+    pub fn update_programme(
+        &self,
+        who: &Principal,
+        settings: &ProgrammeSettings,
+    ) -> AppResult<ProgrammeView> {
+        let s = validate_settings(settings, self.settings.currency)?;
+        let now = self.now();
+        self.store.write(|tx| {
+            let current = rows::current_programme(tx)?;
+            if current.is_none() {
+                rows::insert_rule_version(
+                    tx,
+                    &RuleRow {
+                        rule_id: BASE_RULE_ID,
+                        version: 0,
+                        points: self.settings.earn.points,
+                        per_minor: self.settings.earn.per_minor,
+                        minimum_spend_minor: 0,
+                    },
+                    now.as_microsecond(),
+                )?;
+            }
+            let version = rows::insert_programme(
+                tx,
+                &ProgrammeRow {
+                    version: 0,
+                    time_zone: s.time_zone.clone(),
+                    currency: s.currency.clone(),
+                    point_value_minor: s.point_value_minor,
+                    pending_days: s.pending_days,
+                    expiry: s.expiry.clone(),
+                    tiers: current.map_or_else(|| DEFAULT_TIERS.to_owned(), |c| c.tiers),
+                    expired_restore: s.expired_restore.clone(),
+                    reminder_days: s.reminder_days,
+                    wallet_kind: s.wallet_kind.clone(),
+                    created_at: now,
+                },
+            )?;
+            store::audit::insert(
+                tx,
+                now.as_microsecond(),
+                &who.actor,
+                "loyalty.programme.update",
+                Some(&format!("programme:{version}")),
+                Some(&format!(
+                    "pending_days={} expiry={} expired_restore={} reminder_days={} wallet_kind={}",
+                    s.pending_days, s.expiry, s.expired_restore, s.reminder_days, s.wallet_kind
+                )),
+            )?;
+            Ok(programme_view(
+                rows::current_programme(tx)?.context("programme just written")?,
+            ))
         })
     }
 }

@@ -79,10 +79,23 @@ pub(crate) fn publish(
     now_micros: i64,
     attempts_max: i64,
 ) -> anyhow::Result<()> {
-    let wanted: Vec<&EndpointRow> = endpoints.iter().filter(|e| e.wants(topic)).collect();
-    if wanted.is_empty() {
+    if !endpoints.iter().any(|e| e.wants(topic)) {
         return Ok(());
     }
+    record(tx, endpoints, topic, payload, now_micros, attempts_max)
+}
+
+/// Like [`publish`], but the message is written to the outbox even when no endpoint wants it
+/// yet (messages another capability will act on, such as expiry reminders).
+pub(crate) fn record(
+    tx: &mut Tx<'_>,
+    endpoints: &[EndpointRow],
+    topic: &str,
+    payload: &Value,
+    now_micros: i64,
+    attempts_max: i64,
+) -> anyhow::Result<()> {
+    let wanted: Vec<&EndpointRow> = endpoints.iter().filter(|e| e.wants(topic)).collect();
     let message_id = store::outbox::insert_message(tx, topic, &payload.to_string(), now_micros)?;
     for e in wanted {
         let job = json!({ "endpoint_id": e.id, "message_id": message_id }).to_string();

@@ -35,6 +35,8 @@ pub enum Action {
     WorkTickets,
     /// Calendars, SLA policies and previews.
     ConfigureDesk,
+    /// The loyalty programme, earning rules, promotions, rewards and voucher pools.
+    ConfigureLoyalty,
 }
 
 impl Role {

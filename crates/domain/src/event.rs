@@ -17,10 +17,12 @@ pub enum EventKind {
     PointsRedeemed,
     /// A run of the expiry job (Patron's own event; its transfers name the customers).
     PointsExpired,
+    /// A cancelled redemption (Patron's own event; its transfers give the points back).
+    RedemptionCancelled,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::OrderPlaced,
         EventKind::OrderRefunded,
         EventKind::OrderCancelled,
@@ -29,6 +31,7 @@ impl EventKind {
         EventKind::PointsCorrected,
         EventKind::PointsRedeemed,
         EventKind::PointsExpired,
+        EventKind::RedemptionCancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl EventKind {
             EventKind::PointsCorrected => "points_corrected",
             EventKind::PointsRedeemed => "points_redeemed",
             EventKind::PointsExpired => "points_expired",
+            EventKind::RedemptionCancelled => "redemption_cancelled",
         }
     }
 

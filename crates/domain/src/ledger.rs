@@ -45,6 +45,9 @@ pub enum TransferKind {
     Redeem,
     /// Points of a lot that expired, taken by the expiry job; consumes the lot.
     Expire,
+    /// Points given back by a cancelled redemption: a new lot naming the lot it restores, with
+    /// that lot's expiry (or a fresh one, or expired at once, by the programme's policy).
+    Restore,
 }
 
 impl TransferKind {
@@ -55,6 +58,7 @@ impl TransferKind {
             TransferKind::Correction => "correction",
             TransferKind::Redeem => "redeem",
             TransferKind::Expire => "expire",
+            TransferKind::Restore => "restore",
         }
     }
 
@@ -65,6 +69,7 @@ impl TransferKind {
             TransferKind::Correction,
             TransferKind::Redeem,
             TransferKind::Expire,
+            TransferKind::Restore,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -13,6 +13,7 @@ pub mod holds;
 pub mod lots;
 pub mod programme;
 pub mod referrals;
+pub mod rewards;
 pub mod rules;
 pub mod tiers;
 

@@ -5,6 +5,8 @@
 //!   raw batched inserts (COPY on PostgreSQL) of the same rows into a scratch table.
 //! - `http`: `POST /api/v1/orders` against a bare authenticated endpoint doing one insert,
 //!   both in the same server, driven by an in-process keep-alive client over loopback.
+//! - `expiry`: the `loyalty.expire` job over N seeded lots on SQLite: time per million lots and
+//!   peak memory (the job works in bounded batches, so memory should not grow with N).
 
 use crate::config::Config;
 use crate::import::{Format, ImportOptions, Kind};
@@ -38,6 +40,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Expire N lots (all past their last valid day) with the expiry job on SQLite.
+    Expiry {
+        #[arg(long, default_value_t = 10_000_000)]
+        lots: u64,
+        /// Customer accounts the lots are spread over.
+        #[arg(long, default_value_t = 1_000)]
+        accounts: u64,
+    },
     /// CLV pipeline and Pareto/NBD fit against Python lifetimes on the same seeded log.
     Analytics {
         #[arg(long, default_value_t = 1_000_000)]
@@ -70,6 +80,7 @@ pub fn run(config: &Config, command: BenchCommand) -> Result<()> {
             seconds,
             concurrency,
         } => bench_http(config, seconds, concurrency),
+        BenchCommand::Expiry { lots, accounts } => bench_expiry(config, lots, accounts),
         BenchCommand::Analytics {
             customers,
             pnbd_customers,
@@ -421,4 +432,156 @@ impl Client {
         self.stream.read_exact(&mut body).await?;
         Ok(status)
     }
+}
+
+/// Lots seeded per transaction.
+const EXPIRY_SEED_BATCH_LOTS: u64 = 50_000;
+
+fn bench_expiry(config: &Config, lots: u64, accounts: u64) -> Result<()> {
+    use domain::ledger::TransferKind;
+    use store::ledger::{self, NewTransfer};
+    if lots == 0 || accounts == 0 {
+        bail!("--lots and --accounts must be at least 1");
+    }
+    let dir = BenchDir(std::env::temp_dir().join(format!("patron-bench-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0)?;
+    let url = store::DatabaseUrl::Sqlite {
+        path: dir.0.join("bench.db").display().to_string(),
+    };
+    let store = store::Store::open(&url, &store::StoreOptions::default())?;
+    let app = App::new(
+        store.clone(),
+        Arc::new(app::sys::SystemClock),
+        Arc::new(app::sys::OsEntropy),
+        Arc::new(app::webhooks::HttpSender::default()),
+        config.settings(),
+    );
+    // Customers (and their accounts) through the real intake; orders too small to earn.
+    let who = Principal::cli();
+    let orders: Vec<app::intake::OrderInput> = (0..accounts)
+        .map(|i| app::intake::OrderInput {
+            source: "bench".to_owned(),
+            external_id: format!("E{i:08}"),
+            customer: app::intake::CustomerRef::Described(app::customers::CustomerInput {
+                identities: vec![(domain::IdentityKind::ShopCustomerId, format!("C{i:08}"))],
+                ..Default::default()
+            }),
+            occurred_at: None,
+            currency: config.settings().currency.code().to_owned(),
+            lines: vec![app::intake::LineInput {
+                sku: "TEA".to_owned(),
+                category: None,
+                quantity: 1,
+                unit_price_minor: 1,
+            }],
+        })
+        .collect();
+    for chunk in orders.chunks(500) {
+        app.place_orders(&who, chunk)?;
+    }
+    let (account_ids, expired_at) = store.read(|tx| -> Result<(Vec<i64>, i64)> {
+        let ids = tx
+            .query(
+                "SELECT id FROM accounts WHERE customer_id IS NOT NULL ORDER BY id",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.int(0))
+            .collect::<Result<Vec<i64>>>()?;
+        Ok((ids, app.now_micros() - 86_400_000_000))
+    })?;
+    // N lots of 1 to 9 points, each already past its last valid second, under one seed event.
+    let watch = Stopwatch::start();
+    let mut rng = Rng::seeded(7);
+    let event_id = store.write(|tx| -> Result<i64> {
+        store::events::insert(
+            tx,
+            &store::events::NewEvent {
+                source: "bench",
+                external_id: "expiry-seed",
+                kind: domain::EventKind::PointsCorrected,
+                customer_id: None,
+                order_event_id: None,
+                occurred_at_micros: expired_at,
+                recorded_at_micros: expired_at,
+                currency: None,
+                amount_minor: None,
+                content_hash: &[],
+                body: "{}",
+            },
+        )?
+        .context("seed event")
+    })?;
+    let issuance = store.write(|tx| ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT))?;
+    let mut seq = 0u64;
+    while seq < lots {
+        let n = EXPIRY_SEED_BATCH_LOTS.min(lots - seq);
+        let mut transfers = Vec::with_capacity(n as usize);
+        let mut deltas: std::collections::BTreeMap<i64, i64> = Default::default();
+        for i in seq..seq + n {
+            let account = account_ids[(i % account_ids.len() as u64) as usize];
+            let amount = 1 + rng.below(9) as i64;
+            *deltas.entry(account).or_default() += amount;
+            transfers.push(NewTransfer {
+                event_id,
+                seq: i as i64,
+                debit_account_id: issuance,
+                credit_account_id: account,
+                amount,
+                kind: TransferKind::Correction,
+                created_at_micros: expired_at,
+                remaining: Some(amount),
+                pending_until_micros: None,
+                expires_at_micros: Some(expired_at + i as i64 % 1_000),
+                lot: None,
+                reason: Some("bench"),
+                lot_state: None,
+            });
+        }
+        store.write(|tx| -> Result<()> {
+            ledger::insert_transfers(tx, &transfers)?;
+            ledger::add_to_balances(tx, &deltas.into_iter().collect::<Vec<_>>())?;
+            Ok(())
+        })?;
+        seq += n;
+    }
+    let seeded = watch.elapsed().as_secs_f64();
+    let rss_before = peak_rss_mib();
+    let watch = Stopwatch::start();
+    let expired_points = app.expire_due()?;
+    let took = watch.elapsed().as_secs_f64();
+    let left = store.read(|tx| -> Result<i64> {
+        tx.query_one(
+            "SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM accounts WHERE customer_id IS NOT NULL",
+            &[],
+        )?
+        .int(0)
+    })?;
+    println!(
+        "bench expiry: {lots} lots over {} accounts on SQLite",
+        account_ids.len()
+    );
+    println!("  seeding            {seeded:.1} s");
+    println!(
+        "  expiry job         {took:.2} s — {:.2} s per million lots, {:.0} lots/s; {expired_points} points expired, {left} left",
+        took / (lots as f64 / 1e6),
+        lots as f64 / took
+    );
+    println!(
+        "  peak RSS           {:.0} MiB (after seeding {:.0} MiB)",
+        peak_rss_mib(),
+        rss_before
+    );
+    if lots <= 1_000_000 {
+        let check = store.read(store::ledger::check)?;
+        println!(
+            "  ledger check       {}",
+            if check.is_healthy() {
+                "healthy".to_owned()
+            } else {
+                format!("{check:?}")
+            }
+        );
+    }
+    Ok(())
 }

@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod loyalty;
 pub mod outbox;
 pub mod predictions;
+pub mod rewards;
 pub mod scratch;
 
 mod migrate;

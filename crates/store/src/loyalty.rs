@@ -18,6 +18,13 @@ pub struct ProgrammeRow {
     pub pending_days: i64,
     pub expiry: String,
     pub tiers: String,
+    /// What a cancelled redemption does with points of a lot that expired meanwhile:
+    /// `forfeit` or `reinstate:<days>`.
+    pub expired_restore: String,
+    /// Days before a lot's last valid day its `points.expiring` reminder is written; 0: none.
+    pub reminder_days: i64,
+    /// `free` (reward points) or `paid` (stored value, never expires).
+    pub wallet_kind: String,
     pub created_at: jiff::Timestamp,
 }
 
@@ -25,7 +32,7 @@ pub struct ProgrammeRow {
 pub fn current_programme(tx: &mut Tx<'_>) -> Result<Option<ProgrammeRow>> {
     tx.query_opt(
         "SELECT version, time_zone, currency, point_value_minor, pending_days, expiry, tiers,
-                created_at
+                created_at, expired_restore, reminder_days, wallet_kind
          FROM loyalty_programmes ORDER BY version DESC LIMIT 1",
         &[],
     )?
@@ -39,6 +46,9 @@ pub fn current_programme(tx: &mut Tx<'_>) -> Result<Option<ProgrammeRow>> {
             expiry: r.text(5)?.to_owned(),
             tiers: r.text(6)?.to_owned(),
             created_at: instant(r.int(7)?)?,
+            expired_restore: r.text(8)?.to_owned(),
+            reminder_days: r.int(9)?,
+            wallet_kind: r.text(10)?.to_owned(),
         })
     })
     .transpose()
@@ -54,8 +64,9 @@ pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
         .int(0)?;
     tx.execute(
         "INSERT INTO loyalty_programmes (version, time_zone, currency, point_value_minor,
-                                         pending_days, expiry, tiers, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                         pending_days, expiry, tiers, created_at,
+                                         expired_restore, reminder_days, wallet_kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         args![
             version,
             row.time_zone.as_str(),
@@ -64,7 +75,10 @@ pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
             row.pending_days,
             row.expiry.as_str(),
             row.tiers.as_str(),
-            row.created_at.as_microsecond()
+            row.created_at.as_microsecond(),
+            row.expired_restore.as_str(),
+            row.reminder_days,
+            row.wallet_kind.as_str()
         ],
     )?;
     Ok(version)
@@ -382,5 +396,70 @@ pub fn finish_hold(
         "UPDATE points_holds SET state = $2, event_id = $3
          WHERE id = $1 AND state = 'held' AND expires_at > $4",
         args![id, to, event_id, now_micros],
+    )? == 1)
+}
+
+/// The lots transfer `transfer` consumed and how much of each, in lot order.
+pub fn consumptions_of(tx: &mut Tx<'_>, transfer: (i64, i64)) -> Result<Vec<((i64, i64), i64)>> {
+    tx.query(
+        "SELECT lot_event_id, lot_seq, amount FROM lot_consumptions
+         WHERE event_id = $1 AND seq = $2 ORDER BY lot_event_id, lot_seq",
+        args![transfer.0, transfer.1],
+    )?
+    .iter()
+    .map(|r| Ok(((r.int(0)?, r.int(1)?), r.int(2)?)))
+    .collect()
+}
+
+/// One transfer by its key.
+pub fn transfer(tx: &mut Tx<'_>, key: (i64, i64)) -> Result<Option<TransferRow>> {
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM transfers WHERE event_id = $1 AND seq = $2"),
+        args![key.0, key.1],
+    )?
+    .map(|r| from_row(&r))
+    .transpose()
+}
+
+/// An active lot with points left that expires, not yet reminded of for its expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemindLot {
+    pub lot: (i64, i64),
+    pub customer_id: i64,
+    pub remaining: i64,
+    pub expires_at: i64,
+}
+
+/// Lots still to remind of, expiring after `after_micros`, soonest expiry first.
+pub fn unreminded_lots(tx: &mut Tx<'_>, after_micros: i64, limit: i64) -> Result<Vec<RemindLot>> {
+    tx.query(
+        "SELECT t.event_id, t.seq, a.customer_id, t.remaining, t.expires_at
+         FROM transfers t JOIN accounts a ON a.id = t.credit_account_id
+         WHERE t.remaining > 0 AND t.expires_at IS NOT NULL AND t.expires_at > $1
+           AND (t.lot_state IS NULL OR t.lot_state = 'active') AND a.customer_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM lot_reminders r
+                           WHERE r.lot_event_id = t.event_id AND r.lot_seq = t.seq
+                             AND r.expires_at = t.expires_at)
+         ORDER BY t.expires_at, t.event_id, t.seq LIMIT $2",
+        args![after_micros, limit],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(RemindLot {
+            lot: (r.int(0)?, r.int(1)?),
+            customer_id: r.int(2)?,
+            remaining: r.int(3)?,
+            expires_at: r.int(4)?,
+        })
+    })
+    .collect()
+}
+
+/// Records the reminder of a lot for its expiry; false when it was already written.
+pub fn insert_reminder(tx: &mut Tx<'_>, lot: &RemindLot, now_micros: i64) -> Result<bool> {
+    Ok(tx.execute(
+        "INSERT INTO lot_reminders (lot_event_id, lot_seq, expires_at, written_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        args![lot.lot.0, lot.lot.1, lot.expires_at, now_micros],
     )? == 1)
 }

@@ -60,6 +60,14 @@ const SCRIPTS: &[Script] = &[
     },
     Script {
         migration: Migration {
+            version: 6,
+            name: "loyalty_rewards",
+        },
+        sqlite: include_str!("../migrations/sqlite/0006_loyalty_rewards.sql"),
+        postgres: include_str!("../migrations/postgres/0006_loyalty_rewards.sql"),
+    },
+    Script {
+        migration: Migration {
             version: 7,
             name: "email",
         },

@@ -89,6 +89,24 @@ fn samples() -> Vec<(&'static str, AppError)> {
             }),
         ),
         (
+            "RewardRefused(OutsideValidity)",
+            AppError::RewardRefused(domain::loyalty::rewards::RewardRefusal::OutsideValidity),
+        ),
+        (
+            "RewardRefused(MemberLimitReached)",
+            AppError::RewardRefused(
+                domain::loyalty::rewards::RewardRefusal::MemberLimitReached { limit: 2 },
+            ),
+        ),
+        (
+            "RewardRefused(OutOfStock)",
+            AppError::RewardRefused(domain::loyalty::rewards::RewardRefusal::OutOfStock),
+        ),
+        (
+            "RewardRefused(NoVoucherCodes)",
+            AppError::RewardRefused(domain::loyalty::rewards::RewardRefusal::NoVoucherCodes),
+        ),
+        (
             "TicketRefused(Closed)",
             AppError::TicketRefused(domain::desk::TicketRefusal::Closed),
         ),
@@ -120,6 +138,7 @@ fn variant_is_sampled(e: &AppError) -> bool {
         | AppError::RefundExceedsOrder(_)
         | AppError::InsufficientPoints(_)
         | AppError::HoldRefused(_)
+        | AppError::RewardRefused(_)
         | AppError::TicketRefused(_)
         | AppError::IdempotencyKeyReused
         | AppError::Unauthenticated
@@ -139,7 +158,7 @@ fn app_error_table() {
             json!({ "variant": name, "problem": api.problem() })
         })
         .collect();
-    assert_eq!(table.len(), 18);
+    assert_eq!(table.len(), 22);
     insta::assert_json_snapshot!(table);
 }
 
