@@ -12,6 +12,7 @@
 //! instant). Breaches are thus recorded at their instant even when nobody touches the ticket.
 //! Message bodies are personal data: they are stored, never logged.
 
+pub mod classifier;
 pub mod documents;
 pub mod kb;
 pub mod replies;

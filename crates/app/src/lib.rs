@@ -79,6 +79,8 @@ pub struct App {
     pub settings: Settings,
     /// Names this process's job leases.
     pub worker_id: String,
+    /// The desk classifier in force, cached per stored version.
+    pub classifier: Arc<desk::classifier::ClassifierCache>,
 }
 
 impl App {
@@ -103,6 +105,7 @@ impl App {
             line: Arc::new(line::HttpLineSender::default()),
             settings,
             worker_id,
+            classifier: Arc::default(),
         }
     }
 
