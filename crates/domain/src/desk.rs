@@ -12,6 +12,7 @@
 pub mod classify;
 pub mod kb;
 pub mod reply;
+pub mod triage;
 
 use crate::FieldError;
 use crate::sla::{

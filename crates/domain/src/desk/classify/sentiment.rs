@@ -501,3 +501,7 @@ pub fn sentiment(raw: &str, normalized: &str, flags: &[Urgency]) -> f32 {
     }
     s
 }
+
+#[cfg(test)]
+#[path = "sentiment_tests.rs"]
+mod tests;
