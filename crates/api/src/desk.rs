@@ -1210,3 +1210,151 @@ pub(crate) async fn list_kb_articles(
             .collect(),
     ))
 }
+
+/// `POST /desk/classify`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClassifyBody {
+    /// The message, as the customer wrote it.
+    pub(crate) text: String,
+    /// `email`, `line`, `web`, `api`, `phone`, `in_store` or `social`.
+    pub(crate) channel: Option<String>,
+    pub(crate) subject: Option<String>,
+}
+
+/// What the desk makes of a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClassifyResponse {
+    /// `product_defect`, `service_attitude`, `logistics_delay`, `order_status`,
+    /// `return_refund`, `account_password`, `billing_payment`, `points_membership`, `praise`,
+    /// `other`.
+    pub(crate) category: String,
+    /// The category's probability, 0 to 1.
+    pub(crate) confidence: f32,
+    /// `where_is_my_order`, `how_to_return`, `password_reset`, `points_balance`,
+    /// `store_hours`; null unless certain enough to answer automatically.
+    pub(crate) intent: Option<String>,
+    /// −1 (furious) to 1 (delighted).
+    pub(crate) sentiment: f32,
+    /// `very_negative`, `negative`, `neutral`, `positive`.
+    pub(crate) sentiment_label: String,
+    /// Any of `safety`, `legal_threat`, `consumer_agency`, `media`.
+    pub(crate) urgency: Vec<String>,
+    /// The stored model version used (0: the model trained from the shipped set).
+    pub(crate) model_version: i64,
+}
+
+/// Classifies a message: category, confidence, sentiment, urgency and FAQ intent. Nothing is
+/// stored.
+#[utoipa::path(post, path = "/api/v1/desk/classify", tag = "desk",
+    request_body = ClassifyBody,
+    responses(
+        (status = 200, description = "The classification", body = ClassifyResponse),
+        (status = 422, description = "invalid_field", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_classification(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<ClassifyBody>,
+) -> Result<Json<ClassifyResponse>, ApiError> {
+    let app = state.app.clone();
+    let view = blocking(move || {
+        app.classify_message(&app::desk::classifier::ClassifyInput {
+            text: body.text,
+            channel: body.channel,
+            subject: body.subject,
+        })
+    })
+    .await?;
+    Ok(Json(ClassifyResponse {
+        category: view.category.as_str().to_owned(),
+        confidence: view.confidence,
+        intent: view.intent.map(|i| i.as_str().to_owned()),
+        sentiment: view.sentiment,
+        sentiment_label: view.sentiment_label.as_str().to_owned(),
+        urgency: view.urgency.iter().map(|u| (*u).to_owned()).collect(),
+        model_version: view.model_version,
+    }))
+}
+
+/// `PUT /desk/agents/{handle}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentBody {
+    /// Category codes the agent handles; empty or absent: every category.
+    #[serde(default)]
+    pub(crate) skills: Vec<String>,
+    /// Senior agents take VIP, very angry and urgent tickets first.
+    #[serde(default)]
+    pub(crate) senior: bool,
+    /// Most open tickets at once.
+    pub(crate) max_load: i64,
+    /// Whether new tickets are routed to the agent (default true).
+    pub(crate) active: Option<bool>,
+}
+
+/// An agent on the roster.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AgentResponse {
+    pub(crate) handle: String,
+    pub(crate) skills: Vec<String>,
+    pub(crate) senior: bool,
+    pub(crate) max_load: i64,
+    pub(crate) active: bool,
+    /// Tickets assigned and not solved or closed.
+    pub(crate) load: i64,
+}
+
+impl From<app::desk::agents::AgentView> for AgentResponse {
+    fn from(a: app::desk::agents::AgentView) -> Self {
+        AgentResponse {
+            handle: a.handle,
+            skills: a.skills,
+            senior: a.senior,
+            max_load: a.max_load,
+            active: a.active,
+            load: a.load,
+        }
+    }
+}
+
+/// The agent roster new tickets are routed to, with loads.
+#[utoipa::path(get, path = "/api/v1/desk/agents", tag = "desk",
+    responses((status = 200, description = "The roster", body = [AgentResponse])))]
+pub(crate) async fn list_desk_agents(
+    State(state): State<ApiState>,
+) -> Result<Json<Vec<AgentResponse>>, ApiError> {
+    let app = state.app.clone();
+    let list = blocking(move || app.agents()).await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+/// Creates or replaces an agent on the roster.
+#[utoipa::path(put, path = "/api/v1/desk/agents/{handle}", tag = "desk",
+    params(("handle" = String, Path, description = "The agent's handle, as tickets are assigned to it")),
+    request_body = AgentBody,
+    responses(
+        (status = 200, description = "Stored", body = AgentResponse),
+        (status = 422, description = "invalid_field", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn replace_desk_agent(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiPath(handle): ApiPath<String>,
+    ApiJson(body): ApiJson<AgentBody>,
+) -> Result<Json<AgentResponse>, ApiError> {
+    let app = state.app.clone();
+    let view = blocking(move || {
+        app.put_agent(
+            &who,
+            &handle,
+            &app::desk::agents::AgentInput {
+                skills: body.skills,
+                senior: body.senior,
+                max_load: body.max_load,
+                active: body.active.unwrap_or(true),
+            },
+        )
+    })
+    .await?;
+    Ok(Json(view.into()))
+}
