@@ -1211,6 +1211,9 @@ pub(crate) async fn list_kb_articles(
     ))
 }
 
+/// Who may classify a message: the desk's people (agents, managers, admins).
+pub(crate) const CLASSIFY_ROLES: &[Role] = &[Role::Admin, Role::Manager, Role::Agent];
+
 /// `POST /desk/classify`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -381,7 +381,7 @@ pub(crate) const ROUTES: &[Route] = &[
         Post,
         "/api/v1/desk/classify",
         "create_classification",
-        Needs(Action::WorkTickets),
+        Access::Roles(desk::CLASSIFY_ROLES),
         |f| on(f, desk::create_classification),
     ),
     route(

@@ -767,7 +767,11 @@ impl Triage {
             a.confidence,
             a.sentiment,
             a.sentiment_label().as_str(),
-            if urgency.is_empty() { "none".to_owned() } else { urgency.join(",") },
+            if urgency.is_empty() {
+                "none".to_owned()
+            } else {
+                urgency.join(",")
+            },
             a.intent.map_or("none", |i| i.as_str()),
             priority_as_str(priority),
             self.model_version,

@@ -443,7 +443,9 @@ fn bench_classify(messages: usize) -> Result<()> {
         bail!("--messages must be at least 1");
     }
     let set = parse_messages(CLASSIFY_BENCH_SET).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let texts: Vec<&str> = (0..messages).map(|i| set[i % set.len()].text.as_str()).collect();
+    let texts: Vec<&str> = (0..messages)
+        .map(|i| set[i % set.len()].text.as_str())
+        .collect();
     let examples = shipped_examples();
     let sw = Stopwatch::start();
     let trained = Classifier::train(&examples).map_err(|e| anyhow::anyhow!("{e}"))?;

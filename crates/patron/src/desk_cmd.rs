@@ -184,9 +184,13 @@ pub fn classify(args: &ClassifyArgs) -> Result<String> {
         .with_context(|| format!("reading {}", path.display()))?
         .len();
     if size > MESSAGES_FILE_BYTES_MAX {
-        bail!("{}: {size} bytes, at most {MESSAGES_FILE_BYTES_MAX}", path.display());
+        bail!(
+            "{}: {size} bytes, at most {MESSAGES_FILE_BYTES_MAX}",
+            path.display()
+        );
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let lines = parse_messages(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let classifier = shipped_classifier();
     let (e, analyses) = evaluate(&classifier, &lines);
@@ -207,7 +211,10 @@ pub fn classify(args: &ClassifyArgs) -> Result<String> {
             }
         }
         "csv" => {
-            writeln!(out, "line,category,confidence,sentiment,sentiment_label,urgency,intent")?;
+            writeln!(
+                out,
+                "line,category,confidence,sentiment,sentiment_label,urgency,intent"
+            )?;
             for (i, a) in analyses.iter().enumerate() {
                 let urgency: Vec<&str> = a.urgency.iter().map(|u| u.as_str()).collect();
                 writeln!(
@@ -274,7 +281,10 @@ pub fn classify(args: &ClassifyArgs) -> Result<String> {
             let (p, r, n) = e.class(c);
             writeln!(out, "  {:<18} {:>9.3} {:>7.3} {:>8}", c.as_str(), p, r, n)?;
         }
-        writeln!(out, "\nconfusion (rows: labelled, columns: predicted, in the order above)")?;
+        writeln!(
+            out,
+            "\nconfusion (rows: labelled, columns: predicted, in the order above)"
+        )?;
         for (i, row) in e.confusion.iter().enumerate() {
             let cells: Vec<String> = row.iter().map(|n| format!("{n:>4}")).collect();
             writeln!(out, "  {:<18}{}", Category::ALL[i].as_str(), cells.join(""))?;

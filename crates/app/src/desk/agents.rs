@@ -76,7 +76,9 @@ impl App {
         self.store.write(|tx| {
             let roster = store::desk_triage::agents(tx)?;
             if roster.len() >= AGENTS_MAX && !roster.iter().any(|a| a.handle == handle) {
-                return Err(FieldError::new("handle", format!("at most {AGENTS_MAX} agents")).into());
+                return Err(
+                    FieldError::new("handle", format!("at most {AGENTS_MAX} agents")).into(),
+                );
             }
             store::desk_triage::put_agent(
                 tx,

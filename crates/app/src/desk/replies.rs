@@ -130,10 +130,20 @@ fn context(
         }
         let later = store::events::of_order(tx, order_id)?;
         let zh = !matches!(locale, Locale::En);
-        let state = if later.iter().any(|e| e.kind == domain::EventKind::OrderCancelled) {
+        let state = if later
+            .iter()
+            .any(|e| e.kind == domain::EventKind::OrderCancelled)
+        {
             if zh { "已取消" } else { "cancelled" }
-        } else if later.iter().any(|e| e.kind == domain::EventKind::OrderRefunded) {
-            if zh { "已退款（部分或全部）" } else { "refunded (in part or in full)" }
+        } else if later
+            .iter()
+            .any(|e| e.kind == domain::EventKind::OrderRefunded)
+        {
+            if zh {
+                "已退款（部分或全部）"
+            } else {
+                "refunded (in part or in full)"
+            }
         } else if zh {
             "訂單已成立，處理中，無退款"
         } else {
@@ -221,8 +231,16 @@ fn format_amount(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     match currency {
         "TWD" if minor % 100 == 0 => format!("{sign}NT${}", digits(minor / 100)),
-        "TWD" => format!("{sign}NT${}.{:02}", digits(minor / 100), (minor % 100).abs()),
-        other => format!("{sign}{other} {}.{:02}", digits(minor / 100), (minor % 100).abs()),
+        "TWD" => format!(
+            "{sign}NT${}.{:02}",
+            digits(minor / 100),
+            (minor % 100).abs()
+        ),
+        other => format!(
+            "{sign}{other} {}.{:02}",
+            digits(minor / 100),
+            (minor % 100).abs()
+        ),
     }
 }
 
@@ -297,7 +315,11 @@ pub(crate) fn answer_faq(
     {
         crate::line::enqueue_for_ticket(tx, ticket, &text, None, now, attempts_max)?;
     }
-    tracing::info!(ticket_id = ticket.id, intent = intent.as_str(), "FAQ auto-reply");
+    tracing::info!(
+        ticket_id = ticket.id,
+        intent = intent.as_str(),
+        "FAQ auto-reply"
+    );
     Ok(())
 }
 

@@ -117,3 +117,52 @@ fn message_lines_name_their_line_and_field() {
     let e = parse_messages("{\"text\":\"x\",\"channel\":\"fax\"}").unwrap_err();
     assert_eq!(e.field, "channel");
 }
+
+/// Arbitrary text never panics and always answers within range: random Unicode scalar
+/// values (every plane, controls, combining marks, unpaired halves cannot occur in a `str`),
+/// 注音, emoji, shouting, and inputs up to the body limit.
+#[test]
+fn arbitrary_text_never_panics_and_stays_in_range() {
+    let classifier = shipped_classifier();
+    let mut rng = crate::workload::Rng::seeded(6);
+    let pieces = [
+        "ㄉ",
+        "ㄅ",
+        "！！！",
+        "😡",
+        "退貨",
+        "不是",
+        "\u{0301}",
+        "\u{FE0F}",
+        " ",
+        "ＡＢ",
+        "\0",
+    ];
+    for round in 0..400 {
+        let len = if round % 50 == 0 {
+            60_000
+        } else {
+            rng.below(300) as usize
+        };
+        let mut text = String::new();
+        while text.len() < len {
+            if rng.below(4) == 0 {
+                text.push_str(pieces[rng.below(pieces.len() as u64) as usize]);
+            } else if let Some(c) = char::from_u32(rng.below(0x11_0000) as u32) {
+                text.push(c);
+            }
+        }
+        let subject = (round % 3 == 0).then_some(text.as_str());
+        let a = classifier.analyse(subject, &text);
+        assert!((0.0..=1.0).contains(&a.confidence), "{round}");
+        assert!((-1.0..=1.0).contains(&a.sentiment), "{round}");
+        assert!(a.confidence.is_finite() && a.sentiment.is_finite());
+    }
+    let started = crate::sys::Stopwatch::start();
+    let huge = "退貨".repeat(32 * 1024);
+    classifier.analyse(None, &huge);
+    assert!(
+        started.elapsed().as_secs() < 2,
+        "bounded time on a 64 KiB body"
+    );
+}
