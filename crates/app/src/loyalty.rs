@@ -493,7 +493,6 @@ impl App {
     }
 
     /// The member's loyalty summary at now.
-
     pub fn loyalty_summary(&self, customer_id: i64) -> AppResult<LoyaltySummary> {
         let now = self.now();
         self.store.read(|tx| {

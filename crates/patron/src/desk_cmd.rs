@@ -233,8 +233,8 @@ pub fn classify(args: &ClassifyArgs) -> Result<String> {
         _ => {
             writeln!(
                 out,
-                "{:>5}  {:<18} {:>5}  {:>6}  {:<14} {:<18} {}",
-                "line", "category", "conf", "sent", "label", "intent", "urgency"
+                "{:>5}  {:<18} {:>5}  {:>6}  {:<14} {:<18} urgency",
+                "line", "category", "conf", "sent", "label", "intent"
             )?;
             for (i, a) in analyses.iter().enumerate() {
                 let urgency: Vec<&str> = a.urgency.iter().map(|u| u.as_str()).collect();

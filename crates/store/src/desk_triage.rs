@@ -162,12 +162,11 @@ pub fn record_assignment(tx: &mut Tx<'_>, handle: &str) -> Result<()> {
 
 /// The customer's latest order (the id of its `order_placed` event).
 pub fn latest_order_of(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<i64>> {
-    Ok(tx
-        .query_opt(
-            "SELECT id FROM events WHERE customer_id = $1 AND kind = 'order_placed'
-             ORDER BY occurred_at DESC, id DESC LIMIT 1",
-            args![customer_id],
-        )?
-        .map(|r| r.int(0))
-        .transpose()?)
+    tx.query_opt(
+        "SELECT id FROM events WHERE customer_id = $1 AND kind = 'order_placed'
+         ORDER BY occurred_at DESC, id DESC LIMIT 1",
+        args![customer_id],
+    )?
+    .map(|r| r.int(0))
+    .transpose()
 }
