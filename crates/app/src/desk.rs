@@ -975,7 +975,14 @@ pub(crate) fn open_ticket_tx(
     }
     let row = rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;
     if v.opened_by == Party::Customer && replies::acknowledges(v.channel) {
-        replies::acknowledge(tx, &row, now, attempts_max, line_reply_token)?;
+        replies::acknowledge(
+            tx,
+            &row,
+            triage_with.settings,
+            now,
+            attempts_max,
+            line_reply_token,
+        )?;
         // Tier two: a FAQ answer when the intent is certain and the ticket can fill it.
         if let Some(intent) = triage.as_ref().and_then(|t| t.analysis.intent) {
             replies::answer_faq(tx, &row, intent, triage_with, now, attempts_max)?;

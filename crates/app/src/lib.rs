@@ -35,7 +35,12 @@ pub struct Settings {
     pub allow_negative_balance: bool,
     /// Attempts before a job is dead-lettered.
     pub job_attempts_max: i64,
+    /// The shop's password-reset page, given in the automatic `faq_password_reset` answer.
+    pub password_reset_url: String,
 }
+
+/// The password-reset link until a shop configures its own (`desk.password_reset_url`).
+pub const DEFAULT_PASSWORD_RESET_URL: &str = "https://shop.example/account/password-reset";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -44,6 +49,7 @@ impl Default for Settings {
             earn: EarnRule::default(),
             allow_negative_balance: false,
             job_attempts_max: 8,
+            password_reset_url: DEFAULT_PASSWORD_RESET_URL.to_owned(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub struct Config {
     pub job_poll_interval_ms: u64,
     pub job_attempts_max: i64,
     pub pool_size: usize,
+    pub password_reset_url: String,
 }
 
 impl fmt::Debug for Config {
@@ -37,6 +38,7 @@ impl fmt::Debug for Config {
             .field("allow_negative_balance", &self.allow_negative_balance)
             .field("job_poll_interval_ms", &self.job_poll_interval_ms)
             .field("job_attempts_max", &self.job_attempts_max)
+            .field("password_reset_url", &self.password_reset_url)
             .field("pool_size", &self.pool_size)
             .finish()
     }
@@ -89,6 +91,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "database.pool_size",
         "8",
         "database connections per process",
+    ),
+    (
+        "desk.password_reset_url",
+        app::DEFAULT_PASSWORD_RESET_URL,
+        "the shop's password-reset page, given in automatic FAQ answers",
     ),
 ];
 
@@ -244,6 +251,18 @@ impl Layers {
                 Ok(v) if (1..=256).contains(&v) => Ok(v),
                 _ => Err(format!("{s:?} is not 1 to 256")),
             })?,
+            password_reset_url: self.get("desk.password_reset_url", |s| {
+                let ok = (s.starts_with("https://") || s.starts_with("http://"))
+                    && s.len() <= 500
+                    && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+                if ok {
+                    Ok(s.to_owned())
+                } else {
+                    Err(format!(
+                        "{s:?} is not an http(s) URL of at most 500 characters"
+                    ))
+                }
+            })?,
         };
         Ok(config)
     }
@@ -303,6 +322,7 @@ impl Config {
             earn: self.earn,
             allow_negative_balance: self.allow_negative_balance,
             job_attempts_max: self.job_attempts_max,
+            password_reset_url: self.password_reset_url.clone(),
         }
     }
 

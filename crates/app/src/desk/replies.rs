@@ -89,6 +89,7 @@ fn context(
     ticket: &TicketRow,
     title: Option<Title>,
     compensation: Option<i64>,
+    settings: &crate::Settings,
 ) -> anyhow::Result<(Context, Locale)> {
     let mut ctx = Context::default();
     let mut locale = Locale::ZhTw;
@@ -156,7 +157,7 @@ fn context(
     {
         ctx.text("points.balance", account.balance.to_string());
     }
-    ctx.text("account.reset_url", PASSWORD_RESET_URL);
+    ctx.text("account.reset_url", settings.password_reset_url.clone());
     if let Some(cal) = super::load_calendar_doc(tx, super::DEFAULT_CALENDAR_ID)? {
         ctx.text("store.hours", opening_hours(&cal.doc.weekly, locale));
     }
@@ -174,8 +175,9 @@ fn render(
     key: &str,
     title: Option<Title>,
     compensation: Option<i64>,
+    settings: &crate::Settings,
 ) -> AppResult<String> {
-    let (ctx, locale) = context(tx, ticket, title, compensation)?;
+    let (ctx, locale) = context(tx, ticket, title, compensation, settings)?;
     let text = template_text(tx, key, locale)?
         .ok_or_else(|| FieldError::new("template", format!("no template {key:?}")))?;
     let template = Template::parse(&text, REPLY_VARIABLES)
@@ -193,11 +195,12 @@ fn render(
 pub(crate) fn acknowledge(
     tx: &mut Tx<'_>,
     ticket: &TicketRow,
+    settings: &crate::Settings,
     now: Timestamp,
     attempts_max: i64,
     line_reply_token: Option<&str>,
 ) -> AppResult<()> {
-    let text = render(tx, ticket, "ack", None, None)?;
+    let text = render(tx, ticket, "ack", None, None, settings)?;
     let body = Body::parse(&text)?;
     let event = TicketEvent::Message {
         from: Sender::System,
@@ -210,10 +213,6 @@ pub(crate) fn acknowledge(
     }
     Ok(())
 }
-
-/// Where customers reset their password (the `account.reset_url` of `faq_password_reset`).
-/// A shop changes the link by storing its own `faq_password_reset` template.
-pub const PASSWORD_RESET_URL: &str = "/account/password-reset";
 
 /// `NT$1,234` for TWD minor units; other currencies as `USD 12.34`.
 fn format_amount(minor: i64, currency: &str) -> String {
@@ -283,12 +282,12 @@ pub(crate) fn answer_faq(
     tx: &mut Tx<'_>,
     ticket: &TicketRow,
     intent: domain::desk::classify::FaqIntent,
-    _with: &super::TriageContext<'_>,
+    with: &super::TriageContext<'_>,
     now: Timestamp,
     attempts_max: i64,
 ) -> AppResult<()> {
     let key = format!("faq_{}", intent.as_str());
-    let (event, text) = match render(tx, ticket, &key, None, None) {
+    let (event, text) = match render(tx, ticket, &key, None, None, with.settings) {
         Ok(text) => (
             TicketEvent::Message {
                 from: Sender::System,
@@ -403,7 +402,7 @@ impl App {
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
             let row = rows::get_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
-            let text = render(tx, &row, key, title, None)?;
+            let text = render(tx, &row, key, title, None, &self.settings)?;
             let body = Body::parse(&text)?;
             change_ticket_tx(
                 tx,

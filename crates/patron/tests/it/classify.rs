@@ -179,6 +179,18 @@ both_backends!(
         };
         assert_eq!(state("ack"), Some("fulfilled"));
         assert_eq!(state("first_response"), Some("running"));
+        // The password answer gives the configured reset page.
+        let view = t
+            .app
+            .open_ticket(&who, &email_ticket(placed.customer_id, "忘記密碼怎麼辦"))
+            .unwrap();
+        let system = messages(&view, "system");
+        assert_eq!(system.len(), 2, "{system:?}");
+        assert!(
+            system[1].contains(app::DEFAULT_PASSWORD_RESET_URL),
+            "{}",
+            system[1]
+        );
         // A customer with nothing to fill the answer: no FAQ answer, a note for the person.
         let stranger = TicketInput {
             channel: "web".to_owned(),
