@@ -60,7 +60,7 @@ pub(crate) struct TicketEventResponse {
     /// RFC 3339, UTC.
     pub(crate) at: String,
     /// `opened`, `message`, `note`, `follow_up`, `status`, `assigned`, `priority`,
-    /// `category`, `sla`, `merged_into`, `merged_from`.
+    /// `category`, `sla`, `merged_into`, `merged_from`, `classified`.
     pub(crate) kind: String,
     /// Who recorded it: `key:<prefix>`, `cli` or `system`.
     pub(crate) actor: String,
@@ -68,7 +68,9 @@ pub(crate) struct TicketEventResponse {
     pub(crate) from: Option<String>,
     pub(crate) ack_only: bool,
     pub(crate) body: Option<String>,
-    /// The new status, assignee, priority, category, or the channel at opening.
+    /// The new status, assignee, priority, category, or the channel at opening; for
+    /// `classified`, what triage found (`category=… confidence=… sentiment=… urgency=…
+    /// intent=… priority=… model=…`).
     pub(crate) value: Option<String>,
     /// The status before a change; who opened the ticket at opening.
     pub(crate) previous: Option<String>,

@@ -486,7 +486,6 @@ const INTENTS: &[(&str, FaqIntent)] = &[
     ("退貨規定", FaqIntent::HowToReturn),
     ("退貨的規定", FaqIntent::HowToReturn),
     ("退換貨的規定", FaqIntent::HowToReturn),
-    ("申請退貨", FaqIntent::HowToReturn),
     ("辦退貨", FaqIntent::HowToReturn),
     ("點樣退貨", FaqIntent::HowToReturn),
     ("點樣申請退貨", FaqIntent::HowToReturn),
@@ -497,7 +496,6 @@ const INTENTS: &[(&str, FaqIntent)] = &[
     ("可以退貨嗎", FaqIntent::HowToReturn),
     ("怎麼申請退款退貨", FaqIntent::HowToReturn),
     ("要怎麼寄回", FaqIntent::HowToReturn),
-    ("退貨要", FaqIntent::HowToReturn),
     ("密碼重置", FaqIntent::PasswordReset),
     ("重設密碼", FaqIntent::PasswordReset),
     ("重置密碼", FaqIntent::PasswordReset),
@@ -593,6 +591,9 @@ const COMPLAINT_WORDS: &[&str] = &[
     "盜",
     "瑕疵",
     "故障",
+    "登不",
+    "進不去",
+    "已經",
 ];
 
 /// The normalised text without phrase boundaries, for keyword matching.

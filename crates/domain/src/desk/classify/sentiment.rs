@@ -399,6 +399,10 @@ const SARCASM: &[&str] = &[
 fn weight_at(chars: &[char], at: usize) -> Option<(usize, f32)> {
     let mut best: Option<(usize, f32)> = None;
     for (entry, w) in LEXICON {
+        // Most entries fail on their first character: test it before counting.
+        if entry.chars().next() != Some(chars[at]) {
+            continue;
+        }
         let len = entry.chars().count();
         if at + len <= chars.len()
             && entry.chars().zip(&chars[at..]).all(|(a, b)| a == *b)
