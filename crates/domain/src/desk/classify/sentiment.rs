@@ -400,7 +400,7 @@ fn weight_at(chars: &[char], at: usize) -> Option<(usize, f32)> {
     let mut best: Option<(usize, f32)> = None;
     for (entry, w) in LEXICON {
         // Most entries fail on their first character: test it before counting.
-        if entry.chars().next() != Some(chars[at]) {
+        if !entry.starts_with(chars[at]) {
             continue;
         }
         let len = entry.chars().count();
