@@ -60,7 +60,7 @@ pub(crate) struct TicketEventResponse {
     /// RFC 3339, UTC.
     pub(crate) at: String,
     /// `opened`, `message`, `note`, `follow_up`, `status`, `assigned`, `priority`,
-    /// `category`, `sla`, `merged_into`, `merged_from`.
+    /// `category`, `sla`, `merged_into`, `merged_from`, `classified`.
     pub(crate) kind: String,
     /// Who recorded it: `key:<prefix>`, `cli` or `system`.
     pub(crate) actor: String,
@@ -68,7 +68,9 @@ pub(crate) struct TicketEventResponse {
     pub(crate) from: Option<String>,
     pub(crate) ack_only: bool,
     pub(crate) body: Option<String>,
-    /// The new status, assignee, priority, category, or the channel at opening.
+    /// The new status, assignee, priority, category, or the channel at opening; for
+    /// `classified`, what triage found (`category=… confidence=… sentiment=… urgency=…
+    /// intent=… priority=… model=…`).
     pub(crate) value: Option<String>,
     /// The status before a change; who opened the ticket at opening.
     pub(crate) previous: Option<String>,
@@ -1209,4 +1211,155 @@ pub(crate) async fn list_kb_articles(
             .map(|h| article_response(h.article, Some(h.score)))
             .collect(),
     ))
+}
+
+/// Who may classify a message: the desk's people (agents, managers, admins).
+pub(crate) const CLASSIFY_ROLES: &[Role] = &[Role::Admin, Role::Manager, Role::Agent];
+
+/// `POST /desk/classify`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClassifyBody {
+    /// The message, as the customer wrote it.
+    pub(crate) text: String,
+    /// `email`, `line`, `web`, `api`, `phone`, `in_store` or `social`.
+    pub(crate) channel: Option<String>,
+    pub(crate) subject: Option<String>,
+}
+
+/// What the desk makes of a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClassifyResponse {
+    /// `product_defect`, `service_attitude`, `logistics_delay`, `order_status`,
+    /// `return_refund`, `account_password`, `billing_payment`, `points_membership`, `praise`,
+    /// `other`.
+    pub(crate) category: String,
+    /// The category's probability, 0 to 1.
+    pub(crate) confidence: f32,
+    /// `where_is_my_order`, `how_to_return`, `password_reset`, `points_balance`,
+    /// `store_hours`; null unless certain enough to answer automatically.
+    pub(crate) intent: Option<String>,
+    /// −1 (furious) to 1 (delighted).
+    pub(crate) sentiment: f32,
+    /// `very_negative`, `negative`, `neutral`, `positive`.
+    pub(crate) sentiment_label: String,
+    /// Any of `safety`, `legal_threat`, `consumer_agency`, `media`.
+    pub(crate) urgency: Vec<String>,
+    /// The stored model version used (0: the model trained from the shipped set).
+    pub(crate) model_version: i64,
+}
+
+/// Classifies a message: category, confidence, sentiment, urgency and FAQ intent. Nothing is
+/// stored.
+#[utoipa::path(post, path = "/api/v1/desk/classify", tag = "desk",
+    request_body = ClassifyBody,
+    responses(
+        (status = 200, description = "The classification", body = ClassifyResponse),
+        (status = 422, description = "invalid_field", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_classification(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<ClassifyBody>,
+) -> Result<Json<ClassifyResponse>, ApiError> {
+    let app = state.app.clone();
+    let view = blocking(move || {
+        app.classify_message(&app::desk::classifier::ClassifyInput {
+            text: body.text,
+            channel: body.channel,
+            subject: body.subject,
+        })
+    })
+    .await?;
+    Ok(Json(ClassifyResponse {
+        category: view.category.as_str().to_owned(),
+        confidence: view.confidence,
+        intent: view.intent.map(|i| i.as_str().to_owned()),
+        sentiment: view.sentiment,
+        sentiment_label: view.sentiment_label.as_str().to_owned(),
+        urgency: view.urgency.iter().map(|u| (*u).to_owned()).collect(),
+        model_version: view.model_version,
+    }))
+}
+
+/// `PUT /desk/agents/{handle}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentBody {
+    /// Category codes the agent handles; empty or absent: every category.
+    #[serde(default)]
+    pub(crate) skills: Vec<String>,
+    /// Senior agents take VIP, very angry and urgent tickets first.
+    #[serde(default)]
+    pub(crate) senior: bool,
+    /// Most open tickets at once.
+    pub(crate) max_load: i64,
+    /// Whether new tickets are routed to the agent (default true).
+    pub(crate) active: Option<bool>,
+}
+
+/// An agent on the roster.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AgentResponse {
+    pub(crate) handle: String,
+    pub(crate) skills: Vec<String>,
+    pub(crate) senior: bool,
+    pub(crate) max_load: i64,
+    pub(crate) active: bool,
+    /// Tickets assigned and not solved or closed.
+    pub(crate) load: i64,
+}
+
+impl From<app::desk::agents::AgentView> for AgentResponse {
+    fn from(a: app::desk::agents::AgentView) -> Self {
+        AgentResponse {
+            handle: a.handle,
+            skills: a.skills,
+            senior: a.senior,
+            max_load: a.max_load,
+            active: a.active,
+            load: a.load,
+        }
+    }
+}
+
+/// The agent roster new tickets are routed to, with loads.
+#[utoipa::path(get, path = "/api/v1/desk/agents", tag = "desk",
+    responses((status = 200, description = "The roster", body = [AgentResponse])))]
+pub(crate) async fn list_desk_agents(
+    State(state): State<ApiState>,
+) -> Result<Json<Vec<AgentResponse>>, ApiError> {
+    let app = state.app.clone();
+    let list = blocking(move || app.agents()).await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+/// Creates or replaces an agent on the roster.
+#[utoipa::path(put, path = "/api/v1/desk/agents/{handle}", tag = "desk",
+    params(("handle" = String, Path, description = "The agent's handle, as tickets are assigned to it")),
+    request_body = AgentBody,
+    responses(
+        (status = 200, description = "Stored", body = AgentResponse),
+        (status = 422, description = "invalid_field", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn replace_desk_agent(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiPath(handle): ApiPath<String>,
+    ApiJson(body): ApiJson<AgentBody>,
+) -> Result<Json<AgentResponse>, ApiError> {
+    let app = state.app.clone();
+    let view = blocking(move || {
+        app.put_agent(
+            &who,
+            &handle,
+            &app::desk::agents::AgentInput {
+                skills: body.skills,
+                senior: body.senior,
+                max_load: body.max_load,
+                active: body.active.unwrap_or(true),
+            },
+        )
+    })
+    .await?;
+    Ok(Json(view.into()))
 }

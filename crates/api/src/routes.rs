@@ -444,6 +444,27 @@ pub(crate) const ROUTES: &[Route] = &[
         |f| on(f, desk::create_kb_article),
     ),
     route(
+        Post,
+        "/api/v1/desk/classify",
+        "create_classification",
+        Access::Roles(desk::CLASSIFY_ROLES),
+        |f| on(f, desk::create_classification),
+    ),
+    route(
+        Get,
+        "/api/v1/desk/agents",
+        "list_desk_agents",
+        Needs(Action::ReadTickets),
+        |f| on(f, desk::list_desk_agents),
+    ),
+    route(
+        Put,
+        "/api/v1/desk/agents/{handle}",
+        "replace_desk_agent",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, desk::replace_desk_agent),
+    ),
+    route(
         Get,
         "/api/v1/kb/articles",
         "list_kb_articles",

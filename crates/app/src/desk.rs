@@ -12,6 +12,8 @@
 //! instant). Breaches are thus recorded at their instant even when nobody touches the ticket.
 //! Message bodies are personal data: they are stored, never logged.
 
+pub mod agents;
+pub mod classifier;
 pub mod documents;
 pub mod kb;
 pub mod replies;
@@ -34,6 +36,7 @@ use domain::{EventKind, FieldError};
 use jiff::Timestamp;
 use serde_json::json;
 use store::desk::{self as rows, SlaEventRow, TicketEventRow, TicketRow};
+use store::desk_triage as rows_triage;
 use store::sql::Tx;
 
 /// Job kind of an SLA timer: re-evaluate one ticket at the instant a warning or deadline is
@@ -73,6 +76,8 @@ pub(crate) struct ValidTicket {
     subject: Option<String>,
     body: Body,
     priority: Priority,
+    /// Whether the request set the priority (otherwise triage chooses it).
+    priority_given: bool,
     category: Option<Category>,
     opened_by: Party,
     assignee: Option<String>,
@@ -90,6 +95,7 @@ impl TicketInput {
                 .map(parse_priority)
                 .transpose()?
                 .unwrap_or(Priority::Normal),
+            priority_given: self.priority.is_some(),
             category: self.category.as_deref().map(Category::parse).transpose()?,
             opened_by: self
                 .opened_by
@@ -443,6 +449,7 @@ fn event_row(ticket_id: i64, at: Timestamp, actor: &str, e: &TicketEvent) -> Tic
         }
         TicketEvent::MergedInto { into } => row.other_id = Some(*into),
         TicketEvent::MergedFrom { from } => row.other_id = Some(*from),
+        TicketEvent::Classified { summary } => row.value = Some(summary.clone()),
     }
     row
 }
@@ -734,6 +741,99 @@ fn reference_year(tx: &mut Tx<'_>, at: Timestamp) -> anyhow::Result<i16> {
     Ok(at.to_zoned(zone).year())
 }
 
+/// What triage needs from the app: the classifier in force and the settings.
+pub(crate) struct TriageContext<'a> {
+    pub model_version: i64,
+    pub classifier: &'a domain::desk::classify::Classifier,
+    pub settings: &'a crate::Settings,
+}
+
+/// What triage decided for a new ticket.
+pub(crate) struct Triage {
+    analysis: domain::desk::classify::Analysis,
+    priority: Priority,
+    assignee: Option<String>,
+    model_version: i64,
+}
+
+impl Triage {
+    /// The `classified` log line: `key=value` pairs, no personal data.
+    fn summary(&self, priority: Priority) -> String {
+        let a = &self.analysis;
+        let urgency: Vec<&str> = a.urgency.iter().map(|u| u.as_str()).collect();
+        format!(
+            "category={} confidence={:.2} sentiment={:.2} ({}) urgency={} intent={} priority={} model={}",
+            a.category.as_str(),
+            a.confidence,
+            a.sentiment,
+            a.sentiment_label().as_str(),
+            if urgency.is_empty() {
+                "none".to_owned()
+            } else {
+                urgency.join(",")
+            },
+            a.intent.map_or("none", |i| i.as_str()),
+            priority_as_str(priority),
+            self.model_version,
+        )
+    }
+}
+
+/// Classifies the opening message, values the customer (tier, CLV), applies the priority
+/// rule and picks an agent from the roster ([`domain::desk::triage`]).
+fn triage_tx(
+    tx: &mut Tx<'_>,
+    with: &TriageContext<'_>,
+    v: &ValidTicket,
+    customer_id: Option<i64>,
+    now: Timestamp,
+) -> AppResult<Triage> {
+    use domain::desk::triage::{self, CustomerValue, TriageFacts};
+    let analysis = with
+        .classifier
+        .analyse(v.subject.as_deref(), v.body.as_str());
+    let value = match customer_id {
+        None => CustomerValue::Standard,
+        Some(id) => {
+            let tier = crate::loyalty::tier_rank_tx(tx, with.settings, id, now)?;
+            let clv = store::predictions::prediction(tx, id)?.and_then(|p| p.clv_12m_minor);
+            CustomerValue::of(tier, clv)
+        }
+    };
+    let category = v.category.unwrap_or(analysis.category);
+    let facts = TriageFacts {
+        category,
+        sentiment: analysis.sentiment,
+        urgency: &analysis.urgency,
+        value,
+    };
+    let priority = triage::priority(&facts);
+    let senior = triage::needs_senior(&facts, priority);
+    let roster: Vec<triage::Agent> = rows_triage::agents(tx)?
+        .into_iter()
+        .map(|a| triage::Agent {
+            skills: a
+                .skills
+                .split(',')
+                .filter_map(|s| Category::parse(s.trim()).ok())
+                .collect(),
+            handle: a.handle,
+            senior: a.senior,
+            max_load: a.max_load,
+            active: a.active,
+            load: a.load,
+            last_assigned_seq: a.last_assigned_seq,
+        })
+        .collect();
+    let assignee = triage::choose_agent(&roster, category, senior).map(|a| a.handle.clone());
+    Ok(Triage {
+        analysis,
+        priority,
+        assignee,
+        model_version: with.model_version,
+    })
+}
+
 /// Opens a ticket in the caller's transaction: resolves the customer and the order, writes
 /// the log (with the automatic acknowledgement on the channels that get one) and starts the
 /// clocks. `line_reply_token` lets the acknowledgement answer a LINE message by reply.
@@ -747,6 +847,7 @@ pub(crate) fn open_ticket_tx(
     now: Timestamp,
     attempts_max: i64,
     line_reply_token: Option<&str>,
+    triage_with: &TriageContext<'_>,
 ) -> AppResult<i64> {
     let mut customer_id = match customer {
         None => None,
@@ -785,17 +886,31 @@ pub(crate) fn open_ticket_tx(
         Some(s) => s,
         None => Status::New,
     };
+    // Triage of a customer's message: classification, priority, routing.
+    let triage = match v.opened_by {
+        Party::Customer => Some(triage_tx(tx, triage_with, v, customer_id, now)?),
+        Party::Agent => None,
+    };
+    let priority = match &triage {
+        Some(t) if !v.priority_given => t.priority,
+        _ => v.priority,
+    };
+    let category = v.category.or(triage.as_ref().map(|t| t.analysis.category));
+    let assignee = v
+        .assignee
+        .clone()
+        .or_else(|| triage.as_ref().and_then(|t| t.assignee.clone()));
     let id = rows::insert_ticket(
         tx,
         &rows::NewTicket {
             channel: v.channel.as_str(),
             status: status.as_str(),
-            priority: priority_as_str(v.priority),
-            category: v.category.map(Category::as_str),
+            priority: priority_as_str(priority),
+            category: category.map(Category::as_str),
             subject: v.subject.as_deref(),
             customer_id,
             order_event_id: order_id,
-            assignee: v.assignee.as_deref(),
+            assignee: assignee.as_deref(),
             opened_by: desk::party_as_str(v.opened_by),
             now_micros: now.as_microsecond(),
         },
@@ -836,9 +951,42 @@ pub(crate) fn open_ticket_tx(
     for e in &log {
         rows::append_event(tx, &event_row(id, now, &who.actor, e))?;
     }
+    if let Some(t) = &triage {
+        let mut system = vec![TicketEvent::Classified {
+            summary: t.summary(priority),
+        }];
+        if v.category.is_none() {
+            system.push(TicketEvent::CategoryChanged { category });
+        }
+        if !v.priority_given && priority != Priority::Normal {
+            system.push(TicketEvent::PriorityChanged { priority });
+        }
+        if v.assignee.is_none()
+            && let Some(a) = &t.assignee
+        {
+            rows_triage::record_assignment(tx, a)?;
+            system.push(TicketEvent::Assigned {
+                assignee: Some(a.clone()),
+            });
+        }
+        for e in &system {
+            rows::append_event(tx, &event_row(id, now, "system", e))?;
+        }
+    }
     let row = rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;
     if v.opened_by == Party::Customer && replies::acknowledges(v.channel) {
-        replies::acknowledge(tx, &row, now, attempts_max, line_reply_token)?;
+        replies::acknowledge(
+            tx,
+            &row,
+            triage_with.settings,
+            now,
+            attempts_max,
+            line_reply_token,
+        )?;
+        // Tier two: a FAQ answer when the intent is certain and the ticket can fill it.
+        if let Some(intent) = triage.as_ref().and_then(|t| t.analysis.intent) {
+            replies::answer_faq(tx, &row, intent, triage_with, now, attempts_max)?;
+        }
     }
     reevaluate(tx, &row, now, attempts_max)?;
     store::audit::insert(
@@ -963,6 +1111,12 @@ impl App {
             .transpose()?;
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
+        let (model_version, classifier) = self.classifier()?;
+        let with = TriageContext {
+            model_version,
+            classifier: &classifier,
+            settings: &self.settings,
+        };
         let id = self.store.write(|tx| {
             open_ticket_tx(
                 tx,
@@ -973,6 +1127,7 @@ impl App {
                 now,
                 attempts_max,
                 None,
+                &with,
             )
         })?;
         tracing::info!(ticket_id = id, channel = %v.channel, "ticket opened");
@@ -1099,6 +1254,13 @@ impl App {
                 }
             }
             Ok(log)
+        })
+        .and_then(|view| {
+            // A person's label is a training example: retrain within the hour.
+            if category.is_some() {
+                self.schedule_classifier_retrain()?;
+            }
+            Ok(view)
         })
     }
 

@@ -316,6 +316,12 @@ impl App {
         let from = m.from.clone().map(|f| f.address).unwrap_or_default();
         let attempts_max = self.settings.job_attempts_max;
         let who = email_principal();
+        let (model_version, classifier) = self.classifier()?;
+        let with = desk::TriageContext {
+            model_version,
+            classifier: &classifier,
+            settings: &self.settings,
+        };
         let outcome = self.store.write(|tx| {
             if let Some(existing) = mail::by_message_id(tx, &message_id)? {
                 if existing.direction == "out" {
@@ -431,6 +437,7 @@ impl App {
                         now,
                         attempts_max,
                         None,
+                        &with,
                     )?;
                     (id, true)
                 }

@@ -62,6 +62,9 @@ impl App {
                     crate::webhooks::DELIVER_JOB => self.deliver(&job.payload),
                     crate::analytics::REFIT_JOB => self.run_refit_job(&job.payload),
                     crate::desk::SLA_TIMER_JOB => self.run_sla_timer_job(&job.payload),
+                    crate::desk::classifier::RETRAIN_JOB => {
+                        self.run_classifier_retrain_job(&job.payload)
+                    }
                     crate::line::SEND_JOB => self.run_line_send_job(&job.payload),
                     crate::email::SEND_JOB => self.run_email_send_job(&job.payload),
                     crate::email::FETCH_JOB => self.run_email_fetch_job(&job.payload),

@@ -39,7 +39,12 @@ pub struct Settings {
     pub job_attempts_max: i64,
     /// The e-mail channel (IMAP fetch, SMTP out); off unless configured.
     pub email: email::EmailSettings,
+    /// The shop's password-reset page, given in the automatic `faq_password_reset` answer.
+    pub password_reset_url: String,
 }
+
+/// The password-reset link until a shop configures its own (`desk.password_reset_url`).
+pub const DEFAULT_PASSWORD_RESET_URL: &str = "https://shop.example/account/password-reset";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -49,6 +54,7 @@ impl Default for Settings {
             allow_negative_balance: false,
             job_attempts_max: 8,
             email: email::EmailSettings::default(),
+            password_reset_url: DEFAULT_PASSWORD_RESET_URL.to_owned(),
         }
     }
 }
@@ -84,6 +90,8 @@ pub struct App {
     pub settings: Settings,
     /// Names this process's job leases.
     pub worker_id: String,
+    /// The desk classifier in force, cached per stored version.
+    pub classifier: Arc<desk::classifier::ClassifierCache>,
 }
 
 /// A request holding an `Idempotency-Key` longer than this is taken to have died with its
@@ -112,6 +120,7 @@ impl App {
             line: Arc::new(line::HttpLineSender::default()),
             settings,
             worker_id,
+            classifier: Arc::default(),
         }
     }
 

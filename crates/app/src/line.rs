@@ -328,6 +328,12 @@ impl App {
         };
         let who = line_principal();
         let attempts_max = self.settings.job_attempts_max;
+        let (model_version, classifier) = self.classifier()?;
+        let with = desk::TriageContext {
+            model_version,
+            classifier: &classifier,
+            settings: &self.settings,
+        };
         for e in events {
             let now = self.now();
             let handled = self.store.write(|tx| {
@@ -376,6 +382,7 @@ impl App {
                             now,
                             attempts_max,
                             e.reply_token.as_deref(),
+                            &with,
                         )?;
                         (id, true)
                     }

@@ -1303,3 +1303,24 @@ impl App {
         })
     }
 }
+
+/// The customer's tier rank this programme year and the number of tiers (`None`: no account).
+pub(crate) fn tier_rank_tx(
+    tx: &mut Tx<'_>,
+    settings: &crate::Settings,
+    customer_id: i64,
+    now: Timestamp,
+) -> AppResult<Option<(usize, usize)>> {
+    let loyalty = load(tx, settings)?;
+    let Some(account) = ledger::customer_account(tx, customer_id)? else {
+        return Ok(None);
+    };
+    let zone = loyalty.programme.zone();
+    let year = expiry::local_date(now, zone).first_of_year();
+    let from = expiry::start_of_local_day(year, zone).context("year start")?;
+    let qualifying = rows::earned_between(tx, account.id, from.as_microsecond(), i64::MAX)?;
+    Ok(Some((
+        loyalty.tiers.rank_for(qualifying),
+        loyalty.tiers.tiers().len(),
+    )))
+}

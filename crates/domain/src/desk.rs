@@ -12,6 +12,7 @@
 pub mod classify;
 pub mod kb;
 pub mod reply;
+pub mod triage;
 
 use crate::FieldError;
 use crate::sla::{
@@ -421,6 +422,11 @@ pub enum TicketEvent {
     MergedFrom {
         from: i64,
     },
+    /// What the classifier found in the opening message (category, confidence, sentiment,
+    /// urgency, FAQ intent, priority, model version), as one line of `key=value` pairs.
+    Classified {
+        summary: String,
+    },
 }
 
 impl TicketEvent {
@@ -438,6 +444,7 @@ impl TicketEvent {
             TicketEvent::Sla { .. } => "sla",
             TicketEvent::MergedInto { .. } => "merged_into",
             TicketEvent::MergedFrom { .. } => "merged_from",
+            TicketEvent::Classified { .. } => "classified",
         }
     }
 

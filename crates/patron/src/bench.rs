@@ -48,6 +48,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000)]
         accounts: u64,
     },
+    /// Classify N desk messages (the shipped test split, repeated), against merely
+    /// extracting their character n-grams.
+    Classify {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+    },
     /// CLV pipeline and Pareto/NBD fit against Python lifetimes on the same seeded log.
     Analytics {
         #[arg(long, default_value_t = 1_000_000)]
@@ -81,6 +87,7 @@ pub fn run(config: &Config, command: BenchCommand) -> Result<()> {
             concurrency,
         } => bench_http(config, seconds, concurrency),
         BenchCommand::Expiry { lots, accounts } => bench_expiry(config, lots, accounts),
+        BenchCommand::Classify { messages } => bench_classify(messages),
         BenchCommand::Analytics {
             customers,
             pnbd_customers,
@@ -583,5 +590,68 @@ fn bench_expiry(config: &Config, lots: u64, accounts: u64) -> Result<()> {
             }
         );
     }
+    Ok(())
+}
+
+/// The shipped test split, used as benchmark messages.
+const CLASSIFY_BENCH_SET: &str = include_str!("../../../testdata/desk/messages_test.jsonl");
+
+/// Messages classified per second and per-message p50/p99, against the time to normalise and
+/// extract the same messages' n-grams (the least any n-gram classifier does).
+fn bench_classify(messages: usize) -> Result<()> {
+    use app::desk::classifier::{parse_messages, shipped_classifier, shipped_examples};
+    use domain::desk::classify::Classifier;
+    use domain::desk::classify::model::{count_ngrams, normalize};
+    if messages == 0 {
+        bail!("--messages must be at least 1");
+    }
+    let set = parse_messages(CLASSIFY_BENCH_SET).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let texts: Vec<&str> = (0..messages)
+        .map(|i| set[i % set.len()].text.as_str())
+        .collect();
+    let examples = shipped_examples();
+    let sw = Stopwatch::start();
+    let trained = Classifier::train(&examples).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let train_s = sw.elapsed().as_secs_f64();
+    drop(trained);
+    let classifier = shipped_classifier();
+    // Reference: normalise and extract n-grams.
+    let sw = Stopwatch::start();
+    let mut grams = 0usize;
+    for t in &texts {
+        grams += count_ngrams(&normalize(t));
+    }
+    let tokenise_s = sw.elapsed().as_secs_f64();
+    let mut latencies = Vec::with_capacity(texts.len());
+    let mut found = 0usize;
+    let sw = Stopwatch::start();
+    for t in &texts {
+        let one = Stopwatch::start();
+        let a = classifier.analyse(None, t);
+        latencies.push(one.elapsed().as_nanos() as u64);
+        found += a.category as usize;
+    }
+    let classify_s = sw.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    println!(
+        "training on {} shipped examples: {:.3} s",
+        examples.len(),
+        train_s
+    );
+    println!(
+        "classify  {messages} messages: {:.0} messages/s, p50 {:.1} µs, p99 {:.1} µs",
+        messages as f64 / classify_s,
+        pct(0.50),
+        pct(0.99)
+    );
+    println!(
+        "tokenise  {messages} messages: {:.0} messages/s ({grams} n-grams)",
+        messages as f64 / tokenise_s
+    );
+    println!(
+        "ratio (classify time / tokenise time): {:.2}  [checksum {found}]",
+        classify_s / tokenise_s
+    );
     Ok(())
 }

@@ -65,6 +65,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::desk_cmd::SlaCommand,
     },
+    /// Service-desk tools: `patron desk classify` classifies a JSONL file of messages.
+    Desk {
+        #[command(subcommand)]
+        command: crate::desk_cmd::DeskCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +199,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { command } => crate::bench::run(&config, command)?,
         Command::Analytics(args) => crate::analytics_cmd::run(&config, args)?,
         Command::Sla { command } => crate::desk_cmd::run(command)?,
+        Command::Desk { command } => crate::desk_cmd::run_desk(command)?,
     }
     Ok(ExitCode::SUCCESS)
 }

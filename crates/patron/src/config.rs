@@ -24,6 +24,7 @@ pub struct Config {
     pub pool_size: usize,
     /// The desk's e-mail channel (passwords redact themselves in `Debug`).
     pub email: app::email::EmailSettings,
+    pub password_reset_url: String,
 }
 
 impl fmt::Debug for Config {
@@ -39,6 +40,7 @@ impl fmt::Debug for Config {
             .field("allow_negative_balance", &self.allow_negative_balance)
             .field("job_poll_interval_ms", &self.job_poll_interval_ms)
             .field("job_attempts_max", &self.job_attempts_max)
+            .field("password_reset_url", &self.password_reset_url)
             .field("pool_size", &self.pool_size)
             .field("email", &self.email)
             .finish()
@@ -120,6 +122,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("desk.smtp.password", "", "SMTP password (never logged)"),
     ("desk.smtp.from", "", "sender address of the desk's mail"),
+    (
+        "desk.password_reset_url",
+        app::DEFAULT_PASSWORD_RESET_URL,
+        "the shop's password-reset page, given in automatic FAQ answers",
+    ),
 ];
 
 /// Environment variables that are not configuration keys but belong to Patron.
@@ -275,6 +282,18 @@ impl Layers {
                 _ => Err(format!("{s:?} is not 1 to 256")),
             })?,
             email: self.email()?,
+            password_reset_url: self.get("desk.password_reset_url", |s| {
+                let ok = (s.starts_with("https://") || s.starts_with("http://"))
+                    && s.len() <= 500
+                    && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+                if ok {
+                    Ok(s.to_owned())
+                } else {
+                    Err(format!(
+                        "{s:?} is not an http(s) URL of at most 500 characters"
+                    ))
+                }
+            })?,
         };
         Ok(config)
     }
@@ -406,6 +425,7 @@ impl Config {
             allow_negative_balance: self.allow_negative_balance,
             job_attempts_max: self.job_attempts_max,
             email: self.email.clone(),
+            password_reset_url: self.password_reset_url.clone(),
         }
     }
 

@@ -74,6 +74,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0007_email.sql"),
         postgres: include_str!("../migrations/postgres/0007_email.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 9,
+            name: "desk_triage",
+        },
+        sqlite: include_str!("../migrations/sqlite/0009_desk_triage.sql"),
+        postgres: include_str!("../migrations/postgres/0009_desk_triage.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

@@ -89,6 +89,7 @@ fn context(
     ticket: &TicketRow,
     title: Option<Title>,
     compensation: Option<i64>,
+    settings: &crate::Settings,
 ) -> anyhow::Result<(Context, Locale)> {
     let mut ctx = Context::default();
     let mut locale = Locale::ZhTw;
@@ -109,15 +110,56 @@ fn context(
     ctx.flag("customer.returning", returning);
     ctx.text("ticket.reference", ticket.reference.clone());
     ctx.flag("order.known", ticket.order_event_id.is_some());
-    if let Some(order_id) = ticket.order_event_id
+    // FAQ answers: the ticket's order or else the customer's latest, its amount and state;
+    // the points balance; the reset link; the desk calendar's opening hours.
+    let order_id = match (ticket.order_event_id, ticket.customer_id) {
+        (Some(o), _) => Some(o),
+        (None, Some(c)) => store::desk_triage::latest_order_of(tx, c)?,
+        (None, None) => None,
+    };
+    if let Some(order_id) = order_id
         && let Some(order) = store::events::get(tx, order_id)?
     {
-        ctx.text("order.id", order_id.to_string());
         let zone = jiff::tz::TimeZone::get("Asia/Taipei").unwrap_or(jiff::tz::TimeZone::UTC);
+        ctx.text("order.id", order_id.to_string());
         ctx.text(
             "order.placed_on",
             order.occurred_at.to_zoned(zone).date().to_string(),
         );
+        if let (Some(amount), Some(currency)) = (order.amount_minor, order.currency.as_deref()) {
+            ctx.text("order.amount", format_amount(amount, currency));
+        }
+        let later = store::events::of_order(tx, order_id)?;
+        let zh = !matches!(locale, Locale::En);
+        let state = if later
+            .iter()
+            .any(|e| e.kind == domain::EventKind::OrderCancelled)
+        {
+            if zh { "已取消" } else { "cancelled" }
+        } else if later
+            .iter()
+            .any(|e| e.kind == domain::EventKind::OrderRefunded)
+        {
+            if zh {
+                "已退款（部分或全部）"
+            } else {
+                "refunded (in part or in full)"
+            }
+        } else if zh {
+            "訂單已成立，處理中，無退款"
+        } else {
+            "placed and in progress, no refund"
+        };
+        ctx.text("order.state", state);
+    }
+    if let Some(customer_id) = ticket.customer_id
+        && let Some(account) = store::ledger::customer_account(tx, customer_id)?
+    {
+        ctx.text("points.balance", account.balance.to_string());
+    }
+    ctx.text("account.reset_url", settings.password_reset_url.clone());
+    if let Some(cal) = super::load_calendar_doc(tx, super::DEFAULT_CALENDAR_ID)? {
+        ctx.text("store.hours", opening_hours(&cal.doc.weekly, locale));
     }
     ctx.flag("compensation.offered", compensation.is_some());
     if let Some(points) = compensation {
@@ -133,8 +175,9 @@ fn render(
     key: &str,
     title: Option<Title>,
     compensation: Option<i64>,
+    settings: &crate::Settings,
 ) -> AppResult<String> {
-    let (ctx, locale) = context(tx, ticket, title, compensation)?;
+    let (ctx, locale) = context(tx, ticket, title, compensation, settings)?;
     let text = template_text(tx, key, locale)?
         .ok_or_else(|| FieldError::new("template", format!("no template {key:?}")))?;
     let template = Template::parse(&text, REPLY_VARIABLES)
@@ -152,11 +195,12 @@ fn render(
 pub(crate) fn acknowledge(
     tx: &mut Tx<'_>,
     ticket: &TicketRow,
+    settings: &crate::Settings,
     now: Timestamp,
     attempts_max: i64,
     line_reply_token: Option<&str>,
 ) -> AppResult<()> {
-    let text = render(tx, ticket, "ack", None, None)?;
+    let text = render(tx, ticket, "ack", None, None, settings)?;
     let body = Body::parse(&text)?;
     let event = TicketEvent::Message {
         from: Sender::System,
@@ -169,6 +213,114 @@ pub(crate) fn acknowledge(
     } else if ticket.channel == TicketChannel::Email.as_str() {
         crate::email::enqueue_for_ticket(tx, ticket, &text, true, now, attempts_max)?;
     }
+    Ok(())
+}
+
+/// `NT$1,234` for TWD minor units; other currencies as `USD 12.34`.
+fn format_amount(minor: i64, currency: &str) -> String {
+    let digits = |n: i64| {
+        let s = n.abs().to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let sign = if minor < 0 { "-" } else { "" };
+    match currency {
+        "TWD" if minor % 100 == 0 => format!("{sign}NT${}", digits(minor / 100)),
+        "TWD" => format!(
+            "{sign}NT${}.{:02}",
+            digits(minor / 100),
+            (minor % 100).abs()
+        ),
+        other => format!(
+            "{sign}{other} {}.{:02}",
+            digits(minor / 100),
+            (minor % 100).abs()
+        ),
+    }
+}
+
+/// The weekly frames of a calendar as one line: `週一 09:00–12:00、13:00–18:00；…`.
+fn opening_hours(w: &super::documents::WeeklyDoc, locale: Locale) -> String {
+    let zh = !matches!(locale, Locale::En);
+    let days = [
+        ("週一", "Mon", &w.mon),
+        ("週二", "Tue", &w.tue),
+        ("週三", "Wed", &w.wed),
+        ("週四", "Thu", &w.thu),
+        ("週五", "Fri", &w.fri),
+        ("週六", "Sat", &w.sat),
+        ("週日", "Sun", &w.sun),
+    ];
+    let parts: Vec<String> = days
+        .iter()
+        .map(|(zh_day, en_day, frames)| {
+            let spans: Vec<String> = frames
+                .iter()
+                .map(|f| format!("{}–{}", f.start, f.end))
+                .collect();
+            let day = if zh { zh_day } else { en_day };
+            match (spans.is_empty(), zh) {
+                (true, true) => format!("{day} 休息"),
+                (true, false) => format!("{day} closed"),
+                (false, true) => format!("{day} {}", spans.join("、")),
+                (false, false) => format!("{day} {}", spans.join(", ")),
+            }
+        })
+        .collect();
+    parts.join(if zh { "；" } else { "; " })
+}
+
+/// Tier two of the auto-reply: the FAQ answer for `intent` as a system message marked
+/// `ack_only` (it never answers for `first_response`), pushed to LINE on a LINE ticket. A
+/// ticket that cannot fill the template (no order, no customer) gets no answer: a person
+/// takes it, and a system note says why.
+pub(crate) fn answer_faq(
+    tx: &mut Tx<'_>,
+    ticket: &TicketRow,
+    intent: domain::desk::classify::FaqIntent,
+    with: &super::TriageContext<'_>,
+    now: Timestamp,
+    attempts_max: i64,
+) -> AppResult<()> {
+    let key = format!("faq_{}", intent.as_str());
+    let (event, text) = match render(tx, ticket, &key, None, None, with.settings) {
+        Ok(text) => (
+            TicketEvent::Message {
+                from: Sender::System,
+                ack_only: true,
+                body: Body::parse(&text)?,
+            },
+            Some(text),
+        ),
+        Err(AppError::Invalid(_)) => (
+            TicketEvent::Note {
+                from: Sender::System,
+                body: Body::parse(&format!(
+                    "FAQ intent {} recognised, but this ticket cannot fill template {key}: handed to a person.",
+                    intent.as_str()
+                ))?,
+            },
+            None,
+        ),
+        Err(e) => return Err(e),
+    };
+    rows::append_event(tx, &super::event_row(ticket.id, now, "system", &event))?;
+    if let Some(text) = text
+        && ticket.channel == TicketChannel::Line.as_str()
+    {
+        crate::line::enqueue_for_ticket(tx, ticket, &text, None, now, attempts_max)?;
+    }
+    tracing::info!(
+        ticket_id = ticket.id,
+        intent = intent.as_str(),
+        "FAQ auto-reply"
+    );
     Ok(())
 }
 
@@ -252,7 +404,7 @@ impl App {
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
             let row = rows::get_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
-            let text = render(tx, &row, key, title, None)?;
+            let text = render(tx, &row, key, title, None, &self.settings)?;
             let body = Body::parse(&text)?;
             change_ticket_tx(
                 tx,

@@ -33,6 +33,11 @@ pub const REPLY_VARIABLES: &Schema = &[
     ("compensation.offered", VarKind::Flag),
     ("compensation.points", VarKind::Text),
     ("faq.answer", VarKind::Text),
+    ("order.amount", VarKind::Text),
+    ("order.state", VarKind::Text),
+    ("points.balance", VarKind::Text),
+    ("account.reset_url", VarKind::Text),
+    ("store.hours", VarKind::Text),
 ];
 
 /// How the customer is addressed, when the desk knows.
@@ -118,13 +123,18 @@ pub fn template_locale(locale: Locale) -> &'static str {
 pub const TEMPLATE_LOCALES: [&str; 3] = ["zh-TW", "zh-HK", "en"];
 
 /// Keys of the built-in templates.
-pub const TEMPLATE_KEYS: [&str; 6] = [
+pub const TEMPLATE_KEYS: [&str; 11] = [
     "ack",
     "faq",
     "order_status",
     "product_defect",
     "service_attitude",
     "logistics_delay",
+    "faq_where_is_my_order",
+    "faq_how_to_return",
+    "faq_password_reset",
+    "faq_points_balance",
+    "faq_store_hours",
 ];
 
 /// Longest template key, in bytes.
@@ -155,6 +165,16 @@ pub fn default_template(key: &str, locale: &str) -> Option<&'static str> {
         ("service_attitude", false) => SERVICE_ATTITUDE_EN,
         ("logistics_delay", true) => LOGISTICS_DELAY_ZH,
         ("logistics_delay", false) => LOGISTICS_DELAY_EN,
+        ("faq_where_is_my_order", true) => FAQ_ORDER_ZH,
+        ("faq_where_is_my_order", false) => FAQ_ORDER_EN,
+        ("faq_how_to_return", true) => FAQ_RETURN_ZH,
+        ("faq_how_to_return", false) => FAQ_RETURN_EN,
+        ("faq_password_reset", true) => FAQ_PASSWORD_ZH,
+        ("faq_password_reset", false) => FAQ_PASSWORD_EN,
+        ("faq_points_balance", true) => FAQ_POINTS_ZH,
+        ("faq_points_balance", false) => FAQ_POINTS_EN,
+        ("faq_store_hours", true) => FAQ_HOURS_ZH,
+        ("faq_store_hours", false) => FAQ_HOURS_EN,
         _ => return None,
     })
 }
@@ -334,5 +354,149 @@ We traced {% if order.known %}order #{{order.id}}{% else %}your order{% endif %}
 We will refund the shipping fee for this order{% if compensation.offered %} and have added {{compensation.points}} loyalty points to your account{% endif %}; if it still has not arrived by the expected date, contact us at once.
 
 We will keep following it until it reaches you (reference {{ticket.reference}}). Thank you again for your patience.
+
+The customer care team";
+
+// The automatic FAQ answers (tier two of the auto-reply): the source's FAQ and order-status
+// auto-replies — thanks, the answer in steps or figures, where to turn if it does not help,
+// sign-off — with the desk's five paragraphs. The wording is ours.
+
+const FAQ_ORDER_ZH: &str = "{{customer.honorific}} 您好：
+
+謝謝您{% if customer.returning %}再次{% endif %}選購，我們了解等待商品的心情。
+
+讓您需要來信查詢，我們很抱歉。
+
+您的訂單 #{{order.id}}（{{order.placed_on}} 成立，金額 {{order.amount}}）目前狀態：{{order.state}}。
+
+若商品未在預計時間內送達，或您需要其他協助，請直接回覆這則訊息（案件編號 {{ticket.reference}}），會有專人接手。
+
+感謝您的支持。
+
+客服團隊 敬上";
+
+const FAQ_ORDER_EN: &str = "Dear {{customer.honorific}},
+
+Thank you for {% if customer.returning %}shopping with us again{% else %}your order{% endif %}; we know waiting is no fun.
+
+We are sorry you had to write to find out.
+
+Your order #{{order.id}} (placed on {{order.placed_on}}, {{order.amount}}) is now: {{order.state}}.
+
+If it does not arrive when expected, or you need anything else, reply to this message (reference {{ticket.reference}}) and a person will take over.
+
+Thank you for your support.
+
+The customer care team";
+
+const FAQ_RETURN_ZH: &str = "{{customer.honorific}} 您好：
+
+謝謝您的來信，退貨的方式整理如下。
+
+造成您的不便，我們很抱歉。
+
+一、商品到貨後 7 天內可申請退貨，請保持商品完整並附上原包裝與發票。二、在會員中心的訂單頁按「申請退貨」，或直接回覆這則訊息告訴我們訂單編號。三、我們安排物流到府收件，收到並確認商品後 7 個工作天內退款到原付款方式。
+
+如果以上方式沒有解決您的問題，請直接回覆（案件編號 {{ticket.reference}}），會有專人接手協助您。
+
+祝您有美好的一天。
+
+客服團隊 敬上";
+
+const FAQ_RETURN_EN: &str = "Dear {{customer.honorific}},
+
+Thank you for writing; here is how returns work.
+
+We are sorry for the trouble.
+
+1. You may return an item within 7 days of delivery, complete, with its packaging and invoice. 2. Press \"Return\" on the order in your account, or reply with the order number. 3. We arrange a pickup and refund to the original payment method within 7 working days of receiving the item.
+
+If this does not solve it, reply to this message (reference {{ticket.reference}}) and a person will take over.
+
+Have a good day.
+
+The customer care team";
+
+const FAQ_PASSWORD_ZH: &str = "{{customer.honorific}} 您好：
+
+謝謝您的來信，重設密碼只要幾個步驟。
+
+讓您無法登入，我們很抱歉。
+
+一、打開 {{account.reset_url}}。二、輸入註冊時的 email 或手機號碼。三、依信件或簡訊中的連結設定新密碼（連結 30 分鐘內有效）。
+
+如果仍然無法登入，請直接回覆這則訊息（案件編號 {{ticket.reference}}），會有專人協助您；請勿在訊息中提供密碼。
+
+祝您順心。
+
+客服團隊 敬上";
+
+const FAQ_PASSWORD_EN: &str = "Dear {{customer.honorific}},
+
+Thank you for writing; resetting your password takes a few steps.
+
+We are sorry you could not sign in.
+
+1. Open {{account.reset_url}}. 2. Enter the email or phone number you registered with. 3. Follow the link in the email or text message to set a new password (valid for 30 minutes).
+
+If you still cannot sign in, reply to this message (reference {{ticket.reference}}) and a person will help; never send us your password.
+
+All the best.
+
+The customer care team";
+
+const FAQ_POINTS_ZH: &str = "{{customer.honorific}} 您好：
+
+謝謝您{% if customer.returning %}一直以來{% endif %}的支持，您的點數查詢如下。
+
+讓您需要來信查詢，我們很抱歉。
+
+您目前可使用的點數為 {{points.balance}} 點；尚在鑑賞期內的點數會在期滿後入帳。
+
+點數有任何疑問，請直接回覆這則訊息（案件編號 {{ticket.reference}}），會有專人為您確認。
+
+祝您有美好的一天。
+
+客服團隊 敬上";
+
+const FAQ_POINTS_EN: &str = "Dear {{customer.honorific}},
+
+Thank you for {% if customer.returning %}staying with us{% else %}your question{% endif %}; here is your points balance.
+
+We are sorry you had to ask.
+
+You have {{points.balance}} points to spend; points still in their return window are added when it ends.
+
+For any question about your points, reply to this message (reference {{ticket.reference}}) and a person will check.
+
+Have a good day.
+
+The customer care team";
+
+const FAQ_HOURS_ZH: &str = "{{customer.honorific}} 您好：
+
+謝謝您的詢問，我們的服務時間如下。
+
+若造成您的不便，敬請見諒。
+
+{{store.hours}}（國定假日另行公告）。
+
+其他問題請直接回覆這則訊息（案件編號 {{ticket.reference}}），會有專人回覆您。
+
+期待為您服務。
+
+客服團隊 敬上";
+
+const FAQ_HOURS_EN: &str = "Dear {{customer.honorific}},
+
+Thank you for asking; here are our opening hours.
+
+We are sorry for any inconvenience.
+
+{{store.hours}} (public holidays are announced separately).
+
+For anything else, reply to this message (reference {{ticket.reference}}) and a person will answer.
+
+We look forward to serving you.
 
 The customer care team";

@@ -38,7 +38,12 @@ fn full_context(returning: bool, order: bool, compensation: bool) -> Context {
         .text("order.id", "1001")
         .text("order.placed_on", "2026-02-27")
         .text("compensation.points", "300")
-        .text("faq.answer", "步驟一、步驟二");
+        .text("faq.answer", "步驟一、步驟二")
+        .text("order.amount", "NT$1,350")
+        .text("order.state", "處理中")
+        .text("points.balance", "120")
+        .text("account.reset_url", "https://shop.example/reset")
+        .text("store.hours", "週一 09:00–18:00");
     c.flag("customer.returning", returning)
         .flag("order.known", order)
         .flag("compensation.offered", compensation);

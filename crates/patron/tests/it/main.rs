@@ -5,6 +5,7 @@ mod http;
 mod support;
 
 mod analytics;
+mod classify;
 mod commands;
 mod concurrency;
 mod desk;
