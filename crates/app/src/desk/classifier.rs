@@ -1,5 +1,5 @@
 //! The desk's learned classifier as the app uses it: the shipped labelled zh-TW training set
-//! (`testdata/desk/messages_train.jsonl`, embedded), message files in that JSONL form (read
+//! (`testdata/desk/messages_train.jsonl` and `messages_train_extra.jsonl`, embedded), message files in that JSONL form (read
 //! with errors naming the line and field), the model as a JSON document, its evaluation
 //! against labels (accuracy, confusion matrix, per-class precision and recall, FAQ-intent
 //! precision, very-negative recall), and the model in force.
@@ -29,9 +29,14 @@ pub const MESSAGE_LINE_BYTES_MAX: usize = 256 * 1024;
 /// The format number of the stored model document.
 pub const MODEL_FORMAT: u32 = 1;
 
-/// The labelled training set shipped with Patron.
-pub const SHIPPED_TRAINING_SET: &str =
-    include_str!("../../../../testdata/desk/messages_train.jsonl");
+/// The labelled training set shipped with Patron: the generated train split, then hand-written
+/// lines in the styles the generator does not produce (long e-mails, one-liners, typos,
+/// code-switching, Cantonese, Simplified characters, sarcasm, FAQ-looking complaints).
+pub const SHIPPED_TRAINING_SET: &str = concat!(
+    include_str!("../../../../testdata/desk/messages_train.jsonl"),
+    "\n",
+    include_str!("../../../../testdata/desk/messages_train_extra.jsonl")
+);
 
 /// One message of a JSONL file, with its labels when the file has them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
