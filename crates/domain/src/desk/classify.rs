@@ -12,7 +12,8 @@
 //! FAQ intents are held to precision over recall — an automatic answer must not be wrong:
 //! an intent is named only when a question phrase (or a confident intent model) points to
 //! it, the category agrees with it, the category is confident, the message is not negative,
-//! carries no urgency flag and no complaint word. Otherwise the message goes to a person.
+//! carries no urgency flag, no complaint word, no repeat ask (「已經第三次問了」) and no
+//! impatient 「？？」 or 「！！」. Otherwise the message goes to a person.
 
 pub mod model;
 pub mod sentiment;
@@ -620,6 +621,19 @@ fn rule_intent(compact: &str) -> Option<FaqIntent> {
         .map(|(_, intent)| *intent)
 }
 
+/// 「？？」 or 「！！」: an impatient question, for a person rather than a FAQ answer.
+fn insistent(raw: &str) -> bool {
+    let mut previous = None;
+    raw.chars()
+        .take(model::CLASSIFY_TEXT_CHARS_MAX)
+        .any(|c| {
+            let mark = matches!(c, '!' | '！' | '?' | '？');
+            let twice = mark && previous.is_some_and(|p: char| matches!(p, '!' | '！' | '?' | '？'));
+            previous = Some(c);
+            twice
+        })
+}
+
 fn has_complaint_word(compact: &str) -> bool {
     COMPLAINT_WORDS.iter().any(|w| compact.contains(w))
 }
@@ -839,6 +853,8 @@ impl Classifier {
                 && sentiment >= sentiment::NEGATIVE_MAX
                 && urgency.is_empty()
                 && !has_complaint_word(&compact)
+                && !sentiment::repeat_ask(&normalized)
+                && !insistent(&raw)
         });
         let intent_confidence = intent.map_or(0.0, |i| intent_p[i as usize + 1]);
         Analysis {

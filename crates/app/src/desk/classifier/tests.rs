@@ -187,6 +187,25 @@ fn trained_on_the_train_split_it_meets_the_targets_on_the_test_split() {
     assert_targets(&e);
 }
 
+/// A question that reads like a FAQ but is a complaint (a repeat ask, impatience, anger) goes
+/// to a person; the plain question is answered.
+#[test]
+fn faq_looking_complaints_get_no_automatic_answer() {
+    let classifier = shipped_classifier();
+    for text in [
+        "我的訂單在哪裡？？已經第三次問了，你們到底有沒有在處理",
+        "請問我的訂單在哪裡？這是第四次問了",
+        "忘記密碼怎麼辦？？？重設的信寄了十次都沒來",
+        "如何退貨？？",
+    ] {
+        assert_eq!(classifier.analyse(None, text).intent, None, "{text}");
+    }
+    assert_eq!(
+        classifier.analyse(None, "請問我的訂單在哪裡？").intent,
+        Some(FaqIntent::WhereIsMyOrder)
+    );
+}
+
 #[test]
 fn a_model_survives_its_json_round_trip() {
     let classifier = shipped_classifier();

@@ -5,8 +5,10 @@
 //! The same trainer fits the category model and the FAQ-intent model.
 //!
 //! Normalisation folds full-width ASCII to half-width, upper to lower case, a few hundred
-//! common Simplified characters to Traditional, 注音文 particles to the characters they stand
-//! for (ㄉ → 的), and every punctuation or space run to one boundary that n-grams do not cross.
+//! common Simplified characters to Traditional, a few Hong Kong Cantonese characters to their
+//! written-Chinese equivalents (咗 → 了, 冇 → 沒, 哋 → 們), 注音文 particles to the characters
+//! they stand for (ㄉ → 的), and every punctuation or space run to one boundary that n-grams do
+//! not cross. The n-grams fold the homophones customers confuse (再 → 在, 得 → 的).
 //! Only the first [`CLASSIFY_TEXT_CHARS_MAX`] characters are read, so time is bounded whatever
 //! the input. An n-gram is identified by a 64-bit FNV-1a hash of its characters; the model
 //! keeps the n-gram strings (its vocabulary, those seen in at least [`NGRAM_DOCS_MIN`] training
@@ -119,7 +121,157 @@ const SIMPLIFIED: &[(char, char)] = &[
     ('达', '達'),
     ('边', '邊'),
     ('里', '裡'),
+    ('刚', '剛'),
+    ('内', '內'),
+    ('涂', '塗'),
+    ('层', '層'),
+    ('饭', '飯'),
+    ('锅', '鍋'),
+    ('灯', '燈'),
+    ('闪', '閃'),
+    ('盖', '蓋'),
+    ('拧', '擰'),
+    ('湿', '濕'),
+    ('东', '東'),
+    ('后', '後'),
+    ('冲', '衝'),
+    ('复', '複'),
+    ('况', '況'),
+    ('调', '調'),
+    ('两', '兩'),
+    ('请', '請'),
+    ('评', '評'),
+    ('价', '價'),
+    ('帮', '幫'),
+    ('决', '決'),
+    ('贵', '貴'),
+    ('败', '敗'),
+    ('统', '統'),
+    ('签', '簽'),
+    ('体', '體'),
+    ('机', '機'),
+    ('动', '動'),
+    ('头', '頭'),
+    ('进', '進'),
+    ('显', '顯'),
+    ('线', '線'),
+    ('断', '斷'),
+    ('听', '聽'),
+    ('爱', '愛'),
+    ('载', '載'),
+    ('热', '熱'),
+    ('烧', '燒'),
+    ('险', '險'),
+    ('烫', '燙'),
+    ('错', '錯'),
+    ('误', '誤'),
+    ('迟', '遲'),
+    ('询', '詢'),
+    ('转', '轉'),
+    ('续', '續'),
+    ('张', '張'),
+    ('钟', '鐘'),
+    ('银', '銀'),
+    ('联', '聯'),
+    ('络', '絡'),
+    ('结', '結'),
+    ('赠', '贈'),
+    ('兑', '兌'),
+    ('权', '權'),
+    ('认', '認'),
+    ('确', '確'),
+    ('计', '計'),
+    ('试', '試'),
+    ('闭', '閉'),
+    ('节', '節'),
+    ('钥', '鑰'),
+    ('链', '鏈'),
+    ('补', '補'),
+    ('织', '織'),
+    ('袜', '襪'),
+    ('裤', '褲'),
+    ('衬', '襯'),
+    ('损', '損'),
+    ('脏', '髒'),
+    ('旧', '舊'),
+    ('亲', '親'),
+    ('约', '約'),
+    ('议', '議'),
+    ('论', '論'),
+    ('讲', '講'),
+    ('识', '識'),
+    ('啰', '囉'),
+    ('够', '夠'),
+    ('饿', '餓'),
+    ('驾', '駕'),
+    ('历', '歷'),
+    ('总', '總'),
+    ('监', '監'),
+    ('导', '導'),
+    ('专', '專'),
+    ('柜', '櫃'),
+    ('扫', '掃'),
+    ('乐', '樂'),
+    ('厅', '廳'),
+    ('卫', '衛'),
+    ('脑', '腦'),
+    ('壳', '殼'),
+    ('罗', '羅'),
+    ('尔', '爾'),
+    ('产', '產'),
+    ('于', '於'),
+    ('无', '無'),
+    ('忆', '憶'),
+    ('乱', '亂'),
+    ('骗', '騙'),
+    ('诈', '詐'),
+    ('强', '強'),
+    ('吓', '嚇'),
+    ('烦', '煩'),
+    ('恼', '惱'),
+    ('怀', '懷'),
+    ('准', '準'),
+    ('资', '資'),
+    ('讯', '訊'),
+    ('软', '軟'),
+    ('页', '頁'),
+    ('币', '幣'),
+    ('邻', '鄰'),
+    ('区', '區'),
+    ('县', '縣'),
+    ('华', '華'),
+    ('视', '視'),
+    ('频', '頻'),
+    ('杂', '雜'),
+    ('观', '觀'),
+    ('仓', '倉'),
+    ('库', '庫'),
+    ('输', '輸'),
+    ('拨', '撥'),
+    // Hong Kong Cantonese particles to their written-Chinese equivalents.
+    ('咗', '了'),
+    ('冇', '沒'),
+    ('係', '是'),
+    ('嘅', '的'),
+    ('佢', '他'),
+    ('哋', '們'),
+    ('喺', '在'),
 ];
+
+fn simplified_table() -> &'static HashMap<char, char> {
+    static TABLE: std::sync::OnceLock<HashMap<char, char>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| SIMPLIFIED.iter().copied().collect())
+}
+
+/// Characters customers confuse by sound (在/再, 的/得), folded to one for the n-gram features
+/// only — the keyword rules and the sentiment lexicon still see what was written.
+fn homophone(c: char) -> char {
+    match c {
+        '再' => '在',
+        '得' => '的',
+        _ => c,
+    }
+}
 
 /// 注音文 particles written for a whole syllable, to the character they stand for.
 fn zhuyin(c: char, next: Option<char>) -> Option<char> {
@@ -172,7 +324,9 @@ fn fold(c: char, next: Option<char>) -> Option<char> {
     if c.is_ascii_uppercase() {
         return Some(c.to_ascii_lowercase());
     }
-    if let Some((_, t)) = SIMPLIFIED.iter().find(|(s, _)| *s == c) {
+    if is_cjk(c)
+        && let Some(t) = simplified_table().get(&c)
+    {
         return Some(*t);
     }
     // The variation selector of an emoji carries nothing.
@@ -225,7 +379,7 @@ pub fn for_each_ngram(normalized: &str, mut f: impl FnMut(u64, &[char])) {
     let mut phrase: Vec<char> = Vec::with_capacity(64);
     for part in normalized.split(' ') {
         phrase.clear();
-        phrase.extend(part.chars());
+        phrase.extend(part.chars().map(homophone));
         for start in 0..phrase.len() {
             for n in 1..=NGRAM_MAX.min(phrase.len() - start) {
                 let gram = &phrase[start..start + n];

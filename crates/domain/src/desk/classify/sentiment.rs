@@ -117,6 +117,9 @@ const URGENCY_WORDS: &[(&str, Urgency)] = &[
     ("窒息", Urgency::Safety),
     ("噎到", Urgency::Safety),
     ("燒焦", Urgency::Safety),
+    ("火花", Urgency::Safety),
+    ("電池膨脹", Urgency::Safety),
+    ("危險", Urgency::Safety),
     ("焦味", Urgency::Safety),
     ("起疹子", Urgency::Safety),
     ("告你", Urgency::LegalThreat),
@@ -338,6 +341,50 @@ const LEXICON: &[(&str, f32)] = &[
     ("😞", -1.5),
     ("🙄", -1.5),
     ("唔該", 0.0),
+    // anger and accusation beyond single complaint words
+    ("詐騙", -4.0),
+    ("欺騙", -3.5),
+    ("強盜", -4.0),
+    ("耍人", -3.5),
+    ("在耍", -3.0),
+    ("吞", -1.5),
+    ("心寒", -3.0),
+    ("不能接受", -3.0),
+    ("無法接受", -3.0),
+    ("交代", -2.0),
+    ("比中指", -4.0),
+    ("欺負", -3.0),
+    ("過分", -2.5),
+    ("可惡", -3.0),
+    ("受夠", -3.5),
+    ("情緒激動", -3.5),
+    ("激動", -2.0),
+    ("搞乜", -3.5),
+    ("激死", -4.0),
+    ("嬲", -2.5),
+    ("死了", -2.0),
+    ("危險", -2.5),
+    ("白等", -2.0),
+    ("沒人接", -1.5),
+    ("沒人回", -1.5),
+    ("不回", -1.5),
+    ("沒回音", -2.0),
+    ("沒下文", -2.0),
+    ("沒動靜", -1.0),
+    ("亂扣", -2.5),
+    ("膨脹", -1.5),
+    ("到底有沒有", -2.5),
+    ("有沒有在", -1.5),
+    ("要我怎樣", -3.0),
+    ("要我怎麼樣", -3.0),
+    ("誰給你們", -3.0),
+    ("這就是你們", -2.5),
+    ("負責", -1.0),
+    ("ridiculous", -3.0),
+    ("unacceptable", -3.0),
+    ("what the hell", -3.5),
+    ("wth", -3.0),
+    ("wtf", -3.5),
 ];
 
 const INTENSIFIERS: &[(&str, f32)] = &[
@@ -394,6 +441,12 @@ const SARCASM: &[&str] = &[
     "厲害了",
     "服了",
     "佩服",
+    "很棒啊",
+    "真好",
+    "學到了",
+    "好樣的",
+    "很會",
+    "好棒啊",
 ];
 
 fn weight_at(chars: &[char], at: usize) -> Option<(usize, f32)> {
@@ -476,34 +529,94 @@ pub fn score(normalized: &str, flags: &[Urgency]) -> f32 {
     sum / (sum.abs() + 2.0)
 }
 
-/// Shouting in the raw text: three or more `!`/`！` or `?`/`？` in a row make a message that
-/// is not positive angrier.
-pub fn shouting(raw: &str) -> bool {
+/// The longest run of `!`/`！` or `?`/`？` in the raw text.
+fn punctuation_run(raw: &str) -> usize {
     let mut run = 0;
+    let mut longest = 0;
     for c in raw.chars().take(super::model::CLASSIFY_TEXT_CHARS_MAX) {
         if matches!(c, '!' | '！' | '?' | '？') {
             run += 1;
-            if run >= 3 {
-                return true;
-            }
+            longest = longest.max(run);
         } else {
             run = 0;
         }
     }
-    false
+    longest
+}
+
+/// Shouting in the raw text: three or more `!`/`！` or `?`/`？` in a row make a message that
+/// is not positive angrier.
+pub fn shouting(raw: &str) -> bool {
+    punctuation_run(raw) >= 3
+}
+
+/// Counting words before 次 (「第三次」, 「問了四次」, 「10次」).
+fn is_count(c: char) -> bool {
+    c.is_ascii_digit() || "一二兩三四五六七八九十百幾多好數".contains(c)
+}
+
+/// Verbs of asking or contacting that, with a count, make a repeat ask.
+const ASK_VERBS: &[&str] = &[
+    "問", "打", "寫", "反映", "催", "聯絡", "申請", "按", "寄", "講", "說", "回", "找", "來",
+];
+
+/// A customer who says they have asked again and again (「已經第三次問了」, 「打了五次電話」,
+/// 「問三次都不回」, 「這是第四次寫信」): a complaint about being ignored, never a FAQ.
+pub fn repeat_ask(normalized: &str) -> bool {
+    let chars: Vec<char> = normalized.chars().filter(|c| *c != ' ').collect();
+    chars.iter().enumerate().any(|(i, &c)| {
+        if c != '次' || i == 0 || !is_count(chars[i - 1]) || chars[i - 1] == '一' {
+            return false;
+        }
+        // 「一次」 alone is no repeat; 「十一次」 is.
+        let from = i.saturating_sub(8);
+        let to = (i + 6).min(chars.len());
+        let around: String = chars[from..to].iter().collect();
+        ASK_VERBS.iter().any(|v| around.contains(v))
+    })
+}
+
+/// A rhetorical accusation: 「你們是詐騙集團嗎」, 「是在耍人嗎」 — 「是」 followed within a
+/// few characters by a question particle, in a message addressed to the shop.
+fn accusation(normalized: &str) -> bool {
+    let chars: Vec<char> = normalized.chars().filter(|c| *c != ' ').collect();
+    let addressed = normalized.contains("你們") || normalized.contains("你哋");
+    addressed
+        && chars.iter().enumerate().any(|(i, &c)| {
+            (c == '是' || c == '係')
+                && chars[i + 1..(i + 9).min(chars.len())]
+                    .iter()
+                    .any(|q| matches!(q, '嗎' | '咩' | '吧'))
+        })
 }
 
 /// The sentiment of a message: the lexicon score, pushed further down when a negative
-/// message shouts.
+/// message shouts (three marks: −3, two: −1.5), repeats an ask (−2) or accuses (−1.5).
 pub fn sentiment(raw: &str, normalized: &str, flags: &[Urgency]) -> f32 {
     let s = score(normalized, flags);
-    if s <= 0.0 && shouting(raw) {
-        // Equivalent to adding −3 to the sum before squashing.
-        let sum = 2.0 * s / (1.0 - s.abs());
-        let sum = sum - 3.0;
-        return sum / (sum.abs() + 2.0);
+    if s > 0.0 {
+        return s;
     }
-    s
+    let mut push = match punctuation_run(raw) {
+        0 | 1 => 0.0,
+        2 => 1.5,
+        _ => 3.0,
+    };
+    if repeat_ask(normalized) {
+        push += 2.0;
+    }
+    if s < 0.0 && accusation(normalized) {
+        push += 1.5;
+    }
+    if s == 0.0 && push < 3.0 {
+        // A neutral question with 「？？」 is not yet a complaint.
+        push = if repeat_ask(normalized) { 2.0 } else { 0.0 };
+    }
+    if push == 0.0 {
+        return s;
+    }
+    let sum = 2.0 * s / (1.0 - s.abs()) - push;
+    sum / (sum.abs() + 2.0)
 }
 
 #[cfg(test)]

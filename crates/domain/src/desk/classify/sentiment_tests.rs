@@ -75,3 +75,30 @@ fn urgency_flags_safety_legal_agency_and_media() {
     );
     assert!(flags("請問營業時間").is_empty());
 }
+
+#[test]
+fn repeat_asks_accusations_and_double_marks_deepen_a_complaint() {
+    assert!(repeat_ask(&normalize("已經第三次問了")));
+    assert!(repeat_ask(&normalize("打了五次電話都沒人接")));
+    assert!(repeat_ask(&normalize("问三次都不回")));
+    assert!(!repeat_ask(&normalize("可以分三次付款嗎")));
+    assert!(!repeat_ask(&normalize("我問一次就好")));
+    use SentimentLabel::*;
+    for (text, expected) in [
+        ("我的訂單在哪裡？？已經第三次問了，你們到底有沒有在處理", VeryNegative),
+        ("你們是詐騙集團嗎？沒買東西也扣我錢", VeryNegative),
+        ("退咗貨成個月都未退錢，搞乜呀", VeryNegative),
+        ("門市人員態度很差，真的很心寒", VeryNegative),
+        ("請問週日有開嗎？？", Neutral),
+        ("感謝你們！！", Positive),
+    ] {
+        assert_eq!(label(text), expected, "{text}: {}", s(text));
+    }
+}
+
+#[test]
+fn cantonese_and_more_simplified_characters_fold() {
+    assert_eq!(normalize("你哋冇回覆"), "你們沒回覆");
+    assert_eq!(normalize("质量太差，刚买的电饭锅"), "質量太差 剛買的電飯鍋");
+}
+
