@@ -624,14 +624,12 @@ fn rule_intent(compact: &str) -> Option<FaqIntent> {
 /// 「？？」 or 「！！」: an impatient question, for a person rather than a FAQ answer.
 fn insistent(raw: &str) -> bool {
     let mut previous = None;
-    raw.chars()
-        .take(model::CLASSIFY_TEXT_CHARS_MAX)
-        .any(|c| {
-            let mark = matches!(c, '!' | '！' | '?' | '？');
-            let twice = mark && previous.is_some_and(|p: char| matches!(p, '!' | '！' | '?' | '？'));
-            previous = Some(c);
-            twice
-        })
+    raw.chars().take(model::CLASSIFY_TEXT_CHARS_MAX).any(|c| {
+        let mark = matches!(c, '!' | '！' | '?' | '？');
+        let twice = mark && previous.is_some_and(|p: char| matches!(p, '!' | '！' | '?' | '？'));
+        previous = Some(c);
+        twice
+    })
 }
 
 fn has_complaint_word(compact: &str) -> bool {

@@ -600,7 +600,9 @@ pub fn train(
         .collect();
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let mut rng = Shuffle(0x9E37_79B9_7F4A_7C15);
-    let l2 = 1e-4_f32;
+    // Chosen by 5-fold cross-validation on the training set (1e-4: accuracy 0.939, 1e-3: 0.945;
+    // n-grams up to 2, 3 or 4 characters made no difference).
+    let l2 = 1e-3_f32;
     let mut grad = vec![0.0_f32; l];
     for epoch in 0..TRAINING_EPOCHS {
         for i in (1..order.len()).rev() {

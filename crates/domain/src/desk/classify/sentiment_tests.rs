@@ -85,7 +85,10 @@ fn repeat_asks_accusations_and_double_marks_deepen_a_complaint() {
     assert!(!repeat_ask(&normalize("我問一次就好")));
     use SentimentLabel::*;
     for (text, expected) in [
-        ("我的訂單在哪裡？？已經第三次問了，你們到底有沒有在處理", VeryNegative),
+        (
+            "我的訂單在哪裡？？已經第三次問了，你們到底有沒有在處理",
+            VeryNegative,
+        ),
         ("你們是詐騙集團嗎？沒買東西也扣我錢", VeryNegative),
         ("退咗貨成個月都未退錢，搞乜呀", VeryNegative),
         ("門市人員態度很差，真的很心寒", VeryNegative),
@@ -101,4 +104,3 @@ fn cantonese_and_more_simplified_characters_fold() {
     assert_eq!(normalize("你哋冇回覆"), "你們沒回覆");
     assert_eq!(normalize("质量太差，刚买的电饭锅"), "質量太差 剛買的電飯鍋");
 }
-
