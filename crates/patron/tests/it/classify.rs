@@ -284,8 +284,14 @@ both_backends!(
                 },
             )
             .unwrap();
+        // The agent's label must differ from the system's own category to be a label at all.
+        let label = if view.ticket.category.as_deref() == Some("other") {
+            "points_membership"
+        } else {
+            "other"
+        };
         t.app
-            .classify_ticket(&manager, view.ticket.id, None, Some(Some("other")))
+            .classify_ticket(&manager, view.ticket.id, None, Some(Some(label)))
             .unwrap();
         // Nothing yet: the retrain is due within the hour.
         t.app.run_pending_jobs().unwrap();
