@@ -12,8 +12,12 @@
 //! instant). Breaches are thus recorded at their instant even when nobody touches the ticket.
 //! Message bodies are personal data: they are stored, never logged.
 
+pub mod ab;
+pub mod csat;
 pub mod documents;
 pub mod kb;
+pub mod kpis;
+pub mod merge;
 pub mod replies;
 
 use crate::customers::{Created, resolve_or_create};
@@ -443,6 +447,8 @@ fn event_row(ticket_id: i64, at: Timestamp, actor: &str, e: &TicketEvent) -> Tic
         }
         TicketEvent::MergedInto { into } => row.other_id = Some(*into),
         TicketEvent::MergedFrom { from } => row.other_id = Some(*from),
+        TicketEvent::SplitTo { to } => row.other_id = Some(*to),
+        TicketEvent::SplitFrom { from } => row.other_id = Some(*from),
     }
     row
 }
@@ -995,6 +1001,8 @@ impl App {
         if input.ack_only && from == Sender::Customer {
             return Err(FieldError::new("ack_only", "only outbound messages acknowledge").into());
         }
+        // A ticket merged into another: the conversation continues on the survivor.
+        let id = self.store.read(|tx| merge::survivor(tx, id))?;
         self.change_ticket(who, id, "ticket.message", |state| {
             message_log(state, from, input.ack_only, body)
         })

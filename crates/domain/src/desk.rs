@@ -11,6 +11,7 @@
 
 pub mod classify;
 pub mod kb;
+pub mod ops;
 pub mod reply;
 
 use crate::FieldError;
@@ -421,6 +422,14 @@ pub enum TicketEvent {
     MergedFrom {
         from: i64,
     },
+    /// Messages of this ticket were copied into the new ticket `to`.
+    SplitTo {
+        to: i64,
+    },
+    /// This ticket was split off ticket `from`.
+    SplitFrom {
+        from: i64,
+    },
 }
 
 impl TicketEvent {
@@ -438,6 +447,8 @@ impl TicketEvent {
             TicketEvent::Sla { .. } => "sla",
             TicketEvent::MergedInto { .. } => "merged_into",
             TicketEvent::MergedFrom { .. } => "merged_from",
+            TicketEvent::SplitTo { .. } => "split_to",
+            TicketEvent::SplitFrom { .. } => "split_from",
         }
     }
 

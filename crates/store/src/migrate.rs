@@ -58,6 +58,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0005_desk_more.sql"),
         postgres: include_str!("../migrations/postgres/0005_desk_more.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 8,
+            name: "desk_ops",
+        },
+        sqlite: include_str!("../migrations/sqlite/0008_desk_ops.sql"),
+        postgres: include_str!("../migrations/postgres/0008_desk_ops.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

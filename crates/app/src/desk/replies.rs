@@ -133,7 +133,10 @@ fn render(
     key: &str,
     title: Option<Title>,
     compensation: Option<i64>,
+    now: Timestamp,
 ) -> AppResult<String> {
+    // A running A/B test of this key picks the ticket's variant (recorded); the use is recorded.
+    let key = &super::ab::template_for(tx, ticket, key, now)?;
     let (ctx, locale) = context(tx, ticket, title, compensation)?;
     let text = template_text(tx, key, locale)?
         .ok_or_else(|| FieldError::new("template", format!("no template {key:?}")))?;
@@ -156,7 +159,7 @@ pub(crate) fn acknowledge(
     attempts_max: i64,
     line_reply_token: Option<&str>,
 ) -> AppResult<()> {
-    let text = render(tx, ticket, "ack", None, None)?;
+    let text = render(tx, ticket, "ack", None, None, now)?;
     let body = Body::parse(&text)?;
     let event = TicketEvent::Message {
         from: Sender::System,
@@ -250,7 +253,7 @@ impl App {
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
             let row = rows::get_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
-            let text = render(tx, &row, key, title, None)?;
+            let text = render(tx, &row, key, title, None, now)?;
             let body = Body::parse(&text)?;
             change_ticket_tx(
                 tx,
