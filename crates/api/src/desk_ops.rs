@@ -178,7 +178,9 @@ pub(crate) async fn get_csat_survey(
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<CsatResponse>, ApiError> {
     let app = state.app.clone();
-    Ok(Json(blocking(move || app.csat_survey(&token)).await?.into()))
+    Ok(Json(
+        blocking(move || app.csat_survey(&token)).await?.into(),
+    ))
 }
 
 /// Rates through the survey link (no key). A second rating replaces the first.
@@ -340,7 +342,9 @@ pub(crate) async fn create_ab_test_stop(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<AbTestResponse>, ApiError> {
     let app = state.app.clone();
-    Ok(Json(blocking(move || app.stop_ab_test(&who, id)).await?.into()))
+    Ok(Json(
+        blocking(move || app.stop_ab_test(&who, id)).await?.into(),
+    ))
 }
 
 /// The report window.

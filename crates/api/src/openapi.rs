@@ -147,7 +147,10 @@ impl utoipa::Modify for FromRouteTable {
             let Some(operation) = operation else { continue };
             operation.operation_id = Some(route.operation_id.to_owned());
             let responses = &mut operation.responses.responses;
-            if !matches!(route.access, Access::Public | Access::Signed | Access::Token) {
+            if !matches!(
+                route.access,
+                Access::Public | Access::Signed | Access::Token
+            ) {
                 operation.security =
                     Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
                 responses.insert(

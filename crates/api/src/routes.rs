@@ -5,8 +5,8 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
-    ApiOptions, ApiState, analytics, customers, desk, desk_ops, idempotency, line, loyalty, observe, orders,
-    points, system,
+    ApiOptions, ApiState, analytics, customers, desk, desk_ops, idempotency, line, loyalty,
+    observe, orders, points, system,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -556,7 +556,10 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
     let Some(route) = find(req.method(), matched.as_str()) else {
         return ApiError::new(ErrorCode::Forbidden).into_response();
     };
-    if matches!(route.access, Access::Public | Access::Signed | Access::Token) {
+    if matches!(
+        route.access,
+        Access::Public | Access::Signed | Access::Token
+    ) {
         return next.run(req).await;
     }
     let Some(token) = bearer(req.headers()).map(str::to_owned) else {

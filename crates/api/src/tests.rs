@@ -868,7 +868,10 @@ fn openapi_document_is_structurally_valid() {
         let secured = op.get("security").is_some();
         assert_eq!(
             secured,
-            !matches!(route.access, Access::Public | Access::Signed | Access::Token),
+            !matches!(
+                route.access,
+                Access::Public | Access::Signed | Access::Token
+            ),
             "{}",
             route.operation_id
         );

@@ -571,6 +571,12 @@ fn evaluate(
     events: &[TicketEventRow],
     now: Timestamp,
 ) -> anyhow::Result<Result<Evaluation, String>> {
+    // A ticket merged into another has no clocks of its own any more (merge::merge_tickets).
+    if let Some(into) = store::desk_ops::merged_into(tx, t.id)? {
+        return Ok(Err(format!(
+            "merged into ticket {into}: its clocks stopped at the merge"
+        )));
+    }
     let facts = facts(t)?;
     let policies = load_policies(tx)?;
     let (policy, calendar_id) = policies

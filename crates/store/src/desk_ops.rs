@@ -184,7 +184,11 @@ pub fn stop_ab_test(tx: &mut Tx<'_>, id: i64, now_micros: i64) -> Result<bool> {
 }
 
 /// The recorded `(variant, template)` of a ticket in a test.
-pub fn assignment(tx: &mut Tx<'_>, test_id: i64, ticket_id: i64) -> Result<Option<(String, String)>> {
+pub fn assignment(
+    tx: &mut Tx<'_>,
+    test_id: i64,
+    ticket_id: i64,
+) -> Result<Option<(String, String)>> {
     tx.query_opt(
         "SELECT variant, template FROM ab_assignments WHERE test_id = $1 AND ticket_id = $2",
         args![test_id, ticket_id],
@@ -223,12 +227,12 @@ pub struct AbResultRow {
 
 pub fn ab_results(tx: &mut Tx<'_>, test_id: i64) -> Result<Vec<AbResultRow>> {
     tx.query(
-        "SELECT a.variant, COUNT(*), COUNT(c.rating), COALESCE(SUM(c.rating), 0),
-             SUM(CASE WHEN EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = a.ticket_id
-                     AND e.kind = 'status' AND e.value IN ('solved', 'closed')) THEN 1 ELSE 0 END),
-             SUM(CASE WHEN EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = a.ticket_id
+        "SELECT a.variant, COUNT(*), COUNT(c.rating), CAST(COALESCE(SUM(c.rating), 0) AS BIGINT),
+             CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = a.ticket_id
+                     AND e.kind = 'status' AND e.value IN ('solved', 'closed')) THEN 1 ELSE 0 END) AS BIGINT),
+             CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = a.ticket_id
                      AND e.kind = 'status' AND e.previous IN ('solved', 'closed')
-                     AND e.value NOT IN ('solved', 'closed')) THEN 1 ELSE 0 END)
+                     AND e.value NOT IN ('solved', 'closed')) THEN 1 ELSE 0 END) AS BIGINT)
          FROM ab_assignments a LEFT JOIN ticket_csat c ON c.ticket_id = a.ticket_id
          WHERE a.test_id = $1 GROUP BY a.variant ORDER BY a.variant",
         args![test_id],

@@ -129,10 +129,9 @@ fn test_view(tx: &mut Tx<'_>, row: AbTestRow) -> AppResult<AbTestView> {
         .into_iter()
         .map(|v| {
             let s = stats.iter().find(|s| s.variant == v.name);
-            let (tickets, ratings, sum, solved, reopened) =
-                s.map_or((0, 0, 0, 0, 0), |s| {
-                    (s.tickets, s.ratings, s.rating_sum, s.solved, s.reopened)
-                });
+            let (tickets, ratings, sum, solved, reopened) = s.map_or((0, 0, 0, 0, 0), |s| {
+                (s.tickets, s.ratings, s.rating_sum, s.solved, s.reopened)
+            });
             VariantResult {
                 variant: v,
                 tickets,
@@ -174,16 +173,18 @@ impl App {
         for (i, v) in input.variants.iter().enumerate() {
             let vname = name_ok(&format!("variants[{i}].name"), &v.name)?;
             if variants.iter().any(|x: &Variant| x.name == vname) {
-                return Err(
-                    FieldError::new(format!("variants[{i}].name"), "used by another variant")
-                        .into(),
-                );
+                return Err(FieldError::new(
+                    format!("variants[{i}].name"),
+                    "used by another variant",
+                )
+                .into());
             }
             if !valid_template_key(&v.template) {
-                return Err(
-                    FieldError::new(format!("variants[{i}].template"), "not a template key")
-                        .into(),
-                );
+                return Err(FieldError::new(
+                    format!("variants[{i}].template"),
+                    "not a template key",
+                )
+                .into());
             }
             if !(1..=AB_WEIGHT_MAX).contains(&v.weight) {
                 return Err(FieldError::new(

@@ -126,12 +126,7 @@ impl App {
     }
 
     /// Rates a solved or closed ticket with a key (an integration relaying a survey).
-    pub fn rate_ticket(
-        &self,
-        who: &Principal,
-        ticket_id: i64,
-        rating: i64,
-    ) -> AppResult<CsatView> {
+    pub fn rate_ticket(&self, who: &Principal, ticket_id: i64, rating: i64) -> AppResult<CsatView> {
         let rating = check_rating(rating)?;
         let candidate = self.random_hex(CSAT_TOKEN_BYTES);
         let now = self.now();
@@ -167,7 +162,11 @@ impl App {
             let row = desk_ops::csat_by_token(tx, token)?.ok_or(AppError::NotFound)?;
             rate(tx, row.ticket_id, rating, "csat_link", now)
         })?;
-        tracing::info!(ticket_id = v.ticket_id, rating, "ticket rated by survey link");
+        tracing::info!(
+            ticket_id = v.ticket_id,
+            rating,
+            "ticket rated by survey link"
+        );
         Ok(v)
     }
 }

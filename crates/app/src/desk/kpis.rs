@@ -202,8 +202,13 @@ impl App {
     fn report_window(
         &self,
         q: &ReportQuery,
-    ) -> AppResult<(Timestamp, Timestamp, Option<String>, TimeZone, domain::calendar::Calendar)>
-    {
+    ) -> AppResult<(
+        Timestamp,
+        Timestamp,
+        Option<String>,
+        TimeZone,
+        domain::calendar::Calendar,
+    )> {
         let doc = self
             .store
             .read(|tx| load_calendar_doc(tx, DEFAULT_CALENDAR_ID))?
@@ -266,9 +271,8 @@ impl App {
         }
         let (mut fr_b, mut fr_c, mut res_b, mut res_c) = (vec![], vec![], vec![], vec![]);
         let (mut solved, mut auto, mut human, mut reopened) = (0, 0, 0, 0);
-        let business = |a: Timestamp, b: Timestamp| {
-            calendar.business_time(a, b).ok().map(|d| d.as_secs())
-        };
+        let business =
+            |a: Timestamp, b: Timestamp| calendar.business_time(a, b).ok().map(|d| d.as_secs());
         for t in &tickets {
             let created = Timestamp::from_microsecond(t.created_at_micros)
                 .map_err(|e| anyhow::anyhow!("ticket {}: {e}", t.id))?;
@@ -317,7 +321,10 @@ impl App {
             (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         for t in &tickets {
             if let Some(r) = rating_of.get(&t.id) {
-                let a = t.assignee.clone().unwrap_or_else(|| "unassigned".to_owned());
+                let a = t
+                    .assignee
+                    .clone()
+                    .unwrap_or_else(|| "unassigned".to_owned());
                 agent.entry(a).or_insert_with(Vec::new).push(*r);
                 let c = t
                     .category
@@ -336,7 +343,9 @@ impl App {
         for (status, created) in &backlog {
             *by_status.entry(status.clone()).or_default() += 1;
             let created = Timestamp::from_microsecond(*created).unwrap_or(now);
-            *by_age.entry(age_bucket(now.duration_since(created))).or_default() += 1;
+            *by_age
+                .entry(age_bucket(now.duration_since(created)))
+                .or_default() += 1;
         }
         let backlog_by_status = Status::ALL
             .into_iter()

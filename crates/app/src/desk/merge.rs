@@ -14,9 +14,7 @@
 //! Managers and admins may merge and split any ticket; an agent only tickets in its own
 //! queue: assigned to its handle (`key:<prefix>`, the actor the audit log shows) or unassigned.
 
-use super::{
-    Current, TicketView, change_ticket_tx, entry_instant, event_row, reevaluate, refused,
-};
+use super::{Current, TicketView, change_ticket_tx, entry_instant, event_row, reevaluate, refused};
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::anyhow;
 use domain::FieldError;
@@ -44,7 +42,9 @@ pub(crate) fn survivor(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<i64> {
             None => return Ok(current),
         }
     }
-    Err(anyhow!("ticket {id}: merge chain longer than {MERGE_HOPS_MAX}"))
+    Err(anyhow!(
+        "ticket {id}: merge chain longer than {MERGE_HOPS_MAX}"
+    ))
 }
 
 /// Whether `who` may merge or split ticket `t`.
@@ -106,7 +106,10 @@ impl App {
             if let Some(other) = desk_ops::merged_into(tx, source.id)? {
                 return Err(FieldError::new(
                     "from",
-                    format!("ticket {} was merged into ticket {other} already", source.id),
+                    format!(
+                        "ticket {} was merged into ticket {other} already",
+                        source.id
+                    ),
                 )
                 .into());
             }
@@ -206,10 +209,7 @@ impl App {
                     .iter()
                     .find(|e| e.id == *want && e.kind == "message")
                     .ok_or_else(|| {
-                        FieldError::new(
-                            format!("message_ids[{i}]"),
-                            "not a message of this ticket",
-                        )
+                        FieldError::new(format!("message_ids[{i}]"), "not a message of this ticket")
                     })?;
                 let from = Sender::parse(e.sender.as_deref().unwrap_or_default())?;
                 let body = Body::parse(e.body.as_deref().unwrap_or_default())?;

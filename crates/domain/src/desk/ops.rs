@@ -239,7 +239,11 @@ mod tests {
         assert_eq!(s.median_seconds, Some(300), "rank ⌈1.5⌉ = 2");
         assert_eq!(s.p90_seconds, Some(1800), "rank ⌈2.7⌉ = 3");
         assert_eq!(summarize(Vec::new()).median_seconds, None);
-        assert_eq!(summarize(vec![5, 1]).median_seconds, Some(1), "lower middle");
+        assert_eq!(
+            summarize(vec![5, 1]).median_seconds,
+            Some(1),
+            "lower middle"
+        );
     }
 
     #[test]

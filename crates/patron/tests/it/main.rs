@@ -8,6 +8,7 @@ mod analytics;
 mod commands;
 mod concurrency;
 mod desk;
+mod desk_ops;
 mod fuzz;
 mod instances;
 mod intake;
