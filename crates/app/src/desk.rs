@@ -18,6 +18,7 @@ pub mod documents;
 pub mod kb;
 pub mod kpis;
 pub mod merge;
+pub mod recompute;
 pub mod replies;
 
 use crate::customers::{Created, resolve_or_create};
@@ -46,8 +47,8 @@ use store::sql::Tx;
 pub const SLA_TIMER_JOB: &str = "desk.sla_timer";
 /// The desk's default calendar: the Taiwan preset until a shop stores its own.
 pub const DEFAULT_CALENDAR_ID: i64 = 1;
-/// Tickets re-evaluated per recompute job (each in its own transaction).
-pub const SLA_RECOMPUTE_PAGE_TICKETS: i64 = 500;
+/// Tickets re-evaluated per recompute job (one transaction, see [`recompute`]).
+pub const SLA_RECOMPUTE_PAGE_TICKETS: i64 = recompute::SLA_RECOMPUTE_CHUNK_TICKETS;
 /// Largest queue page.
 pub const TICKET_PAGE_MAX: i64 = 100;
 /// Policies in the ordered list.
@@ -631,16 +632,35 @@ fn reevaluate(
     attempts_max: i64,
 ) -> anyhow::Result<()> {
     let events = rows::events_of(tx, t.id)?;
-    let evaluation = match evaluate(tx, t, &events, now)? {
+    let evaluation = evaluate(tx, t, &events, now)?;
+    let stored = match &evaluation {
+        Ok(_) => rows::sla_events_of(tx, t.id)?,
+        Err(_) => Vec::new(),
+    };
+    apply_evaluation(tx, t, evaluation, &stored, now, attempts_max)
+}
+
+/// Persists what an evaluation found (see [`reevaluate`]); `stored` are the ticket's
+/// persisted SLA events. Shared with the bulk recompute ([`recompute`]).
+fn apply_evaluation(
+    tx: &mut Tx<'_>,
+    t: &TicketRow,
+    evaluation: Result<Evaluation, String>,
+    stored: &[SlaEventRow],
+    now: Timestamp,
+    attempts_max: i64,
+) -> anyhow::Result<()> {
+    let evaluation = match evaluation {
         Ok(e) => e,
         Err(reason) => {
-            tracing::warn!(ticket_id = t.id, %reason, "SLA clocks cannot be computed");
-            rows::update_sla(tx, t.id, None, None, t.sla_breached, Some(&reason))?;
+            if t.sla_error.as_deref() != Some(reason.as_str()) {
+                tracing::warn!(ticket_id = t.id, %reason, "SLA clocks cannot be computed");
+                rows::update_sla(tx, t.id, None, None, t.sla_breached, Some(&reason))?;
+            }
             return Ok(());
         }
     };
-    let stored = rows::sla_events_of(tx, t.id)?;
-    let persisted = stored_clock_events(&stored);
+    let persisted = stored_clock_events(stored);
     let now_micros = now.as_microsecond();
     let mut breached = persisted.iter().any(|e| e.action == ClockAction::Breach);
     for e in sla::new_events(&persisted, &evaluation.state) {
@@ -692,14 +712,21 @@ fn reevaluate(
         .filter(|c| !c.is_stopped() && c.paused_since.is_none())
         .filter_map(|c| c.due_at)
         .min();
-    rows::update_sla(
-        tx,
-        t.id,
-        Some(&evaluation.policy.name),
-        next_due.map(Timestamp::as_microsecond),
-        breached,
-        None,
-    )?;
+    // Unchanged queue fields are not written again (a recompute touches only what moved).
+    let unchanged = t.sla_policy.as_deref() == Some(evaluation.policy.name.as_str())
+        && t.sla_next_due_at == next_due
+        && t.sla_breached == breached
+        && t.sla_error.is_none();
+    if !unchanged {
+        rows::update_sla(
+            tx,
+            t.id,
+            Some(&evaluation.policy.name),
+            next_due.map(Timestamp::as_microsecond),
+            breached,
+            None,
+        )?;
+    }
     Ok(())
 }
 
@@ -1315,22 +1342,44 @@ impl App {
 
     /// Re-evaluates a page of tickets not closed, then schedules the next page.
     fn sla_recompute_page(&self, after: i64, tag: &str) -> AppResult<()> {
-        let ids = self
-            .store
-            .read(|tx| rows::unclosed_ticket_ids(tx, after, SLA_RECOMPUTE_PAGE_TICKETS))?;
-        for id in &ids {
-            self.sla_timer(*id)?;
-        }
-        if let Some(last) = ids
-            .last()
-            .filter(|_| ids.len() as i64 == SLA_RECOMPUTE_PAGE_TICKETS)
-        {
-            let now = self.now_micros();
-            let attempts_max = self.settings.job_attempts_max;
-            self.store
-                .write(|tx| enqueue_recompute(tx, *last, now, attempts_max, tag))?;
-        }
+        let now = self.now();
+        let attempts_max = self.settings.job_attempts_max;
+        self.store.write(|tx| {
+            let chunk = recompute::recompute_chunk(
+                tx,
+                after,
+                SLA_RECOMPUTE_PAGE_TICKETS,
+                now,
+                attempts_max,
+            )?;
+            if let Some(last) = chunk
+                .last_id
+                .filter(|_| chunk.tickets as i64 == SLA_RECOMPUTE_PAGE_TICKETS)
+            {
+                enqueue_recompute(tx, last, now.as_microsecond(), attempts_max, tag)?;
+            }
+            anyhow::Ok(())
+        })?;
         Ok(())
+    }
+
+    /// Re-evaluates every ticket not closed now, chunk by chunk (what the recompute job does
+    /// after a calendar or policy edit, without the job queue); returns how many.
+    pub fn recompute_open_tickets(&self) -> AppResult<usize> {
+        let now = self.now();
+        let attempts_max = self.settings.job_attempts_max;
+        let mut after = 0;
+        let mut total = 0;
+        loop {
+            let chunk = self.store.write(|tx| {
+                recompute::recompute_chunk(tx, after, SLA_RECOMPUTE_PAGE_TICKETS, now, attempts_max)
+            })?;
+            total += chunk.tickets;
+            match chunk.last_id {
+                Some(last) if chunk.tickets as i64 == SLA_RECOMPUTE_PAGE_TICKETS => after = last,
+                _ => return Ok(total),
+            }
+        }
     }
 }
 

@@ -432,3 +432,105 @@ pub fn backlog(tx: &mut Tx<'_>, channel: Option<&str>) -> Result<Vec<(String, i6
         .map(|r| Ok((r.text(0)?.to_owned(), r.int(1)?)))
         .collect()
 }
+
+/// A ticket to re-evaluate in bulk, with the ticket it was merged into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkTicket {
+    pub row: crate::desk::TicketRow,
+    pub merged_into: Option<i64>,
+}
+
+/// Up to `limit` tickets not closed after `after_id`, in id order, locked for the transaction
+/// on PostgreSQL (SQLite has one writer), so a chunk is read, evaluated and written as one.
+pub fn bulk_unclosed_tickets(
+    tx: &mut Tx<'_>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<BulkTicket>> {
+    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    tx.query(
+        &format!(
+            "SELECT {}, merged_into FROM tickets WHERE status <> 'closed' AND id > $1
+             ORDER BY id LIMIT $2{lock}",
+            crate::desk::TICKET_COLUMNS
+        ),
+        args![after_id, limit],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(BulkTicket {
+            row: crate::desk::ticket(r)?,
+            merged_into: r.opt_int(17)?,
+        })
+    })
+    .collect()
+}
+
+/// A log entry that matters to the clocks, without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockEntryRow {
+    pub ticket_id: i64,
+    pub id: i64,
+    pub at_micros: i64,
+    pub kind: String,
+    pub sender: Option<String>,
+    pub ack_only: bool,
+    pub value: Option<String>,
+    pub previous: Option<String>,
+}
+
+/// The clock-relevant log entries (messages, notes, follow-ups, status changes) of tickets
+/// with ids in `[first_id, last_id]`, per ticket in log order.
+pub fn bulk_clock_entries(
+    tx: &mut Tx<'_>,
+    first_id: i64,
+    last_id: i64,
+) -> Result<Vec<ClockEntryRow>> {
+    tx.query(
+        "SELECT ticket_id, id, at, kind, sender, ack_only, value, previous FROM ticket_events
+         WHERE ticket_id >= $1 AND ticket_id <= $2
+           AND kind IN ('message', 'note', 'follow_up', 'status')
+         ORDER BY ticket_id, id",
+        args![first_id, last_id],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(ClockEntryRow {
+            ticket_id: r.int(0)?,
+            id: r.int(1)?,
+            at_micros: r.int(2)?,
+            kind: r.text(3)?.to_owned(),
+            sender: r.opt_text(4)?.map(str::to_owned),
+            ack_only: r.int(5)? != 0,
+            value: r.opt_text(6)?.map(str::to_owned),
+            previous: r.opt_text(7)?.map(str::to_owned),
+        })
+    })
+    .collect()
+}
+
+/// The persisted SLA events of tickets with ids in `[first_id, last_id]`, per ticket in order.
+pub fn bulk_sla_events(
+    tx: &mut Tx<'_>,
+    first_id: i64,
+    last_id: i64,
+) -> Result<Vec<crate::desk::SlaEventRow>> {
+    tx.query(
+        "SELECT ticket_id, clock, instance, action, at, policy, recorded_at FROM sla_events
+         WHERE ticket_id >= $1 AND ticket_id <= $2 ORDER BY ticket_id, id",
+        args![first_id, last_id],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(crate::desk::SlaEventRow {
+            ticket_id: r.int(0)?,
+            clock: r.text(1)?.to_owned(),
+            instance: r.int(2)?,
+            action: r.text(3)?.to_owned(),
+            at_micros: r.int(4)?,
+            policy: r.text(5)?.to_owned(),
+            recorded_at_micros: r.int(6)?,
+        })
+    })
+    .collect()
+}
