@@ -1180,7 +1180,8 @@ impl App {
         after_id: i64,
         limit: i64,
     ) -> AppResult<Vec<TicketSummary>> {
-        if !(1..=TICKET_PAGE_MAX).contains(&limit) {
+        // One more than a page is allowed: the API asks for it to tell whether a page follows.
+        if !(1..=TICKET_PAGE_MAX + 1).contains(&limit) {
             return Err(FieldError::new("limit", format!("must be 1 to {TICKET_PAGE_MAX}")).into());
         }
         for s in &query.statuses {

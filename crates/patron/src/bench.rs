@@ -5,6 +5,8 @@
 //!   raw batched inserts (COPY on PostgreSQL) of the same rows into a scratch table.
 //! - `http`: `POST /api/v1/orders` against a bare authenticated endpoint doing one insert,
 //!   both in the same server, driven by an in-process keep-alive client over loopback.
+//! - `sla`: the deadlines of N open tickets recomputed after a calendar change, against
+//!   reading them ([`crate::bench_sla`]).
 
 use crate::config::Config;
 use crate::import::{Format, ImportOptions, Kind};
@@ -38,6 +40,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Recompute the SLA deadlines of N open tickets after a calendar change, against reading them.
+    Sla {
+        #[arg(long, default_value_t = 100_000)]
+        tickets: u64,
+    },
     /// CLV pipeline and Pareto/NBD fit against Python lifetimes on the same seeded log.
     Analytics {
         #[arg(long, default_value_t = 1_000_000)]
@@ -70,6 +77,7 @@ pub fn run(config: &Config, command: BenchCommand) -> Result<()> {
             seconds,
             concurrency,
         } => bench_http(config, seconds, concurrency),
+        BenchCommand::Sla { tickets } => crate::bench_sla::run(config, tickets),
         BenchCommand::Analytics {
             customers,
             pnbd_customers,
