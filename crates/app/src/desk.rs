@@ -633,20 +633,40 @@ fn reevaluate(
 ) -> anyhow::Result<()> {
     let events = rows::events_of(tx, t.id)?;
     let evaluation = evaluate(tx, t, &events, now)?;
-    let stored = match &evaluation {
-        Ok(_) => rows::sla_events_of(tx, t.id)?,
-        Err(_) => Vec::new(),
-    };
-    apply_evaluation(tx, t, evaluation, &stored, now, attempts_max)
+    apply_evaluation(tx, t, evaluation, None, now, attempts_max)
 }
 
-/// Persists what an evaluation found (see [`reevaluate`]); `stored` are the ticket's
-/// persisted SLA events. Shared with the bulk recompute ([`recompute`]).
+/// FNV-1a, 64 bits: a stable hash for [`evaluation_digest`].
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A digest of what an evaluation asks to persist: its policy, its clock events up to now and
+/// its next timer. Equal digests mean the same rows were written last time.
+fn evaluation_digest(e: &Evaluation) -> i64 {
+    let mut h = fnv1a(0xcbf2_9ce4_8422_2325, e.policy.name.as_bytes());
+    for ev in &e.state.events {
+        h = fnv1a(h, ev.kind.as_str().as_bytes());
+        h = fnv1a(h, &ev.instance.to_le_bytes());
+        h = fnv1a(h, action_as_str(ev.action).as_bytes());
+        h = fnv1a(h, &ev.at.as_microsecond().to_le_bytes());
+    }
+    let timer = sla::next_timer(&e.state).map_or(i64::MIN, Timestamp::as_microsecond);
+    h = fnv1a(h, &timer.to_le_bytes());
+    h as i64
+}
+
+/// Persists what an evaluation found (see [`reevaluate`]). `known_digest` is the ticket's
+/// stored [`evaluation_digest`] when the caller read it (the bulk recompute): when the new
+/// evaluation has the same digest, its events and timer were persisted before and only the
+/// queue fields are checked. Shared with the bulk recompute ([`recompute`]).
 fn apply_evaluation(
     tx: &mut Tx<'_>,
     t: &TicketRow,
     evaluation: Result<Evaluation, String>,
-    stored: &[SlaEventRow],
+    known_digest: Option<i64>,
     now: Timestamp,
     attempts_max: i64,
 ) -> anyhow::Result<()> {
@@ -660,10 +680,19 @@ fn apply_evaluation(
             return Ok(());
         }
     };
-    let persisted = stored_clock_events(stored);
+    let digest = evaluation_digest(&evaluation);
+    let same = known_digest == Some(digest);
     let now_micros = now.as_microsecond();
-    let mut breached = persisted.iter().any(|e| e.action == ClockAction::Breach);
-    for e in sla::new_events(&persisted, &evaluation.state) {
+    let mut breached = t.sla_breached;
+    let new_events = if same {
+        // The same events and timer as last time: they were persisted then.
+        Vec::new()
+    } else {
+        let persisted = stored_clock_events(&rows::sla_events_of(tx, t.id)?);
+        breached = persisted.iter().any(|e| e.action == ClockAction::Breach);
+        sla::new_events(&persisted, &evaluation.state)
+    };
+    for e in new_events {
         let inserted = rows::insert_sla_event(
             tx,
             &SlaEventRow {
@@ -689,7 +718,7 @@ fn apply_evaluation(
             }
         }
     }
-    if let Some(due) = sla::next_timer(&evaluation.state) {
+    if let Some(due) = sla::next_timer(&evaluation.state).filter(|_| !same) {
         let micros = due.as_microsecond();
         let key = format!("{SLA_TIMER_JOB}:{}:{micros}", t.id);
         let payload = json!({ "ticket_id": t.id }).to_string();
@@ -716,15 +745,16 @@ fn apply_evaluation(
     let unchanged = t.sla_policy.as_deref() == Some(evaluation.policy.name.as_str())
         && t.sla_next_due_at == next_due
         && t.sla_breached == breached
-        && t.sla_error.is_none();
+        && t.sla_error.is_none()
+        && same;
     if !unchanged {
-        rows::update_sla(
+        store::desk_ops::update_sla(
             tx,
             t.id,
-            Some(&evaluation.policy.name),
+            &evaluation.policy.name,
             next_due.map(Timestamp::as_microsecond),
             breached,
-            None,
+            digest,
         )?;
     }
     Ok(())

@@ -1,8 +1,8 @@
 //! `patron bench sla`: re-evaluate the deadlines of N open tickets after a calendar change
 //! (a typhoon closure from 14:00 today through tomorrow), through the real background path — `PUT` of the
 //! calendar, then the recompute job run by the job runner — against the time to merely read
-//! those tickets (the same rows the recompute reads: tickets, clock-relevant log entries and
-//! persisted SLA events). The store is a temporary SQLite file; the clock is fixed at
+//! those tickets (the same rows the recompute reads: the tickets and their clock-relevant log
+//! entries). The store is a temporary SQLite file; the clock is fixed at
 //! Wednesday 2026-03-04 10:00 in Taipei, so runs are comparable.
 
 use crate::config::Config;
@@ -114,15 +114,14 @@ fn read_all(app: &App) -> Result<Vec<(i64, Option<i64>)>> {
     let mut after = 0;
     let mut out = Vec::new();
     loop {
-        let (tickets, _, _) = app.store.read(|tx| {
+        let (tickets, _) = app.store.read(|tx| {
             let tickets = desk_ops::bulk_unclosed_tickets(tx, after, READ_CHUNK_TICKETS)?;
             let (first, last) = match (tickets.first(), tickets.last()) {
                 (Some(f), Some(l)) => (f.row.id, l.row.id),
-                _ => return anyhow::Ok((tickets, 0, 0)),
+                _ => return anyhow::Ok((tickets, 0)),
             };
             let entries = desk_ops::bulk_clock_entries(tx, first, last)?.len();
-            let events = desk_ops::bulk_sla_events(tx, first, last)?.len();
-            anyhow::Ok((tickets, entries, events))
+            anyhow::Ok((tickets, entries))
         })?;
         let Some(last) = tickets.last().map(|t| t.row.id) else {
             return Ok(out);

@@ -15,6 +15,24 @@ pub fn merged_into(tx: &mut Tx<'_>, id: i64) -> Result<Option<i64>> {
         .flatten())
 }
 
+/// What an SLA evaluation found, with the digest of what it persisted.
+pub fn update_sla(
+    tx: &mut Tx<'_>,
+    id: i64,
+    policy: &str,
+    next_due_micros: Option<i64>,
+    breached: bool,
+    digest: i64,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE tickets SET sla_policy = $2, sla_next_due_at = $3, sla_breached = $4,
+             sla_error = NULL, sla_digest = $5
+         WHERE id = $1",
+        args![id, policy, next_due_micros, i64::from(breached), digest],
+    )?;
+    Ok(())
+}
+
 pub fn set_merged_into(tx: &mut Tx<'_>, id: i64, into: i64) -> Result<()> {
     tx.execute(
         "UPDATE tickets SET merged_into = $2 WHERE id = $1",
@@ -438,6 +456,7 @@ pub fn backlog(tx: &mut Tx<'_>, channel: Option<&str>) -> Result<Vec<(String, i6
 pub struct BulkTicket {
     pub row: crate::desk::TicketRow,
     pub merged_into: Option<i64>,
+    pub sla_digest: Option<i64>,
 }
 
 /// Up to `limit` tickets not closed after `after_id`, in id order, locked for the transaction
@@ -450,7 +469,7 @@ pub fn bulk_unclosed_tickets(
     let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
     tx.query(
         &format!(
-            "SELECT {}, merged_into FROM tickets WHERE status <> 'closed' AND id > $1
+            "SELECT {}, merged_into, sla_digest FROM tickets WHERE status <> 'closed' AND id > $1
              ORDER BY id LIMIT $2{lock}",
             crate::desk::TICKET_COLUMNS
         ),
@@ -461,6 +480,7 @@ pub fn bulk_unclosed_tickets(
         Ok(BulkTicket {
             row: crate::desk::ticket(r)?,
             merged_into: r.opt_int(17)?,
+            sla_digest: r.opt_int(18)?,
         })
     })
     .collect()

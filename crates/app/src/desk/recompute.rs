@@ -1,11 +1,12 @@
 //! Re-evaluating every open ticket after a calendar or policy edit, in chunks.
 //!
-//! One chunk is one write transaction: the chunk's tickets (locked on PostgreSQL), their
-//! clock-relevant log entries (without bodies) and their persisted SLA events are read with
-//! three range queries; policies and calendars are parsed once; the SLA engine evaluates the
-//! tickets in parallel on every core (it is pure); then what changed is written with the same
-//! code as a single ticket's re-evaluation ([`super::apply_evaluation`]): new warnings and
-//! breaches once, the next timer, and the queue fields only when they moved. The result is the
+//! One chunk is one write transaction: the chunk's tickets (locked on PostgreSQL) and their
+//! clock-relevant log entries (without bodies) are read with two range queries; policies and
+//! calendars are parsed once; the SLA engine evaluates the tickets in parallel on every core
+//! (it is pure); then what changed is written with the same code as a single ticket's
+//! re-evaluation ([`super::apply_evaluation`]). A ticket whose evaluation has the digest stored
+//! by its last evaluation (same clock events, timer and policy) has nothing new to persist, so
+//! its stored SLA events are not even read; only moved queue fields are written. The result is the
 //! same as re-evaluating each ticket alone ([`super::reevaluate`]), at a fraction of the cost:
 //! no per-ticket transaction, no per-ticket policy or calendar parsing.
 
@@ -18,7 +19,6 @@ use domain::desk::{self, Body, Sender, TicketEvent, parse_party, parse_status};
 use domain::sla::{self, Policy, default_policy};
 use jiff::Timestamp;
 use std::collections::HashMap;
-use store::desk::SlaEventRow;
 use store::desk_ops::{self, BulkTicket, ClockEntryRow};
 use store::sql::Tx;
 
@@ -152,7 +152,6 @@ pub(crate) fn recompute_chunk(
     };
     let (first_id, last_id) = (first.row.id, last.row.id);
     let entries = desk_ops::bulk_clock_entries(tx, first_id, last_id)?;
-    let stored = desk_ops::bulk_sla_events(tx, first_id, last_id)?;
     let policies = load_policies(tx)?;
     let mut calendars = HashMap::new();
     for id in policies
@@ -169,7 +168,6 @@ pub(crate) fn recompute_chunk(
         calendars,
     };
     let entries = by_ticket(&entries, |e| e.ticket_id);
-    let stored_by = by_ticket(&stored, |e: &SlaEventRow| e.ticket_id);
     let placeholder = Body::parse("(body not read)").map_err(|e| anyhow!("{e}"))?;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -198,8 +196,7 @@ pub(crate) fn recompute_chunk(
         });
     for (t, evaluation) in tickets.iter().zip(evaluations) {
         let evaluation = evaluation?;
-        let persisted = stored_by.get(&t.row.id).copied().unwrap_or(&[]);
-        apply_evaluation(tx, &t.row, evaluation, persisted, now, attempts_max)?;
+        apply_evaluation(tx, &t.row, evaluation, t.sla_digest, now, attempts_max)?;
     }
     Ok(ChunkReport {
         tickets: tickets.len(),

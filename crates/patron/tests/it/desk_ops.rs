@@ -581,3 +581,56 @@ both_backends!(trends_flag_spikes, |t: &TestApp| {
     let bad = get(addr, "/api/v1/desk/trends?by=colour", &analyst);
     assert_eq!(bad.status, 422);
 });
+
+both_backends!(
+    calendar_edit_recomputes_open_tickets_in_the_background,
+    |t: &TestApp| {
+        // Monday 09:00: a web ticket's first response is due 2 business hours later, 11:00.
+        let id = open(t, "web", "網站結帳一直失敗").ticket.id;
+        let before = t.app.ticket(id).unwrap();
+        assert_eq!(
+            before.ticket.sla_next_due_at,
+            Some("2026-03-02T03:00:00Z".parse().unwrap())
+        );
+        // A typhoon closes the office from 10:00 today: one hour is used, the other is Tuesday
+        // 09:00–10:00. The edit only schedules the recompute; the job moves the deadline.
+        let mut doc = app::desk::documents::CalendarDoc::taiwan_default();
+        doc.exceptions.push(app::desk::documents::ExceptionDoc {
+            date: "2026-03-02".to_owned(),
+            change: "close".to_owned(),
+            frames: vec![app::desk::documents::FrameDoc {
+                start: "10:00".to_owned(),
+                end: "24:00".to_owned(),
+            }],
+            label: "颱風停班".to_owned(),
+            active: true,
+        });
+        t.app.put_calendar(&Principal::cli(), 1, &doc).unwrap();
+        let stored = t.app.tickets(&Default::default(), 0, 10).unwrap();
+        assert_eq!(
+            stored[0].sla_next_due_at, before.ticket.sla_next_due_at,
+            "not yet recomputed"
+        );
+        let run = t.app.run_pending_jobs().unwrap();
+        assert!(run.done >= 1);
+        let after = t.app.tickets(&Default::default(), 0, 10).unwrap();
+        assert_eq!(
+            after[0].sla_next_due_at,
+            Some("2026-03-03T01:00:00Z".parse().unwrap()),
+            "the earliest running deadline is now the 24 calendar-hour periodic update"
+        );
+        let view = t.app.ticket(id).unwrap();
+        let fr = view
+            .sla
+            .unwrap()
+            .clocks
+            .into_iter()
+            .find(|c| c.clock.as_str() == "first_response")
+            .unwrap();
+        assert_eq!(
+            fr.due_at,
+            Some("2026-03-03T02:00:00Z".parse().unwrap()),
+            "first response: Tuesday 10:00 in Taipei"
+        );
+    }
+);

@@ -5,6 +5,10 @@
 -- Set once when the ticket is merged into another; messages threaded to it land there.
 ALTER TABLE tickets ADD COLUMN merged_into BIGINT REFERENCES tickets (id);
 
+-- A digest of what the last SLA evaluation persisted (its clock events, next timer and
+-- policy): a recompute whose evaluation has the same digest has nothing new to write.
+ALTER TABLE tickets ADD COLUMN sla_digest BIGINT;
+
 -- One satisfaction rating (1-5) per ticket, and the unguessable token of its survey link.
 -- A second rating replaces the first; the audit log keeps the previous value.
 CREATE TABLE ticket_csat (
@@ -47,3 +51,6 @@ CREATE TABLE template_uses (
 );
 CREATE INDEX template_uses_by_ticket ON template_uses (ticket_id);
 CREATE INDEX tickets_by_created ON tickets (created_at);
+-- A ticket's SLA events by ticket (the unique indexes above are partial, so they do not serve
+-- `WHERE ticket_id = $1`, which every re-evaluation runs).
+CREATE INDEX sla_events_by_ticket ON sla_events (ticket_id, id);
