@@ -82,7 +82,8 @@ fn transcript(from: &TicketRow, log: &[rows::TicketEventRow]) -> anyhow::Result<
 
 impl App {
     /// Merges ticket `from` into ticket `into` (see the module documentation). Refused when
-    /// they are the same ticket, when either was merged before, when `into` is closed
+    /// they are the same ticket, when they belong to different customers, when either was
+    /// merged before, when `into` is closed
     /// (`ticket_closed`: reopen it first), or when an agent does not own both.
     pub fn merge_tickets(&self, who: &Principal, into: i64, from: i64) -> AppResult<TicketView> {
         if into == from {
@@ -102,6 +103,15 @@ impl App {
             };
             if !may_reorganise(who, &target) || !may_reorganise(who, &source) {
                 return Err(AppError::Forbidden);
+            }
+            // Two customers' conversations are never joined (a privacy leak other desks
+            // have had: a stranger's mail appended to someone's ticket).
+            if let (Some(a), Some(b)) = (target.customer_id, source.customer_id)
+                && a != b
+            {
+                return Err(
+                    FieldError::new("from", "the tickets belong to different customers").into(),
+                );
             }
             if let Some(other) = desk_ops::merged_into(tx, source.id)? {
                 return Err(FieldError::new(

@@ -114,6 +114,25 @@ both_backends!(merge_and_split, |t: &TestApp| {
         matches!(twice, AppError::Invalid(ref e) if e.field == "from"),
         "{twice:?}"
     );
+    let stranger = t
+        .app
+        .open_ticket(
+            &TestApp::principal(Role::Integration),
+            &TicketInput {
+                channel: "email".to_owned(),
+                body: "我的訂單也有問題".to_owned(),
+                customer: customer("lin@example.tw"),
+                ..TicketInput::default()
+            },
+        )
+        .unwrap()
+        .ticket
+        .id;
+    let other = t.app.merge_tickets(&agent, a, stranger).unwrap_err();
+    assert!(
+        matches!(other, AppError::Invalid(ref e) if e.reason.contains("different customers")),
+        "{other:?}"
+    );
     let c = open(t, "web", "另一個問題").ticket.id;
     t.app
         .assign_ticket(&TestApp::principal(Role::Manager), c, Some("bob"))
