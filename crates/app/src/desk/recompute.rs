@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use store::desk_ops::{self, BulkTicket, ClockEntryRow};
 use store::sql::Tx;
 
-/// Tickets per chunk (one transaction).
+/// Tickets per chunk (one transaction: the write lock is held about 0.1 s per chunk on SQLite;
+/// 20,000 per chunk measured no clear gain in `patron bench sla`).
 pub const SLA_RECOMPUTE_CHUNK_TICKETS: i64 = 5_000;
 
 /// Policies and calendars, parsed once per chunk.
