@@ -60,7 +60,8 @@ pub(crate) struct TicketEventResponse {
     /// RFC 3339, UTC.
     pub(crate) at: String,
     /// `opened`, `message`, `note`, `follow_up`, `status`, `assigned`, `priority`,
-    /// `category`, `sla`, `merged_into`, `merged_from`, `classified`.
+    /// `category`, `sla`, `merged_into`, `merged_from`, `split_to`, `split_from`,
+    /// `classified`.
     pub(crate) kind: String,
     /// Who recorded it: `key:<prefix>`, `cli` or `system`.
     pub(crate) actor: String,

@@ -6,6 +6,7 @@
 mod analytics;
 mod customers;
 mod desk;
+mod desk_ops;
 mod email;
 mod error;
 mod extract;

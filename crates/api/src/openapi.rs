@@ -6,7 +6,9 @@
 use crate::error::{FieldProblem, Problem};
 use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
-use crate::{analytics, customers, desk, email, line, loyalty, orders, points, rewards, system};
+use crate::{
+    analytics, customers, desk, desk_ops, email, line, loyalty, orders, points, rewards, system,
+};
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -78,6 +80,18 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         desk::create_classification,
         desk::list_desk_agents,
         desk::replace_desk_agent,
+        desk_ops::create_ticket_merge,
+        desk_ops::create_ticket_split,
+        desk_ops::create_ticket_csat,
+        desk_ops::create_ticket_csat_link,
+        desk_ops::get_csat_survey,
+        desk_ops::create_csat_rating,
+        desk_ops::create_ab_test,
+        desk_ops::list_ab_tests,
+        desk_ops::get_ab_test,
+        desk_ops::create_ab_test_stop,
+        desk_ops::get_desk_kpis,
+        desk_ops::get_desk_trends,
         line::replace_line_channel,
         line::create_line_webhook_delivery,
         email::create_inbound_email,
@@ -152,7 +166,10 @@ impl utoipa::Modify for FromRouteTable {
             let Some(operation) = operation else { continue };
             operation.operation_id = Some(route.operation_id.to_owned());
             let responses = &mut operation.responses.responses;
-            if !matches!(route.access, Access::Public | Access::Signed) {
+            if !matches!(
+                route.access,
+                Access::Public | Access::Signed | Access::Token
+            ) {
                 operation.security =
                     Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
                 responses.insert(

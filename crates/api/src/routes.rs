@@ -5,8 +5,8 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
-    ApiOptions, ApiState, analytics, customers, desk, email, idempotency, line, loyalty, observe,
-    orders, points, rewards, system,
+    ApiOptions, ApiState, analytics, customers, desk, desk_ops, email, idempotency, line, loyalty,
+    observe, orders, points, rewards, system,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -24,6 +24,9 @@ pub(crate) enum Access {
     /// No key: the handler authenticates the request by its signature (the LINE webhook's
     /// `X-Line-Signature`). No role grants it; a key does not replace the signature.
     Signed,
+    /// No key: the path carries an unguessable token that is the credential (a customer's
+    /// CSAT survey link). No role grants it; an unknown token answers 404.
+    Token,
     /// A key whose role may perform the action.
     Action(Action),
     /// A key with one of these roles (operations data outside the domain's actions).
@@ -34,7 +37,7 @@ impl Access {
     pub(crate) fn allows(self, role: Role) -> bool {
         match self {
             Access::Public => true,
-            Access::Signed => false,
+            Access::Signed | Access::Token => false,
             Access::Action(action) => role.may(action),
             Access::Roles(roles) => roles.contains(&role),
         }
@@ -472,6 +475,90 @@ pub(crate) const ROUTES: &[Route] = &[
         |f| on(f, desk::list_kb_articles),
     ),
     route(
+        Post,
+        "/api/v1/tickets/{id}/merge",
+        "create_ticket_merge",
+        Access::Roles(desk_ops::REORGANISE_ROLES),
+        |f| on(f, desk_ops::create_ticket_merge),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/split",
+        "create_ticket_split",
+        Access::Roles(desk_ops::REORGANISE_ROLES),
+        |f| on(f, desk_ops::create_ticket_split),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/csat",
+        "create_ticket_csat",
+        Needs(Action::WorkTickets),
+        |f| on(f, desk_ops::create_ticket_csat),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/csat/link",
+        "create_ticket_csat_link",
+        Needs(Action::WorkTickets),
+        |f| on(f, desk_ops::create_ticket_csat_link),
+    ),
+    route(
+        Get,
+        "/api/v1/desk/csat/{token}",
+        "get_csat_survey",
+        Access::Token,
+        |f| on(f, desk_ops::get_csat_survey),
+    ),
+    route(
+        Post,
+        "/api/v1/desk/csat/{token}",
+        "create_csat_rating",
+        Access::Token,
+        |f| on(f, desk_ops::create_csat_rating),
+    ),
+    route(
+        Post,
+        "/api/v1/desk/ab-tests",
+        "create_ab_test",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, desk_ops::create_ab_test),
+    ),
+    route(
+        Get,
+        "/api/v1/desk/ab-tests",
+        "list_ab_tests",
+        Access::Roles(desk_ops::REPORT_ROLES),
+        |f| on(f, desk_ops::list_ab_tests),
+    ),
+    route(
+        Get,
+        "/api/v1/desk/ab-tests/{id}",
+        "get_ab_test",
+        Access::Roles(desk_ops::REPORT_ROLES),
+        |f| on(f, desk_ops::get_ab_test),
+    ),
+    route(
+        Post,
+        "/api/v1/desk/ab-tests/{id}/stop",
+        "create_ab_test_stop",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, desk_ops::create_ab_test_stop),
+    ),
+    route(
+        Get,
+        "/api/v1/desk/kpis",
+        "get_desk_kpis",
+        Access::Roles(desk_ops::REPORT_ROLES),
+        |f| on(f, desk_ops::get_desk_kpis),
+    ),
+    route(
+        Get,
+        "/api/v1/desk/trends",
+        "get_desk_trends",
+        Access::Roles(desk_ops::REPORT_ROLES),
+        |f| on(f, desk_ops::get_desk_trends),
+    ),
+    route(
         Put,
         "/api/v1/channels/line",
         "replace_line_channel",
@@ -594,7 +681,10 @@ async fn authorize(State(state): State<ApiState>, mut req: Request, next: Next) 
     let Some(route) = find(req.method(), matched.as_str()) else {
         return ApiError::new(ErrorCode::Forbidden).into_response();
     };
-    if matches!(route.access, Access::Public | Access::Signed) {
+    if matches!(
+        route.access,
+        Access::Public | Access::Signed | Access::Token
+    ) {
         return next.run(req).await;
     }
     let Some(token) = bearer(req.headers()).map(str::to_owned) else {

@@ -173,7 +173,9 @@ fn order(external_id: &str, quantity: i64) -> Value {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1").replace("{attachment_id}", "1")
+    path.replace("{id}", "1")
+        .replace("{attachment_id}", "1")
+        .replace("{token}", "00000000000000000000000000000000")
 }
 
 /// A raw e-mail with one attachment (`hello`).
@@ -294,6 +296,12 @@ async fn auth_matrix_every_route_and_role() {
     t.call("POST", "/api/v1/tickets", Some(ticket)).await;
     let reward = json!({ "name": "Tea cup", "points_price": 10 });
     t.call("POST", "/api/v1/rewards", Some(reward)).await;
+    let test = json!({ "name": "ack wording", "template_key": "ack", "variants": [
+        { "name": "a", "template": "ack", "weight": 1 },
+        { "name": "b", "template": "ack", "weight": 1 },
+    ]});
+    let made = t.call("POST", "/api/v1/desk/ab-tests", Some(test)).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     let signed: Vec<&str> = ROUTES
         .iter()
         .filter(|r| r.access == Access::Signed)
@@ -322,6 +330,26 @@ async fn auth_matrix_every_route_and_role() {
             .await;
         if route.access == Access::Public {
             assert_eq!(anonymous.status, StatusCode::OK, "{path}");
+            continue;
+        }
+        if route.access == Access::Token {
+            // The token in the path is the credential: an unknown one is not found (an
+            // empty rating is invalid first), with or without a key, whatever the role.
+            let expected = if method == axum::http::Method::GET {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            for a in [&anonymous, &wrong] {
+                assert_eq!(a.status, expected, "{path}: {}", a.body);
+            }
+            for role in Role::ALL {
+                let a = t
+                    .call_as(Some(t.key(role)), method.as_str(), &path, body.clone(), &[])
+                    .await;
+                assert!(!route.access.allows(role));
+                assert_eq!(a.status, expected, "{path} as {role:?}");
+            }
             continue;
         }
         if route.access == Access::Signed {
@@ -1031,7 +1059,10 @@ fn openapi_document_is_structurally_valid() {
         let secured = op.get("security").is_some();
         assert_eq!(
             secured,
-            !matches!(route.access, Access::Public | Access::Signed),
+            !matches!(
+                route.access,
+                Access::Public | Access::Signed | Access::Token
+            ),
             "{}",
             route.operation_id
         );

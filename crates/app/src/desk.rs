@@ -12,10 +12,15 @@
 //! instant). Breaches are thus recorded at their instant even when nobody touches the ticket.
 //! Message bodies are personal data: they are stored, never logged.
 
+pub mod ab;
 pub mod agents;
 pub mod classifier;
+pub mod csat;
 pub mod documents;
 pub mod kb;
+pub mod kpis;
+pub mod merge;
+pub mod recompute;
 pub mod replies;
 
 use crate::customers::{Created, resolve_or_create};
@@ -45,8 +50,8 @@ use store::sql::Tx;
 pub const SLA_TIMER_JOB: &str = "desk.sla_timer";
 /// The desk's default calendar: the Taiwan preset until a shop stores its own.
 pub const DEFAULT_CALENDAR_ID: i64 = 1;
-/// Tickets re-evaluated per recompute job (each in its own transaction).
-pub const SLA_RECOMPUTE_PAGE_TICKETS: i64 = 500;
+/// Tickets re-evaluated per recompute job (one transaction, see [`recompute`]).
+pub const SLA_RECOMPUTE_PAGE_TICKETS: i64 = recompute::SLA_RECOMPUTE_CHUNK_TICKETS;
 /// Largest queue page.
 pub const TICKET_PAGE_MAX: i64 = 100;
 /// Policies in the ordered list.
@@ -450,6 +455,8 @@ fn event_row(ticket_id: i64, at: Timestamp, actor: &str, e: &TicketEvent) -> Tic
         TicketEvent::MergedInto { into } => row.other_id = Some(*into),
         TicketEvent::MergedFrom { from } => row.other_id = Some(*from),
         TicketEvent::Classified { summary } => row.value = Some(summary.clone()),
+        TicketEvent::SplitTo { to } => row.other_id = Some(*to),
+        TicketEvent::SplitFrom { from } => row.other_id = Some(*from),
     }
     row
 }
@@ -572,6 +579,12 @@ fn evaluate(
     events: &[TicketEventRow],
     now: Timestamp,
 ) -> anyhow::Result<Result<Evaluation, String>> {
+    // A ticket merged into another has no clocks of its own any more (merge::merge_tickets).
+    if let Some(into) = store::desk_ops::merged_into(tx, t.id)? {
+        return Ok(Err(format!(
+            "merged into ticket {into}: its clocks stopped at the merge"
+        )));
+    }
     let facts = facts(t)?;
     let policies = load_policies(tx)?;
     let (policy, calendar_id) = policies
@@ -626,19 +639,67 @@ fn reevaluate(
     attempts_max: i64,
 ) -> anyhow::Result<()> {
     let events = rows::events_of(tx, t.id)?;
-    let evaluation = match evaluate(tx, t, &events, now)? {
+    let evaluation = evaluate(tx, t, &events, now)?;
+    apply_evaluation(tx, t, evaluation, None, now, attempts_max)
+}
+
+/// FNV-1a, 64 bits: a stable hash for [`evaluation_digest`].
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A digest of what an evaluation asks to persist: its policy, its clock events up to now and
+/// its next timer. Equal digests mean the same rows were written last time.
+fn evaluation_digest(e: &Evaluation) -> i64 {
+    let mut h = fnv1a(0xcbf2_9ce4_8422_2325, e.policy.name.as_bytes());
+    for ev in &e.state.events {
+        h = fnv1a(h, ev.kind.as_str().as_bytes());
+        h = fnv1a(h, &ev.instance.to_le_bytes());
+        h = fnv1a(h, action_as_str(ev.action).as_bytes());
+        h = fnv1a(h, &ev.at.as_microsecond().to_le_bytes());
+    }
+    let timer = sla::next_timer(&e.state).map_or(i64::MIN, Timestamp::as_microsecond);
+    h = fnv1a(h, &timer.to_le_bytes());
+    h as i64
+}
+
+/// Persists what an evaluation found (see [`reevaluate`]). `known_digest` is the ticket's
+/// stored [`evaluation_digest`] when the caller read it (the bulk recompute): when the new
+/// evaluation has the same digest, its events and timer were persisted before and only the
+/// queue fields are checked. Shared with the bulk recompute ([`recompute`]).
+fn apply_evaluation(
+    tx: &mut Tx<'_>,
+    t: &TicketRow,
+    evaluation: Result<Evaluation, String>,
+    known_digest: Option<i64>,
+    now: Timestamp,
+    attempts_max: i64,
+) -> anyhow::Result<()> {
+    let evaluation = match evaluation {
         Ok(e) => e,
         Err(reason) => {
-            tracing::warn!(ticket_id = t.id, %reason, "SLA clocks cannot be computed");
-            rows::update_sla(tx, t.id, None, None, t.sla_breached, Some(&reason))?;
+            if t.sla_error.as_deref() != Some(reason.as_str()) {
+                tracing::warn!(ticket_id = t.id, %reason, "SLA clocks cannot be computed");
+                rows::update_sla(tx, t.id, None, None, t.sla_breached, Some(&reason))?;
+            }
             return Ok(());
         }
     };
-    let stored = rows::sla_events_of(tx, t.id)?;
-    let persisted = stored_clock_events(&stored);
+    let digest = evaluation_digest(&evaluation);
+    let same = known_digest == Some(digest);
     let now_micros = now.as_microsecond();
-    let mut breached = persisted.iter().any(|e| e.action == ClockAction::Breach);
-    for e in sla::new_events(&persisted, &evaluation.state) {
+    let mut breached = t.sla_breached;
+    let new_events = if same {
+        // The same events and timer as last time: they were persisted then.
+        Vec::new()
+    } else {
+        let persisted = stored_clock_events(&rows::sla_events_of(tx, t.id)?);
+        breached = persisted.iter().any(|e| e.action == ClockAction::Breach);
+        sla::new_events(&persisted, &evaluation.state)
+    };
+    for e in new_events {
         let inserted = rows::insert_sla_event(
             tx,
             &SlaEventRow {
@@ -664,7 +725,7 @@ fn reevaluate(
             }
         }
     }
-    if let Some(due) = sla::next_timer(&evaluation.state) {
+    if let Some(due) = sla::next_timer(&evaluation.state).filter(|_| !same) {
         let micros = due.as_microsecond();
         let key = format!("{SLA_TIMER_JOB}:{}:{micros}", t.id);
         let payload = json!({ "ticket_id": t.id }).to_string();
@@ -687,14 +748,22 @@ fn reevaluate(
         .filter(|c| !c.is_stopped() && c.paused_since.is_none())
         .filter_map(|c| c.due_at)
         .min();
-    rows::update_sla(
-        tx,
-        t.id,
-        Some(&evaluation.policy.name),
-        next_due.map(Timestamp::as_microsecond),
-        breached,
-        None,
-    )?;
+    // Unchanged queue fields are not written again (a recompute touches only what moved).
+    let unchanged = t.sla_policy.as_deref() == Some(evaluation.policy.name.as_str())
+        && t.sla_next_due_at == next_due
+        && t.sla_breached == breached
+        && t.sla_error.is_none()
+        && same;
+    if !unchanged {
+        store::desk_ops::update_sla(
+            tx,
+            t.id,
+            &evaluation.policy.name,
+            next_due.map(Timestamp::as_microsecond),
+            breached,
+            digest,
+        )?;
+    }
     Ok(())
 }
 
@@ -1164,6 +1233,8 @@ impl App {
         if input.ack_only && from == Sender::Customer {
             return Err(FieldError::new("ack_only", "only outbound messages acknowledge").into());
         }
+        // A ticket merged into another: the conversation continues on the survivor.
+        let id = self.store.read(|tx| merge::survivor(tx, id))?;
         self.change_ticket(who, id, "ticket.message", |state| {
             message_log(state, from, input.ack_only, body)
         })
@@ -1315,7 +1386,8 @@ impl App {
         after_id: i64,
         limit: i64,
     ) -> AppResult<Vec<TicketSummary>> {
-        if !(1..=TICKET_PAGE_MAX).contains(&limit) {
+        // One more than a page is allowed: the API asks for it to tell whether a page follows.
+        if !(1..=TICKET_PAGE_MAX + 1).contains(&limit) {
             return Err(FieldError::new("limit", format!("must be 1 to {TICKET_PAGE_MAX}")).into());
         }
         for s in &query.statuses {
@@ -1477,22 +1549,44 @@ impl App {
 
     /// Re-evaluates a page of tickets not closed, then schedules the next page.
     fn sla_recompute_page(&self, after: i64, tag: &str) -> AppResult<()> {
-        let ids = self
-            .store
-            .read(|tx| rows::unclosed_ticket_ids(tx, after, SLA_RECOMPUTE_PAGE_TICKETS))?;
-        for id in &ids {
-            self.sla_timer(*id)?;
-        }
-        if let Some(last) = ids
-            .last()
-            .filter(|_| ids.len() as i64 == SLA_RECOMPUTE_PAGE_TICKETS)
-        {
-            let now = self.now_micros();
-            let attempts_max = self.settings.job_attempts_max;
-            self.store
-                .write(|tx| enqueue_recompute(tx, *last, now, attempts_max, tag))?;
-        }
+        let now = self.now();
+        let attempts_max = self.settings.job_attempts_max;
+        self.store.write(|tx| {
+            let chunk = recompute::recompute_chunk(
+                tx,
+                after,
+                SLA_RECOMPUTE_PAGE_TICKETS,
+                now,
+                attempts_max,
+            )?;
+            if let Some(last) = chunk
+                .last_id
+                .filter(|_| chunk.tickets as i64 == SLA_RECOMPUTE_PAGE_TICKETS)
+            {
+                enqueue_recompute(tx, last, now.as_microsecond(), attempts_max, tag)?;
+            }
+            anyhow::Ok(())
+        })?;
         Ok(())
+    }
+
+    /// Re-evaluates every ticket not closed now, chunk by chunk (what the recompute job does
+    /// after a calendar or policy edit, without the job queue); returns how many.
+    pub fn recompute_open_tickets(&self) -> AppResult<usize> {
+        let now = self.now();
+        let attempts_max = self.settings.job_attempts_max;
+        let mut after = 0;
+        let mut total = 0;
+        loop {
+            let chunk = self.store.write(|tx| {
+                recompute::recompute_chunk(tx, after, SLA_RECOMPUTE_PAGE_TICKETS, now, attempts_max)
+            })?;
+            total += chunk.tickets;
+            match chunk.last_id {
+                Some(last) if chunk.tickets as i64 == SLA_RECOMPUTE_PAGE_TICKETS => after = last,
+                _ => return Ok(total),
+            }
+        }
     }
 }
 

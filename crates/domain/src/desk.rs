@@ -11,6 +11,7 @@
 
 pub mod classify;
 pub mod kb;
+pub mod ops;
 pub mod reply;
 pub mod triage;
 
@@ -427,6 +428,14 @@ pub enum TicketEvent {
     Classified {
         summary: String,
     },
+    /// Messages of this ticket were copied into the new ticket `to`.
+    SplitTo {
+        to: i64,
+    },
+    /// This ticket was split off ticket `from`.
+    SplitFrom {
+        from: i64,
+    },
 }
 
 impl TicketEvent {
@@ -445,6 +454,8 @@ impl TicketEvent {
             TicketEvent::MergedInto { .. } => "merged_into",
             TicketEvent::MergedFrom { .. } => "merged_from",
             TicketEvent::Classified { .. } => "classified",
+            TicketEvent::SplitTo { .. } => "split_to",
+            TicketEvent::SplitFrom { .. } => "split_from",
         }
     }
 

@@ -7,6 +7,8 @@
 //!   both in the same server, driven by an in-process keep-alive client over loopback.
 //! - `expiry`: the `loyalty.expire` job over N seeded lots on SQLite: time per million lots and
 //!   peak memory (the job works in bounded batches, so memory should not grow with N).
+//! - `sla`: the deadlines of N open tickets recomputed after a calendar change, against
+//!   reading them ([`crate::bench_sla`]).
 
 use crate::config::Config;
 use crate::import::{Format, ImportOptions, Kind};
@@ -54,6 +56,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         messages: usize,
     },
+    /// Recompute the SLA deadlines of N open tickets after a calendar change, against reading them.
+    Sla {
+        #[arg(long, default_value_t = 100_000)]
+        tickets: u64,
+    },
     /// CLV pipeline and Pareto/NBD fit against Python lifetimes on the same seeded log.
     Analytics {
         #[arg(long, default_value_t = 1_000_000)]
@@ -88,6 +95,7 @@ pub fn run(config: &Config, command: BenchCommand) -> Result<()> {
         } => bench_http(config, seconds, concurrency),
         BenchCommand::Expiry { lots, accounts } => bench_expiry(config, lots, accounts),
         BenchCommand::Classify { messages } => bench_classify(messages),
+        BenchCommand::Sla { tickets } => crate::bench_sla::run(config, tickets),
         BenchCommand::Analytics {
             customers,
             pnbd_customers,

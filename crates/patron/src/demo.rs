@@ -1,6 +1,7 @@
 //! `patron demo`: a temporary SQLite store filled with a generated Taiwanese tea shop —
 //! zh-TW names, NT$ prices, customers whose purchases follow a BG/NBD process with
-//! Gamma-Gamma spend over the past two years — then served, with a key and example commands.
+//! Gamma-Gamma spend over the past two years, and a complaint desk of the past two weeks
+//! ([`crate::demo_desk`]) — then served, with a key and example commands.
 
 use crate::config::Config;
 use anyhow::Result;
@@ -33,6 +34,8 @@ pub struct DemoArgs {
 
 /// Days of history generated before today.
 const HISTORY_DAYS: i64 = 730;
+/// Tickets on the demo's desk (over the past two weeks).
+const DESK_TICKETS: usize = 300;
 
 /// What the demo generated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +157,16 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<()> {
         shop.orders,
         shop.points
     );
+    // The desk's history is a thousand use cases; their per-ticket log lines would bury the
+    // demo's own output, so they are not logged.
+    let desk =
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+            crate::demo_desk::fill(&app, args.customers, DESK_TICKETS, args.seed)
+        })?;
+    println!(
+        "Demo desk: {} tickets ({} solved, {} rated, {} near their resolution deadline)",
+        desk.tickets, desk.solved, desk.rated, desk.near_breach
+    );
     if args.no_serve {
         return Ok(());
     }
@@ -173,6 +186,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<()> {
              -d '{{\"source\":\"demo\",\"external_id\":\"curl-1\",\"customer\":{{\"identities\":{{\"shop_customer_id\":\"TW000001\"}}}},\
              \"lines\":[{{\"sku\":\"TEA-OOLONG-150G\",\"quantity\":2,\"unit_price_minor\":68000}}]}}' {base}/api/v1/orders"
         );
+        println!("  curl -s -H 'Authorization: Bearer {key}' {base}/api/v1/desk/kpis");
         println!();
         println!("Press Ctrl-C to stop.");
     })

@@ -4,9 +4,11 @@
 pub mod analytics_cmd;
 pub mod bench;
 pub mod bench_analytics;
+pub mod bench_sla;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod demo_desk;
 pub mod desk_cmd;
 pub mod import;
 pub mod progress;

@@ -28,11 +28,11 @@ pub struct TicketRow {
     pub sla_error: Option<String>,
 }
 
-const TICKET_COLUMNS: &str = "id, reference, channel, status, priority, category, subject, \
+pub(crate) const TICKET_COLUMNS: &str = "id, reference, channel, status, priority, category, subject, \
     customer_id, order_event_id, assignee, opened_by, created_at, updated_at, sla_policy, \
     sla_next_due_at, sla_breached, sla_error";
 
-fn ticket(r: &Row) -> Result<TicketRow> {
+pub(crate) fn ticket(r: &Row) -> Result<TicketRow> {
     Ok(TicketRow {
         id: r.int(0)?,
         reference: r.opt_text(1)?.unwrap_or_default().to_owned(),

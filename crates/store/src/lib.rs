@@ -10,6 +10,7 @@ pub mod sql;
 pub mod audit;
 pub mod customers;
 pub mod desk;
+pub mod desk_ops;
 pub mod desk_triage;
 pub mod email;
 pub mod events;

@@ -76,6 +76,14 @@ const SCRIPTS: &[Script] = &[
     },
     Script {
         migration: Migration {
+            version: 8,
+            name: "desk_ops",
+        },
+        sqlite: include_str!("../migrations/sqlite/0008_desk_ops.sql"),
+        postgres: include_str!("../migrations/postgres/0008_desk_ops.sql"),
+    },
+    Script {
+        migration: Migration {
             version: 9,
             name: "desk_triage",
         },

@@ -176,7 +176,10 @@ fn render(
     title: Option<Title>,
     compensation: Option<i64>,
     settings: &crate::Settings,
+    now: Timestamp,
 ) -> AppResult<String> {
+    // A running A/B test of this key picks the ticket's variant (recorded); the use is recorded.
+    let key = &super::ab::template_for(tx, ticket, key, now)?;
     let (ctx, locale) = context(tx, ticket, title, compensation, settings)?;
     let text = template_text(tx, key, locale)?
         .ok_or_else(|| FieldError::new("template", format!("no template {key:?}")))?;
@@ -200,7 +203,7 @@ pub(crate) fn acknowledge(
     attempts_max: i64,
     line_reply_token: Option<&str>,
 ) -> AppResult<()> {
-    let text = render(tx, ticket, "ack", None, None, settings)?;
+    let text = render(tx, ticket, "ack", None, None, settings, now)?;
     let body = Body::parse(&text)?;
     let event = TicketEvent::Message {
         from: Sender::System,
@@ -289,7 +292,7 @@ pub(crate) fn answer_faq(
     attempts_max: i64,
 ) -> AppResult<()> {
     let key = format!("faq_{}", intent.as_str());
-    let (event, text) = match render(tx, ticket, &key, None, None, with.settings) {
+    let (event, text) = match render(tx, ticket, &key, None, None, with.settings, now) {
         Ok(text) => (
             TicketEvent::Message {
                 from: Sender::System,
@@ -404,7 +407,7 @@ impl App {
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
             let row = rows::get_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
-            let text = render(tx, &row, key, title, None, &self.settings)?;
+            let text = render(tx, &row, key, title, None, &self.settings, now)?;
             let body = Body::parse(&text)?;
             change_ticket_tx(
                 tx,

@@ -277,7 +277,7 @@ fn demo_serves_and_its_examples_answer() {
         .iter()
         .filter(|l| l.trim_start().starts_with("curl"))
         .collect();
-    assert_eq!(examples.len(), 3, "{lines:?}");
+    assert_eq!(examples.len(), 4, "{lines:?}");
     // Replay each printed example with the test client.
     let customer = get(&addr, "/api/v1/customers/1", &key);
     assert_eq!(customer.status, 200, "{}", customer.body);
@@ -294,6 +294,67 @@ fn demo_serves_and_its_examples_answer() {
     let placed = post(&addr, "/api/v1/orders", &key, body);
     assert_eq!(placed.status, 201, "{}", placed.body);
     assert!(examples[0].contains(&format!("http://{addr}/api/v1/customers/1")));
+    // The desk: tickets across channels and states, some solved and rated, some near breach.
+    assert!(examples[3].ends_with(&format!("http://{addr}/api/v1/desk/kpis")));
+    let kpis = get(&addr, "/api/v1/desk/kpis", &key);
+    assert_eq!(kpis.status, 200, "{}", kpis.body);
+    let k = kpis.json();
+    assert!(k["tickets"].as_u64().unwrap() >= 200, "{k}");
+    assert!(k["solved"].as_u64().unwrap() > 0, "{k}");
+    assert!(k["csat_count"].as_u64().unwrap() > 0, "{k}");
+    assert!(k["backlog_total"].as_u64().unwrap() > 0, "{k}");
+    assert!(
+        k["sla"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["breached"].as_u64() > Some(0))
+    );
+    let queue = get(&addr, "/api/v1/tickets?status=new,open&limit=100", &key);
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    let queue = queue.json();
+    let channels: std::collections::BTreeSet<&str> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["channel"].as_str())
+        .collect();
+    assert!(channels.len() >= 4, "{channels:?}");
+    // Some running clock is due within two hours of the server's now (the KPI window's end).
+    let now: jiff::Timestamp = k["to"].as_str().unwrap().parse().unwrap();
+    let soon = now + jiff::SignedDuration::from_hours(2);
+    let mut near = false;
+    let mut cursor = String::new();
+    while !near {
+        let page = get(
+            &addr,
+            &format!("/api/v1/tickets?status=open&limit=100{cursor}"),
+            &key,
+        )
+        .json();
+        for item in page["items"].as_array().unwrap() {
+            let ticket = get(&addr, &format!("/api/v1/tickets/{}", item["id"]), &key).json();
+            near |= ticket["sla"]["clocks"].as_array().unwrap().iter().any(|c| {
+                c["state"] == "running"
+                    && c["due_at"]
+                        .as_str()
+                        .and_then(|d| d.parse::<jiff::Timestamp>().ok())
+                        .is_some_and(|d| d > now && d <= soon)
+            });
+            if near {
+                break;
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert!(near, "no ticket near breach at the demo's now");
+    let trends = get(&addr, "/api/v1/desk/trends?by=category&period=week", &key);
+    assert_eq!(trends.status, 200, "{}", trends.body);
+    let ab = get(&addr, "/api/v1/desk/ab-tests", &key).json();
+    assert!(ab[0]["results"][0]["tickets"].as_i64().unwrap() > 0, "{ab}");
     child.kill().unwrap();
     child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

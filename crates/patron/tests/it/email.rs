@@ -146,8 +146,16 @@ impl Dovecot {
         );
         let conf = dir.join("dovecot.conf");
         std::fs::write(&conf, config).unwrap();
-        // Without -F the master binds its listeners, then forks and returns.
-        let status = Command::new(binary).arg("-c").arg(&conf).status().unwrap();
+        // Without -F the master binds its listeners, then forks and returns. The daemon gets
+        // no stdio of ours: a pipe it inherited would keep the test run's output open.
+        let status = Command::new(binary)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
         assert!(
             status.success(),
             "dovecot did not start; see {d}/dovecot.log"

@@ -9,6 +9,7 @@ mod classify;
 mod commands;
 mod concurrency;
 mod desk;
+mod desk_ops;
 mod email;
 mod fuzz;
 mod idempotency;
