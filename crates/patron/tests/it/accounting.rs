@@ -396,3 +396,83 @@ test_support::both_backends!(
         );
     }
 );
+
+/// A return reverses the points' allocation of the refunded share, and the roll-forward and the
+/// journal show it. Without an estimate every point is expected to be redeemed (no breakage).
+fn return_reverses_the_refunded_share(t: &TestApp) {
+    let key = t
+        .app
+        .create_key(&app::Principal::cli(), Role::Manager, "finance")
+        .unwrap();
+    let server = Server::start(t.app.clone());
+    let addr = server.addr.as_str();
+    let r = put(
+        addr,
+        "/api/v1/loyalty/programme",
+        &key,
+        r#"{"time_zone":"Asia/Taipei","currency":"JPY","point_value_minor":1,"pending_days":7,
+            "expiry":"never","expired_restore":"forfeit","reminder_days":0,"wallet_kind":"free"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut o = jpy_order("RET-1", "C-R", 50_000);
+    o.lines.push(LineInput {
+        sku: "POT-01".to_owned(),
+        category: None,
+        quantity: 1,
+        unit_price_minor: 50_000,
+    });
+    let Intake::Accepted(placed) = t
+        .app
+        .place_order(&TestApp::principal(Role::Integration), &o)
+        .unwrap()
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(placed.points_earned, 10_000);
+    // 100,000 × 10,000 / 110,000 = 9,090.9 → 9,091 to the points.
+    t.advance(SignedDuration::from_hours(24));
+    let Intake::Accepted(_) = t
+        .app
+        .refund_order(
+            &TestApp::principal(Role::Integration),
+            &crate::support::refund("RET-1-R", "RET-1", Some(vec![(1, 1)])),
+        )
+        .unwrap()
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(
+        rollforward(addr, &key, "2026-03-31"),
+        vec![[0, 9_091, 4_546, 0, 4_545]],
+        "half the price refunded: round(9,091 / 2) reversed"
+    );
+    let r = get(
+        addr,
+        "/api/v1/loyalty/accounting/journal.csv?from=2026-03-01&to=2026-03-31",
+        &key,
+    );
+    for expected in [
+        "2026-03-01,2026-03-31,return,2026-03,revenue_goods,45454,0,JPY",
+        "2026-03-01,2026-03-31,return,2026-03,contract_liability_points,4546,0,JPY",
+        "2026-03-01,2026-03-31,return,2026-03,receivable,0,50000,JPY",
+    ] {
+        assert!(
+            r.body.lines().any(|l| l == expected),
+            "{expected} missing from\n{}",
+            r.body
+        );
+    }
+    healthy(t);
+}
+
+#[test]
+fn return_reverses_the_refunded_share_sqlite() {
+    return_reverses_the_refunded_share(&ie52_app(Backend::Sqlite).expect("sqlite"));
+}
+
+#[test]
+fn return_reverses_the_refunded_share_postgres() {
+    if let Some(t) = ie52_app(Backend::Postgres) {
+        return_reverses_the_refunded_share(&t);
+    }
+}
