@@ -3,6 +3,7 @@
 //! route table, `Idempotency-Key` replay, per-request tracing, Prometheus metrics and an
 //! OpenAPI 3.1 document generated from the same types. Never touches SQL.
 
+mod accounting;
 mod analytics;
 mod customers;
 mod desk;

@@ -7,7 +7,8 @@ use crate::error::{FieldProblem, Problem};
 use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
 use crate::{
-    analytics, customers, desk, desk_ops, email, line, loyalty, orders, points, rewards, system,
+    accounting, analytics, customers, desk, desk_ops, email, line, loyalty, orders, points,
+    rewards, system,
 };
 use std::sync::OnceLock;
 use utoipa::OpenApi;
@@ -43,6 +44,11 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         loyalty::create_loyalty_simulation,
         loyalty::get_loyalty_programme,
         loyalty::replace_loyalty_programme,
+        accounting::list_breakage_estimates,
+        accounting::replace_breakage_estimate,
+        accounting::get_liability_rollforward,
+        accounting::get_liability_by_expiry,
+        accounting::get_loyalty_journal,
         rewards::create_redemption_cancellation,
         rewards::create_reward_redemption,
         rewards::create_reward,

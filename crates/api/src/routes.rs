@@ -5,8 +5,8 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
-    ApiOptions, ApiState, analytics, customers, desk, desk_ops, email, idempotency, line, loyalty,
-    observe, orders, points, rewards, system,
+    ApiOptions, ApiState, accounting, analytics, customers, desk, desk_ops, email, idempotency,
+    line, loyalty, observe, orders, points, rewards, system,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -246,6 +246,41 @@ pub(crate) const ROUTES: &[Route] = &[
         "create_loyalty_simulation",
         Needs(Action::ReadPoints),
         |f| on(f, loyalty::create_loyalty_simulation),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/accounting/breakage",
+        "list_breakage_estimates",
+        Access::Roles(accounting::ACCOUNTING_ROLES),
+        |f| on(f, accounting::list_breakage_estimates),
+    ),
+    route(
+        Put,
+        "/api/v1/loyalty/accounting/breakage",
+        "replace_breakage_estimate",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, accounting::replace_breakage_estimate),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/accounting/rollforward",
+        "get_liability_rollforward",
+        Access::Roles(accounting::ACCOUNTING_ROLES),
+        |f| on(f, accounting::get_liability_rollforward),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/accounting/liability-by-expiry",
+        "get_liability_by_expiry",
+        Access::Roles(accounting::ACCOUNTING_ROLES),
+        |f| on(f, accounting::get_liability_by_expiry),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/accounting/journal.csv",
+        "get_loyalty_journal",
+        Access::Roles(accounting::ACCOUNTING_ROLES),
+        |f| on(f, accounting::get_loyalty_journal),
     ),
     route(
         Post,

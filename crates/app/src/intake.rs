@@ -677,6 +677,7 @@ impl App {
                 .collect();
             let mut transfers = Vec::with_capacity(earning.len());
             let mut lot_lines = Vec::with_capacity(earning.len());
+            let mut priced: Vec<((i64, i64), i64, i64)> = Vec::with_capacity(earning.len());
             let mut deltas: HashMap<i64, i64> = HashMap::new();
             let mut pending: HashMap<i64, i64> = HashMap::new();
             let mut next_activation: Option<i64> = None;
@@ -705,6 +706,7 @@ impl App {
                     reason: None,
                     lot_state: pending_until.map(|_| ledger::LOT_PENDING),
                 });
+                priced.push(((*id, 0), earn.points, n.total));
                 for (line, quantity, points, rules) in &earn.lines {
                     lot_lines.push(store::loyalty::LotLine {
                         lot: (*id, 0),
@@ -729,6 +731,14 @@ impl App {
             }
             ledger::insert_transfers(tx, &transfers)?;
             store::loyalty::insert_lot_lines(tx, &lot_lines)?;
+            if !priced.is_empty() {
+                let allocator = crate::accounting::Allocator::load(tx, &loyalty, now)?;
+                let revenue = priced
+                    .iter()
+                    .map(|&(lot, points, price)| allocator.lot(lot, points, price))
+                    .collect::<AppResult<Vec<_>>>()?;
+                store::accounting::insert_lot_revenue(tx, &revenue)?;
+            }
             store::loyalty::add_to_pendings(tx, &pending.into_iter().collect::<Vec<_>>())?;
             let attempts = self.settings.job_attempts_max;
             if let Some(due) = next_activation {

@@ -2,6 +2,7 @@
 //! transaction. Everything is synchronous; async surfaces call in through `spawn_blocking`.
 //! The clock and randomness are injected through [`sys`].
 
+pub mod accounting;
 pub mod analytics;
 pub mod coalesce;
 pub mod customers;

@@ -7,6 +7,7 @@
 
 pub mod sql;
 
+pub mod accounting;
 pub mod audit;
 pub mod customers;
 pub mod desk;

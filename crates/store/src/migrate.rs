@@ -90,6 +90,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0009_desk_triage.sql"),
         postgres: include_str!("../migrations/postgres/0009_desk_triage.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 10,
+            name: "loyalty_accounting",
+        },
+        sqlite: include_str!("../migrations/sqlite/0010_loyalty_accounting.sql"),
+        postgres: include_str!("../migrations/postgres/0010_loyalty_accounting.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

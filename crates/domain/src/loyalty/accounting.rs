@@ -54,6 +54,86 @@ pub enum AccountingError {
     BadBuckets,
     #[error("amounts too large to compute")]
     Overflow,
+    #[error("expected redemption rate: must be 1 to {PPM} parts per million")]
+    Rate,
+    #[error("cohort: must be a month YYYY-MM")]
+    Cohort,
+}
+
+/// Parts per million in a whole: a redemption rate of `PPM` is 100 %.
+pub const PPM: i64 = 1_000_000;
+
+/// Checks an expected redemption rate (1 ppm to 100 %).
+pub fn check_rate_ppm(rate_ppm: i64) -> Result<i64, AccountingError> {
+    if (1..=PPM).contains(&rate_ppm) {
+        Ok(rate_ppm)
+    } else {
+        Err(AccountingError::Rate)
+    }
+}
+
+/// Checks who set an estimate or why: 1 to [`ESTIMATE_TEXT_CHARS_MAX`] characters, not blank.
+pub fn check_estimate_text(field: &'static str, text: &str) -> Result<(), AccountingError> {
+    let chars = text.trim().chars().count();
+    if chars == 0 || text.chars().count() > ESTIMATE_TEXT_CHARS_MAX {
+        return Err(AccountingError::EstimateText { field });
+    }
+    Ok(())
+}
+
+/// A cohort is the month its points were earned in, `YYYY-MM` (years 1970 to 9999); returns
+/// (year, month).
+pub fn parse_cohort(text: &str) -> Result<(i16, i8), AccountingError> {
+    let b = text.as_bytes();
+    if b.len() != 7
+        || b[4] != b'-'
+        || !b
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || c.is_ascii_digit())
+    {
+        return Err(AccountingError::Cohort);
+    }
+    let year: i16 = text[..4].parse().map_err(|_| AccountingError::Cohort)?;
+    let month: i8 = text[5..].parse().map_err(|_| AccountingError::Cohort)?;
+    if year < 1970 || !(1..=12).contains(&month) {
+        return Err(AccountingError::Cohort);
+    }
+    Ok((year, month))
+}
+
+/// One stored estimate: `rate_ppm` of the cohort's points are expected to be redeemed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateEstimate {
+    pub cohort: String,
+    pub version: u32,
+    pub rate_ppm: i64,
+    pub set_at: Timestamp,
+}
+
+/// The expected redemption rate of `cohort` in force at `at`: its latest version set at or
+/// before `at`; a cohort without one takes the latest earlier cohort's (an estimate carries
+/// forward until revised); with none at all, every point is expected to be redeemed (100 %,
+/// no breakage — the prudent default).
+pub fn rate_in_force(estimates: &[RateEstimate], cohort: &str, at: Timestamp) -> i64 {
+    estimates
+        .iter()
+        .filter(|e| e.set_at <= at && e.cohort.as_str() <= cohort)
+        .max_by(|a, b| {
+            a.cohort
+                .cmp(&b.cohort)
+                .then(a.version.cmp(&b.version))
+                .then(a.set_at.cmp(&b.set_at))
+        })
+        .map_or(PPM, |e| e.rate_ppm)
+}
+
+/// Points of `issued` expected to be redeemed at `rate_ppm`, rounded half up.
+pub fn expected_redeemed(issued: i64, rate_ppm: i64) -> Result<i64, AccountingError> {
+    non_negative(issued, "issued")?;
+    check_rate_ppm(rate_ppm)?;
+    div_round_half_up(i128::from(issued) * i128::from(rate_ppm), i128::from(PPM))
+        .ok_or(AccountingError::Overflow)
 }
 
 fn non_negative(value: i64, field: &'static str) -> Result<i64, AccountingError> {

@@ -4,6 +4,7 @@
 mod http;
 mod support;
 
+mod accounting;
 mod analytics;
 mod classify;
 mod commands;

@@ -355,3 +355,75 @@ fn liability_by_expiry_bucket_sums_to_the_liability() {
         Err(AccountingError::BadBuckets)
     );
 }
+
+fn rate(cohort: &str, version: u32, rate_ppm: i64, at: &str) -> RateEstimate {
+    RateEstimate {
+        cohort: cohort.into(),
+        version,
+        rate_ppm,
+        set_at: ts(at),
+    }
+}
+
+#[test]
+fn rate_in_force_by_cohort_version_and_instant() {
+    let estimates = [
+        rate("2026-03", 1, 950_000, "2026-03-01T00:00:00Z"),
+        rate("2026-03", 2, 970_000, "2026-04-20T00:00:00Z"),
+        rate("2026-05", 1, 900_000, "2026-05-02T00:00:00Z"),
+    ];
+    let at = |s| ts(s);
+    assert_eq!(
+        rate_in_force(&[], "2026-03", at("2026-03-05T00:00:00Z")),
+        PPM
+    );
+    assert_eq!(
+        rate_in_force(&estimates, "2026-02", at("2026-09-01T00:00:00Z")),
+        PPM
+    );
+    assert_eq!(
+        rate_in_force(&estimates, "2026-03", at("2026-03-31T00:00:00Z")),
+        950_000
+    );
+    assert_eq!(
+        rate_in_force(&estimates, "2026-03", at("2026-04-20T00:00:00Z")),
+        970_000
+    );
+    // A later cohort without its own estimate takes the latest earlier one's.
+    assert_eq!(
+        rate_in_force(&estimates, "2026-04", at("2026-04-30T00:00:00Z")),
+        970_000
+    );
+    assert_eq!(
+        rate_in_force(&estimates, "2026-04", at("2026-04-01T00:00:00Z")),
+        950_000
+    );
+    assert_eq!(
+        rate_in_force(&estimates, "2026-06", at("2026-06-01T00:00:00Z")),
+        900_000
+    );
+    // Not yet set at that instant.
+    assert_eq!(
+        rate_in_force(&estimates, "2026-05", at("2026-05-01T00:00:00Z")),
+        970_000
+    );
+}
+
+#[test]
+fn expected_redeemed_and_checks() {
+    assert_eq!(expected_redeemed(10_000, 950_000), Ok(9_500));
+    assert_eq!(expected_redeemed(10_000, 970_000), Ok(9_700));
+    assert_eq!(expected_redeemed(3, 500_000), Ok(2), "half rounds up");
+    assert_eq!(expected_redeemed(10, 0), Err(AccountingError::Rate));
+    assert_eq!(check_rate_ppm(PPM + 1), Err(AccountingError::Rate));
+    assert_eq!(check_rate_ppm(1), Ok(1));
+    assert_eq!(parse_cohort("2026-03"), Ok((2026, 3)));
+    for bad in [
+        "2026-13", "2026-00", "26-03", "2026/03", "2026-3", "+026-03", "1969-12", "",
+    ] {
+        assert_eq!(parse_cohort(bad), Err(AccountingError::Cohort), "{bad}");
+    }
+    assert!(check_estimate_text("reason", "  ").is_err());
+    assert!(check_estimate_text("reason", &"x".repeat(ESTIMATE_TEXT_CHARS_MAX + 1)).is_err());
+    assert!(check_estimate_text("reason", "quarterly review").is_ok());
+}
