@@ -455,3 +455,47 @@ impl App {
             }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_events;
+    use crate::workload::Rng;
+
+    /// A valid delivery: a text message, a sticker, a follow event and an unknown type.
+    const DELIVERY: &str = r#"{"destination":"U0","events":[
+        {"type":"message","mode":"active","timestamp":1767225600000,"webhookEventId":"01H",
+         "replyToken":"r1","source":{"type":"user","userId":"U1234"},
+         "message":{"id":"m1","type":"text","text":"包裹還沒到 😡"}},
+        {"type":"message","replyToken":"r2","source":{"type":"user","userId":"U9"},
+         "message":{"id":"m2","type":"sticker","packageId":"1","stickerId":"2"}},
+        {"type":"follow","replyToken":"r3","source":{"type":"user","userId":"U9"}},
+        {"type":"beacon","source":{"type":"group","groupId":"G1"}}]}"#;
+
+    #[test]
+    fn the_parser_never_panics_on_mutated_or_arbitrary_bodies() {
+        let (events, _) = parse_events(DELIVERY.as_bytes()).expect("the sample parses");
+        assert!(!events.is_empty());
+        let mut rng = Rng::seeded(7);
+        const BYTES: &[u8] = b"{}[]\":,0123456789-.eE tfnulraU\\\xe5\x8c\x85\xff";
+        for round in 0..4_000 {
+            let mut body = DELIVERY.as_bytes().to_vec();
+            if round % 4 == 0 {
+                let len = rng.below(200) as usize;
+                body = (0..len).map(|_| *rng.pick(BYTES)).collect();
+            } else {
+                for _ in 0..=rng.below(6) {
+                    let at = rng.below(body.len() as u64) as usize;
+                    match rng.below(3) {
+                        0 => body[at] = *rng.pick(BYTES),
+                        1 => {
+                            body.remove(at);
+                        }
+                        _ => body.insert(at, *rng.pick(BYTES)),
+                    }
+                }
+            }
+            // Any answer is fine; a panic is not.
+            let _ = parse_events(&body);
+        }
+    }
+}
