@@ -17,7 +17,7 @@ use domain::loyalty::lots::pending_until;
 use domain::loyalty::programme::{
     ExpiredRestorePolicy, PENDING_DAYS_DEFAULT, PROGRAMME_TIME_ZONE_DEFAULT, Programme,
 };
-use domain::loyalty::rules::{BaseRule, EarnContext, RuleRef, RuleSet, simulate};
+use domain::loyalty::rules::{BaseRule, EarnContext, RuleRef, RuleSet, TierEarn, simulate};
 use domain::loyalty::tiers::{
     DowngradePolicy, QualificationBasis, Tier, TierBenefits, TierConfig, TierPeriod,
 };
@@ -52,8 +52,13 @@ pub const EXPIRING_SOON_DAYS: i64 = 30;
 /// How long a hold lives unless the caller asks for less.
 pub const HOLD_TTL_SECS_DEFAULT: i64 = 900;
 
-/// The default programme's tiers: code and the points earned in a calendar year to reach it.
-pub const DEFAULT_TIERS: &str = "member:0,silver:3000,gold:10000";
+/// The default programme's tiers: code, the points earned in a calendar year to reach it and,
+/// optionally, the tier's earning multiplier in basis points (10,000 = ×1, the default).
+pub const DEFAULT_TIERS: &str = "member:0,silver:3000:12500,gold:10000:15000";
+
+/// The rule id a tier bonus is recorded under in a lot's provenance (`lot_lines.rules`): the
+/// tier table of programme version `v` is rule `TIER_RULE_ID:v`.
+pub const TIER_RULE_ID: u64 = 0xFFFF;
 
 /// The programme in force, parsed.
 #[derive(Debug, Clone)]
@@ -104,15 +109,29 @@ fn parse_expiry(s: &str) -> Result<ExpiryPolicy, FieldError> {
 }
 
 fn parse_tiers(s: &str) -> Result<TierConfig, FieldError> {
-    let bad = || FieldError::new("tiers", format!("expected code:threshold,… got {s:?}"));
+    let bad = || {
+        FieldError::new(
+            "tiers",
+            format!("expected code:threshold[:multiplier_bp],… got {s:?}"),
+        )
+    };
     let tiers = s
         .split(',')
         .map(|t| {
-            let (code, threshold) = t.split_once(':').ok_or_else(bad)?;
+            let mut parts = t.split(':');
+            let (Some(code), Some(threshold), multiplier, None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad());
+            };
+            let mut benefits = TierBenefits::default();
+            if let Some(m) = multiplier {
+                benefits.earn_multiplier_bp = m.parse().map_err(|_| bad())?;
+            }
             Ok(Tier {
                 code: code.to_owned(),
                 threshold: threshold.parse().map_err(|_| bad())?,
-                benefits: TierBenefits::default(),
+                benefits,
             })
         })
         .collect::<Result<Vec<_>, FieldError>>()?;
@@ -225,18 +244,52 @@ pub(crate) struct EarnDecision {
 }
 
 impl Loyalty {
-    /// What `order`, placed at `placed_at`, earns under the rules in force, recorded at `now`.
+    /// The tier bonus of a member with `qualifying` points this programme year: `None` without a
+    /// stored programme (the config's rule applies alone) or when the tier earns ×1.
+    pub(crate) fn tier_earn(&self, qualifying: i64) -> AppResult<Option<TierEarn>> {
+        if self.version == 0 {
+            return Ok(None);
+        }
+        let rank = self.tiers.rank_for(qualifying);
+        let (Some(tier), Some(benefits)) =
+            (self.tiers.tiers().get(rank), self.tiers.benefits(rank))
+        else {
+            return Ok(None);
+        };
+        if benefits.earn_multiplier_bp <= domain::loyalty::rules::MULTIPLIER_BP_ONE {
+            return Ok(None);
+        }
+        Ok(Some(TierEarn {
+            tier: tier.code.clone(),
+            rule: RuleRef {
+                id: TIER_RULE_ID,
+                version: u32::try_from(self.version).context("programme version")?,
+            },
+            multiplier_bp: benefits.earn_multiplier_bp,
+        }))
+    }
+
+    /// The start of the programme year containing `now` (tier qualification counts from it).
+    pub(crate) fn year_start(&self, now: Timestamp) -> AppResult<Timestamp> {
+        let zone = self.programme.zone();
+        let year = expiry::local_date(now, zone).first_of_year();
+        Ok(expiry::start_of_local_day(year, zone).context("year start")?)
+    }
+
+    /// What `order`, placed at `placed_at` by a member of `tier` (see [`Loyalty::tier_earn`]),
+    /// earns under the rules in force, recorded at `now`.
     pub(crate) fn decide(
         &self,
         order: &Order,
         placed_at: Timestamp,
         now: Timestamp,
+        tier: Option<TierEarn>,
     ) -> AppResult<EarnDecision> {
         let zone = self.programme.zone().clone();
         let ctx = EarnContext {
             placed_at,
             zone: zone.clone(),
-            tier: None,
+            tier,
             usage: vec![],
         };
         let plan = simulate(order, &self.rules, &ctx)
@@ -948,14 +1001,15 @@ impl App {
             .collect::<Result<Vec<_>, _>>()?;
         let now = self.now();
         let placed_at = placed_at.unwrap_or(now);
-        let tier = match customer_id {
+        let summary = match customer_id {
             Some(c) => Some(self.loyalty_summary(c).map_err(|e| match e {
                 AppError::NotFound => AppError::UnknownCustomer,
                 e => e,
             })?),
             None => None,
-        }
-        .map(|s| s.tier);
+        };
+        let tier = summary.as_ref().map(|s| s.tier.clone());
+        let qualifying = summary.as_ref().map(|s| s.qualifying_points);
         self.store.read(|tx| {
             let loyalty = load(tx, &self.settings)?;
             let currency = match currency {
@@ -964,15 +1018,19 @@ impl App {
             };
             let order = Order::new(currency, order_lines)?;
             let earns = currency == loyalty.programme.currency();
+            let tier_earn = match qualifying {
+                Some(q) => loyalty.tier_earn(q)?,
+                None => None,
+            };
             let ctx = EarnContext {
                 placed_at,
                 zone: loyalty.programme.zone().clone(),
-                tier: None,
+                tier: tier_earn.clone(),
                 usage: vec![],
             };
             let plan = simulate(&order, &loyalty.rules, &ctx)
                 .map_err(|e| AppError::Internal(anyhow!("earning: {e}")))?;
-            let decision = loyalty.decide(&order, placed_at, now)?;
+            let decision = loyalty.decide(&order, placed_at, now, tier_earn)?;
             let lines = plan
                 .lines
                 .iter()

@@ -320,6 +320,37 @@ pub fn earned_between(tx: &mut Tx<'_>, account_id: i64, from: i64, to: i64) -> R
     .int(0)
 }
 
+/// Points earned (`earn` transfers created in `[from, to)`) by each of `customer_ids` that has
+/// any, as `(customer_id, points)`: one statement per 512 customers.
+pub fn earned_between_by_customer(
+    tx: &mut Tx<'_>,
+    customer_ids: &[i64],
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let mut out = Vec::with_capacity(customer_ids.len());
+    for chunk in crate::events::statement_chunks(customer_ids, 512) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT a.customer_id, CAST(SUM(t.amount) AS BIGINT) FROM accounts a
+             JOIN transfers t ON t.credit_account_id = a.id
+             WHERE a.customer_id IN ({list}) AND t.kind = 'earn'
+               AND t.created_at >= $1 AND t.created_at < $2
+             GROUP BY a.customer_id"
+        );
+        let mut params: Vec<crate::sql::Arg<'_>> =
+            vec![crate::sql::Arg::Int(from), crate::sql::Arg::Int(to)];
+        params.extend(chunk.iter().map(|&c| crate::sql::Arg::Int(c)));
+        for r in tx.query(&sql, &params)? {
+            out.push((r.int(0)?, r.int(1)?));
+        }
+    }
+    Ok(out)
+}
+
 /// A redemption hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldRow {

@@ -829,3 +829,80 @@ both_backends!(
         );
     }
 );
+
+both_backends!(tier_multiplies_purchase_earn_batch_level, |t: &TestApp| {
+    t.app
+        .install_default_programme(&TestApp::principal(Role::Admin))
+        .unwrap();
+    // This year: C-G earns 10,000 points (gold, ×1.5), C-S 3,000 (silver, ×1.25), each
+    // as a new member (×1).
+    let first = t
+        .app
+        .place_orders(
+            &who(),
+            &[
+                order("T-G1", "C-G", 1, 100_000_000),
+                order("T-S1", "C-S", 1, 30_000_000),
+            ],
+        )
+        .unwrap();
+    let earned: Vec<i64> = first
+        .iter()
+        .map(|r| match r {
+            Intake::Accepted(o) => o.points_earned,
+            _ => panic!("accepted"),
+        })
+        .collect();
+    assert_eq!(earned, [10_000, 3_000], "new members earn ×1");
+    // One batch: the gold, the silver and a new member, NT$10,000 each (100 base points).
+    let second = t
+        .app
+        .place_orders(
+            &who(),
+            &[
+                order("T-G2", "C-G", 1, 1_000_000),
+                order("T-S2", "C-S", 1, 1_000_000),
+                order("T-N1", "C-N", 1, 1_000_000),
+            ],
+        )
+        .unwrap();
+    let earned: Vec<i64> = second
+        .iter()
+        .map(|r| match r {
+            Intake::Accepted(o) => o.points_earned,
+            _ => panic!("accepted"),
+        })
+        .collect();
+    assert_eq!(earned, [150, 125, 100], "gold ×1.5, silver ×1.25, new ×1");
+    let gold = match &second[0] {
+        Intake::Accepted(o) => o.customer_id,
+        _ => unreachable!(),
+    };
+    assert_eq!(t.app.loyalty_summary(gold).unwrap().tier, "gold");
+    // The simulation agrees with intake.
+    let sim = t
+        .app
+        .simulate_earn(
+            Some(gold),
+            None,
+            &[LineInput {
+                sku: "TEA".into(),
+                category: None,
+                quantity: 1,
+                unit_price_minor: 1_000_000,
+            }],
+            None,
+        )
+        .unwrap();
+    assert_eq!((sim.points, sim.tier.as_deref()), (150, Some("gold")));
+    // A return reverses exactly what the order earned, tier bonus included.
+    let Intake::Accepted(r) = t
+        .app
+        .refund_order(&who(), &refund("RF-T-G2", "T-G2", None))
+        .unwrap()
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(r.points_reversed, 150);
+    healthy(t);
+});
