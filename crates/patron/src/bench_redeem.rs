@@ -125,8 +125,7 @@ pub fn run(
         )
         .await?;
         // Reference: as many bare inserts, by as many connections.
-        let (_clients, bare) =
-            drive(clients, &key, rounds, Arc::new(|i, r| Target::Bare(i, r))).await?;
+        let (_clients, bare) = drive(clients, &key, rounds, Arc::new(Target::Bare)).await?;
         let _ = stop_tx.send(());
         server.await??;
         anyhow::Ok((single, spread_m, bare))
