@@ -1194,7 +1194,8 @@ pub struct ProgrammeSettings {
 pub struct ProgrammeView {
     pub version: i64,
     pub settings: ProgrammeSettings,
-    /// `code:threshold,…` (qualifying points in a calendar year).
+    /// `code:threshold[:multiplier_bp],…` (qualifying points in a calendar year; the earning
+    /// multiplier in basis points, ×1 when absent).
     pub tiers: String,
     pub created_at: Timestamp,
 }
@@ -1381,4 +1382,30 @@ pub(crate) fn tier_rank_tx(
         loyalty.tiers.rank_for(qualifying),
         loyalty.tiers.tiers().len(),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_parse_with_optional_multipliers_and_refuse_bad_ones() {
+        let t = parse_tiers(DEFAULT_TIERS).unwrap();
+        let bp: Vec<i64> = (0..3)
+            .map(|r| t.benefits(r).unwrap().earn_multiplier_bp)
+            .collect();
+        assert_eq!(bp, [10_000, 12_500, 15_000]);
+        // The format stored before multipliers still parses, at ×1.
+        let old = parse_tiers("member:0,silver:3000,gold:10000").unwrap();
+        assert_eq!(old.benefits(2).unwrap().earn_multiplier_bp, 10_000);
+        for bad in [
+            "member:0,gold:10:x",
+            "member:0,gold:10:9000",
+            "member:0,gold:10:15000:1",
+            "member",
+        ] {
+            let e = parse_tiers(bad).unwrap_err();
+            assert_eq!(e.field, "tiers", "{bad}");
+        }
+    }
 }
