@@ -7,7 +7,8 @@
 //!   exactly 10 must succeed and the balance end at 0.
 //! - **spread**: the accounts (seeded through the real intake, batched) each hold enough for the
 //!   redemptions that land on them; every redemption must succeed and the sum of balances drop by
-//!   exactly what was redeemed. No balance may be negative and the ledger check must hold.
+//!   exactly what was redeemed. No balance may be negative, and the full ledger check must hold
+//!   (run up to 10,000 accounts: its per-account subqueries grow with accounts × transfers).
 //!
 //! The reference phase sends as many bare inserts, by as many concurrent connections, as the
 //! spread phase sends redemptions. A redemption is two requests, so a latency ratio near 2 means
@@ -23,6 +24,8 @@ use std::sync::Arc;
 
 /// Points each redemption asks for.
 const POINTS: i64 = 100;
+/// The full ledger check runs only up to this many accounts.
+const LEDGER_CHECK_ACCOUNTS_MAX: u64 = 10_000;
 /// Orders placed per `place_orders` call while seeding.
 const SEED_BATCH: usize = 500;
 
@@ -156,17 +159,23 @@ pub fn run(
         "spread: balances sum to {spread_total_after}, expected {}",
         spread_total_before - redemptions as i64 * POINTS
     );
-    let (negative, healthy) = app.store.read(|tx| -> Result<(i64, bool)> {
+    let (negative, healthy) = app.store.read(|tx| -> Result<(i64, Option<bool>)> {
         let negative = tx
             .query_one(
                 "SELECT COUNT(*) FROM accounts WHERE customer_id IS NOT NULL AND balance < 0",
                 &[],
             )?
             .int(0)?;
-        Ok((negative, store::ledger::check(tx)?.is_healthy()))
+        // The full check's per-account subqueries grow with accounts × transfers.
+        let healthy = if accounts <= LEDGER_CHECK_ACCOUNTS_MAX {
+            Some(store::ledger::check(tx)?.is_healthy())
+        } else {
+            None
+        };
+        Ok((negative, healthy))
     })?;
     ensure!(negative == 0, "{negative} accounts went negative");
-    ensure!(healthy, "the ledger check failed");
+    ensure!(healthy != Some(false), "the ledger check failed");
 
     let (b50, b99, b_rate) = (
         bare.percentile_ms(0.5),
@@ -200,8 +209,13 @@ pub fn run(
         bare.latencies_us.len()
     );
     println!(
-        "  totals: one account {} ok / balance {one_balance}; spread {} ok, Σ balance {spread_total_before} → {spread_total_after}; no negative balance; ledger healthy",
-        single.ok, spread_m.ok
+        "  totals: one account {} ok / balance {one_balance}; spread {} ok, Σ balance {spread_total_before} → {spread_total_after}; no negative balance; ledger check {}",
+        single.ok,
+        spread_m.ok,
+        match healthy {
+            Some(_) => "healthy",
+            None => "skipped (more than 10,000 accounts)",
+        }
     );
     Ok(())
 }
