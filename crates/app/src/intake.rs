@@ -630,6 +630,14 @@ impl App {
                 .into_iter()
                 .collect()
             };
+            let overrides: HashMap<i64, String> = if loyalty.version == 0 || known.is_empty() {
+                HashMap::new()
+            } else {
+                store::loyalty::tier_overrides_in_force(tx, &known, now_micros)?
+                    .into_iter()
+                    .map(|(c, tier, _)| (c, tier))
+                    .collect()
+            };
             for n in &mut plan.new {
                 let v = validated[n.input]
                     .as_ref()
@@ -642,7 +650,9 @@ impl App {
                 } else {
                     0
                 };
-                let earn = loyalty.decide(&v.order, n.occurred_at, now, loyalty.tier_earn(q)?)?;
+                let rank = loyalty.rank(q, overrides.get(&n.customer_id).map(String::as_str));
+                let earn =
+                    loyalty.decide(&v.order, n.occurred_at, now, loyalty.tier_earn(rank)?)?;
                 n.earned = earn.points;
                 n.earn = Some(earn);
             }

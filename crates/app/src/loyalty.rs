@@ -244,13 +244,20 @@ pub(crate) struct EarnDecision {
 }
 
 impl Loyalty {
-    /// The tier bonus of a member with `qualifying` points this programme year: `None` without a
+    /// The member's tier rank: the override's tier while one is in force, else the tier its
+    /// qualifying points this programme year reach.
+    pub(crate) fn rank(&self, qualifying: i64, tier_override: Option<&str>) -> usize {
+        tier_override
+            .and_then(|code| self.tiers.tiers().iter().position(|t| t.code == code))
+            .unwrap_or_else(|| self.tiers.rank_for(qualifying))
+    }
+
+    /// The tier bonus of a member of tier `rank` (see [`Loyalty::rank`]): `None` without a
     /// stored programme (the config's rule applies alone) or when the tier earns ×1.
-    pub(crate) fn tier_earn(&self, qualifying: i64) -> AppResult<Option<TierEarn>> {
+    pub(crate) fn tier_earn(&self, rank: usize) -> AppResult<Option<TierEarn>> {
         if self.version == 0 {
             return Ok(None);
         }
-        let rank = self.tiers.rank_for(qualifying);
         let (Some(tier), Some(benefits)) =
             (self.tiers.tiers().get(rank), self.tiers.benefits(rank))
         else {
@@ -655,8 +662,10 @@ impl App {
             let year = expiry::local_date(now, zone).first_of_year();
             let from = expiry::start_of_local_day(year, zone).context("year start")?;
             let qualifying = rows::earned_between(tx, account.id, from.as_microsecond(), i64::MAX)?;
+            let tier_override =
+                rows::tier_overrides_in_force(tx, &[customer_id], now.as_microsecond())?.pop();
             let tiers = loyalty.tiers.tiers();
-            let rank = loyalty.tiers.rank_for(qualifying);
+            let rank = loyalty.rank(qualifying, tier_override.as_ref().map(|o| o.1.as_str()));
             let next = tiers.get(rank + 1);
             Ok(LoyaltySummary {
                 customer_id,
@@ -671,6 +680,74 @@ impl App {
                 qualifying_points: qualifying,
                 points_to_next_tier: next.map(|t| t.threshold - qualifying),
             })
+        })
+    }
+
+    /// Sets the member's tier by hand until `ends_at` (a manager's decision, with a reason,
+    /// audited); the tier must be one of the programme's, `ends_at` in the future. The latest
+    /// override wins; when it ends the tier follows qualifying points again.
+    pub fn set_tier_override(
+        &self,
+        who: &Principal,
+        customer_id: i64,
+        tier: &str,
+        ends_at: Timestamp,
+        reason: &str,
+    ) -> AppResult<()> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > domain::limits::REASON_CHARS_MAX {
+            return Err(FieldError::new(
+                "reason",
+                format!(
+                    "must be 1 to {} characters",
+                    domain::limits::REASON_CHARS_MAX
+                ),
+            )
+            .into());
+        }
+        let now = self.now();
+        if ends_at <= now {
+            return Err(FieldError::new("ends_at", "must be in the future").into());
+        }
+        self.store.write(|tx| {
+            let loyalty = load(tx, &self.settings)?;
+            if loyalty.version == 0 {
+                return Err(FieldError::new("tier", "no loyalty programme is stored").into());
+            }
+            if !loyalty.tiers.tiers().iter().any(|t| t.code == tier) {
+                let codes: Vec<&str> = loyalty
+                    .tiers
+                    .tiers()
+                    .iter()
+                    .map(|t| t.code.as_str())
+                    .collect();
+                return Err(FieldError::new(
+                    "tier",
+                    format!("must be one of {}", codes.join(", ")),
+                )
+                .into());
+            }
+            if !store::customers::exists(tx, customer_id)? {
+                return Err(AppError::NotFound);
+            }
+            rows::insert_tier_override(
+                tx,
+                customer_id,
+                tier,
+                ends_at.as_microsecond(),
+                reason,
+                &who.actor,
+                now.as_microsecond(),
+            )?;
+            store::audit::insert(
+                tx,
+                now.as_microsecond(),
+                &who.actor,
+                "loyalty.tier.override",
+                Some(&format!("customer:{customer_id}")),
+                None,
+            )?;
+            Ok(())
         })
     }
 
@@ -1018,9 +1095,9 @@ impl App {
             };
             let order = Order::new(currency, order_lines)?;
             let earns = currency == loyalty.programme.currency();
-            let tier_earn = match qualifying {
-                Some(q) => loyalty.tier_earn(q)?,
-                None => None,
+            let tier_earn = match (qualifying, tier.as_deref()) {
+                (Some(q), code) => loyalty.tier_earn(loyalty.rank(q, code))?,
+                _ => None,
             };
             let ctx = EarnContext {
                 placed_at,
@@ -1378,8 +1455,10 @@ pub(crate) fn tier_rank_tx(
     let year = expiry::local_date(now, zone).first_of_year();
     let from = expiry::start_of_local_day(year, zone).context("year start")?;
     let qualifying = rows::earned_between(tx, account.id, from.as_microsecond(), i64::MAX)?;
+    let tier_override =
+        rows::tier_overrides_in_force(tx, &[customer_id], now.as_microsecond())?.pop();
     Ok(Some((
-        loyalty.tiers.rank_for(qualifying),
+        loyalty.rank(qualifying, tier_override.as_ref().map(|o| o.1.as_str())),
         loyalty.tiers.tiers().len(),
     )))
 }

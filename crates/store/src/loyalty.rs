@@ -351,6 +351,51 @@ pub fn earned_between_by_customer(
     Ok(out)
 }
 
+/// Appends a manual tier override for a customer (the latest is in force until `ends_at`).
+pub fn insert_tier_override(
+    tx: &mut Tx<'_>,
+    customer_id: i64,
+    tier: &str,
+    ends_at: i64,
+    reason: &str,
+    actor: &str,
+    now: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO tier_overrides (customer_id, tier, ends_at, reason, actor, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        args![customer_id, tier, ends_at, reason, actor, now],
+    )?;
+    Ok(())
+}
+
+/// The tier overrides in force at `now` for `customer_ids`, as `(customer_id, tier, ends_at)`:
+/// each customer's latest override, if it has not ended. One statement per 512 customers.
+pub fn tier_overrides_in_force(
+    tx: &mut Tx<'_>,
+    customer_ids: &[i64],
+    now: i64,
+) -> Result<Vec<(i64, String, i64)>> {
+    let mut out = Vec::new();
+    for chunk in crate::events::statement_chunks(customer_ids, 512) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT o.customer_id, o.tier, o.ends_at FROM tier_overrides o
+             WHERE o.customer_id IN ({list}) AND o.ends_at > $1
+               AND o.id = (SELECT MAX(l.id) FROM tier_overrides l WHERE l.customer_id = o.customer_id)"
+        );
+        let mut params: Vec<crate::sql::Arg<'_>> = vec![crate::sql::Arg::Int(now)];
+        params.extend(chunk.iter().map(|&c| crate::sql::Arg::Int(c)));
+        for r in tx.query(&sql, &params)? {
+            out.push((r.int(0)?, r.text(1)?.to_owned(), r.int(2)?));
+        }
+    }
+    Ok(out)
+}
+
 /// A redemption hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldRow {
