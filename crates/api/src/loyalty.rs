@@ -213,6 +213,48 @@ pub(crate) async fn get_loyalty(
     Ok(Json(summary.into()))
 }
 
+/// `PUT /customers/{id}/loyalty/tier`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TierOverrideBody {
+    /// One of the programme's tier codes.
+    pub(crate) tier: String,
+    /// RFC 3339, in the future: the override's end; the tier then follows qualifying points.
+    pub(crate) ends_at: String,
+    pub(crate) reason: String,
+}
+
+/// Sets the member's tier by hand until an end date (the latest override wins; audited). The
+/// override also sets the tier's earning multiplier.
+#[utoipa::path(put, path = "/api/v1/customers/{id}/loyalty/tier", tag = "loyalty",
+    params(("id" = i64, Path, description = "Patron's customer id")),
+    request_body = TierOverrideBody,
+    responses(
+        (status = 200, description = "The summary with the override in force", body = LoyaltyResponse),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field: unknown tier, end not in the future, no reason", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn replace_loyalty_tier(
+    State(state): State<ApiState>,
+    Caller(who): Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<TierOverrideBody>,
+) -> Result<Json<LoyaltyResponse>, ApiError> {
+    let ends_at = body.ends_at.parse::<jiff::Timestamp>().map_err(|_| {
+        ApiError::from(app::AppError::from(domain::FieldError::new(
+            "ends_at",
+            "must be an RFC 3339 instant",
+        )))
+    })?;
+    let app = state.app.clone();
+    let summary = blocking(move || {
+        app.set_tier_override(&who, id, &body.tier, ends_at, &body.reason)?;
+        app.loyalty_summary(id)
+    })
+    .await?;
+    Ok(Json(summary.into()))
+}
+
 /// The member's lots that still hold points, soonest expiry first (the statement's lot detail).
 #[utoipa::path(get, path = "/api/v1/customers/{id}/loyalty/lots", tag = "loyalty",
     params(("id" = i64, Path, description = "Patron's customer id")),

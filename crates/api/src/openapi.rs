@@ -40,6 +40,7 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         loyalty::create_points_hold_commit,
         loyalty::create_points_hold_release,
         loyalty::get_loyalty,
+        loyalty::replace_loyalty_tier,
         loyalty::list_loyalty_lots,
         loyalty::create_loyalty_simulation,
         loyalty::get_loyalty_programme,

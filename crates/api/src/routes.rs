@@ -206,6 +206,13 @@ pub(crate) const ROUTES: &[Route] = &[
         |f| on(f, loyalty::get_loyalty),
     ),
     route(
+        Put,
+        "/api/v1/customers/{id}/loyalty/tier",
+        "replace_loyalty_tier",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, loyalty::replace_loyalty_tier),
+    ),
+    route(
         Get,
         "/api/v1/customers/{id}/loyalty/lots",
         "list_loyalty_lots",

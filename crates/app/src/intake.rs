@@ -592,11 +592,6 @@ impl App {
                 };
                 let occurred_at = v.occurred_at.unwrap_or(now);
                 let total = v.order.total_minor();
-                let earn = if v.earns {
-                    Some(loyalty.decide(&v.order, occurred_at, now)?)
-                } else {
-                    None
-                };
                 in_batch.insert(key, plan.new.len());
                 plan.results.push(Slot::New(plan.new.len()));
                 plan.new.push(NewOrder {
@@ -604,9 +599,62 @@ impl App {
                     customer_id,
                     occurred_at,
                     total,
-                    earned: earn.as_ref().map_or(0, |e| e.points),
-                    earn,
+                    earned: 0,
+                    earn: None,
                 });
+            }
+
+            // 2b. What each new order earns, with its member's tier multiplier: the qualifying
+            //     points of this programme year before the batch, one query for the batch's
+            //     known customers (customers new in the batch have none).
+            let known: Vec<i64> = {
+                let mut ids: Vec<i64> = plan
+                    .new
+                    .iter()
+                    .filter(|n| n.customer_id > 0)
+                    .map(|n| n.customer_id)
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            };
+            let qualifying: HashMap<i64, i64> = if loyalty.version == 0 || known.is_empty() {
+                HashMap::new()
+            } else {
+                store::loyalty::earned_between_by_customer(
+                    tx,
+                    &known,
+                    loyalty.year_start(now)?.as_microsecond(),
+                    i64::MAX,
+                )?
+                .into_iter()
+                .collect()
+            };
+            let overrides: HashMap<i64, String> = if loyalty.version == 0 || known.is_empty() {
+                HashMap::new()
+            } else {
+                store::loyalty::tier_overrides_in_force(tx, &known, now_micros)?
+                    .into_iter()
+                    .map(|(c, tier, _)| (c, tier))
+                    .collect()
+            };
+            for n in &mut plan.new {
+                let v = validated[n.input]
+                    .as_ref()
+                    .expect("only valid orders are new");
+                if !v.earns {
+                    continue;
+                }
+                let q = if n.customer_id > 0 {
+                    qualifying.get(&n.customer_id).copied().unwrap_or(0)
+                } else {
+                    0
+                };
+                let rank = loyalty.rank(q, overrides.get(&n.customer_id).map(String::as_str));
+                let earn =
+                    loyalty.decide(&v.order, n.occurred_at, now, loyalty.tier_earn(rank)?)?;
+                n.earned = earn.points;
+                n.earn = Some(earn);
             }
 
             // 3. Create the batch's new customers, then write the new events; any the unique

@@ -17,7 +17,7 @@ use domain::loyalty::lots::pending_until;
 use domain::loyalty::programme::{
     ExpiredRestorePolicy, PENDING_DAYS_DEFAULT, PROGRAMME_TIME_ZONE_DEFAULT, Programme,
 };
-use domain::loyalty::rules::{BaseRule, EarnContext, RuleRef, RuleSet, simulate};
+use domain::loyalty::rules::{BaseRule, EarnContext, RuleRef, RuleSet, TierEarn, simulate};
 use domain::loyalty::tiers::{
     DowngradePolicy, QualificationBasis, Tier, TierBenefits, TierConfig, TierPeriod,
 };
@@ -52,8 +52,13 @@ pub const EXPIRING_SOON_DAYS: i64 = 30;
 /// How long a hold lives unless the caller asks for less.
 pub const HOLD_TTL_SECS_DEFAULT: i64 = 900;
 
-/// The default programme's tiers: code and the points earned in a calendar year to reach it.
-pub const DEFAULT_TIERS: &str = "member:0,silver:3000,gold:10000";
+/// The default programme's tiers: code, the points earned in a calendar year to reach it and,
+/// optionally, the tier's earning multiplier in basis points (10,000 = ×1, the default).
+pub const DEFAULT_TIERS: &str = "member:0,silver:3000:12500,gold:10000:15000";
+
+/// The rule id a tier bonus is recorded under in a lot's provenance (`lot_lines.rules`): the
+/// tier table of programme version `v` is rule `TIER_RULE_ID:v`.
+pub const TIER_RULE_ID: u64 = 0xFFFF;
 
 /// The programme in force, parsed.
 #[derive(Debug, Clone)]
@@ -104,15 +109,29 @@ fn parse_expiry(s: &str) -> Result<ExpiryPolicy, FieldError> {
 }
 
 fn parse_tiers(s: &str) -> Result<TierConfig, FieldError> {
-    let bad = || FieldError::new("tiers", format!("expected code:threshold,… got {s:?}"));
+    let bad = || {
+        FieldError::new(
+            "tiers",
+            format!("expected code:threshold[:multiplier_bp],… got {s:?}"),
+        )
+    };
     let tiers = s
         .split(',')
         .map(|t| {
-            let (code, threshold) = t.split_once(':').ok_or_else(bad)?;
+            let mut parts = t.split(':');
+            let (Some(code), Some(threshold), multiplier, None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad());
+            };
+            let mut benefits = TierBenefits::default();
+            if let Some(m) = multiplier {
+                benefits.earn_multiplier_bp = m.parse().map_err(|_| bad())?;
+            }
             Ok(Tier {
                 code: code.to_owned(),
                 threshold: threshold.parse().map_err(|_| bad())?,
-                benefits: TierBenefits::default(),
+                benefits,
             })
         })
         .collect::<Result<Vec<_>, FieldError>>()?;
@@ -225,18 +244,59 @@ pub(crate) struct EarnDecision {
 }
 
 impl Loyalty {
-    /// What `order`, placed at `placed_at`, earns under the rules in force, recorded at `now`.
+    /// The member's tier rank: the override's tier while one is in force, else the tier its
+    /// qualifying points this programme year reach.
+    pub(crate) fn rank(&self, qualifying: i64, tier_override: Option<&str>) -> usize {
+        tier_override
+            .and_then(|code| self.tiers.tiers().iter().position(|t| t.code == code))
+            .unwrap_or_else(|| self.tiers.rank_for(qualifying))
+    }
+
+    /// The tier bonus of a member of tier `rank` (see [`Loyalty::rank`]): `None` without a
+    /// stored programme (the config's rule applies alone) or when the tier earns ×1.
+    pub(crate) fn tier_earn(&self, rank: usize) -> AppResult<Option<TierEarn>> {
+        if self.version == 0 {
+            return Ok(None);
+        }
+        let (Some(tier), Some(benefits)) =
+            (self.tiers.tiers().get(rank), self.tiers.benefits(rank))
+        else {
+            return Ok(None);
+        };
+        if benefits.earn_multiplier_bp <= domain::loyalty::rules::MULTIPLIER_BP_ONE {
+            return Ok(None);
+        }
+        Ok(Some(TierEarn {
+            tier: tier.code.clone(),
+            rule: RuleRef {
+                id: TIER_RULE_ID,
+                version: u32::try_from(self.version).context("programme version")?,
+            },
+            multiplier_bp: benefits.earn_multiplier_bp,
+        }))
+    }
+
+    /// The start of the programme year containing `now` (tier qualification counts from it).
+    pub(crate) fn year_start(&self, now: Timestamp) -> AppResult<Timestamp> {
+        let zone = self.programme.zone();
+        let year = expiry::local_date(now, zone).first_of_year();
+        Ok(expiry::start_of_local_day(year, zone).context("year start")?)
+    }
+
+    /// What `order`, placed at `placed_at` by a member of `tier` (see [`Loyalty::tier_earn`]),
+    /// earns under the rules in force, recorded at `now`.
     pub(crate) fn decide(
         &self,
         order: &Order,
         placed_at: Timestamp,
         now: Timestamp,
+        tier: Option<TierEarn>,
     ) -> AppResult<EarnDecision> {
         let zone = self.programme.zone().clone();
         let ctx = EarnContext {
             placed_at,
             zone: zone.clone(),
-            tier: None,
+            tier,
             usage: vec![],
         };
         let plan = simulate(order, &self.rules, &ctx)
@@ -602,8 +662,10 @@ impl App {
             let year = expiry::local_date(now, zone).first_of_year();
             let from = expiry::start_of_local_day(year, zone).context("year start")?;
             let qualifying = rows::earned_between(tx, account.id, from.as_microsecond(), i64::MAX)?;
+            let tier_override =
+                rows::tier_overrides_in_force(tx, &[customer_id], now.as_microsecond())?.pop();
             let tiers = loyalty.tiers.tiers();
-            let rank = loyalty.tiers.rank_for(qualifying);
+            let rank = loyalty.rank(qualifying, tier_override.as_ref().map(|o| o.1.as_str()));
             let next = tiers.get(rank + 1);
             Ok(LoyaltySummary {
                 customer_id,
@@ -618,6 +680,74 @@ impl App {
                 qualifying_points: qualifying,
                 points_to_next_tier: next.map(|t| t.threshold - qualifying),
             })
+        })
+    }
+
+    /// Sets the member's tier by hand until `ends_at` (a manager's decision, with a reason,
+    /// audited); the tier must be one of the programme's, `ends_at` in the future. The latest
+    /// override wins; when it ends the tier follows qualifying points again.
+    pub fn set_tier_override(
+        &self,
+        who: &Principal,
+        customer_id: i64,
+        tier: &str,
+        ends_at: Timestamp,
+        reason: &str,
+    ) -> AppResult<()> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > domain::limits::REASON_CHARS_MAX {
+            return Err(FieldError::new(
+                "reason",
+                format!(
+                    "must be 1 to {} characters",
+                    domain::limits::REASON_CHARS_MAX
+                ),
+            )
+            .into());
+        }
+        let now = self.now();
+        if ends_at <= now {
+            return Err(FieldError::new("ends_at", "must be in the future").into());
+        }
+        self.store.write(|tx| {
+            let loyalty = load(tx, &self.settings)?;
+            if loyalty.version == 0 {
+                return Err(FieldError::new("tier", "no loyalty programme is stored").into());
+            }
+            if !loyalty.tiers.tiers().iter().any(|t| t.code == tier) {
+                let codes: Vec<&str> = loyalty
+                    .tiers
+                    .tiers()
+                    .iter()
+                    .map(|t| t.code.as_str())
+                    .collect();
+                return Err(FieldError::new(
+                    "tier",
+                    format!("must be one of {}", codes.join(", ")),
+                )
+                .into());
+            }
+            if !store::customers::exists(tx, customer_id)? {
+                return Err(AppError::NotFound);
+            }
+            rows::insert_tier_override(
+                tx,
+                customer_id,
+                tier,
+                ends_at.as_microsecond(),
+                reason,
+                &who.actor,
+                now.as_microsecond(),
+            )?;
+            store::audit::insert(
+                tx,
+                now.as_microsecond(),
+                &who.actor,
+                "loyalty.tier.override",
+                Some(&format!("customer:{customer_id}")),
+                None,
+            )?;
+            Ok(())
         })
     }
 
@@ -948,14 +1078,15 @@ impl App {
             .collect::<Result<Vec<_>, _>>()?;
         let now = self.now();
         let placed_at = placed_at.unwrap_or(now);
-        let tier = match customer_id {
+        let summary = match customer_id {
             Some(c) => Some(self.loyalty_summary(c).map_err(|e| match e {
                 AppError::NotFound => AppError::UnknownCustomer,
                 e => e,
             })?),
             None => None,
-        }
-        .map(|s| s.tier);
+        };
+        let tier = summary.as_ref().map(|s| s.tier.clone());
+        let qualifying = summary.as_ref().map(|s| s.qualifying_points);
         self.store.read(|tx| {
             let loyalty = load(tx, &self.settings)?;
             let currency = match currency {
@@ -964,15 +1095,19 @@ impl App {
             };
             let order = Order::new(currency, order_lines)?;
             let earns = currency == loyalty.programme.currency();
+            let tier_earn = match (qualifying, tier.as_deref()) {
+                (Some(q), code) => loyalty.tier_earn(loyalty.rank(q, code))?,
+                _ => None,
+            };
             let ctx = EarnContext {
                 placed_at,
                 zone: loyalty.programme.zone().clone(),
-                tier: None,
+                tier: tier_earn.clone(),
                 usage: vec![],
             };
             let plan = simulate(&order, &loyalty.rules, &ctx)
                 .map_err(|e| AppError::Internal(anyhow!("earning: {e}")))?;
-            let decision = loyalty.decide(&order, placed_at, now)?;
+            let decision = loyalty.decide(&order, placed_at, now, tier_earn)?;
             let lines = plan
                 .lines
                 .iter()
@@ -1136,7 +1271,8 @@ pub struct ProgrammeSettings {
 pub struct ProgrammeView {
     pub version: i64,
     pub settings: ProgrammeSettings,
-    /// `code:threshold,…` (qualifying points in a calendar year).
+    /// `code:threshold[:multiplier_bp],…` (qualifying points in a calendar year; the earning
+    /// multiplier in basis points, ×1 when absent).
     pub tiers: String,
     pub created_at: Timestamp,
 }
@@ -1319,8 +1455,36 @@ pub(crate) fn tier_rank_tx(
     let year = expiry::local_date(now, zone).first_of_year();
     let from = expiry::start_of_local_day(year, zone).context("year start")?;
     let qualifying = rows::earned_between(tx, account.id, from.as_microsecond(), i64::MAX)?;
+    let tier_override =
+        rows::tier_overrides_in_force(tx, &[customer_id], now.as_microsecond())?.pop();
     Ok(Some((
-        loyalty.tiers.rank_for(qualifying),
+        loyalty.rank(qualifying, tier_override.as_ref().map(|o| o.1.as_str())),
         loyalty.tiers.tiers().len(),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_parse_with_optional_multipliers_and_refuse_bad_ones() {
+        let t = parse_tiers(DEFAULT_TIERS).unwrap();
+        let bp: Vec<i64> = (0..3)
+            .map(|r| t.benefits(r).unwrap().earn_multiplier_bp)
+            .collect();
+        assert_eq!(bp, [10_000, 12_500, 15_000]);
+        // The format stored before multipliers still parses, at ×1.
+        let old = parse_tiers("member:0,silver:3000,gold:10000").unwrap();
+        assert_eq!(old.benefits(2).unwrap().earn_multiplier_bp, 10_000);
+        for bad in [
+            "member:0,gold:10:x",
+            "member:0,gold:10:9000",
+            "member:0,gold:10:15000:1",
+            "member",
+        ] {
+            let e = parse_tiers(bad).unwrap_err();
+            assert_eq!(e.field, "tiers", "{bad}");
+        }
+    }
 }

@@ -9,6 +9,8 @@
 //!   peak memory (the job works in bounded batches, so memory should not grow with N).
 //! - `sla`: the deadlines of N open tickets recomputed after a calendar change, against
 //!   reading them ([`crate::bench_sla`]).
+//! - `redeem`: hold → commit over HTTP by concurrent redeemers on one account and spread over
+//!   many, against the bare insert endpoint of `http` ([`crate::bench_redeem`]).
 
 use crate::config::Config;
 use crate::import::{Format, ImportOptions, Kind};
@@ -56,6 +58,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         messages: usize,
     },
+    /// 1,000 concurrent redeemers (hold → commit over HTTP) on one account and over N accounts,
+    /// against the bare one-insert endpoint in the same server.
+    Redeem {
+        /// Concurrent redeemers (one keep-alive connection each).
+        #[arg(long, default_value_t = 1_000)]
+        redeemers: usize,
+        /// Accounts of the spread phase, seeded through the real intake.
+        #[arg(long, default_value_t = 100_000)]
+        accounts: u64,
+        /// Redemptions per redeemer in the spread phase.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
     /// Recompute the SLA deadlines of N open tickets after a calendar change, against reading them.
     Sla {
         #[arg(long, default_value_t = 100_000)]
@@ -95,6 +110,11 @@ pub fn run(config: &Config, command: BenchCommand) -> Result<()> {
         } => bench_http(config, seconds, concurrency),
         BenchCommand::Expiry { lots, accounts } => bench_expiry(config, lots, accounts),
         BenchCommand::Classify { messages } => bench_classify(messages),
+        BenchCommand::Redeem {
+            redeemers,
+            accounts,
+            rounds,
+        } => crate::bench_redeem::run(config, redeemers, accounts, rounds),
         BenchCommand::Sla { tickets } => crate::bench_sla::run(config, tickets),
         BenchCommand::Analytics {
             customers,
@@ -121,7 +141,7 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-struct BenchDir(PathBuf);
+pub(crate) struct BenchDir(pub(crate) PathBuf);
 
 impl Drop for BenchDir {
     fn drop(&mut self) {
@@ -399,13 +419,13 @@ async fn load(
 }
 
 /// A minimal HTTP/1.1 keep-alive client: enough for a benchmark, nothing more.
-struct Client {
+pub(crate) struct Client {
     stream: tokio::io::BufReader<tokio::net::TcpStream>,
     host: String,
 }
 
 impl Client {
-    async fn connect(addr: std::net::SocketAddr) -> Result<Client> {
+    pub(crate) async fn connect(addr: std::net::SocketAddr) -> Result<Client> {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Client {
@@ -414,7 +434,17 @@ impl Client {
         })
     }
 
-    async fn post(&mut self, path: &str, key: &str, body: &str) -> Result<u16> {
+    pub(crate) async fn post(&mut self, path: &str, key: &str, body: &str) -> Result<u16> {
+        Ok(self.post_body(path, key, body).await?.0)
+    }
+
+    /// Posts and returns the status and the response body.
+    pub(crate) async fn post_body(
+        &mut self,
+        path: &str,
+        key: &str,
+        body: &str,
+    ) -> Result<(u16, Vec<u8>)> {
         use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
         let request = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -445,7 +475,7 @@ impl Client {
         }
         let mut body = vec![0; length];
         self.stream.read_exact(&mut body).await?;
-        Ok(status)
+        Ok((status, body))
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod analytics_cmd;
 pub mod bench;
 pub mod bench_analytics;
+pub mod bench_redeem;
 pub mod bench_sla;
 pub mod cli;
 pub mod config;

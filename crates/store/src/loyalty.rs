@@ -320,6 +320,82 @@ pub fn earned_between(tx: &mut Tx<'_>, account_id: i64, from: i64, to: i64) -> R
     .int(0)
 }
 
+/// Points earned (`earn` transfers created in `[from, to)`) by each of `customer_ids` that has
+/// any, as `(customer_id, points)`: one statement per 512 customers.
+pub fn earned_between_by_customer(
+    tx: &mut Tx<'_>,
+    customer_ids: &[i64],
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, i64)>> {
+    let mut out = Vec::with_capacity(customer_ids.len());
+    for chunk in crate::events::statement_chunks(customer_ids, 512) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT a.customer_id, CAST(SUM(t.amount) AS BIGINT) FROM accounts a
+             JOIN transfers t ON t.credit_account_id = a.id
+             WHERE a.customer_id IN ({list}) AND t.kind = 'earn'
+               AND t.created_at >= $1 AND t.created_at < $2
+             GROUP BY a.customer_id"
+        );
+        let mut params: Vec<crate::sql::Arg<'_>> =
+            vec![crate::sql::Arg::Int(from), crate::sql::Arg::Int(to)];
+        params.extend(chunk.iter().map(|&c| crate::sql::Arg::Int(c)));
+        for r in tx.query(&sql, &params)? {
+            out.push((r.int(0)?, r.int(1)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Appends a manual tier override for a customer (the latest is in force until `ends_at`).
+pub fn insert_tier_override(
+    tx: &mut Tx<'_>,
+    customer_id: i64,
+    tier: &str,
+    ends_at: i64,
+    reason: &str,
+    actor: &str,
+    now: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO tier_overrides (customer_id, tier, ends_at, reason, actor, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        args![customer_id, tier, ends_at, reason, actor, now],
+    )?;
+    Ok(())
+}
+
+/// The tier overrides in force at `now` for `customer_ids`, as `(customer_id, tier, ends_at)`:
+/// each customer's latest override, if it has not ended. One statement per 512 customers.
+pub fn tier_overrides_in_force(
+    tx: &mut Tx<'_>,
+    customer_ids: &[i64],
+    now: i64,
+) -> Result<Vec<(i64, String, i64)>> {
+    let mut out = Vec::new();
+    for chunk in crate::events::statement_chunks(customer_ids, 512) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT o.customer_id, o.tier, o.ends_at FROM tier_overrides o
+             WHERE o.customer_id IN ({list}) AND o.ends_at > $1
+               AND o.id = (SELECT MAX(l.id) FROM tier_overrides l WHERE l.customer_id = o.customer_id)"
+        );
+        let mut params: Vec<crate::sql::Arg<'_>> = vec![crate::sql::Arg::Int(now)];
+        params.extend(chunk.iter().map(|&c| crate::sql::Arg::Int(c)));
+        for r in tx.query(&sql, &params)? {
+            out.push((r.int(0)?, r.text(1)?.to_owned(), r.int(2)?));
+        }
+    }
+    Ok(out)
+}
+
 /// A redemption hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldRow {

@@ -98,6 +98,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0010_loyalty_accounting.sql"),
         postgres: include_str!("../migrations/postgres/0010_loyalty_accounting.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 11,
+            name: "tier_overrides",
+        },
+        sqlite: include_str!("../migrations/sqlite/0011_tier_overrides.sql"),
+        postgres: include_str!("../migrations/postgres/0011_tier_overrides.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

@@ -2,7 +2,7 @@
 //! right instant, returns inside the window, expiry at local midnight, per-line reversal under
 //! the rule version of the day, redemption holds under concurrency over HTTP, and bad input.
 
-use crate::http::{Server, get, post};
+use crate::http::{Server, get, post, request};
 use crate::support::{order, refund};
 use app::intake::{Intake, LineInput};
 use domain::access::Role;
@@ -827,5 +827,166 @@ both_backends!(
             ),
             (Some(2), Some("paid"))
         );
+    }
+);
+
+both_backends!(tier_multiplies_purchase_earn_batch_level, |t: &TestApp| {
+    t.app
+        .install_default_programme(&TestApp::principal(Role::Admin))
+        .unwrap();
+    // This year: C-G earns 10,000 points (gold, ×1.5), C-S 3,000 (silver, ×1.25), each
+    // as a new member (×1).
+    let first = t
+        .app
+        .place_orders(
+            &who(),
+            &[
+                order("T-G1", "C-G", 1, 100_000_000),
+                order("T-S1", "C-S", 1, 30_000_000),
+            ],
+        )
+        .unwrap();
+    let earned: Vec<i64> = first
+        .iter()
+        .map(|r| match r {
+            Intake::Accepted(o) => o.points_earned,
+            _ => panic!("accepted"),
+        })
+        .collect();
+    assert_eq!(earned, [10_000, 3_000], "new members earn ×1");
+    // One batch: the gold, the silver and a new member, NT$10,000 each (100 base points).
+    let second = t
+        .app
+        .place_orders(
+            &who(),
+            &[
+                order("T-G2", "C-G", 1, 1_000_000),
+                order("T-S2", "C-S", 1, 1_000_000),
+                order("T-N1", "C-N", 1, 1_000_000),
+            ],
+        )
+        .unwrap();
+    let earned: Vec<i64> = second
+        .iter()
+        .map(|r| match r {
+            Intake::Accepted(o) => o.points_earned,
+            _ => panic!("accepted"),
+        })
+        .collect();
+    assert_eq!(earned, [150, 125, 100], "gold ×1.5, silver ×1.25, new ×1");
+    let gold = match &second[0] {
+        Intake::Accepted(o) => o.customer_id,
+        _ => unreachable!(),
+    };
+    assert_eq!(t.app.loyalty_summary(gold).unwrap().tier, "gold");
+    // The simulation agrees with intake.
+    let sim = t
+        .app
+        .simulate_earn(
+            Some(gold),
+            None,
+            &[LineInput {
+                sku: "TEA".into(),
+                category: None,
+                quantity: 1,
+                unit_price_minor: 1_000_000,
+            }],
+            None,
+        )
+        .unwrap();
+    assert_eq!((sim.points, sim.tier.as_deref()), (150, Some("gold")));
+    // A return reverses exactly what the order earned, tier bonus included.
+    let Intake::Accepted(r) = t
+        .app
+        .refund_order(&who(), &refund("RF-T-G2", "T-G2", None))
+        .unwrap()
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(r.points_reversed, 150);
+    healthy(t);
+});
+
+both_backends!(
+    manual_tier_override_until_its_end_date_sets_tier_and_multiplier,
+    |t: &TestApp| {
+        t.app
+            .install_default_programme(&TestApp::principal(Role::Admin))
+            .unwrap();
+        let earned = |id: &str| match t
+            .app
+            .place_order(&who(), &order(id, "C-O", 1, 1_000_000))
+            .unwrap()
+        {
+            Intake::Accepted(o) => (o.customer_id, o.points_earned),
+            _ => panic!("accepted"),
+        };
+        let (c, first) = earned("O-1");
+        assert_eq!(first, 100, "a new member earns ×1");
+        let manager = t
+            .app
+            .create_key(&app::Principal::cli(), Role::Manager, "tiers")
+            .unwrap();
+        let integration = t
+            .app
+            .create_key(&app::Principal::cli(), Role::Integration, "shop")
+            .unwrap();
+        let server = Server::start(t.app.clone());
+        let path = format!("/api/v1/customers/{c}/loyalty/tier");
+        let ends = (t.app.now() + SignedDuration::from_hours(24 * 30)).to_string();
+        let put = |key: &str, path: &str, body: &str| {
+            request(&server.addr, "PUT", path, Some(key), Some(body))
+        };
+        // Bad input changes nothing.
+        for (body, field) in [
+            (
+                format!(r#"{{"tier":"platinum","ends_at":"{ends}","reason":"VIP"}}"#),
+                "tier",
+            ),
+            (
+                r#"{"tier":"gold","ends_at":"2020-01-01T00:00:00Z","reason":"VIP"}"#.to_owned(),
+                "ends_at",
+            ),
+            (
+                r#"{"tier":"gold","ends_at":"soon","reason":"VIP"}"#.to_owned(),
+                "ends_at",
+            ),
+            (
+                format!(r#"{{"tier":"gold","ends_at":"{ends}","reason":"  "}}"#),
+                "reason",
+            ),
+        ] {
+            let r = put(&manager, &path, &body);
+            assert_eq!(r.status, 422, "{body}: {}", r.body);
+            assert_eq!(r.json()["code"], "invalid_field", "{}", r.body);
+            assert!(r.body.contains(field), "{field}: {}", r.body);
+        }
+        let r = put(
+            &manager,
+            "/api/v1/customers/999999/loyalty/tier",
+            &format!(r#"{{"tier":"gold","ends_at":"{ends}","reason":"VIP"}}"#),
+        );
+        assert_eq!(r.status, 404, "{}", r.body);
+        let r = put(
+            &integration,
+            &path,
+            &format!(r#"{{"tier":"gold","ends_at":"{ends}","reason":"VIP"}}"#),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(t.app.loyalty_summary(c).unwrap().tier, "member");
+        // A manager sets gold for 30 days: the summary says gold and orders earn ×1.5.
+        let r = put(
+            &manager,
+            &path,
+            &format!(r#"{{"tier":"gold","ends_at":"{ends}","reason":"VIP"}}"#),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["tier"], "gold", "{}", r.body);
+        assert_eq!(earned("O-2").1, 150);
+        // At its end the tier follows qualifying points again.
+        t.advance(SignedDuration::from_hours(24 * 30));
+        assert_eq!(t.app.loyalty_summary(c).unwrap().tier, "member");
+        assert_eq!(earned("O-3").1, 100);
+        healthy(t);
     }
 );
