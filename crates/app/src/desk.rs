@@ -556,7 +556,8 @@ fn load_calendar(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<Result<Calendar, St
 
 /// What the clocks of a ticket are, as of `now`.
 struct Evaluation {
-    policy: Policy,
+    /// Shared: the bulk recompute evaluates thousands of tickets under the same policies.
+    policy: std::sync::Arc<Policy>,
     calendar_id: i64,
     state: SlaState,
 }
@@ -609,7 +610,7 @@ fn evaluate(
     };
     Ok(match sla::evaluate(&timeline, &policy, &calendar, now) {
         Ok(state) => Ok(Evaluation {
-            policy,
+            policy: std::sync::Arc::new(policy),
             calendar_id,
             state,
         }),

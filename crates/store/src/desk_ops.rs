@@ -467,23 +467,24 @@ pub fn bulk_unclosed_tickets(
     limit: i64,
 ) -> Result<Vec<BulkTicket>> {
     let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
-    tx.query(
+    let mut out = Vec::new();
+    tx.query_each(
         &format!(
             "SELECT {}, merged_into, sla_digest FROM tickets WHERE status <> 'closed' AND id > $1
              ORDER BY id LIMIT $2{lock}",
             crate::desk::TICKET_COLUMNS
         ),
         args![after_id, limit],
-    )?
-    .iter()
-    .map(|r| {
-        Ok(BulkTicket {
-            row: crate::desk::ticket(r)?,
-            merged_into: r.opt_int(17)?,
-            sla_digest: r.opt_int(18)?,
-        })
-    })
-    .collect()
+        |r| {
+            out.push(BulkTicket {
+                row: crate::desk::ticket(r)?,
+                merged_into: r.opt_int(17)?,
+                sla_digest: r.opt_int(18)?,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(out)
 }
 
 /// A log entry that matters to the clocks, without its body.
@@ -506,27 +507,41 @@ pub fn bulk_clock_entries(
     first_id: i64,
     last_id: i64,
 ) -> Result<Vec<ClockEntryRow>> {
-    tx.query(
+    let mut out = Vec::new();
+    each_clock_entry(tx, first_id, last_id, |e| {
+        out.push(e);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The same entries as [`bulk_clock_entries`], handed to `each` as they are read (the bulk
+/// recompute evaluates a ticket as soon as its last entry is read).
+pub fn each_clock_entry(
+    tx: &mut Tx<'_>,
+    first_id: i64,
+    last_id: i64,
+    mut each: impl FnMut(ClockEntryRow) -> Result<()>,
+) -> Result<()> {
+    tx.query_each(
         "SELECT ticket_id, id, at, kind, sender, ack_only, value, previous FROM ticket_events
          WHERE ticket_id >= $1 AND ticket_id <= $2
            AND kind IN ('message', 'note', 'follow_up', 'status')
          ORDER BY ticket_id, id",
         args![first_id, last_id],
-    )?
-    .iter()
-    .map(|r| {
-        Ok(ClockEntryRow {
-            ticket_id: r.int(0)?,
-            id: r.int(1)?,
-            at_micros: r.int(2)?,
-            kind: r.text(3)?.to_owned(),
-            sender: r.opt_text(4)?.map(str::to_owned),
-            ack_only: r.int(5)? != 0,
-            value: r.opt_text(6)?.map(str::to_owned),
-            previous: r.opt_text(7)?.map(str::to_owned),
-        })
-    })
-    .collect()
+        |r| {
+            each(ClockEntryRow {
+                ticket_id: r.int(0)?,
+                id: r.int(1)?,
+                at_micros: r.int(2)?,
+                kind: r.text(3)?.to_owned(),
+                sender: r.opt_text(4)?.map(str::to_owned),
+                ack_only: r.int(5)? != 0,
+                value: r.opt_text(6)?.map(str::to_owned),
+                previous: r.opt_text(7)?.map(str::to_owned),
+            })
+        },
+    )
 }
 
 /// The persisted SLA events of tickets with ids in `[first_id, last_id]`, per ticket in order.

@@ -248,6 +248,58 @@ impl Tx<'_> {
         }
     }
 
+    /// Runs a query, handing each row to `each` as it is read (SQLite: one row buffer reused,
+    /// its text values overwritten in place, so a long result costs no allocation per row and
+    /// the caller can work on early rows before the last is read).
+    pub fn query_each(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut each: impl FnMut(&Row) -> Result<()>,
+    ) -> Result<()> {
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => {
+                let mut stmt = tx
+                    .prepare_cached(&to_sqlite(sql))
+                    .with_context(|| sql.to_owned())?;
+                let width = stmt.column_count();
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(args.iter()))
+                    .with_context(|| sql.to_owned())?;
+                let mut row = Row(vec![Value::Null; width]);
+                while let Some(r) = rows.next()? {
+                    for (i, slot) in row.0.iter_mut().enumerate() {
+                        match r.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => *slot = Value::Null,
+                            rusqlite::types::ValueRef::Integer(v) => *slot = Value::Int(v),
+                            rusqlite::types::ValueRef::Real(v) => {
+                                bail!("column {i}: unexpected real {v} in {sql}")
+                            }
+                            rusqlite::types::ValueRef::Text(t) => {
+                                let t = String::from_utf8_lossy(t);
+                                if let Value::Text(s) = slot {
+                                    s.clear();
+                                    s.push_str(&t);
+                                } else {
+                                    *slot = Value::Text(t.into_owned());
+                                }
+                            }
+                            rusqlite::types::ValueRef::Blob(b) => *slot = Value::Blob(b.to_vec()),
+                        }
+                    }
+                    each(&row)?;
+                }
+                Ok(())
+            }
+            TxInner::Postgres { .. } => {
+                for row in self.query(sql, args)? {
+                    each(&row)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     pub fn query_opt(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Row>> {
         let mut rows = self.query(sql, args)?;
         if rows.len() > 1 {

@@ -19,6 +19,7 @@ use domain::desk::{self, Body, Sender, TicketEvent, parse_party, parse_status};
 use domain::sla::{self, Policy, default_policy};
 use jiff::Timestamp;
 use std::collections::HashMap;
+use std::sync::Arc;
 use store::desk_ops::{self, BulkTicket, ClockEntryRow};
 use store::sql::Tx;
 
@@ -28,7 +29,7 @@ pub const SLA_RECOMPUTE_CHUNK_TICKETS: i64 = 5_000;
 
 /// Policies and calendars, parsed once per chunk.
 struct Inputs {
-    policies: Vec<(Policy, i64)>,
+    policies: Vec<(Arc<Policy>, i64)>,
     calendars: HashMap<i64, Result<Calendar, String>>,
 }
 
@@ -98,7 +99,7 @@ fn evaluate_one(
         .cloned()
         .unwrap_or_else(|| {
             (
-                default_policy(facts.channel, facts.priority),
+                Arc::new(default_policy(facts.channel, facts.priority)),
                 DEFAULT_CALENDAR_ID,
             )
         });
@@ -123,20 +124,41 @@ fn evaluate_one(
     })
 }
 
-/// Rows of `all` (sorted by ticket id) per ticket id.
-fn by_ticket<T>(all: &[T], id: impl Fn(&T) -> i64) -> HashMap<i64, &[T]> {
-    let mut out = HashMap::new();
-    let mut start = 0;
-    while start < all.len() {
-        let key = id(&all[start]);
-        let mut end = start + 1;
-        while end < all.len() && id(&all[end]) == key {
-            end += 1;
+/// A ticket's index in the chunk and its clock-relevant log, for a worker to evaluate.
+type Work = (usize, Vec<ClockEntryRow>);
+
+/// Sends the chunk's tickets to the workers in id order as their logs are read.
+struct Feeder<'a> {
+    tickets: &'a [BulkTicket],
+    /// The first ticket not sent yet.
+    next: usize,
+    send: std::sync::mpsc::Sender<Work>,
+}
+
+impl Feeder<'_> {
+    /// Sends every ticket before `id` with an empty log, then the ticket `id` with `log`
+    /// (entries of a ticket not in the chunk, e.g. closed meanwhile, are dropped).
+    fn send_upto(&mut self, id: i64, mut log: Vec<ClockEntryRow>) -> anyhow::Result<()> {
+        while let Some(t) = self.tickets.get(self.next) {
+            if t.row.id > id {
+                break;
+            }
+            let own = t.row.id == id;
+            let work = if own {
+                std::mem::take(&mut log)
+            } else {
+                Vec::new()
+            };
+            self.send
+                .send((self.next, work))
+                .map_err(|_| anyhow!("the SLA evaluation workers stopped"))?;
+            self.next += 1;
+            if own {
+                break;
+            }
         }
-        out.insert(key, &all[start..end]);
-        start = end;
+        Ok(())
     }
-    out
 }
 
 /// Re-evaluates up to `limit` tickets not closed after `after_id` in the caller's transaction.
@@ -147,12 +169,12 @@ pub(crate) fn recompute_chunk(
     now: Timestamp,
     attempts_max: i64,
 ) -> anyhow::Result<ChunkReport> {
+    let watch = crate::sys::Stopwatch::start();
     let tickets = desk_ops::bulk_unclosed_tickets(tx, after_id, limit)?;
     let (Some(first), Some(last)) = (tickets.first(), tickets.last()) else {
         return Ok(ChunkReport::default());
     };
     let (first_id, last_id) = (first.row.id, last.row.id);
-    let entries = desk_ops::bulk_clock_entries(tx, first_id, last_id)?;
     let policies = load_policies(tx)?;
     let mut calendars = HashMap::new();
     for id in policies
@@ -165,40 +187,88 @@ pub(crate) fn recompute_chunk(
         }
     }
     let inputs = Inputs {
-        policies,
+        policies: policies
+            .into_iter()
+            .map(|(p, c)| (Arc::new(p), c))
+            .collect(),
         calendars,
     };
-    let entries = by_ticket(&entries, |e| e.ticket_id);
+    let read_tickets = watch.elapsed();
     let placeholder = Body::parse("(body not read)").map_err(|e| anyhow!("{e}"))?;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
-    let per_thread = tickets.len().div_ceil(threads).max(1);
-    let evaluations: Vec<anyhow::Result<Result<Evaluation, String>>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = tickets
-                .chunks(per_thread)
-                .map(|part| {
-                    let (inputs, entries, placeholder) = (&inputs, &entries, &placeholder);
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|t| {
-                                let log = entries.get(&t.row.id).copied().unwrap_or(&[]);
-                                evaluate_one(inputs, t, log, placeholder, now)
-                            })
-                            .collect::<Vec<_>>()
-                    })
+    // Reading overlaps evaluating: the log is streamed in ticket order and each ticket goes to
+    // a worker as soon as its last entry is read; the workers evaluate while the rest is read.
+    let mut evaluations: Vec<Option<anyhow::Result<Result<Evaluation, String>>>> =
+        (0..tickets.len()).map(|_| None).collect();
+    let (send, recv) = std::sync::mpsc::channel::<Work>();
+    let recv = std::sync::Mutex::new(recv);
+    let fed = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (inputs, tickets, placeholder, recv) = (&inputs, &tickets, &placeholder, &recv);
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    loop {
+                        let next = match recv.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok((i, log)) = next else { break };
+                        out.push((i, evaluate_one(inputs, &tickets[i], &log, placeholder, now)));
+                    }
+                    out
                 })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("an SLA evaluation thread panicked"))
-                .collect()
+            })
+            .collect();
+        let mut feeder = Feeder {
+            tickets: &tickets,
+            next: 0,
+            send,
+        };
+        let mut pending: Vec<ClockEntryRow> = Vec::new();
+        let mut fed = desk_ops::each_clock_entry(tx, first_id, last_id, |e| {
+            if let Some(p) = pending
+                .first()
+                .map(|p| p.ticket_id)
+                .filter(|p| *p != e.ticket_id)
+            {
+                feeder.send_upto(p, std::mem::take(&mut pending))?;
+            }
+            pending.push(e);
+            Ok(())
         });
+        if let (Ok(()), Some(p)) = (&fed, pending.first().map(|p| p.ticket_id)) {
+            fed = feeder.send_upto(p, std::mem::take(&mut pending));
+        }
+        if fed.is_ok() {
+            fed = feeder.send_upto(i64::MAX, Vec::new());
+        }
+        drop(feeder);
+        for h in handles {
+            for (i, evaluation) in h.join().expect("an SLA evaluation thread panicked") {
+                evaluations[i] = Some(evaluation);
+            }
+        }
+        fed
+    });
+    fed?;
+    let evaluated = watch.elapsed();
+    let evaluations = evaluations
+        .into_iter()
+        .map(|e| e.unwrap_or_else(|| Err(anyhow!("a ticket was not evaluated"))));
     for (t, evaluation) in tickets.iter().zip(evaluations) {
         let evaluation = evaluation?;
         apply_evaluation(tx, &t.row, evaluation, t.sla_digest, now, attempts_max)?;
     }
+    tracing::debug!(
+        tickets = tickets.len(),
+        read_tickets_ms = read_tickets.as_millis() as u64,
+        evaluated_ms = evaluated.as_millis() as u64,
+        written_ms = watch.elapsed().as_millis() as u64,
+        "SLA recompute chunk"
+    );
     Ok(ChunkReport {
         tickets: tickets.len(),
         last_id: Some(last_id),

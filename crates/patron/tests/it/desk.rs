@@ -1290,3 +1290,72 @@ both_backends!(knowledge_base_recall_at_3, |t: &TestApp| {
     ));
     assert!(t.app.search_articles("zzzz", 3).unwrap().is_empty());
 });
+
+both_backends!(
+    calendar_change_recomputes_open_tickets_as_one_by_one,
+    |t: &TestApp| {
+        let who = TestApp::principal(Role::Integration);
+        let manager = TestApp::principal(Role::Manager);
+        let mut ids = Vec::new();
+        for n in 0..5 {
+            ids.push(
+                t.app
+                    .open_ticket(&who, &line_ticket(&format!("U-bulk-{n}")))
+                    .unwrap()
+                    .ticket
+                    .id,
+            );
+        }
+        // A closed ticket inside the id range: its log is read by the bulk query but skipped.
+        t.app.change_status(&manager, ids[2], "solved").unwrap();
+        t.app.change_status(&manager, ids[2], "closed").unwrap();
+        // One answered ticket (its first response is fulfilled, others still run).
+        t.app
+            .change_status(&manager, ids[4], "waiting_on_customer")
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        let before: Vec<_> = ids
+            .iter()
+            .map(|id| t.app.ticket(*id).unwrap().ticket.sla_next_due_at)
+            .collect();
+        // Whole-day closures today and tomorrow move the open tickets' deadlines.
+        let today = t
+            .app
+            .now()
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Taipei").unwrap())
+            .date();
+        let mut doc = app::desk::documents::CalendarDoc::taiwan_default();
+        for date in [today, today.tomorrow().unwrap()] {
+            doc.exceptions.push(app::desk::documents::ExceptionDoc {
+                date: date.to_string(),
+                change: "close".to_owned(),
+                frames: Vec::new(),
+                label: "颱風停班".to_owned(),
+                active: true,
+            });
+        }
+        t.app
+            .put_calendar(&manager, app::desk::DEFAULT_CALENDAR_ID, &doc)
+            .unwrap();
+        assert!(t.app.run_pending_jobs().unwrap().done >= 1);
+        let mut moved = 0;
+        for (id, before) in ids.iter().zip(before) {
+            let view = t.app.ticket(*id).unwrap();
+            // The stored queue deadline is what evaluating the ticket alone finds now.
+            let live = view.sla.as_ref().and_then(|s| {
+                s.clocks
+                    .iter()
+                    .filter(|c| c.state == "running")
+                    .filter_map(|c| c.due_at)
+                    .min()
+            });
+            if view.ticket.status == "closed" {
+                assert_eq!(view.ticket.sla_next_due_at, before, "ticket {id}");
+                continue;
+            }
+            assert_eq!(view.ticket.sla_next_due_at, live, "ticket {id}");
+            moved += usize::from(before != live);
+        }
+        assert!(moved >= 3, "{moved} deadlines moved");
+    }
+);
