@@ -131,9 +131,10 @@ fn trained_on_the_train_split_it_meets_the_targets_on_the_holdout_set() {
 }
 
 /// k-fold cross-validation on the training set only (the way the n-gram and regularisation
-/// choices were made): `cargo test -p app cross_validation -- --ignored --nocapture`.
+/// choices were made; 0.945 when they were): a model that stops generalising within its own
+/// data fails here before any held-out set is consulted.
+/// `cargo test -p app cross_validation -- --nocapture` prints the figures.
 #[test]
-#[ignore = "a report, slow in debug builds"]
 fn cross_validation_on_the_training_set() {
     const FOLDS: usize = 5;
     let lines = parse_messages(SHIPPED_TRAINING_SET).unwrap();
@@ -171,6 +172,11 @@ fn cross_validation_on_the_training_set() {
         r(totals[4], totals[5]),
         totals[4],
         totals[5]
+    );
+    assert!(
+        r(totals[0], totals[1]) >= 0.90,
+        "cross-validated category accuracy {:.3} below 0.90",
+        r(totals[0], totals[1])
     );
 }
 
