@@ -904,6 +904,45 @@ fn triage_tx(
     })
 }
 
+/// A customer's message arriving on a channel, in the caller's transaction: appended to the
+/// ticket `existing` names (reopening it when solved), or else a new ticket opened from `input`
+/// for `customer_id` with its clocks, triage and acknowledgement. Answers the ticket id and
+/// whether it was opened; every channel's inbound path comes through here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn customer_message_tx(
+    tx: &mut Tx<'_>,
+    who: &Principal,
+    existing: Option<i64>,
+    input: &TicketInput,
+    customer_id: Option<i64>,
+    now: Timestamp,
+    attempts_max: i64,
+    line_reply_token: Option<&str>,
+    with: &TriageContext<'_>,
+) -> AppResult<(i64, bool)> {
+    if let Some(id) = existing {
+        let body = Body::parse(&input.body).map_err(|e| e.within("message"))?;
+        change_ticket_tx(tx, who, id, now, attempts_max, "ticket.message", |s| {
+            message_log(s, Sender::Customer, false, body)
+        })?;
+        return Ok((id, false));
+    }
+    let v = input.validate().map_err(|e| e.within("message"))?;
+    let customer = customer_id.map(CustomerRef::Id);
+    let id = open_ticket_tx(
+        tx,
+        who,
+        &v,
+        customer.as_ref(),
+        None,
+        now,
+        attempts_max,
+        line_reply_token,
+        with,
+    )?;
+    Ok((id, true))
+}
+
 /// Opens a ticket in the caller's transaction: resolves the customer and the order, writes
 /// the log (with the automatic acknowledgement on the channels that get one) and starts the
 /// clocks. `line_reply_token` lets the acknowledgement answer a LINE message by reply.

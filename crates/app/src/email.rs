@@ -25,7 +25,7 @@ use crate::customers::{CustomerInput, resolve_or_create};
 use crate::desk::{self, TicketInput};
 use crate::{App, AppError, AppResult, Principal};
 use domain::access::Role;
-use domain::desk::{Body, Sender, TICKET_BODY_BYTES_MAX, TICKET_SUBJECT_CHARS_MAX, TicketChannel};
+use domain::desk::{TICKET_BODY_BYTES_MAX, TICKET_SUBJECT_CHARS_MAX, TicketChannel};
 use domain::email::{
     EMAIL_ATTACHMENT_BYTES_MAX, EMAIL_ATTACHMENTS_PER_MESSAGE_BYTES_MAX,
     EMAIL_ATTACHMENTS_PER_MESSAGE_MAX, EMAIL_MESSAGE_BYTES_MAX, IgnoreReason, Outgoing,
@@ -402,46 +402,25 @@ impl App {
             let Some(email_id) = mail::insert(tx, &row)? else {
                 return Ok(InboundOutcome::Duplicate { ticket_id: None });
             };
-            let body_text = message_body(&m);
-            let (ticket_id, opened) = match ticket_id {
-                Some(id) => {
-                    let body = Body::parse(&body_text).map_err(|e| e.within("message"))?;
-                    desk::change_ticket_tx(
-                        tx,
-                        &who,
-                        id,
-                        now,
-                        attempts_max,
-                        "ticket.message",
-                        |s| desk::message_log(s, Sender::Customer, false, body),
-                    )?;
-                    (id, false)
-                }
-                None => {
-                    let input = TicketInput {
-                        channel: TicketChannel::Email.as_str().to_owned(),
-                        subject: subject_line(&m),
-                        body: body_text,
-                        ..TicketInput::default()
-                    };
-                    let v = input.validate().map_err(|e| e.within("message"))?;
-                    let customer = customer_id.map(crate::intake::CustomerRef::Id);
-                    // The acknowledgement's send job reads the inbound row by ticket, so
-                    // the row is linked before the ticket's log is written.
-                    let id = desk::open_ticket_tx(
-                        tx,
-                        &who,
-                        &v,
-                        customer.as_ref(),
-                        None,
-                        now,
-                        attempts_max,
-                        None,
-                        &with,
-                    )?;
-                    (id, true)
-                }
+            let input = TicketInput {
+                channel: TicketChannel::Email.as_str().to_owned(),
+                subject: subject_line(&m),
+                body: message_body(&m),
+                ..TicketInput::default()
             };
+            // The acknowledgement's send job reads the inbound row by ticket, so the row is
+            // stored (above) before the ticket's log is written.
+            let (ticket_id, opened) = desk::customer_message_tx(
+                tx,
+                &who,
+                ticket_id,
+                &input,
+                customer_id,
+                now,
+                attempts_max,
+                None,
+                &with,
+            )?;
             mail::set_ticket(tx, email_id, ticket_id)?;
             store_attachments(tx, &m, email_id, ticket_id, now_micros)?;
             let reference = rows::get_ticket(tx, ticket_id)?

@@ -15,7 +15,7 @@ use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use domain::access::Role;
-use domain::desk::{Body, Sender, TicketChannel};
+use domain::desk::TicketChannel;
 use domain::{FieldError, IdentityKind};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -347,46 +347,24 @@ impl App {
                 .validate()
                 .map_err(|err| err.within("source"))?;
                 let (customer_id, _) = resolve_or_create(tx, &valid, now.as_microsecond())?;
-                let body = Body::parse(&e.text).map_err(|err| err.within("message"))?;
-                let (ticket_id, opened) = match rows::latest_unclosed_ticket(
-                    tx,
-                    customer_id,
-                    TicketChannel::Line.as_str(),
-                )? {
-                    Some(id) => {
-                        desk::change_ticket_tx(
-                            tx,
-                            &who,
-                            id,
-                            now,
-                            attempts_max,
-                            "ticket.message",
-                            |state| desk::message_log(state, Sender::Customer, false, body),
-                        )?;
-                        (id, false)
-                    }
-                    None => {
-                        let input = TicketInput {
-                            channel: TicketChannel::Line.as_str().to_owned(),
-                            body: e.text.clone(),
-                            ..TicketInput::default()
-                        };
-                        let v = input.validate().map_err(|err| err.within("message"))?;
-                        let customer = crate::intake::CustomerRef::Id(customer_id);
-                        let id = desk::open_ticket_tx(
-                            tx,
-                            &who,
-                            &v,
-                            Some(&customer),
-                            None,
-                            now,
-                            attempts_max,
-                            e.reply_token.as_deref(),
-                            &with,
-                        )?;
-                        (id, true)
-                    }
+                let existing =
+                    rows::latest_unclosed_ticket(tx, customer_id, TicketChannel::Line.as_str())?;
+                let input = TicketInput {
+                    channel: TicketChannel::Line.as_str().to_owned(),
+                    body: e.text.clone(),
+                    ..TicketInput::default()
                 };
+                let (ticket_id, opened) = desk::customer_message_tx(
+                    tx,
+                    &who,
+                    existing,
+                    &input,
+                    Some(customer_id),
+                    now,
+                    attempts_max,
+                    e.reply_token.as_deref(),
+                    &with,
+                )?;
                 rows::set_line_event_ticket(tx, &e.event_id, ticket_id)?;
                 Ok(Some(opened))
             })?;
