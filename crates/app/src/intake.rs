@@ -681,9 +681,12 @@ impl App {
                 )?;
                 for (j, tier) in tiers {
                     let n = &mut plan.new[j];
-                    let v = validated[n.input].as_ref().expect("only valid orders are new");
+                    let v = validated[n.input]
+                        .as_ref()
+                        .expect("only valid orders are new");
                     let used = usage.for_order(n.customer_id, n.occurred_at, zone)?;
-                    let earn = loyalty.decide_with_usage(&v.order, n.occurred_at, now, tier, used)?;
+                    let earn =
+                        loyalty.decide_with_usage(&v.order, n.occurred_at, now, tier, used)?;
                     usage.add(n.customer_id, n.occurred_at, &earn.promotions);
                     n.earned = earn.points;
                     n.earn = Some(earn);

@@ -82,7 +82,10 @@ pub struct Loyalty {
 /// revision): a batch reads those three in one statement and loads the rest only when they
 /// changed. Everything [`load`] reads must be covered by that key.
 #[derive(Debug, Default)]
-pub struct LoyaltyCache(std::sync::Mutex<Option<((i64, i64, i64), std::sync::Arc<Loyalty>)>>);
+pub struct LoyaltyCache(std::sync::Mutex<Option<(RulesKey, std::sync::Arc<Loyalty>)>>);
+
+/// (programme version, base rule version, promotion revision).
+type RulesKey = (i64, i64, i64);
 
 /// The programme in force, from the cache when its key still holds (intake's path).
 pub(crate) fn load_cached(

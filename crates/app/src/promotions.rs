@@ -114,7 +114,7 @@ pub enum RuleVersionView {
         minimum_spend_minor: i64,
         created_at: Timestamp,
     },
-    Promotion(PromotionVersionView),
+    Promotion(Box<PromotionVersionView>),
 }
 
 impl RuleVersionView {
@@ -203,7 +203,10 @@ fn parse_local(field: &str, s: &str) -> Result<DateTime, FieldError> {
 
 /// The domain's field names for a promotion, in the API's words.
 fn api_field(e: FieldError) -> FieldError {
-    let field = e.field.rsplit_once("].").map_or(e.field.as_str(), |(_, f)| f);
+    let field = e
+        .field
+        .rsplit_once("].")
+        .map_or(e.field.as_str(), |(_, f)| f);
     let field = match field {
         "window.ends" => "ends_at",
         "member_cap.points" => "member_cap_points",
@@ -220,17 +223,24 @@ fn parse_input(input: &PromotionInput, rule: RuleRef) -> Result<Promotion, Field
     let window = match (&input.starts_at, &input.ends_at) {
         (None, None) => None,
         (Some(s), Some(e)) => Some(
-            LocalWindow::new(parse_local("starts_at", s)?, parse_local("ends_at", e)?)
-                .map_err(|e| match e {
+            LocalWindow::new(parse_local("starts_at", s)?, parse_local("ends_at", e)?).map_err(
+                |e| match e {
                     RuleError::Field(f) => api_field(f),
                     other => FieldError::new("ends_at", other.to_string()),
-                })?,
+                },
+            )?,
         ),
         (Some(_), None) => {
-            return Err(FieldError::new("ends_at", "give both starts_at and ends_at, or neither"));
+            return Err(FieldError::new(
+                "ends_at",
+                "give both starts_at and ends_at, or neither",
+            ));
         }
         (None, Some(_)) => {
-            return Err(FieldError::new("starts_at", "give both starts_at and ends_at, or neither"));
+            return Err(FieldError::new(
+                "starts_at",
+                "give both starts_at and ends_at, or neither",
+            ));
         }
     };
     let member_cap = match (input.member_cap_points, &input.member_cap_period) {
@@ -353,7 +363,12 @@ fn cap_period(period: CapPeriod, at: Timestamp, zone: &TimeZone) -> AppResult<(i
         CapPeriod::Day => (day, day.tomorrow().context("next day")?),
         CapPeriod::Month => {
             let first = day.first_of_month();
-            (first, first.checked_add(jiff::Span::new().months(1)).context("next month")?)
+            (
+                first,
+                first
+                    .checked_add(jiff::Span::new().months(1))
+                    .context("next month")?,
+            )
         }
     };
     let micros = |d| {
@@ -436,7 +451,7 @@ impl BatchUsage {
         rules: &RuleSet,
         zone: &TimeZone,
         touched: &[u64],
-        budget_used: Vec<(i64, i64)>,
+        budgets: Vec<rows::Budget>,
         customers: &[i64],
         placed: &[Timestamp],
     ) -> AppResult<BatchUsage> {
@@ -446,9 +461,22 @@ impl BatchUsage {
             .filter(|p| touched.contains(&p.rule.id))
             .map(|p| (p.rule.id, (p.member_cap, p.budget_points.is_some())))
             .collect();
-        let budget_used = budget_used
+        // A version committed after the rules were loaded may have lowered the budget: the
+        // stored one, read under the lock, counts too (as points already used).
+        let budget_used = budgets
             .into_iter()
-            .map(|(id, used)| (id as u64, used))
+            .map(|(id, used, stored)| {
+                let loaded = rules
+                    .promotions()
+                    .iter()
+                    .find(|p| p.rule.id as i64 == id)
+                    .and_then(|p| p.budget_points);
+                let lowered = match (loaded, stored) {
+                    (Some(l), Some(s)) => (l - s).max(0),
+                    _ => 0,
+                };
+                (id as u64, used + lowered)
+            })
             .collect();
         let mut since = i64::MAX;
         let mut member_ids = Vec::new();
@@ -588,7 +616,9 @@ impl App {
         {
             return Err(FieldError::new(
                 "name",
-                format!("must be 1 to {PROMOTION_NAME_CHARS_MAX} characters without control characters"),
+                format!(
+                    "must be 1 to {PROMOTION_NAME_CHARS_MAX} characters without control characters"
+                ),
             )
             .into());
         }
@@ -596,11 +626,19 @@ impl App {
         if loyalty.version == 0 {
             return Err(FieldError::new("programme", "no loyalty programme is stored").into());
         }
-        let codes: Vec<&str> = loyalty.tiers.tiers().iter().map(|t| t.code.as_str()).collect();
+        let codes: Vec<&str> = loyalty
+            .tiers
+            .tiers()
+            .iter()
+            .map(|t| t.code.as_str())
+            .collect();
         if let Some(t) = input.tiers.iter().find(|t| !codes.contains(&t.as_str())) {
             return Err(FieldError::new(
                 "tiers",
-                format!("{t:?} is not one of the programme's tiers ({})", codes.join(", ")),
+                format!(
+                    "{t:?} is not one of the programme's tiers ({})",
+                    codes.join(", ")
+                ),
             )
             .into());
         }
@@ -615,7 +653,8 @@ impl App {
             .collect();
         set.push(promotion.clone());
         RuleSet::new(loyalty.rules.base().clone(), set).map_err(refused)?;
-        let window_text = |d: Option<DateTime>| d.map(|d| d.strftime("%Y-%m-%dT%H:%M:%S").to_string());
+        let window_text =
+            |d: Option<DateTime>| d.map(|d| d.strftime("%Y-%m-%dT%H:%M:%S").to_string());
         Ok(PromotionVersionRow {
             promotion_id: id,
             version: 0,
@@ -628,7 +667,9 @@ impl App {
             tiers: promotion.tiers.join(","),
             minimum_spend_minor: promotion.minimum_spend_minor,
             member_cap_points: promotion.member_cap.map(|c| c.points),
-            member_cap_period: promotion.member_cap.map(|c| cap_period_text(c.period).to_owned()),
+            member_cap_period: promotion
+                .member_cap
+                .map(|c| cap_period_text(c.period).to_owned()),
             budget_points: promotion.budget_points,
             created_at: now,
             created_by: who.actor.clone(),
@@ -775,7 +816,7 @@ impl App {
             out.extend(
                 rows::versions(tx, None, RULE_VERSIONS_LIST_MAX)?
                     .iter()
-                    .map(|r| RuleVersionView::Promotion(version_view(r))),
+                    .map(|r| RuleVersionView::Promotion(Box::new(version_view(r)))),
             );
             // Stable: within one instant the base rule's versions come before promotions'.
             out.sort_by_key(|v| std::cmp::Reverse(v.created_at()));
@@ -817,9 +858,7 @@ pub(crate) fn draft_rules(
                 }
             }
         };
-        promotions.push(
-            parse_input(d, rule).map_err(|e| e.within(&format!("promotions[{i}]")))?,
-        );
+        promotions.push(parse_input(d, rule).map_err(|e| e.within(&format!("promotions[{i}]")))?);
     }
     RuleSet::new(base.clone(), promotions).map_err(|e| match e {
         RuleError::Field(f) => AppError::Invalid(f),
@@ -848,4 +887,3 @@ pub(crate) fn simulation_usage(
     let usage = BatchUsage::read_unlocked(tx, rules, zone, &stored, &customers, &[at])?;
     usage.for_order(customer.unwrap_or(0), at, zone)
 }
-

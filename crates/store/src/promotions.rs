@@ -266,14 +266,20 @@ pub fn list(tx: &mut Tx<'_>, limit: i64) -> Result<Vec<PromotionRow>> {
 
 /// Every version of promotion `id` (or of every promotion), newest first, at most `limit`.
 pub fn versions(tx: &mut Tx<'_>, id: Option<i64>, limit: i64) -> Result<Vec<PromotionVersionRow>> {
-    tx.query(
-        &format!(
-            "SELECT {VERSION_COLUMNS} FROM promotion_versions v
-             WHERE $1 IS NULL OR v.promotion_id = $1
-             ORDER BY v.created_at DESC, v.promotion_id DESC, v.version DESC LIMIT $2"
-        ),
-        args![id, limit],
-    )?
+    let order = "ORDER BY v.created_at DESC, v.promotion_id DESC, v.version DESC";
+    match id {
+        Some(id) => tx.query(
+            &format!(
+                "SELECT {VERSION_COLUMNS} FROM promotion_versions v WHERE v.promotion_id = $1
+                 {order} LIMIT $2"
+            ),
+            args![id, limit],
+        )?,
+        None => tx.query(
+            &format!("SELECT {VERSION_COLUMNS} FROM promotion_versions v {order} LIMIT $1"),
+            args![limit],
+        )?,
+    }
     .iter()
     .map(|r| version_from(r, 0))
     .collect()
@@ -321,10 +327,13 @@ pub fn granted(tx: &mut Tx<'_>, id: i64) -> Result<i64> {
     .int(0)
 }
 
+/// A promotion's budget counter: (id, budget_used, budget_points in force).
+pub type Budget = (i64, i64, Option<i64>);
+
 /// Locks the rows of promotions `ids` (on PostgreSQL `FOR UPDATE`, in id order; SQLite has one
-/// writer) and returns each one's `budget_used`. Every grant of a promotion with a cap is
-/// written under this lock, so what is read here, and after it, is exact.
-pub fn lock_budgets(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+/// writer) and returns each one's budget. Every grant of a promotion with a cap is written
+/// under this lock, so what is read here, and after it, is exact.
+pub fn lock_budgets(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<Budget>> {
     let mut out = Vec::with_capacity(ids.len());
     let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
     for chunk in crate::events::statement_chunks(ids, 64) {
@@ -333,25 +342,26 @@ pub fn lock_budgets(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<(i64, i64)>> {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT id, budget_used FROM promotions WHERE id IN ({list}) ORDER BY id{lock}"
+            "SELECT id, budget_used, budget_points FROM promotions WHERE id IN ({list})
+             ORDER BY id{lock}"
         );
         let params: Vec<Arg<'_>> = chunk.iter().map(|&i| Arg::Int(i)).collect();
         for r in tx.query(&sql, &params)? {
-            out.push((r.int(0)?, r.int(1)?));
+            out.push((r.int(0)?, r.int(1)?, r.opt_int(2)?));
         }
     }
     Ok(out)
 }
 
 /// Each of promotions `ids`' `budget_used`, without locks (simulation).
-pub fn budgets(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+pub fn budgets(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<Budget>> {
     let mut out = Vec::with_capacity(ids.len());
     for &id in ids {
         if let Some(r) = tx.query_opt(
-            "SELECT id, budget_used FROM promotions WHERE id = $1",
+            "SELECT id, budget_used, budget_points FROM promotions WHERE id = $1",
             args![id],
         )? {
-            out.push((r.int(0)?, r.int(1)?));
+            out.push((r.int(0)?, r.int(1)?, r.opt_int(2)?));
         }
     }
     Ok(out)
@@ -408,7 +418,8 @@ pub struct NewGrant {
 }
 
 /// Records the grants (multi-row inserts) and adds `budgets` (promotion, points) to the budget
-/// counters; a counter that would pass its budget fails the transaction (the CHECK).
+/// counters; a counter that would pass its budget fails the transaction (never expected: the
+/// caller decided under the lock, with the budget in force).
 pub fn record_grants(tx: &mut Tx<'_>, grants: &[NewGrant], budgets: &[(i64, i64)]) -> Result<()> {
     for chunk in crate::events::statement_chunks(grants, crate::events::BATCH_STATEMENT_ROWS) {
         let sql = format!(
@@ -434,7 +445,7 @@ pub fn record_grants(tx: &mut Tx<'_>, grants: &[NewGrant], budgets: &[(i64, i64)
         let n = tx
             .execute(
                 "UPDATE promotions SET budget_used = budget_used + $2
-                 WHERE id = $1 AND budget_points IS NOT NULL AND budget_used + $2 <= budget_points",
+                 WHERE id = $1 AND (budget_points IS NULL OR budget_used + $2 <= budget_points)",
                 args![id, points],
             )
             .context("promotion budget")?;

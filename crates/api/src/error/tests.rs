@@ -170,7 +170,7 @@ fn app_error_table() {
             json!({ "variant": name, "problem": api.problem() })
         })
         .collect();
-    assert_eq!(table.len(), 22);
+    assert_eq!(table.len(), 24);
     insta::assert_json_snapshot!(table);
 }
 

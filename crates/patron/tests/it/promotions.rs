@@ -44,7 +44,12 @@ fn at(instant: &str) -> Timestamp {
 }
 
 /// An order of `lines` (sku, category, quantity, unit price) placed at `placed`.
-fn order_at(id: &str, shop_customer: &str, placed: Timestamp, lines: &[(&str, &str, i64, i64)]) -> OrderInput {
+fn order_at(
+    id: &str,
+    shop_customer: &str,
+    placed: Timestamp,
+    lines: &[(&str, &str, i64, i64)],
+) -> OrderInput {
     OrderInput {
         source: "shop".to_owned(),
         external_id: id.to_owned(),
@@ -92,43 +97,46 @@ fn count(t: &TestApp, sql: &str) -> i64 {
         .unwrap()
 }
 
-both_backends!(promotion_starts_at_local_midnight_in_taipei, |t: &TestApp| {
-    install(t);
-    let p = t
-        .app
-        .create_promotion(
-            &manager(),
-            &PromotionInput {
-                starts_at: Some("2026-04-01T00:00:00".into()),
-                ends_at: Some("2026-04-08T00:00:00".into()),
-                ..promotion("April double points", "all", "multiplier:20000")
-            },
-        )
-        .unwrap();
-    assert_eq!((p.id, p.version, p.state), (100_001, 1, "active"));
-    let tea = [("TEA-01", "茶葉", 1, 100_000)];
-    // 2026-03-31 23:59:59 Asia/Taipei is 15:59:59Z: base points only.
-    let before = at("2026-03-31T15:59:59Z");
-    let midnight = at("2026-03-31T16:00:00Z");
-    assert_eq!(earned(t, &order_at("M-1", "C-1", before, &tea)), 10);
-    assert_eq!(earned(t, &order_at("M-2", "C-1", midnight, &tea)), 20);
-    // The window is half-open: 2026-04-08 00:00 local earns base again.
-    assert_eq!(
-        earned(t, &order_at("M-3", "C-1", at("2026-04-07T16:00:00Z"), &tea)),
-        10
-    );
-    // The simulation agrees at both instants.
-    let lines: Vec<LineInput> = order_at("x", "x", before, &tea).lines;
-    for (instant, points) in [(before, 10), (midnight, 20)] {
-        let sim = t
+both_backends!(
+    promotion_starts_at_local_midnight_in_taipei,
+    |t: &TestApp| {
+        install(t);
+        let p = t
             .app
-            .simulate_earn(None, None, &lines, Some(instant), None)
+            .create_promotion(
+                &manager(),
+                &PromotionInput {
+                    starts_at: Some("2026-04-01T00:00:00".into()),
+                    ends_at: Some("2026-04-08T00:00:00".into()),
+                    ..promotion("April double points", "all", "multiplier:20000")
+                },
+            )
             .unwrap();
-        assert_eq!(sim.points, points, "{instant}");
+        assert_eq!((p.id, p.version, p.state), (100_001, 1, "active"));
+        let tea = [("TEA-01", "茶葉", 1, 100_000)];
+        // 2026-03-31 23:59:59 Asia/Taipei is 15:59:59Z: base points only.
+        let before = at("2026-03-31T15:59:59Z");
+        let midnight = at("2026-03-31T16:00:00Z");
+        assert_eq!(earned(t, &order_at("M-1", "C-1", before, &tea)), 10);
+        assert_eq!(earned(t, &order_at("M-2", "C-1", midnight, &tea)), 20);
+        // The window is half-open: 2026-04-08 00:00 local earns base again.
+        assert_eq!(
+            earned(t, &order_at("M-3", "C-1", at("2026-04-07T16:00:00Z"), &tea)),
+            10
+        );
+        // The simulation agrees at both instants.
+        let lines: Vec<LineInput> = order_at("x", "x", before, &tea).lines;
+        for (instant, points) in [(before, 10), (midnight, 20)] {
+            let sim = t
+                .app
+                .simulate_earn(None, None, &lines, Some(instant), None)
+                .unwrap();
+            assert_eq!(sim.points, points, "{instant}");
+        }
+        assert_eq!(t.app.promotion(p.id).unwrap().granted_points, 10);
+        healthy(t);
     }
-    assert_eq!(t.app.promotion(p.id).unwrap().granted_points, 10);
-    healthy(t);
-});
+);
 
 both_backends!(sku_and_category_promotions_by_precedence, |t: &TestApp| {
     install(t);
@@ -167,7 +175,7 @@ both_backends!(sku_and_category_promotions_by_precedence, |t: &TestApp| {
         &order_at(
             "S-1",
             "C-1",
-            t.clock.now(),
+            t.app.now(),
             &[
                 ("TEA-01", "茶葉", 1, 100_000),
                 ("BOOK-1", "books", 2, 25_000),
@@ -188,7 +196,7 @@ both_backends!(sku_and_category_promotions_by_precedence, |t: &TestApp| {
     // Another tea-leaf SKU gets the category promotion.
     let o = place(
         t,
-        &order_at("S-2", "C-1", t.clock.now(), &[("OOLONG", "茶葉", 1, 100_000)]),
+        &order_at("S-2", "C-1", t.app.now(), &[("OOLONG", "茶葉", 1, 100_000)]),
     );
     assert_eq!(o.points_earned, 20);
     healthy(t);
@@ -210,7 +218,11 @@ both_backends!(member_cap_per_month_reached_then_reset, |t: &TestApp| {
     let cup = [("CUP", "kitchen", 1, 10_000)];
     let march = |d: i64| at("2026-03-10T02:00:00Z") + SignedDuration::from_hours(24 * d);
     assert_eq!(earned(t, &order_at("C-1a", "C-1", march(0), &cup)), 101);
-    assert_eq!(earned(t, &order_at("C-1b", "C-1", march(1), &cup)), 51, "capped at 150");
+    assert_eq!(
+        earned(t, &order_at("C-1b", "C-1", march(1), &cup)),
+        51,
+        "capped at 150"
+    );
     assert_eq!(earned(t, &order_at("C-1c", "C-1", march(2), &cup)), 1);
     // Another member has a cap of their own.
     assert_eq!(earned(t, &order_at("C-2a", "C-2", march(2), &cup)), 101);
@@ -226,7 +238,10 @@ both_backends!(member_cap_per_month_reached_then_reset, |t: &TestApp| {
     assert_eq!(earned(t, &order_at("C-1d", "C-1", march(3), &cup)), 1);
     // 2026-04-01 00:00 Asia/Taipei: a new month, a new cap.
     assert_eq!(
-        earned(t, &order_at("C-1e", "C-1", at("2026-03-31T16:00:00Z"), &cup)),
+        earned(
+            t,
+            &order_at("C-1e", "C-1", at("2026-03-31T16:00:00Z"), &cup)
+        ),
         101
     );
     // Several orders of one member in one batch share the cap, in order.
@@ -250,104 +265,134 @@ both_backends!(member_cap_per_month_reached_then_reset, |t: &TestApp| {
     healthy(t);
 });
 
-both_backends!(budget_spent_exactly_under_concurrent_orders, |t: &TestApp| {
-    install(t);
-    let p = t
-        .app
-        .create_promotion(
-            &manager(),
-            &PromotionInput {
-                budget_points: Some(1_000),
-                ..promotion("First come", "all", "points_per_unit:30")
-            },
-        )
-        .unwrap();
-    // 8 instances × 6 batches of 2 orders: 96 orders × 30 = 2,880 points asked of 1,000.
-    let apps: Vec<app::App> = (0..8).map(|i| t.sibling(900 + i)).collect();
-    let total: i64 = std::thread::scope(|s| {
-        let handles: Vec<_> = apps
-            .iter()
-            .enumerate()
-            .map(|(i, app)| {
-                s.spawn(move || {
-                    let mut sum = 0;
-                    for b in 0..6 {
-                        let batch: Vec<OrderInput> = (0..2)
-                            .map(|k| order(&format!("B-{i}-{b}-{k}"), &format!("C-{i}-{b}-{k}"), 1, 10_000))
-                            .collect();
-                        for r in app.place_orders(&who(), &batch).unwrap() {
-                            match r {
-                                Intake::Accepted(o) => sum += o.points_earned,
-                                other => panic!("accepted: {other:?}"),
+both_backends!(
+    budget_spent_exactly_under_concurrent_orders,
+    |t: &TestApp| {
+        install(t);
+        let p = t
+            .app
+            .create_promotion(
+                &manager(),
+                &PromotionInput {
+                    budget_points: Some(1_000),
+                    ..promotion("First come", "all", "points_per_unit:30")
+                },
+            )
+            .unwrap();
+        // 8 instances × 6 batches of 2 orders: 96 orders × 30 = 2,880 points asked of 1,000.
+        let apps: Vec<app::App> = (0..8).map(|i| t.sibling(900 + i)).collect();
+        let total: i64 = std::thread::scope(|s| {
+            let handles: Vec<_> = apps
+                .iter()
+                .enumerate()
+                .map(|(i, app)| {
+                    s.spawn(move || {
+                        let mut sum = 0;
+                        for b in 0..6 {
+                            let batch: Vec<OrderInput> = (0..2)
+                                .map(|k| {
+                                    order(
+                                        &format!("B-{i}-{b}-{k}"),
+                                        &format!("C-{i}-{b}-{k}"),
+                                        1,
+                                        10_000,
+                                    )
+                                })
+                                .collect();
+                            for r in app.place_orders(&who(), &batch).unwrap() {
+                                match r {
+                                    Intake::Accepted(o) => sum += o.points_earned,
+                                    other => panic!("accepted: {other:?}"),
+                                }
                             }
                         }
-                    }
-                    sum
+                        sum
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    assert_eq!(total, 96 + 1_000, "base points plus exactly the budget");
-    let view = t.app.promotion(p.id).unwrap();
-    assert_eq!((view.granted_points, view.budget_left), (1_000, Some(0)));
-    assert_eq!(
-        count(t, "SELECT CAST(SUM(points) AS BIGINT) FROM promotion_grants"),
-        1_000
-    );
-    // Spent: the next order earns base points only.
-    assert_eq!(earned(t, &order("B-last", "C-last", 1, 10_000)), 1);
-    healthy(t);
-});
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(total, 96 + 1_000, "base points plus exactly the budget");
+        let view = t.app.promotion(p.id).unwrap();
+        assert_eq!((view.granted_points, view.budget_left), (1_000, Some(0)));
+        assert_eq!(
+            count(
+                t,
+                "SELECT CAST(SUM(points) AS BIGINT) FROM promotion_grants"
+            ),
+            1_000
+        );
+        // Spent: the next order earns base points only.
+        assert_eq!(earned(t, &order("B-last", "C-last", 1, 10_000)), 1);
+        healthy(t);
+    }
+);
 
-both_backends!(return_after_an_edit_reverses_under_the_old_version, |t: &TestApp| {
-    install(t);
-    let p = t
-        .app
-        .create_promotion(&manager(), &promotion("Double", "all", "multiplier:20000"))
-        .unwrap();
-    let first = place(t, &order("R-1", "C-1", 1, 100_000));
-    assert_eq!(first.points_earned, 20);
-    t.advance(SignedDuration::from_hours(1));
-    let v2 = t
-        .app
-        .update_promotion(&manager(), p.id, &promotion("Quintuple", "all", "multiplier:50000"))
-        .unwrap();
-    assert_eq!(v2.version, 2);
-    // The cached rule set follows the change at once.
-    let second = place(t, &order("R-2", "C-1", 1, 100_000));
-    assert_eq!(second.points_earned, 50);
-    assert_eq!(lot_lines(t, first.order_id)[0].2, format!("1:1,{}:1", p.id));
-    assert_eq!(lot_lines(t, second.order_id)[0].2, format!("1:1,{}:2", p.id));
-    let Intake::Accepted(r) = t
-        .app
-        .refund_order(&who(), &refund("RF-R-1", "R-1", None))
-        .unwrap()
-    else {
-        panic!("accepted")
-    };
-    assert_eq!(r.points_reversed, 20, "what version 1 gave, not version 2");
-    let s = t.app.loyalty_summary(first.customer_id).unwrap();
-    assert_eq!(s.pending, 50);
-    let versions = t.app.promotion_versions(p.id).unwrap();
-    let v: Vec<(i64, &str)> = versions
-        .iter()
-        .map(|v| (v.version, v.definition.effect.as_str()))
-        .collect();
-    assert_eq!(v, [(2, "multiplier:50000"), (1, "multiplier:20000")]);
-    // Ended: the next order earns base points only; an ended promotion does not change.
-    t.app.end_promotion(&manager(), p.id).unwrap();
-    assert_eq!(earned(t, &order("R-3", "C-1", 1, 100_000)), 10);
-    let e = t
-        .app
-        .update_promotion(&manager(), p.id, &promotion("Again", "all", "multiplier:20000"))
-        .unwrap_err();
-    assert!(
-        matches!(e, app::AppError::PromotionRefused(PromotionRefusal::Ended { .. })),
-        "{e:?}"
-    );
-    healthy(t);
-});
+both_backends!(
+    return_after_an_edit_reverses_under_the_old_version,
+    |t: &TestApp| {
+        install(t);
+        let p = t
+            .app
+            .create_promotion(&manager(), &promotion("Double", "all", "multiplier:20000"))
+            .unwrap();
+        let first = place(t, &order("R-1", "C-1", 1, 100_000));
+        assert_eq!(first.points_earned, 20);
+        t.advance(SignedDuration::from_hours(1));
+        let v2 = t
+            .app
+            .update_promotion(
+                &manager(),
+                p.id,
+                &promotion("Quintuple", "all", "multiplier:50000"),
+            )
+            .unwrap();
+        assert_eq!(v2.version, 2);
+        // The cached rule set follows the change at once.
+        let second = place(t, &order("R-2", "C-1", 1, 100_000));
+        assert_eq!(second.points_earned, 50);
+        assert_eq!(lot_lines(t, first.order_id)[0].2, format!("1:1,{}:1", p.id));
+        assert_eq!(
+            lot_lines(t, second.order_id)[0].2,
+            format!("1:1,{}:2", p.id)
+        );
+        let Intake::Accepted(r) = t
+            .app
+            .refund_order(&who(), &refund("RF-R-1", "R-1", None))
+            .unwrap()
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(r.points_reversed, 20, "what version 1 gave, not version 2");
+        let s = t.app.loyalty_summary(first.customer_id).unwrap();
+        assert_eq!(s.pending, 50);
+        let versions = t.app.promotion_versions(p.id).unwrap();
+        let v: Vec<(i64, &str)> = versions
+            .iter()
+            .map(|v| (v.version, v.definition.effect.as_str()))
+            .collect();
+        assert_eq!(v, [(2, "multiplier:50000"), (1, "multiplier:20000")]);
+        // Ended: the next order earns base points only; an ended promotion does not change.
+        t.app.end_promotion(&manager(), p.id).unwrap();
+        assert_eq!(earned(t, &order("R-3", "C-1", 1, 100_000)), 10);
+        let e = t
+            .app
+            .update_promotion(
+                &manager(),
+                p.id,
+                &promotion("Again", "all", "multiplier:20000"),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                app::AppError::PromotionRefused(PromotionRefusal::Ended { .. })
+            ),
+            "{e:?}"
+        );
+        healthy(t);
+    }
+);
 
 both_backends!(simulation_with_a_draft_set_writes_nothing, |t: &TestApp| {
     install(t);
@@ -379,7 +424,11 @@ both_backends!(simulation_with_a_draft_set_writes_nothing, |t: &TestApp| {
         .unwrap();
     assert_eq!(sim.points, 15);
     assert_eq!(
-        (sim.promotions[0].uncapped, sim.promotions[0].granted, sim.promotions[0].capped),
+        (
+            sim.promotions[0].uncapped,
+            sim.promotions[0].granted,
+            sim.promotions[0].capped
+        ),
         (10, 5, 5)
     );
     // A draft set instead: a SKU promotion ×4, and nothing of the stored one.
@@ -392,7 +441,10 @@ both_backends!(simulation_with_a_draft_set_writes_nothing, |t: &TestApp| {
         .simulate_earn(None, None, &lines, None, Some(&draft))
         .unwrap();
     assert_eq!(sim.points, 40);
-    assert_eq!(sim.promotions[0].rule_id as u64, app::promotions::DRAFT_RULE_ID_FIRST);
+    assert_eq!(
+        sim.promotions[0].rule_id as u64,
+        app::promotions::DRAFT_RULE_ID_FIRST
+    );
     // A draft that overlaps itself is refused like a stored one.
     let overlapping = [
         promotion("A", "all", "multiplier:20000"),
@@ -403,7 +455,10 @@ both_backends!(simulation_with_a_draft_set_writes_nothing, |t: &TestApp| {
         .simulate_earn(None, None, &lines, None, Some(&overlapping))
         .unwrap_err();
     assert!(
-        matches!(e, app::AppError::PromotionRefused(PromotionRefusal::Overlapping { .. })),
+        matches!(
+            e,
+            app::AppError::PromotionRefused(PromotionRefusal::Overlapping { .. })
+        ),
         "{e:?}"
     );
     let after: Vec<i64> = tables.iter().map(|q| count(t, q)).collect();
@@ -427,7 +482,9 @@ both_backends!(promotions_over_http_and_bad_input, |t: &TestApp| {
         addr,
         "/api/v1/loyalty/promotions",
         &manager,
-        &format!(r#"{{"name": "March double", "target": "all", "effect": "multiplier:20000", {march}}}"#),
+        &format!(
+            r#"{{"name": "March double", "target": "all", "effect": "multiplier:20000", {march}}}"#
+        ),
     );
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["id"].as_i64().unwrap();
@@ -442,13 +499,18 @@ both_backends!(promotions_over_http_and_bad_input, |t: &TestApp| {
         addr,
         "/api/v1/loyalty/promotions",
         &manager,
-        &format!(r#"{{"name": "Books", "target": "category:books", "effect": "points_per_unit:5", {march}}}"#),
+        &format!(
+            r#"{{"name": "Books", "target": "category:books", "effect": "points_per_unit:5", {march}}}"#
+        ),
     );
     assert_eq!(r.status, 422, "{}", r.body);
     let body = r.json();
     assert_eq!(body["code"], "overlapping_promotions");
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.contains(&id.to_string()) && detail.contains(&(id + 1).to_string()), "{detail}");
+    assert!(
+        detail.contains(&id.to_string()) && detail.contains(&(id + 1).to_string()),
+        "{detail}"
+    );
     assert_eq!(count_promotions(), 1);
     // Bad input: each a 422 naming the field, nothing written.
     for (body, field) in [
@@ -456,12 +518,30 @@ both_backends!(promotions_over_http_and_bad_input, |t: &TestApp| {
             r#"{"name": "Backwards", "target": "all", "effect": "multiplier:20000", "priority": 2, "starts_at": "2026-04-01T00:00:00", "ends_at": "2026-03-01T00:00:00"}"#,
             "ends_at",
         ),
-        (r#"{"name": "Typo", "target": "all", "effect": "triple", "priority": 2}"#, "effect"),
-        (r#"{"name": "Typo", "target": "skus:A", "effect": "multiplier:20000", "priority": 2}"#, "target"),
-        (r#"{"name": "Half a window", "target": "all", "effect": "multiplier:20000", "priority": 2, "starts_at": "2026-04-01T00:00:00"}"#, "ends_at"),
-        (r#"{"name": "Tiny", "target": "all", "effect": "multiplier:5000", "priority": 2}"#, "effect"),
-        (r#"{"name": "Nobody", "target": "all", "effect": "multiplier:20000", "priority": 2, "tiers": ["platinum"]}"#, "tiers"),
-        (r#"{"name": "Cap", "target": "all", "effect": "multiplier:20000", "priority": 2, "member_cap_points": 5}"#, "member_cap_period"),
+        (
+            r#"{"name": "Typo", "target": "all", "effect": "triple", "priority": 2}"#,
+            "effect",
+        ),
+        (
+            r#"{"name": "Typo", "target": "skus:A", "effect": "multiplier:20000", "priority": 2}"#,
+            "target",
+        ),
+        (
+            r#"{"name": "Half a window", "target": "all", "effect": "multiplier:20000", "priority": 2, "starts_at": "2026-04-01T00:00:00"}"#,
+            "ends_at",
+        ),
+        (
+            r#"{"name": "Tiny", "target": "all", "effect": "multiplier:5000", "priority": 2}"#,
+            "effect",
+        ),
+        (
+            r#"{"name": "Nobody", "target": "all", "effect": "multiplier:20000", "priority": 2, "tiers": ["platinum"]}"#,
+            "tiers",
+        ),
+        (
+            r#"{"name": "Cap", "target": "all", "effect": "multiplier:20000", "priority": 2, "member_cap_points": 5}"#,
+            "member_cap_period",
+        ),
     ] {
         let r = post(addr, "/api/v1/loyalty/promotions", &manager, body);
         assert_eq!(r.status, 422, "{body}: {}", r.body);
@@ -481,8 +561,18 @@ both_backends!(promotions_over_http_and_bad_input, |t: &TestApp| {
         )),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!((r.json()["version"].as_i64(), r.json()["budget_left"].as_i64()), (Some(2), Some(500)));
-    let r = get(addr, &format!("/api/v1/loyalty/promotions/{id}/versions"), &analyst);
+    assert_eq!(
+        (
+            r.json()["version"].as_i64(),
+            r.json()["budget_left"].as_i64()
+        ),
+        (Some(2), Some(500))
+    );
+    let r = get(
+        addr,
+        &format!("/api/v1/loyalty/promotions/{id}/versions"),
+        &analyst,
+    );
     let versions: Vec<i64> = r.json()["versions"]
         .as_array()
         .unwrap()
@@ -542,10 +632,20 @@ both_backends!(promotions_over_http_and_bad_input, |t: &TestApp| {
     );
     assert_eq!(r.status, 403);
     // Ending: once; an ended promotion does not change.
-    let r = post(addr, &format!("/api/v1/loyalty/promotions/{id}/end"), &manager, "");
+    let r = post(
+        addr,
+        &format!("/api/v1/loyalty/promotions/{id}/end"),
+        &manager,
+        "",
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["state"], "ended");
-    let r = post(addr, &format!("/api/v1/loyalty/promotions/{id}/end"), &manager, "");
+    let r = post(
+        addr,
+        &format!("/api/v1/loyalty/promotions/{id}/end"),
+        &manager,
+        "",
+    );
     assert_eq!(r.json()["code"], "promotion_ended");
     assert_eq!(r.status, 409);
     let r = get(addr, "/api/v1/loyalty/promotions/99", &analyst);
