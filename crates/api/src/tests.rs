@@ -306,7 +306,9 @@ async fn auth_matrix_every_route_and_role() {
     let programme = json!({ "time_zone": "Asia/Taipei", "currency": "TWD",
         "point_value_minor": 100, "pending_days": 0, "expiry": "never",
         "expired_restore": "forfeit", "reminder_days": 0, "wallet_kind": "free" });
-    let stored = t.call("PUT", "/api/v1/loyalty/programme", Some(programme)).await;
+    let stored = t
+        .call("PUT", "/api/v1/loyalty/programme", Some(programme))
+        .await;
     assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
     let promotion = json!({ "name": "Double", "target": "all", "effect": "multiplier:20000" });
     let made = t

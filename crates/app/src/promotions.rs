@@ -193,12 +193,18 @@ fn effect_text(e: PromotionEffect) -> String {
 }
 
 fn parse_local(field: &str, s: &str) -> Result<DateTime, FieldError> {
-    s.parse::<DateTime>().map_err(|_| {
+    let bad = || {
         FieldError::new(
             field,
             format!("must be a programme-local date-time YYYY-MM-DDTHH:MM:SS, got {s:?}"),
         )
-    })
+    };
+    let local = s.parse::<DateTime>().map_err(|_| bad())?;
+    // Whole seconds: what is stored is what was checked.
+    if local.subsec_nanosecond() != 0 {
+        return Err(bad());
+    }
+    Ok(local)
 }
 
 /// The domain's field names for a promotion, in the API's words.
@@ -622,6 +628,13 @@ impl App {
             )
             .into());
         }
+        if input.id.is_some_and(|i| i != id) {
+            return Err(FieldError::new(
+                "id",
+                "only a simulation's draft names a promotion; the path names this one",
+            )
+            .into());
+        }
         let loyalty = crate::loyalty::load(tx, &self.settings)?;
         if loyalty.version == 0 {
             return Err(FieldError::new("programme", "no loyalty programme is stored").into());
@@ -683,6 +696,9 @@ impl App {
         who: &Principal,
         input: &PromotionInput,
     ) -> AppResult<PromotionView> {
+        if input.id.is_some() {
+            return Err(FieldError::new("id", "a new promotion gets its id when stored").into());
+        }
         let now = self.now();
         self.store.write(|tx| {
             rows::bump_revision(tx)?;
@@ -886,4 +902,100 @@ pub(crate) fn simulation_usage(
     let customers: Vec<i64> = customer.into_iter().collect();
     let usage = BatchUsage::read_unlocked(tx, rules, zone, &stored, &customers, &[at])?;
     usage.for_order(customer.unwrap_or(0), at, zone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_round_trip_through_their_text() {
+        for t in ["all", "sku:TEA-01", "category:茶葉", "sku:a:b"] {
+            assert_eq!(target_text(&parse_target(t).unwrap()), t);
+        }
+        for e in ["multiplier:20000", "points_per_unit:5"] {
+            assert_eq!(effect_text(parse_effect(e).unwrap()), e);
+        }
+        for p in ["day", "month", "lifetime"] {
+            assert_eq!(cap_period_text(parse_cap_period(p).unwrap()), p);
+        }
+    }
+
+    #[test]
+    fn bad_definitions_name_their_field() {
+        for t in ["", "sku:", "skus:A", "category", "ALL"] {
+            assert_eq!(parse_target(t).unwrap_err().field, "target", "{t:?}");
+        }
+        for e in ["", "triple", "multiplier:", "multiplier:x", "bonus:5"] {
+            assert_eq!(parse_effect(e).unwrap_err().field, "effect", "{e:?}");
+        }
+        assert_eq!(
+            parse_cap_period("week").unwrap_err().field,
+            "member_cap_period"
+        );
+        assert_eq!(
+            parse_local("ends_at", "2026-04-01T00:00:00.5")
+                .unwrap_err()
+                .field,
+            "ends_at"
+        );
+        let rule = RuleRef {
+            id: 100_001,
+            version: 1,
+        };
+        let base = PromotionInput {
+            name: "x".into(),
+            target: "all".into(),
+            effect: "multiplier:20000".into(),
+            ..PromotionInput::default()
+        };
+        let backwards = PromotionInput {
+            starts_at: Some("2026-04-01T00:00:00".into()),
+            ends_at: Some("2026-04-01T00:00:00".into()),
+            ..base.clone()
+        };
+        assert_eq!(parse_input(&backwards, rule).unwrap_err().field, "ends_at");
+        let half_cap = PromotionInput {
+            member_cap_points: Some(5),
+            ..base.clone()
+        };
+        assert_eq!(
+            parse_input(&half_cap, rule).unwrap_err().field,
+            "member_cap_period"
+        );
+        // Domain field names come back in the API's words.
+        assert_eq!(
+            api_field(FieldError::new("promotions[3].effect.multiplier_bp", "r")).field,
+            "effect"
+        );
+        assert_eq!(
+            api_field(FieldError::new("member_cap.points", "r")).field,
+            "member_cap_points"
+        );
+    }
+
+    #[test]
+    fn cap_periods_are_programme_local() {
+        let zone = TimeZone::get("Asia/Taipei").unwrap();
+        // 2026-03-31 23:59:59 and 2026-04-01 00:00:00 in Taipei.
+        let last: Timestamp = "2026-03-31T15:59:59Z".parse().unwrap();
+        let first: Timestamp = "2026-03-31T16:00:00Z".parse().unwrap();
+        let march = cap_period(CapPeriod::Month, last, &zone).unwrap();
+        let april = cap_period(CapPeriod::Month, first, &zone).unwrap();
+        assert_eq!(march.1, first.as_microsecond());
+        assert_eq!(april.0, first.as_microsecond());
+        assert_eq!(
+            march.0,
+            "2026-02-28T16:00:00Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .as_microsecond()
+        );
+        let day = cap_period(CapPeriod::Day, last, &zone).unwrap();
+        assert_eq!(day.1 - day.0, 86_400_000_000);
+        assert_eq!(
+            cap_period(CapPeriod::Lifetime, last, &zone).unwrap(),
+            (i64::MIN, i64::MAX)
+        );
+    }
 }

@@ -542,6 +542,18 @@ both_backends!(promotions_over_http_and_bad_input, |t: &TestApp| {
             r#"{"name": "Cap", "target": "all", "effect": "multiplier:20000", "priority": 2, "member_cap_points": 5}"#,
             "member_cap_period",
         ),
+        (
+            r#"{"id": 5, "name": "Mine", "target": "all", "effect": "multiplier:20000", "priority": 2}"#,
+            "id",
+        ),
+        (
+            r#"{"name": " ", "target": "all", "effect": "multiplier:20000", "priority": 2}"#,
+            "name",
+        ),
+        (
+            r#"{"name": "Huge", "target": "all", "effect": "multiplier:20000", "priority": 9999999999}"#,
+            "priority",
+        ),
     ] {
         let r = post(addr, "/api/v1/loyalty/promotions", &manager, body);
         assert_eq!(r.status, 422, "{body}: {}", r.body);
