@@ -453,15 +453,3 @@ pub fn record_grants(tx: &mut Tx<'_>, grants: &[NewGrant], budgets: &[(i64, i64)
     }
     Ok(())
 }
-
-/// (granted, grants) of every promotion, for the ledger-style check in tests and reports.
-pub fn grant_totals(tx: &mut Tx<'_>) -> Result<Vec<(i64, i64)>> {
-    tx.query(
-        "SELECT promotion_id, CAST(SUM(points) AS BIGINT) FROM promotion_grants
-         GROUP BY promotion_id ORDER BY promotion_id",
-        &[],
-    )?
-    .iter()
-    .map(|r| Ok((r.int(0)?, r.int(1)?)))
-    .collect()
-}
