@@ -27,6 +27,8 @@ pub(crate) enum ErrorCode {
     RewardLimitReached,
     OutOfStock,
     VouchersExhausted,
+    OverlappingPromotions,
+    PromotionEnded,
     TicketClosed,
     InvalidStatusChange,
     IdempotencyKeyReused,
@@ -48,7 +50,7 @@ pub(crate) enum ErrorCode {
 
 impl ErrorCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ErrorCode; 32] = [
+    pub(crate) const ALL: [ErrorCode; 34] = [
         ErrorCode::InvalidField,
         ErrorCode::UnknownCustomer,
         ErrorCode::UnknownOrder,
@@ -64,6 +66,8 @@ impl ErrorCode {
         ErrorCode::RewardLimitReached,
         ErrorCode::OutOfStock,
         ErrorCode::VouchersExhausted,
+        ErrorCode::OverlappingPromotions,
+        ErrorCode::PromotionEnded,
         ErrorCode::TicketClosed,
         ErrorCode::InvalidStatusChange,
         ErrorCode::IdempotencyKeyReused,
@@ -157,6 +161,16 @@ impl ErrorCode {
                 StatusCode::CONFLICT,
                 "vouchers_exhausted",
                 "The reward's voucher code pool is empty",
+            ),
+            OverlappingPromotions => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "overlapping_promotions",
+                "Two promotions of the same priority could apply to the same line",
+            ),
+            PromotionEnded => (
+                StatusCode::CONFLICT,
+                "promotion_ended",
+                "The promotion has ended: it cannot change",
             ),
             TicketClosed => (
                 StatusCode::CONFLICT,
@@ -380,6 +394,14 @@ impl From<AppError> for ApiError {
                 let code = match r {
                     domain::desk::TicketRefusal::Closed => ErrorCode::TicketClosed,
                     domain::desk::TicketRefusal::BackToNew => ErrorCode::InvalidStatusChange,
+                };
+                ApiError::with_detail(code, r.to_string())
+            }
+            AppError::PromotionRefused(r) => {
+                use app::promotions::PromotionRefusal;
+                let code = match r {
+                    PromotionRefusal::Overlapping { .. } => ErrorCode::OverlappingPromotions,
+                    PromotionRefusal::Ended { .. } => ErrorCode::PromotionEnded,
                 };
                 ApiError::with_detail(code, r.to_string())
             }

@@ -20,6 +20,7 @@ mod openapi;
 mod orders;
 mod page;
 mod points;
+mod promotions;
 mod rewards;
 mod routes;
 mod system;

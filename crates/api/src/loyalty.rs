@@ -281,6 +281,22 @@ pub(crate) struct SimulateBody {
     /// RFC 3339; now when absent. Promotions are matched in programme-local time.
     pub(crate) placed_at: Option<String>,
     pub(crate) lines: Vec<crate::orders::LineBody>,
+    /// A draft promotion set to simulate instead of the stored promotions (empty: none at
+    /// all); the stored ones when absent. A draft naming a stored promotion's `id` counts that
+    /// promotion's usage against its caps.
+    pub(crate) promotions: Option<Vec<crate::promotions::PromotionBody>>,
+}
+
+/// A promotion's part of the simulated order.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SimulatedPromotionResponse {
+    pub(crate) rule_id: i64,
+    pub(crate) version: i64,
+    /// Before the member cap and the budget.
+    pub(crate) uncapped: i64,
+    pub(crate) granted: i64,
+    /// What the caps took off.
+    pub(crate) capped: i64,
 }
 
 /// One rule's part of a line.
@@ -319,6 +335,8 @@ pub(crate) struct SimulationResponse {
     pub(crate) below_minimum_spend: bool,
     /// The member's tier, when `customer_id` was given.
     pub(crate) tier: Option<String>,
+    /// Each promotion that applied.
+    pub(crate) promotions: Vec<SimulatedPromotionResponse>,
 }
 
 impl From<Simulation> for SimulationResponse {
@@ -350,6 +368,17 @@ impl From<Simulation> for SimulationResponse {
                 .collect(),
             below_minimum_spend: s.below_minimum_spend,
             tier: s.tier,
+            promotions: s
+                .promotions
+                .into_iter()
+                .map(|p| SimulatedPromotionResponse {
+                    rule_id: p.rule_id,
+                    version: p.version,
+                    uncapped: p.uncapped,
+                    granted: p.granted,
+                    capped: p.capped,
+                })
+                .collect(),
         }
     }
 }
@@ -359,7 +388,7 @@ impl From<Simulation> for SimulationResponse {
     request_body = SimulateBody,
     responses(
         (status = 200, description = "The earn breakdown", body = SimulationResponse),
-        (status = 422, description = "invalid_field or unknown_customer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field, unknown_customer or overlapping_promotions (in the draft)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_loyalty_simulation(
     State(state): State<ApiState>,
@@ -386,6 +415,9 @@ pub(crate) async fn create_loyalty_simulation(
             unit_price_minor: l.unit_price_minor,
         })
         .collect();
+    let draft: Option<Vec<app::promotions::PromotionInput>> = body
+        .promotions
+        .map(|d| d.into_iter().map(Into::into).collect());
     let app = state.app.clone();
     let sim = blocking(move || {
         app.simulate_earn(
@@ -393,6 +425,7 @@ pub(crate) async fn create_loyalty_simulation(
             body.currency.as_deref(),
             &lines,
             placed_at,
+            draft.as_deref(),
         )
     })
     .await?;

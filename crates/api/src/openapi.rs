@@ -8,7 +8,7 @@ use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
 use crate::{
     accounting, analytics, customers, desk, desk_ops, email, line, loyalty, orders, points,
-    rewards, system,
+    promotions, rewards, system,
 };
 use std::sync::OnceLock;
 use utoipa::OpenApi;
@@ -45,6 +45,14 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         loyalty::create_loyalty_simulation,
         loyalty::get_loyalty_programme,
         loyalty::replace_loyalty_programme,
+        promotions::list_loyalty_rules,
+        promotions::replace_loyalty_base_rule,
+        promotions::list_promotions,
+        promotions::create_promotion,
+        promotions::get_promotion,
+        promotions::replace_promotion,
+        promotions::create_promotion_end,
+        promotions::list_promotion_versions,
         accounting::list_breakage_estimates,
         accounting::replace_breakage_estimate,
         accounting::get_liability_rollforward,

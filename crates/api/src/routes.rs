@@ -6,7 +6,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
     ApiOptions, ApiState, accounting, analytics, customers, desk, desk_ops, email, idempotency,
-    line, loyalty, observe, orders, points, rewards, system,
+    line, loyalty, observe, orders, points, promotions, rewards, system,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -253,6 +253,62 @@ pub(crate) const ROUTES: &[Route] = &[
         "create_loyalty_simulation",
         Needs(Action::ReadPoints),
         |f| on(f, loyalty::create_loyalty_simulation),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/rules",
+        "list_loyalty_rules",
+        Access::Roles(promotions::RULES_READERS),
+        |f| on(f, promotions::list_loyalty_rules),
+    ),
+    route(
+        Put,
+        "/api/v1/loyalty/rules/base",
+        "replace_loyalty_base_rule",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, promotions::replace_loyalty_base_rule),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/promotions",
+        "list_promotions",
+        Access::Roles(promotions::RULES_READERS),
+        |f| on(f, promotions::list_promotions),
+    ),
+    route(
+        Post,
+        "/api/v1/loyalty/promotions",
+        "create_promotion",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, promotions::create_promotion),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/promotions/{id}",
+        "get_promotion",
+        Access::Roles(promotions::RULES_READERS),
+        |f| on(f, promotions::get_promotion),
+    ),
+    route(
+        Put,
+        "/api/v1/loyalty/promotions/{id}",
+        "replace_promotion",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, promotions::replace_promotion),
+    ),
+    route(
+        Post,
+        "/api/v1/loyalty/promotions/{id}/end",
+        "create_promotion_end",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, promotions::create_promotion_end),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/promotions/{id}/versions",
+        "list_promotion_versions",
+        Access::Roles(promotions::RULES_READERS),
+        |f| on(f, promotions::list_promotion_versions),
     ),
     route(
         Get,

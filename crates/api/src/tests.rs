@@ -173,7 +173,13 @@ fn order(external_id: &str, quantity: i64) -> Value {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1")
+    // Promotion ids start at 100001, apart from the other rule ids.
+    let id = if path.starts_with("/api/v1/loyalty/promotions/") {
+        "100001"
+    } else {
+        "1"
+    };
+    path.replace("{id}", id)
         .replace("{attachment_id}", "1")
         .replace("{token}", "00000000000000000000000000000000")
 }
@@ -296,6 +302,19 @@ async fn auth_matrix_every_route_and_role() {
     t.call("POST", "/api/v1/tickets", Some(ticket)).await;
     let reward = json!({ "name": "Tea cup", "points_price": 10 });
     t.call("POST", "/api/v1/rewards", Some(reward)).await;
+    // Promotion 100001, under a stored programme.
+    let programme = json!({ "time_zone": "Asia/Taipei", "currency": "TWD",
+        "point_value_minor": 100, "pending_days": 0, "expiry": "never",
+        "expired_restore": "forfeit", "reminder_days": 0, "wallet_kind": "free" });
+    let stored = t
+        .call("PUT", "/api/v1/loyalty/programme", Some(programme))
+        .await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.body);
+    let promotion = json!({ "name": "Double", "target": "all", "effect": "multiplier:20000" });
+    let made = t
+        .call("POST", "/api/v1/loyalty/promotions", Some(promotion))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     let test = json!({ "name": "ack wording", "template_key": "ack", "variants": [
         { "name": "a", "template": "ack", "weight": 1 },
         { "name": "b", "template": "ack", "weight": 1 },

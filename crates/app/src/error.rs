@@ -39,6 +39,9 @@ pub enum AppError {
     /// The ticket does not take this change (closed, or a status it cannot go back to).
     #[error("{0}")]
     TicketRefused(domain::desk::TicketRefusal),
+    /// A promotion change that overlaps another of the same priority, or touches an ended one.
+    #[error("{0}")]
+    PromotionRefused(crate::promotions::PromotionRefusal),
     #[error("Idempotency-Key reused with another request")]
     IdempotencyKeyReused,
     #[error("missing or invalid API key")]

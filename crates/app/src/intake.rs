@@ -495,7 +495,7 @@ impl App {
             let mut plan = BatchPlan::default();
             let endpoints = store::outbox::active_endpoints(tx)?;
             let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
-            let loyalty = crate::loyalty::load(tx, &self.settings)?;
+            let loyalty = crate::loyalty::load_cached(tx, &self.settings, &self.loyalty)?;
 
             // 1. What is already stored, and who the identities belong to.
             let mut by_source: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -638,7 +638,8 @@ impl App {
                     .map(|(c, tier, _)| (c, tier))
                     .collect()
             };
-            for n in &mut plan.new {
+            let mut tiers = Vec::new();
+            for (j, n) in plan.new.iter_mut().enumerate() {
                 let v = validated[n.input]
                     .as_ref()
                     .expect("only valid orders are new");
@@ -651,10 +652,45 @@ impl App {
                     0
                 };
                 let rank = loyalty.rank(q, overrides.get(&n.customer_id).map(String::as_str));
-                let earn =
-                    loyalty.decide(&v.order, n.occurred_at, now, loyalty.tier_earn(rank)?)?;
+                let tier = loyalty.tier_earn(rank)?;
+                let earn = loyalty.decide(&v.order, n.occurred_at, now, tier.clone())?;
                 n.earned = earn.points;
                 n.earn = Some(earn);
+                tiers.push((j, tier));
+            }
+
+            // 2c. Promotions with a member cap or a budget that would give points here: lock
+            //     them, read their usage, and decide again in order with the usage running.
+            //     Nothing is read when no such promotion applies.
+            let touched = crate::promotions::BatchUsage::touched(
+                &loyalty.rules,
+                plan.new
+                    .iter()
+                    .filter_map(|n| n.earn.as_ref().map(|e| e.promotions.as_slice())),
+            );
+            if !touched.is_empty() {
+                let zone = loyalty.programme.zone();
+                let placed: Vec<jiff::Timestamp> = plan.new.iter().map(|n| n.occurred_at).collect();
+                let mut usage = crate::promotions::BatchUsage::lock_and_read(
+                    tx,
+                    &loyalty.rules,
+                    zone,
+                    &touched,
+                    &known,
+                    &placed,
+                )?;
+                for (j, tier) in tiers {
+                    let n = &mut plan.new[j];
+                    let v = validated[n.input]
+                        .as_ref()
+                        .expect("only valid orders are new");
+                    let used = usage.for_order(n.customer_id, n.occurred_at, zone)?;
+                    let earn =
+                        loyalty.decide_with_usage(&v.order, n.occurred_at, now, tier, used)?;
+                    usage.add(n.customer_id, n.occurred_at, &earn.promotions);
+                    n.earned = earn.points;
+                    n.earn = Some(earn);
+                }
             }
 
             // 3. Create the batch's new customers, then write the new events; any the unique
@@ -730,6 +766,7 @@ impl App {
             let mut pending: HashMap<i64, i64> = HashMap::new();
             let mut next_activation: Option<i64> = None;
             let mut next_expiry: Option<i64> = None;
+            let mut grants = Vec::new();
             for (n, id) in plan.new.iter().zip(&ids) {
                 let (Some(id), Some(earn)) = (id, n.earn.as_ref().filter(|e| e.points > 0)) else {
                     continue;
@@ -755,6 +792,16 @@ impl App {
                     lot_state: pending_until.map(|_| ledger::LOT_PENDING),
                 });
                 priced.push(((*id, 0), earn.points, n.total));
+                for g in earn.promotions.iter().filter(|g| g.granted > 0) {
+                    grants.push(store::promotions::NewGrant {
+                        lot: (*id, 0),
+                        promotion_id: g.rule.id as i64,
+                        version: i64::from(g.rule.version),
+                        customer_id: n.customer_id,
+                        placed_at: n.occurred_at.as_microsecond(),
+                        points: g.granted,
+                    });
+                }
                 for (line, quantity, points, rules) in &earn.lines {
                     lot_lines.push(store::loyalty::LotLine {
                         lot: (*id, 0),
@@ -779,6 +826,7 @@ impl App {
             }
             ledger::insert_transfers(tx, &transfers)?;
             store::loyalty::insert_lot_lines(tx, &lot_lines)?;
+            crate::promotions::record(tx, &loyalty.rules, &grants)?;
             if !priced.is_empty() {
                 let allocator = crate::accounting::Allocator::load(tx, &loyalty, now)?;
                 let revenue = priced

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod line;
 pub mod loyalty;
 pub mod points;
+pub mod promotions;
 pub mod rewards;
 pub mod sys;
 pub mod webhooks;
@@ -93,6 +94,8 @@ pub struct App {
     pub worker_id: String,
     /// The desk classifier in force, cached per stored version.
     pub classifier: Arc<desk::classifier::ClassifierCache>,
+    /// The loyalty programme and rules in force, cached per stored version (intake's).
+    pub loyalty: Arc<loyalty::LoyaltyCache>,
 }
 
 /// A request holding an `Idempotency-Key` longer than this is taken to have died with its
@@ -122,6 +125,7 @@ impl App {
             settings,
             worker_id,
             classifier: Arc::default(),
+            loyalty: Arc::default(),
         }
     }
 

@@ -74,6 +74,50 @@ pub struct Loyalty {
     pub expired_restore: ExpiredRestorePolicy,
     /// Days before a lot's last valid day its `points.expiring` reminder is written.
     pub reminder_days: Option<ReminderDays>,
+    /// The promotion revision the rules' promotions were read at (0 without a programme).
+    pub promotion_revision: i64,
+}
+
+/// The programme in force, kept per (programme version, base rule version, promotion
+/// revision): a batch reads those three in one statement and loads the rest only when they
+/// changed. Everything [`load`] reads must be covered by that key.
+#[derive(Debug, Default)]
+pub struct LoyaltyCache(std::sync::Mutex<Option<(RulesKey, std::sync::Arc<Loyalty>)>>);
+
+/// (programme version, base rule version, promotion revision).
+type RulesKey = (i64, i64, i64);
+
+/// The programme in force, from the cache when its key still holds (intake's path).
+pub(crate) fn load_cached(
+    tx: &mut Tx<'_>,
+    settings: &crate::Settings,
+    cache: &LoyaltyCache,
+) -> AppResult<std::sync::Arc<Loyalty>> {
+    let key = store::promotions::rules_fingerprint(tx, BASE_RULE_ID)?;
+    if let Some((k, l)) = cache.0.lock().expect("loyalty cache").as_ref()
+        && *k == key
+    {
+        return Ok(l.clone());
+    }
+    let loyalty = std::sync::Arc::new(load(tx, settings)?);
+    // Keep it only when what was loaded is what the key names (nothing changed in between).
+    let loaded = (
+        loyalty.version,
+        if loyalty.version == 0 {
+            key.1
+        } else {
+            i64::from(loyalty.rules.base().rule.version)
+        },
+        if loyalty.version == 0 {
+            key.2
+        } else {
+            loyalty.promotion_revision
+        },
+    );
+    if loaded == key {
+        *cache.0.lock().expect("loyalty cache") = Some((key, loyalty.clone()));
+    }
+    Ok(loyalty)
 }
 
 fn expiry_text(p: ExpiryPolicy) -> String {
@@ -180,22 +224,28 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
             tiers: parse_tiers(DEFAULT_TIERS)?,
             expired_restore: ExpiredRestorePolicy::StayExpired,
             reminder_days: None,
+            promotion_revision: 0,
         });
     };
     let currency = Currency::parse(&p.currency)?;
     let programme = Programme::new(Some(&p.time_zone), currency, p.point_value_minor)
         .map_err(|e| AppError::Internal(anyhow!("stored programme: {e}")))?;
     let rule = rows::current_rule(tx, BASE_RULE_ID)?.context("programme without a base rule")?;
+    let (promotion_revision, rules) = crate::promotions::rules_in_force(
+        tx,
+        BaseRule {
+            rule: rule_ref(rule.rule_id, rule.version)?,
+            earn: EarnRule::new(rule.points, rule.per_minor)?,
+            minimum_spend_minor: rule.minimum_spend_minor,
+            excluded_categories: vec![],
+        },
+    )?;
     Ok(Loyalty {
         version: p.version,
         programme,
         pending_days: i32::try_from(p.pending_days).context("pending days")?,
         expiry: parse_expiry(&p.expiry)?,
-        rules: base_rule(
-            rule_ref(rule.rule_id, rule.version)?,
-            EarnRule::new(rule.points, rule.per_minor)?,
-            rule.minimum_spend_minor,
-        )?,
+        rules,
         tiers: parse_tiers(&p.tiers)?,
         expired_restore: parse_expired_restore(&p.expired_restore)?,
         reminder_days: match p.reminder_days {
@@ -204,6 +254,7 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
                 i32::try_from(d).context("reminder days")?,
             )?),
         },
+        promotion_revision,
     })
 }
 
@@ -241,6 +292,8 @@ pub(crate) struct EarnDecision {
     /// Set when the lot starts pending (its window ends after `now`).
     pub(crate) pending_until: Option<Timestamp>,
     pub(crate) expires_at: Option<Timestamp>,
+    /// Each promotion's total for the order, before and after its caps.
+    pub(crate) promotions: Vec<domain::loyalty::rules::PromotionGrant>,
 }
 
 impl Loyalty {
@@ -292,12 +345,25 @@ impl Loyalty {
         now: Timestamp,
         tier: Option<TierEarn>,
     ) -> AppResult<EarnDecision> {
+        self.decide_with_usage(order, placed_at, now, tier, vec![])
+    }
+
+    /// [`Loyalty::decide`] with what the capped promotions already gave (see
+    /// `promotions::BatchUsage`).
+    pub(crate) fn decide_with_usage(
+        &self,
+        order: &Order,
+        placed_at: Timestamp,
+        now: Timestamp,
+        tier: Option<TierEarn>,
+        usage: Vec<domain::loyalty::rules::PromotionUsage>,
+    ) -> AppResult<EarnDecision> {
         let zone = self.programme.zone().clone();
         let ctx = EarnContext {
             placed_at,
             zone: zone.clone(),
             tier,
-            usage: vec![],
+            usage,
         };
         let plan = simulate(order, &self.rules, &ctx)
             .map_err(|e| AppError::Internal(anyhow!("earning: {e}")))?;
@@ -325,6 +391,7 @@ impl Loyalty {
             lines,
             pending_until: window_end.filter(|p| *p > now),
             expires_at,
+            promotions: plan.promotions,
         })
     }
 }
@@ -1050,18 +1117,33 @@ pub struct Simulation {
     pub below_minimum_spend: bool,
     /// The member's tier, when a customer was named.
     pub tier: Option<String>,
+    /// Each promotion that applied: its total before and after caps (the member's usage when a
+    /// customer was named, the budget's in any case).
+    pub promotions: Vec<SimulatedPromotion>,
+}
+
+/// A promotion's part of a simulated order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedPromotion {
+    pub rule_id: i64,
+    pub version: i64,
+    pub uncapped: i64,
+    pub granted: i64,
+    pub capped: i64,
 }
 
 impl App {
     /// What an order of `lines` in `currency` (the programme's when absent), placed at
     /// `placed_at` (now when absent), would earn for `customer_id` (or anyone) under the rules
-    /// in force. Reads only: nothing is written.
+    /// in force, or with `draft` as the promotions instead of the stored ones. Caps count what
+    /// the promotions already gave. Reads only: nothing is written.
     pub fn simulate_earn(
         &self,
         customer_id: Option<i64>,
         currency: Option<&str>,
         lines: &[crate::intake::LineInput],
         placed_at: Option<Timestamp>,
+        draft: Option<&[crate::promotions::PromotionInput]>,
     ) -> AppResult<Simulation> {
         let order_lines = lines
             .iter()
@@ -1099,13 +1181,20 @@ impl App {
                 (Some(q), code) => loyalty.tier_earn(loyalty.rank(q, code))?,
                 _ => None,
             };
+            let rules = match draft {
+                Some(d) => crate::promotions::draft_rules(tx, loyalty.rules.base(), d)?,
+                None => loyalty.rules.clone(),
+            };
+            let zone = loyalty.programme.zone().clone();
+            let usage =
+                crate::promotions::simulation_usage(tx, &rules, &zone, customer_id, placed_at)?;
             let ctx = EarnContext {
                 placed_at,
-                zone: loyalty.programme.zone().clone(),
+                zone,
                 tier: tier_earn.clone(),
-                usage: vec![],
+                usage,
             };
-            let plan = simulate(&order, &loyalty.rules, &ctx)
+            let plan = simulate(&order, &rules, &ctx)
                 .map_err(|e| AppError::Internal(anyhow!("earning: {e}")))?;
             let decision = loyalty.decide(&order, placed_at, now, tier_earn)?;
             let lines = plan
@@ -1144,6 +1233,17 @@ impl App {
                 lines,
                 below_minimum_spend: plan.below_minimum_spend,
                 tier: tier.clone(),
+                promotions: plan
+                    .promotions
+                    .iter()
+                    .map(|g| SimulatedPromotion {
+                        rule_id: g.rule.id as i64,
+                        version: i64::from(g.rule.version),
+                        uncapped: if earns { g.uncapped } else { 0 },
+                        granted: if earns { g.granted } else { 0 },
+                        capped: if earns { g.capped } else { 0 },
+                    })
+                    .collect(),
             })
         })
     }

@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod loyalty;
 pub mod outbox;
 pub mod predictions;
+pub mod promotions;
 pub mod rewards;
 pub mod scratch;
 

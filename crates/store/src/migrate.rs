@@ -106,6 +106,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0011_tier_overrides.sql"),
         postgres: include_str!("../migrations/postgres/0011_tier_overrides.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 13,
+            name: "promotions",
+        },
+        sqlite: include_str!("../migrations/sqlite/0013_promotions.sql"),
+        postgres: include_str!("../migrations/postgres/0013_promotions.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

@@ -114,6 +114,17 @@ fn samples() -> Vec<(&'static str, AppError)> {
             "TicketRefused(BackToNew)",
             AppError::TicketRefused(domain::desk::TicketRefusal::BackToNew),
         ),
+        (
+            "PromotionRefused(Overlapping)",
+            AppError::PromotionRefused(app::promotions::PromotionRefusal::Overlapping {
+                first: 100_001,
+                second: 100_002,
+            }),
+        ),
+        (
+            "PromotionRefused(Ended)",
+            AppError::PromotionRefused(app::promotions::PromotionRefusal::Ended { id: 100_001 }),
+        ),
         ("IdempotencyKeyReused", AppError::IdempotencyKeyReused),
         ("Unauthenticated", AppError::Unauthenticated),
         ("InvalidSignature", AppError::InvalidSignature),
@@ -140,6 +151,7 @@ fn variant_is_sampled(e: &AppError) -> bool {
         | AppError::HoldRefused(_)
         | AppError::RewardRefused(_)
         | AppError::TicketRefused(_)
+        | AppError::PromotionRefused(_)
         | AppError::IdempotencyKeyReused
         | AppError::Unauthenticated
         | AppError::InvalidSignature
@@ -158,7 +170,7 @@ fn app_error_table() {
             json!({ "variant": name, "problem": api.problem() })
         })
         .collect();
-    assert_eq!(table.len(), 22);
+    assert_eq!(table.len(), 24);
     insta::assert_json_snapshot!(table);
 }
 

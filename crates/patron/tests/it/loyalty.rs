@@ -892,6 +892,7 @@ both_backends!(tier_multiplies_purchase_earn_batch_level, |t: &TestApp| {
                 unit_price_minor: 1_000_000,
             }],
             None,
+            None,
         )
         .unwrap();
     assert_eq!((sim.points, sim.tier.as_deref()), (150, Some("gold")));
