@@ -239,25 +239,24 @@ pub(crate) async fn create_loyalty_award(
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ReferralCodeResponse {
     pub(crate) customer_id: i64,
-    /// 8 symbols (Crockford base 32, the last a check symbol); print as `XXXX-XXXX`.
-    pub(crate) code: String,
+    /// 8 symbols (Crockford base 32, the last a check symbol); print as `XXXX-XXXX`. `null`
+    /// until one is generated.
+    pub(crate) code: Option<String>,
 }
 
-/// The member's referral code; 404 until one is generated.
+/// The member's referral code (`null` until one is generated).
 #[utoipa::path(get, path = "/api/v1/customers/{id}/referral-code", tag = "loyalty",
     params(("id" = i64, Path, description = "Patron's customer id")),
     responses(
         (status = 200, description = "The code", body = ReferralCodeResponse),
-        (status = 404, description = "not_found: no such customer, or no code yet", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn get_referral_code(
     State(state): State<ApiState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ReferralCodeResponse>, ApiError> {
     let app = state.app.clone();
-    let code = blocking(move || app.referral_code(id))
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let code = blocking(move || app.referral_code(id)).await?;
     Ok(Json(ReferralCodeResponse {
         customer_id: id,
         code,
@@ -288,7 +287,7 @@ pub(crate) async fn create_referral_code(
         status,
         Json(ReferralCodeResponse {
             customer_id: id,
-            code,
+            code: Some(code),
         }),
     ))
 }

@@ -552,22 +552,28 @@ pub(crate) fn award_sign_ups(
     Ok(())
 }
 
-/// After orders were accepted: enqueues the referral check of each of `customer_ids` whose
-/// referral is pending (one indexed query when none is).
+/// After orders were accepted (`(customer, order)` pairs): enqueues the referral check of each
+/// customer whose referral is pending, once per order (one indexed query when none is).
 pub(crate) fn after_orders(
     tx: &mut Tx<'_>,
     settings: &crate::Settings,
-    customer_ids: &[i64],
+    orders: &[(i64, i64)],
     now_micros: i64,
 ) -> AppResult<()> {
-    if customer_ids.is_empty() {
+    if orders.is_empty() {
         return Ok(());
     }
-    let mut ids = customer_ids.to_vec();
+    let mut ids: Vec<i64> = orders.iter().map(|o| o.0).collect();
     ids.sort_unstable();
     ids.dedup();
     for referee in rows::pending_referees(tx, &ids)? {
-        let key = format!("{REFERRAL_JOB}@{referee}:{now_micros}");
+        let order = orders
+            .iter()
+            .filter(|o| o.0 == referee)
+            .map(|o| o.1)
+            .max()
+            .unwrap_or_default();
+        let key = format!("{REFERRAL_JOB}@{referee}:{order}");
         let payload = json!({ "referee": referee }).to_string();
         store::jobs::enqueue(
             tx,
@@ -844,6 +850,9 @@ impl App {
         let now = self.now();
         let attempts = self.settings.job_attempts_max;
         self.store.write(|tx| {
+            if !store::customers::exists(tx, customer_id)? {
+                return Err(AppError::NotFound);
+            }
             if let Some(e) = store::events::find(tx, AWARD_SOURCE, &stored_id)? {
                 let (_, hash) = body_and_hash(&request);
                 if e.kind == EventKind::PointsAwarded && e.content_hash == hash {
@@ -853,9 +862,6 @@ impl App {
                 return Err(AppError::ConflictingDuplicate {
                     differences: differences(&stored["request"], &request),
                 });
-            }
-            if !store::customers::exists(tx, customer_id)? {
-                return Err(AppError::NotFound);
             }
             let set = load_rules(tx)?;
             let Some((rule, version)) = set

@@ -880,7 +880,11 @@ impl App {
                     }
                 });
             }
-            let ordered: Vec<i64> = outcomes.iter().flatten().map(|o| o.customer_id).collect();
+            let ordered: Vec<(i64, i64)> = outcomes
+                .iter()
+                .flatten()
+                .map(|o| (o.customer_id, o.order_id))
+                .collect();
             crate::bonus::after_orders(tx, &self.settings, &ordered, now_micros)?;
             if !accepted.is_empty() {
                 let target = match accepted.as_slice() {
