@@ -28,7 +28,8 @@ use domain::ledger::TransferKind;
 use domain::loyalty::expiry::{self, ExpiryPolicy, REMINDER_LOCAL_TIME_DEFAULT, ReminderDays};
 use domain::loyalty::programme::PROGRAMME_TIME_ZONE_DEFAULT;
 use domain::loyalty::referrals::{
-    ReferralCode, ReferralConfig, ReferralFacts, ReferralRefusal, referral_rewards,
+    REFERRALS_PER_PERIOD_MAX, ReferralCode, ReferralConfig, ReferralError, ReferralFacts,
+    ReferralRefusal, referral_rewards,
 };
 use domain::loyalty::rules::{
     CapPeriod, LeapDayFallback, NonPurchaseKind, NonPurchaseRule, RuleRef, birthday_award_due,
@@ -207,12 +208,16 @@ fn validate(rules: &BonusRules) -> AppResult<(RuleSetRow, RuleSet)> {
         rules.referral.minimum_order_minor,
         cap,
     )
-    .map_err(|e| {
-        let text = e.to_string();
-        match text.split_once(": ") {
-            Some((field, reason)) => FieldError::new(format!("referral.{field}"), reason),
-            None => FieldError::new("referral", text),
-        }
+    .map_err(|e| match e {
+        ReferralError::Points { field } => FieldError::new(
+            format!("referral.{field}"),
+            format!("must be 0 to {}", domain::limits::POSTING_POINTS_MAX),
+        ),
+        ReferralError::Cap => FieldError::new(
+            "referral.referrer_cap",
+            format!("must be 1 to {REFERRALS_PER_PERIOD_MAX}"),
+        ),
+        other => FieldError::new("referral", other.to_string()),
     })?;
     let mut parsed = Vec::with_capacity(rules.rules.len());
     let mut stored = Vec::with_capacity(rules.rules.len());

@@ -134,6 +134,14 @@ both_backends!(
         // Free points are not qualifying points.
         assert_eq!(t.app.loyalty_summary(c.id).unwrap().qualifying_points, 0);
         healthy(t);
+        // They expire like any lot: the expiry job takes them after their last valid second.
+        set_clock(t, "2027-12-31T15:59:59Z");
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(t.app.points_balance(c.id).unwrap(), 50);
+        t.advance(SignedDuration::from_secs(1));
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(t.app.points_balance(c.id).unwrap(), 0);
+        healthy(t);
     }
 );
 
@@ -581,6 +589,16 @@ both_backends!(
             r#"{{"rules":[],"leap_day_fallback":"feb30",{referral}}}"#
         ));
         assert_eq!(r.status, 422, "{}", r.body);
+        // A referral cap of zero names the field as sent.
+        let r = put(
+            r#"{"rules":[],"leap_day_fallback":"feb28","referral":{"referrer_points":1,"referee_points":1,"minimum_order_minor":0,"referrer_cap":0,"cap_period":"month"}}"#,
+        );
+        assert_eq!(
+            (r.status, r.json()["errors"][0]["field"].clone()),
+            (422, "referral.referrer_cap".into()),
+            "{}",
+            r.body
+        );
         assert_eq!(
             get(addr, "/api/v1/loyalty/bonus-rules", &manager).json()["version"],
             0
