@@ -518,6 +518,19 @@ fn award_view(tx: &mut Tx<'_>, e: &EventRow) -> AppResult<AwardView> {
     })
 }
 
+/// Answers an award stored before: the same content is a replay (`false`), other content a
+/// conflict naming the differing fields.
+fn replay_award(tx: &mut Tx<'_>, e: &EventRow, request: &Value) -> AppResult<(AwardView, bool)> {
+    let (_, hash) = body_and_hash(request);
+    if e.kind == EventKind::PointsAwarded && e.content_hash == hash {
+        return Ok((award_view(tx, e)?, false));
+    }
+    let stored: Value = serde_json::from_str(&e.body).context("stored award")?;
+    Err(AppError::ConflictingDuplicate {
+        differences: differences(&stored["request"], request),
+    })
+}
+
 /// The sign-up award of each of `customer_ids` just created, in the creating transaction;
 /// nothing when no sign-up rule is in force. Once per customer (`sign_up-<customer>`).
 pub(crate) fn award_sign_ups(
@@ -859,14 +872,7 @@ impl App {
                 return Err(AppError::NotFound);
             }
             if let Some(e) = store::events::find(tx, AWARD_SOURCE, &stored_id)? {
-                let (_, hash) = body_and_hash(&request);
-                if e.kind == EventKind::PointsAwarded && e.content_hash == hash {
-                    return Ok((award_view(tx, &e)?, false));
-                }
-                let stored: Value = serde_json::from_str(&e.body).context("stored award")?;
-                return Err(AppError::ConflictingDuplicate {
-                    differences: differences(&stored["request"], &request),
-                });
+                return replay_award(tx, &e, &request);
             }
             let set = load_rules(tx)?;
             let Some((rule, version)) = set
@@ -881,7 +887,7 @@ impl App {
                 .into());
             };
             let terms = award_terms(tx)?;
-            let event_id = post_award(
+            let Some(event_id) = post_award(
                 tx,
                 &terms,
                 &Award {
@@ -896,7 +902,13 @@ impl App {
                 now,
                 attempts,
             )?
-            .context("award id checked free in this transaction")?;
+            else {
+                // A concurrent request stored it between our look and our insert (PostgreSQL,
+                // READ COMMITTED: the insert waited for it), so this is a replay after all.
+                let e =
+                    store::events::find(tx, AWARD_SOURCE, &stored_id)?.context("award vanished")?;
+                return replay_award(tx, &e, &request);
+            };
             store::audit::insert(
                 tx,
                 now.as_microsecond(),

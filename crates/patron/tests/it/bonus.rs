@@ -724,3 +724,50 @@ both_backends!(
         healthy(t);
     }
 );
+
+both_backends!(
+    one_award_posted_concurrently_over_http_is_written_once,
+    |t: &TestApp| {
+        t.app.install_default_programme(&admin()).unwrap();
+        t.app
+            .set_bonus_rules(
+                &admin(),
+                &rules(vec![rule("review", None, 15)], "feb28", (0, 0, 0, 1)),
+            )
+            .unwrap();
+        let c = create(t, "CONC", None);
+        let shop = t
+            .app
+            .create_key(&app::Principal::cli(), Role::Integration, "shop")
+            .unwrap();
+        let server = Server::start(t.app.clone());
+        let path = format!("/api/v1/customers/{c}/loyalty/awards");
+        let statuses: Vec<(u16, i64)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (addr, shop, path) = (server.addr.clone(), shop.clone(), path.clone());
+                    s.spawn(move || {
+                        let r = post(
+                            &addr,
+                            &path,
+                            &shop,
+                            r#"{"kind":"review","external_id":"rv-9"}"#,
+                        );
+                        (r.status, r.json()["award_id"].as_i64().unwrap_or(-1))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let created = statuses.iter().filter(|s| s.0 == 201).count();
+        let replayed = statuses.iter().filter(|s| s.0 == 200).count();
+        assert_eq!((created, replayed), (1, 7), "{statuses:?}");
+        assert!(
+            statuses.iter().all(|s| s.1 == statuses[0].1),
+            "one award id"
+        );
+        assert_eq!(bonus_lots(t, c), vec![(15, "review v1".to_owned())]);
+        assert_eq!(t.app.points_balance(c).unwrap(), 15);
+        healthy(t);
+    }
+);
