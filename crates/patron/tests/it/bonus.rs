@@ -131,6 +131,37 @@ both_backends!(
             .unwrap();
         assert_eq!(bonus_lots(t, o.customer_id).len(), 1);
         assert_eq!(bonus_lots(t, early), vec![]);
+        // So does a customer first seen in another intake event, and one imported.
+        let mut data = serde_json::Map::new();
+        data.insert("name".to_owned(), "王小明".into());
+        let Intake::Accepted(e) = t
+            .app
+            .record_event(
+                &admin(),
+                &app::intake::EventInput {
+                    source: "shop".to_owned(),
+                    external_id: "PC-1".to_owned(),
+                    kind: domain::EventKind::ProfileChanged,
+                    customer: crate::support::customer("S-3"),
+                    occurred_at: None,
+                    data,
+                },
+            )
+            .unwrap()
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(t.app.points_balance(e.customer_id).unwrap(), 50);
+        let imported = t
+            .app
+            .import_customers(&admin(), &[member("S-4", None), member("S-1", None)])
+            .unwrap();
+        let Intake::Accepted(s4) = imported[0] else {
+            panic!("accepted: {imported:?}")
+        };
+        assert!(matches!(imported[1], Intake::Duplicate(_)));
+        assert_eq!(t.app.points_balance(s4).unwrap(), 50);
+        assert_eq!(t.app.points_balance(c.id).unwrap(), 50);
         // Free points are not qualifying points.
         assert_eq!(t.app.loyalty_summary(c.id).unwrap().qualifying_points, 0);
         healthy(t);
