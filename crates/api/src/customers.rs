@@ -51,6 +51,9 @@ pub(crate) struct CustomerBody {
     pub(crate) locale: Option<String>,
     /// IANA zone, default `Asia/Taipei`.
     pub(crate) time_zone: Option<String>,
+    /// A member's referral code: the customer is registered as referred by them (a malformed
+    /// or unknown code refuses the request; nothing is written).
+    pub(crate) referral_code: Option<String>,
 }
 
 impl CustomerBody {
@@ -181,7 +184,9 @@ pub(crate) async fn create_customer(
 ) -> Result<(StatusCode, Json<CustomerResponse>), ApiError> {
     let input = body.input();
     let app = state.app.clone();
-    let (view, created) = blocking(move || app.create_customer(&who, &input)).await?;
+    let (view, created) =
+        blocking(move || app.create_customer_referred(&who, &input, body.referral_code.as_deref()))
+            .await?;
     let status = match created {
         Created::New => StatusCode::CREATED,
         Created::Existing => StatusCode::OK,

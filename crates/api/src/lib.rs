@@ -5,6 +5,7 @@
 
 mod accounting;
 mod analytics;
+mod bonus;
 mod customers;
 mod desk;
 mod desk_ops;

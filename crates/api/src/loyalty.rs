@@ -97,7 +97,8 @@ impl From<LoyaltySummary> for LoyaltyResponse {
 pub(crate) struct LotResponse {
     pub(crate) event_id: i64,
     pub(crate) seq: i64,
-    /// `earn`, `correction` or `restore` (points given back by a cancelled redemption).
+    /// `earn`, `bonus` (free points of an award), `correction` or `restore` (points given back by
+    /// a cancelled redemption).
     pub(crate) kind: String,
     pub(crate) amount: i64,
     pub(crate) remaining: i64,

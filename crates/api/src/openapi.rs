@@ -7,7 +7,7 @@ use crate::error::{FieldProblem, Problem};
 use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
 use crate::{
-    accounting, analytics, customers, desk, desk_ops, email, line, loyalty, orders, points,
+    accounting, analytics, bonus, customers, desk, desk_ops, email, line, loyalty, orders, points,
     promotions, rewards, system,
 };
 use std::sync::OnceLock;
@@ -53,6 +53,13 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         promotions::replace_promotion,
         promotions::create_promotion_end,
         promotions::list_promotion_versions,
+        bonus::get_bonus_rules,
+        bonus::replace_bonus_rules,
+        bonus::create_loyalty_award,
+        bonus::get_referral_code,
+        bonus::create_referral_code,
+        bonus::create_referred_by,
+        bonus::list_referrals,
         accounting::list_breakage_estimates,
         accounting::replace_breakage_estimate,
         accounting::get_liability_rollforward,

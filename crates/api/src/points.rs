@@ -25,7 +25,8 @@ pub(crate) struct PointsResponse {
 pub(crate) struct StatementEntryResponse {
     pub(crate) event_id: i64,
     pub(crate) seq: i64,
-    /// `earn`, `reverse` or `correction`.
+    /// `earn`, `bonus` (an award of free points), `reverse`, `correction`, `redeem`, `expire` or
+    /// `restore`.
     pub(crate) kind: String,
     /// Positive when points arrived, negative when they left.
     pub(crate) points: i64,

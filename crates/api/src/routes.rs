@@ -5,8 +5,8 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
-    ApiOptions, ApiState, accounting, analytics, customers, desk, desk_ops, email, idempotency,
-    line, loyalty, observe, orders, points, promotions, rewards, system,
+    ApiOptions, ApiState, accounting, analytics, bonus, customers, desk, desk_ops, email,
+    idempotency, line, loyalty, observe, orders, points, promotions, rewards, system,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -246,6 +246,55 @@ pub(crate) const ROUTES: &[Route] = &[
         "replace_loyalty_programme",
         Needs(Action::ConfigureLoyalty),
         |f| on(f, loyalty::replace_loyalty_programme),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/bonus-rules",
+        "get_bonus_rules",
+        Needs(Action::ReadPoints),
+        |f| on(f, bonus::get_bonus_rules),
+    ),
+    route(
+        Put,
+        "/api/v1/loyalty/bonus-rules",
+        "replace_bonus_rules",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, bonus::replace_bonus_rules),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/loyalty/awards",
+        "create_loyalty_award",
+        Needs(Action::WriteEvents),
+        |f| on(f, bonus::create_loyalty_award),
+    ),
+    route(
+        Get,
+        "/api/v1/customers/{id}/referral-code",
+        "get_referral_code",
+        Needs(Action::ReadCustomers),
+        |f| on(f, bonus::get_referral_code),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/referral-code",
+        "create_referral_code",
+        Needs(Action::WriteCustomers),
+        |f| on(f, bonus::create_referral_code),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/referred-by",
+        "create_referred_by",
+        Needs(Action::WriteCustomers),
+        |f| on(f, bonus::create_referred_by),
+    ),
+    route(
+        Get,
+        "/api/v1/customers/{id}/referrals",
+        "list_referrals",
+        Needs(Action::ReadCustomers),
+        |f| on(f, bonus::list_referrals),
     ),
     route(
         Post,

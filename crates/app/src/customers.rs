@@ -238,10 +238,26 @@ impl App {
         who: &Principal,
         input: &CustomerInput,
     ) -> AppResult<(CustomerView, Created)> {
+        self.create_customer_referred(who, input, None)
+    }
+
+    /// [`App::create_customer`], registering the customer as referred by the owner of
+    /// `referral_code` in the same transaction (see `bonus::register_referral_tx`): a
+    /// malformed or unknown code refuses the whole request. A new customer gets the sign-up
+    /// award, when a rule for it is in force, in the same transaction too.
+    pub fn create_customer_referred(
+        &self,
+        who: &Principal,
+        input: &CustomerInput,
+        referral_code: Option<&str>,
+    ) -> AppResult<(CustomerView, Created)> {
         let c = input.validate()?;
         if c.identities.is_empty() {
             return Err(FieldError::new("identities", "at least one identity is required").into());
         }
+        let code = referral_code
+            .map(|code| crate::bonus::parse_referral_code(code, "referral_code"))
+            .transpose()?;
         let now = self.now_micros();
         let (id, created) = self.store.write(|tx| {
             let existing = owners(tx, &c.identities)?;
@@ -265,6 +281,10 @@ impl App {
                     Some(&format!("customer:{id}")),
                     None,
                 )?;
+                crate::bonus::award_sign_ups(tx, &self.settings, &[id], store::instant(now)?)?;
+            }
+            if let Some(code) = &code {
+                crate::bonus::register_referral_tx(tx, who, id, code, "referral_code", now)?;
             }
             Ok::<_, AppError>((id, created))
         })?;
@@ -320,6 +340,7 @@ impl App {
         self.store.write(|tx| {
             let mut out = Vec::with_capacity(validated.len());
             let mut created = 0;
+            let mut new_ids = Vec::new();
             for v in validated {
                 let c = match v {
                     Ok(c) if !c.identities.is_empty() => c,
@@ -360,11 +381,13 @@ impl App {
                 out.push(match how {
                     Created::New => {
                         created += 1;
+                        new_ids.push(id);
                         Intake::Accepted(id)
                     }
                     Created::Existing => Intake::Duplicate(id),
                 });
             }
+            crate::bonus::award_sign_ups(tx, &self.settings, &new_ids, store::instant(now)?)?;
             if created > 0 {
                 store::audit::insert(
                     tx,

@@ -315,6 +315,14 @@ impl NewCustomers {
         Ok(())
     }
 
+    /// After [`NewCustomers::create`]: the customers it created (their sign-up award is due).
+    fn created_ids(&self) -> Vec<i64> {
+        self.resolved
+            .iter()
+            .filter_map(|r| r.as_ref().and_then(|r| r.as_ref().ok()).copied())
+            .collect()
+    }
+
     /// After [`NewCustomers::create`]: the customer a placeholder stands for.
     fn resolve(&self, id: i64) -> Result<i64, Vec<i64>> {
         match placeholder_index(id) {
@@ -697,6 +705,7 @@ impl App {
             //    constraint turned away were stored meanwhile by another transaction, and are
             //    answered as replays.
             created.create(tx, now_micros)?;
+            crate::bonus::award_sign_ups(tx, &self.settings, &created.created_ids(), now)?;
             let mut split: Vec<Option<Vec<i64>>> = vec![None; plan.new.len()];
             for (n, split) in plan.new.iter_mut().zip(&mut split) {
                 match created.resolve(n.customer_id) {
@@ -919,6 +928,12 @@ impl App {
                     }
                 });
             }
+            let ordered: Vec<(i64, i64)> = outcomes
+                .iter()
+                .flatten()
+                .map(|o| (o.customer_id, o.order_id))
+                .collect();
+            crate::bonus::after_orders(tx, &self.settings, &ordered, now_micros)?;
             if !accepted.is_empty() {
                 let target = match accepted.as_slice() {
                     [one] => format!("order:{one}"),
@@ -1381,7 +1396,13 @@ impl App {
                     }
                     *id
                 }
-                ValidRef::Described(c) => resolve_or_create(tx, c, now_micros)?.0,
+                ValidRef::Described(c) => {
+                    let (id, how) = resolve_or_create(tx, c, now_micros)?;
+                    if how == crate::customers::Created::New {
+                        crate::bonus::award_sign_ups(tx, &self.settings, &[id], now)?;
+                    }
+                    id
+                }
             };
             let Some(event_id) = events::insert(
                 tx,

@@ -4,6 +4,7 @@
 
 pub mod accounting;
 pub mod analytics;
+pub mod bonus;
 pub mod coalesce;
 pub mod customers;
 pub mod desk;

@@ -134,7 +134,7 @@ fn expiry_text(p: ExpiryPolicy) -> String {
     }
 }
 
-fn parse_expiry(s: &str) -> Result<ExpiryPolicy, FieldError> {
+pub(crate) fn parse_expiry(s: &str) -> Result<ExpiryPolicy, FieldError> {
     let bad = || FieldError::new("expiry", format!("unknown expiry policy {s:?}"));
     let anchor = |a: &str| match a {
         "activation" => Ok(PeriodAnchor::Activation),

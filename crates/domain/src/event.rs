@@ -19,10 +19,12 @@ pub enum EventKind {
     PointsExpired,
     /// A cancelled redemption (Patron's own event; its transfers give the points back).
     RedemptionCancelled,
+    /// A non-purchase award of free points (Patron's own event; its transfer is the lot).
+    PointsAwarded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::OrderPlaced,
         EventKind::OrderRefunded,
         EventKind::OrderCancelled,
@@ -32,6 +34,7 @@ impl EventKind {
         EventKind::PointsRedeemed,
         EventKind::PointsExpired,
         EventKind::RedemptionCancelled,
+        EventKind::PointsAwarded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +48,7 @@ impl EventKind {
             EventKind::PointsRedeemed => "points_redeemed",
             EventKind::PointsExpired => "points_expired",
             EventKind::RedemptionCancelled => "redemption_cancelled",
+            EventKind::PointsAwarded => "points_awarded",
         }
     }
 

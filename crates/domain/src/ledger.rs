@@ -48,6 +48,9 @@ pub enum TransferKind {
     /// Points given back by a cancelled redemption: a new lot naming the lot it restores, with
     /// that lot's expiry (or a fresh one, or expired at once, by the programme's policy).
     Restore,
+    /// Free points of a non-purchase award (sign-up, birthday, referral, …): a lot with no
+    /// revenue behind it, and not qualifying points (tiers count purchase earns only).
+    Bonus,
 }
 
 impl TransferKind {
@@ -59,6 +62,7 @@ impl TransferKind {
             TransferKind::Redeem => "redeem",
             TransferKind::Expire => "expire",
             TransferKind::Restore => "restore",
+            TransferKind::Bonus => "bonus",
         }
     }
 
@@ -70,6 +74,7 @@ impl TransferKind {
             TransferKind::Redeem,
             TransferKind::Expire,
             TransferKind::Restore,
+            TransferKind::Bonus,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

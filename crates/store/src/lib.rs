@@ -9,6 +9,7 @@ pub mod sql;
 
 pub mod accounting;
 pub mod audit;
+pub mod bonus;
 pub mod customers;
 pub mod desk;
 pub mod desk_ops;

@@ -114,6 +114,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0013_promotions.sql"),
         postgres: include_str!("../migrations/postgres/0013_promotions.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 14,
+            name: "bonus_referrals",
+        },
+        sqlite: include_str!("../migrations/sqlite/0014_bonus_referrals.sql"),
+        postgres: include_str!("../migrations/postgres/0014_bonus_referrals.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

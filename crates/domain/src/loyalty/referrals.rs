@@ -145,6 +145,22 @@ impl ReferralConfig {
             referrer_cap_per_period,
         })
     }
+
+    pub fn referrer_points(&self) -> i64 {
+        self.referrer_points
+    }
+
+    pub fn referee_points(&self) -> i64 {
+        self.referee_points
+    }
+
+    pub fn minimum_order_minor(&self) -> i64 {
+        self.minimum_order_minor
+    }
+
+    pub fn referrer_cap_per_period(&self) -> u32 {
+        self.referrer_cap_per_period
+    }
 }
 
 /// What the caller knows when a referred member's order arrives.

@@ -674,6 +674,20 @@ impl NonPurchaseKind {
             NonPurchaseKind::Custom => "custom",
         }
     }
+
+    pub const ALL: [NonPurchaseKind; 7] = [
+        NonPurchaseKind::SignUp,
+        NonPurchaseKind::Birthday,
+        NonPurchaseKind::Anniversary,
+        NonPurchaseKind::Referral,
+        NonPurchaseKind::Review,
+        NonPurchaseKind::SurveyAnswered,
+        NonPurchaseKind::Custom,
+    ];
+
+    pub fn parse(s: &str) -> Option<NonPurchaseKind> {
+        NonPurchaseKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// A fixed award for an event.
@@ -701,6 +715,10 @@ impl NonPurchaseRule {
             );
         }
         Ok(NonPurchaseRule { rule, kind, points })
+    }
+
+    pub fn points(&self) -> i64 {
+        self.points
     }
 
     pub fn grant(&self) -> NonPurchaseGrant {

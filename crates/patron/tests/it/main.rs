@@ -6,6 +6,7 @@ mod support;
 
 mod accounting;
 mod analytics;
+mod bonus;
 mod classify;
 mod commands;
 mod concurrency;

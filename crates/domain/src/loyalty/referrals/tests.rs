@@ -106,4 +106,14 @@ fn rewards_on_the_first_qualifying_order_with_fraud_limits() {
         })
     );
     assert_eq!(ReferralConfig::new(1, 1, 0, 0), Err(ReferralError::Cap));
+    let c = ReferralConfig::new(200, 100, 50_000, 3).unwrap();
+    assert_eq!(
+        (
+            c.referrer_points(),
+            c.referee_points(),
+            c.minimum_order_minor(),
+            c.referrer_cap_per_period()
+        ),
+        (200, 100, 50_000, 3)
+    );
 }

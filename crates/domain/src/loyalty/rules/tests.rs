@@ -478,3 +478,15 @@ fn non_purchase_points_are_free() {
     }
     assert!(NonPurchaseRule::new(rule(7, 3), NonPurchaseKind::Review, 0).is_err());
 }
+
+#[test]
+fn non_purchase_kinds_parse_what_they_print() {
+    for kind in NonPurchaseKind::ALL {
+        assert_eq!(NonPurchaseKind::parse(kind.as_str()), Some(kind));
+    }
+    for bad in ["", "Sign_Up", "likes", "referral "] {
+        assert_eq!(NonPurchaseKind::parse(bad), None, "{bad:?}");
+    }
+    let r = NonPurchaseRule::new(rule(7, 3), NonPurchaseKind::Custom, 25).unwrap();
+    assert_eq!(r.points(), 25);
+}
