@@ -8,6 +8,7 @@ mod analytics;
 mod customers;
 mod desk;
 mod desk_ops;
+mod desk_teams;
 mod email;
 mod error;
 mod extract;

@@ -39,6 +39,9 @@ pub enum AppError {
     /// The ticket does not take this change (closed, or a status it cannot go back to).
     #[error("{0}")]
     TicketRefused(domain::desk::TicketRefusal),
+    /// A satisfaction rating refused: not solved, answered, expired, out of range.
+    #[error("{0}")]
+    CsatRefused(domain::desk::CsatRefusal),
     #[error("Idempotency-Key reused with another request")]
     IdempotencyKeyReused,
     #[error("missing or invalid API key")]

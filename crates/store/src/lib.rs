@@ -12,6 +12,7 @@ pub mod audit;
 pub mod customers;
 pub mod desk;
 pub mod desk_ops;
+pub mod desk_teams;
 pub mod desk_triage;
 pub mod email;
 pub mod events;

@@ -106,6 +106,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0011_tier_overrides.sql"),
         postgres: include_str!("../migrations/postgres/0011_tier_overrides.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 16,
+            name: "desk_tags_teams",
+        },
+        sqlite: include_str!("../migrations/sqlite/0016_desk_tags_teams.sql"),
+        postgres: include_str!("../migrations/postgres/0016_desk_tags_teams.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

@@ -114,6 +114,47 @@ fn samples() -> Vec<(&'static str, AppError)> {
             "TicketRefused(BackToNew)",
             AppError::TicketRefused(domain::desk::TicketRefusal::BackToNew),
         ),
+        (
+            "TicketRefused(MergeIntoItself)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::MergeIntoItself),
+        ),
+        (
+            "TicketRefused(MergeAcrossCustomers)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::MergeAcrossCustomers),
+        ),
+        (
+            "TicketRefused(AlreadyMerged)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::AlreadyMerged {
+                ticket: 12,
+                into: 7,
+            }),
+        ),
+        (
+            "TicketRefused(MessageNotInTicket)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::MessageNotInTicket {
+                message_id: 99,
+            }),
+        ),
+        (
+            "TicketRefused(AgentNotInTeam)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::AgentNotInTeam),
+        ),
+        (
+            "CsatRefused(NotSolved)",
+            AppError::CsatRefused(domain::desk::CsatRefusal::NotSolved),
+        ),
+        (
+            "CsatRefused(AlreadyAnswered)",
+            AppError::CsatRefused(domain::desk::CsatRefusal::AlreadyAnswered),
+        ),
+        (
+            "CsatRefused(LinkExpired)",
+            AppError::CsatRefused(domain::desk::CsatRefusal::LinkExpired { days: 28 }),
+        ),
+        (
+            "CsatRefused(RatingOutOfRange)",
+            AppError::CsatRefused(domain::desk::CsatRefusal::RatingOutOfRange { min: 1, max: 5 }),
+        ),
         ("IdempotencyKeyReused", AppError::IdempotencyKeyReused),
         ("Unauthenticated", AppError::Unauthenticated),
         ("InvalidSignature", AppError::InvalidSignature),
@@ -140,6 +181,7 @@ fn variant_is_sampled(e: &AppError) -> bool {
         | AppError::HoldRefused(_)
         | AppError::RewardRefused(_)
         | AppError::TicketRefused(_)
+        | AppError::CsatRefused(_)
         | AppError::IdempotencyKeyReused
         | AppError::Unauthenticated
         | AppError::InvalidSignature
@@ -158,7 +200,7 @@ fn app_error_table() {
             json!({ "variant": name, "problem": api.problem() })
         })
         .collect();
-    assert_eq!(table.len(), 22);
+    assert_eq!(table.len(), 31);
     insta::assert_json_snapshot!(table);
 }
 

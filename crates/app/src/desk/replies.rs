@@ -406,7 +406,12 @@ impl App {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
-            let row = rows::get_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
+            let row = rows::lock_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
+            // A closed ticket takes no reply (`ticket_closed`), whether or not it could fill
+            // the template.
+            if let Some(status) = domain::sla::Status::parse(&row.status) {
+                domain::desk::check_writable(status).map_err(super::refused)?;
+            }
             let text = render(tx, &row, key, title, None, &self.settings, now)?;
             let body = Body::parse(&text)?;
             change_ticket_tx(
