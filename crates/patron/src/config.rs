@@ -580,6 +580,55 @@ mod tests {
     }
 
     #[test]
+    fn email_tls_keys() {
+        use app::email::tls::TlsMode;
+        let imap = "[desk.imap]\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n";
+        let c = build(imap, &[]).unwrap();
+        assert_eq!(
+            c.email.imap.unwrap().tls.mode,
+            TlsMode::None,
+            "plain by default"
+        );
+        let ca = std::env::temp_dir().join(format!("patron-config-ca-{}.pem", std::process::id()));
+        std::fs::write(&ca, "not checked here").unwrap();
+        let c = build(
+            imap,
+            &[
+                ("PATRON_DESK_IMAP_TLS", "starttls"),
+                ("PATRON_DESK_IMAP_CA_FILE", ca.to_str().unwrap()),
+                ("PATRON_DESK_SMTP_HOST", "h"),
+                ("PATRON_DESK_SMTP_FROM", "desk@shop.tw"),
+                ("PATRON_DESK_SMTP_TLS", "implicit"),
+            ],
+        )
+        .unwrap();
+        let tls = c.email.imap.unwrap().tls;
+        assert_eq!(
+            (tls.mode, tls.ca_file),
+            (TlsMode::StartTls, Some(ca.clone()))
+        );
+        let smtp = c.email.smtp.unwrap().tls;
+        assert_eq!((smtp.mode, smtp.ca_file), (TlsMode::Implicit, None));
+        let refused = |env: &[(&str, &str)], key: &str| {
+            let e = build(imap, env).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        };
+        refused(&[("PATRON_DESK_IMAP_TLS", "ssl")], "desk.imap.tls");
+        refused(
+            &[
+                ("PATRON_DESK_IMAP_TLS", "implicit"),
+                ("PATRON_DESK_IMAP_CA_FILE", "/nonexistent/ca.pem"),
+            ],
+            "desk.imap.ca_file",
+        );
+        refused(
+            &[("PATRON_DESK_IMAP_CA_FILE", ca.to_str().unwrap())],
+            "desk.imap.ca_file",
+        );
+        let _ = std::fs::remove_file(&ca);
+    }
+
+    #[test]
     fn debug_hides_the_database_url() {
         let c = build("database_url = \"postgres://u:secret@h/db\"\n", &[]).unwrap();
         assert!(!format!("{c:?}").contains("secret"));

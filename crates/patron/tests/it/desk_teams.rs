@@ -162,6 +162,24 @@ both_backends!(teams_tags_and_hand_off, |t: &TestApp| {
     .json();
     let praise_id = praise["ticket"]["id"].as_i64().unwrap();
     assert_eq!(praise["ticket"]["team"], Value::Null);
+    // A team named at opening must exist, and an agent given with it must belong to it;
+    // either refusal opens nothing.
+    let named = |team: &str, assignee: Option<&str>| {
+        post(
+            addr,
+            "/api/v1/tickets",
+            &shop,
+            &json!({"channel": "web", "body": "發票要改抬頭", "team": team, "assignee": assignee})
+                .to_string(),
+        )
+    };
+    let unknown_team = named("技術", None);
+    assert_eq!(unknown_team.status, 422, "{}", unknown_team.body);
+    assert_eq!(unknown_team.json()["errors"][0]["field"], "team");
+    let outsider = named("退貨", Some("amy"));
+    assert_eq!(outsider.status, 422, "{}", outsider.body);
+    assert_eq!(outsider.json()["code"], "agent_not_in_team");
+    assert_eq!(ids(&get(addr, "/api/v1/tickets", &agent)), [id, praise_id]);
 
     // Tags: through the log, lower-cased, repeated adds change nothing.
     let path = format!("/api/v1/tickets/{id}/tags");
