@@ -406,6 +406,7 @@ pub(crate) async fn get_ticket(
     responses(
         (status = 201, description = "Added", body = TicketResponse),
         (status = 409, description = "ticket_closed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field, e.g. an attachment that is not a stored one of this ticket", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_ticket_message(
     State(state): State<ApiState>,
@@ -1096,7 +1097,11 @@ pub(crate) struct ReplyBody {
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/replies", tag = "desk",
     params(("id" = String, Path, description = "The ticket id or its reference")),
     request_body = ReplyBody,
-    responses((status = 201, description = "Added", body = TicketResponse)))]
+    responses(
+        (status = 201, description = "Added", body = TicketResponse),
+        (status = 409, description = "ticket_closed: reopen it first", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field: an unknown template, or one this ticket cannot fill", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub(crate) async fn create_ticket_reply(
     State(state): State<ApiState>,
     Caller(who): Caller,
