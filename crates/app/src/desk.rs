@@ -1,7 +1,8 @@
 //! The service desk's use cases: open a ticket (API, web form, or a phone call or counter
-//! complaint logged by staff), add messages and notes, change status, assign; read a ticket
-//! with its log and live SLA clocks; list the queue; store business calendars; preview a
-//! deadline.
+//! complaint logged by staff), add messages (with stored attachments, on e-mail tickets) and
+//! notes, change status, assign; read a ticket with its log, team, tags and live SLA clocks;
+//! list the queue; store business calendars; preview a deadline. Tags, teams and hand-offs
+//! are in [`teams`].
 //!
 //! Every change appends to the ticket's log and, in the same transaction, re-evaluates the
 //! ticket's SLA clocks with [`domain::sla::evaluate`] on the whole timeline (deadlines are
