@@ -773,11 +773,15 @@ fn agent_reply_carries_attachments(backend: Backend) {
         .into_iter()
         .filter(|m| m.header("to") == Some("ming@example.tw"))
         .collect();
-    assert_eq!(to_ming.len(), 2, "acknowledgement and answer");
-    let (ack, answer) = (&to_ming[0], &to_ming[1]);
-    assert_eq!(ack.header("auto-submitted"), Some("auto-replied"));
-    assert_eq!(ack.header("x-auto-response-suppress"), Some("All"));
-    assert!(ack.attachments.is_empty());
+    // The acknowledgement (and the FAQ answer a return question gets) are automatic and
+    // carry no file; the agent's answer, last, is not automatic and carries both.
+    let (answer, automatic) = to_ming.split_last().unwrap();
+    assert!(!automatic.is_empty(), "the acknowledgement went out");
+    for m in automatic {
+        assert_eq!(m.header("auto-submitted"), Some("auto-replied"));
+        assert_eq!(m.header("x-auto-response-suppress"), Some("All"));
+        assert!(m.attachments.is_empty());
+    }
     assert_eq!(answer.header("auto-submitted"), None);
     assert_eq!(answer.header("x-auto-response-suppress"), None);
     assert_eq!(answer.text, "已收到，退貨單附件請查收。");
@@ -794,6 +798,58 @@ fn agent_reply_carries_attachments(backend: Backend) {
     );
     assert_eq!(answer.attachments[1].content_type, "application/pdf");
     assert_eq!(answer.attachments[1].data, pdf);
+}
+
+/// An e-mail with a question the FAQ answers gets the acknowledgement and the answer by
+/// e-mail, both marked as automatic replies; the answer never counts as the first response.
+fn faq_answer_goes_out_by_email(backend: Backend) {
+    let Some(smtpd) = Smtpd::start() else {
+        return;
+    };
+    let Some(t) = app_with(backend, None, Some(smtpd.settings())) else {
+        return;
+    };
+    let raw = "From: ming@example.tw\r\nSubject: =?UTF-8?B?5a+G56K8?=\r\n\
+               Message-ID: <faq1@example.tw>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+               忘記密碼怎麼辦\r\n";
+    let InboundOutcome::Ticket { ticket_id, .. } =
+        t.app.receive_email("webhook", raw.as_bytes()).unwrap()
+    else {
+        panic!("a ticket");
+    };
+    t.app.run_pending_jobs().unwrap();
+    let received = smtpd.received();
+    assert_eq!(received.len(), 2, "acknowledgement and FAQ answer");
+    for m in &received {
+        assert_eq!(m.header("to"), Some("ming@example.tw"));
+        assert_eq!(m.header("auto-submitted"), Some("auto-replied"));
+        assert_eq!(m.header("x-auto-response-suppress"), Some("All"));
+        assert_eq!(m.in_reply_to, ["faq1@example.tw"]);
+    }
+    assert!(
+        received[1].text.contains(app::DEFAULT_PASSWORD_RESET_URL),
+        "{}",
+        received[1].text
+    );
+    let view = t.app.ticket(ticket_id).unwrap();
+    let first_response = view
+        .sla
+        .unwrap()
+        .clocks
+        .into_iter()
+        .find(|c| c.clock.as_str() == "first_response")
+        .unwrap();
+    assert_eq!(first_response.state, "running");
+}
+
+#[test]
+fn faq_answer_goes_out_by_email_sqlite() {
+    faq_answer_goes_out_by_email(Backend::Sqlite);
+}
+
+#[test]
+fn faq_answer_goes_out_by_email_postgres() {
+    faq_answer_goes_out_by_email(Backend::Postgres);
 }
 
 #[test]
