@@ -51,6 +51,8 @@ pub(crate) struct TicketBody {
     /// `customer` (default; also for calls and counter complaints logged by staff) or `agent`.
     pub(crate) opened_by: Option<String>,
     pub(crate) assignee: Option<String>,
+    /// The team the ticket starts with (default: the first team listing its category).
+    pub(crate) team: Option<String>,
 }
 
 /// One entry of a ticket's log.
@@ -61,7 +63,7 @@ pub(crate) struct TicketEventResponse {
     pub(crate) at: String,
     /// `opened`, `message`, `note`, `follow_up`, `status`, `assigned`, `priority`,
     /// `category`, `sla`, `merged_into`, `merged_from`, `split_to`, `split_from`,
-    /// `classified`.
+    /// `classified`, `tagged`, `untagged`, `handed_off`.
     pub(crate) kind: String,
     /// Who recorded it: `key:<prefix>`, `cli` or `system`.
     pub(crate) actor: String,
@@ -69,11 +71,12 @@ pub(crate) struct TicketEventResponse {
     pub(crate) from: Option<String>,
     pub(crate) ack_only: bool,
     pub(crate) body: Option<String>,
-    /// The new status, assignee, priority, category, or the channel at opening; for
-    /// `classified`, what triage found (`category=… confidence=… sentiment=… urgency=…
+    /// The new status, assignee, priority, category, tag or team, or the channel at
+    /// opening; for `classified`, what triage found (`category=… confidence=… sentiment=… urgency=…
     /// intent=… priority=… model=…`).
     pub(crate) value: Option<String>,
-    /// The status before a change; who opened the ticket at opening.
+    /// The status before a change; the team before a hand-off; who opened the ticket at
+    /// opening.
     pub(crate) previous: Option<String>,
     pub(crate) other_ticket_id: Option<i64>,
     /// For `sla` entries: the clock, its instance and `warn` or `breach`.
@@ -175,6 +178,10 @@ pub(crate) struct TicketSummaryResponse {
     pub(crate) sla_next_due_at: Option<String>,
     /// Whether any clock of the ticket has breached (persisted).
     pub(crate) sla_breached: bool,
+    /// The team the ticket is with (`null`: the general queue).
+    pub(crate) team: Option<String>,
+    /// Its tags, sorted.
+    pub(crate) tags: Vec<String>,
 }
 
 impl From<TicketSummary> for TicketSummaryResponse {
@@ -195,6 +202,8 @@ impl From<TicketSummary> for TicketSummaryResponse {
             updated_at: rfc3339(t.updated_at),
             sla_next_due_at: t.sla_next_due_at.map(rfc3339),
             sla_breached: t.sla_breached,
+            team: t.team,
+            tags: t.tags,
         }
     }
 }
@@ -241,6 +250,10 @@ pub(crate) struct TicketListQuery {
     /// An assignee handle, or `none` for unassigned tickets.
     pub(crate) assignee: Option<String>,
     pub(crate) customer_id: Option<i64>,
+    /// Only tickets carrying this tag.
+    pub(crate) tag: Option<String>,
+    /// A team's name, or `none` for tickets of no team.
+    pub(crate) team: Option<String>,
     /// Items per page, 1 to 100 (default 50).
     pub(crate) limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -258,6 +271,10 @@ pub(crate) struct MessageBody {
     /// An automatic acknowledgement: fulfils `ack`, never `first_response`.
     #[serde(default)]
     pub(crate) ack_only: bool,
+    /// Stored attachments of this ticket (`GET /tickets/{id}/attachments`) to send with an
+    /// agent's message on an e-mail ticket: at most 20 files and 10 MiB.
+    #[serde(default)]
+    pub(crate) attachment_ids: Vec<i64>,
 }
 
 /// `POST /tickets/{id}/notes`.
@@ -285,7 +302,7 @@ pub(crate) struct AssignmentBody {
 
 const TICKET_CURSOR: &str = "tickets";
 
-async fn ticket_id(state: &ApiState, text: String) -> Result<i64, ApiError> {
+pub(crate) async fn ticket_id(state: &ApiState, text: String) -> Result<i64, ApiError> {
     let app = state.app.clone();
     blocking(move || app.find_ticket_id(&text)).await
 }
@@ -316,13 +333,15 @@ pub(crate) async fn create_ticket(
         category: body.category,
         opened_by: body.opened_by,
         assignee: body.assignee,
+        team: body.team,
     };
     let app = state.app.clone();
     let view = blocking(move || app.open_ticket(&who, &input)).await?;
     Ok((StatusCode::CREATED, Json(view.into())))
 }
 
-/// The queue: tickets in id order (oldest first), filtered by status and assignee.
+/// The queue: tickets in id order (oldest first), filtered by status, assignee, customer,
+/// tag and team.
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "desk",
     params(TicketListQuery),
     responses((status = 200, description = "A page of tickets", body = TicketPage)))]
@@ -350,6 +369,8 @@ pub(crate) async fn list_tickets(
             .unwrap_or_default(),
         assignee: query.assignee.clone(),
         customer_id: query.customer_id,
+        tag: query.tag.clone(),
+        team: query.team.clone(),
     };
     let app = state.app.clone();
     let mut items = blocking(move || app.tickets(&filter, after, limit + 1)).await?;
@@ -385,6 +406,7 @@ pub(crate) async fn get_ticket(
     responses(
         (status = 201, description = "Added", body = TicketResponse),
         (status = 409, description = "ticket_closed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field, e.g. an attachment that is not a stored one of this ticket", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_ticket_message(
     State(state): State<ApiState>,
@@ -407,7 +429,9 @@ pub(crate) async fn create_ticket_message(
     };
     let id = ticket_id(&state, id).await?;
     let app = state.app.clone();
-    let view = blocking(move || app.add_message(&who, id, &input)).await?;
+    let view =
+        blocking(move || app.add_message_with_attachments(&who, id, &input, &body.attachment_ids))
+            .await?;
     Ok((StatusCode::CREATED, Json(view.into())))
 }
 
@@ -1073,7 +1097,11 @@ pub(crate) struct ReplyBody {
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/replies", tag = "desk",
     params(("id" = String, Path, description = "The ticket id or its reference")),
     request_body = ReplyBody,
-    responses((status = 201, description = "Added", body = TicketResponse)))]
+    responses(
+        (status = 201, description = "Added", body = TicketResponse),
+        (status = 409, description = "ticket_closed: reopen it first", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field: an unknown template, or one this ticket cannot fill", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub(crate) async fn create_ticket_reply(
     State(state): State<ApiState>,
     Caller(who): Caller,
@@ -1296,6 +1324,10 @@ pub(crate) struct AgentBody {
     pub(crate) max_load: i64,
     /// Whether new tickets are routed to the agent (default true).
     pub(crate) active: Option<bool>,
+    /// Names of existing teams the agent belongs to (replacing its memberships); absent:
+    /// none.
+    #[serde(default)]
+    pub(crate) teams: Vec<String>,
 }
 
 /// An agent on the roster.
@@ -1308,6 +1340,8 @@ pub(crate) struct AgentResponse {
     pub(crate) active: bool,
     /// Tickets assigned and not solved or closed.
     pub(crate) load: i64,
+    /// The teams the agent belongs to.
+    pub(crate) teams: Vec<String>,
 }
 
 impl From<app::desk::agents::AgentView> for AgentResponse {
@@ -1319,6 +1353,7 @@ impl From<app::desk::agents::AgentView> for AgentResponse {
             max_load: a.max_load,
             active: a.active,
             load: a.load,
+            teams: a.teams,
         }
     }
 }
@@ -1358,6 +1393,7 @@ pub(crate) async fn replace_desk_agent(
                 senior: body.senior,
                 max_load: body.max_load,
                 active: body.active.unwrap_or(true),
+                teams: body.teams,
             },
         )
     })

@@ -42,8 +42,8 @@ pub(crate) struct MergeBody {
     request_body = MergeBody,
     responses(
         (status = 200, description = "Merged: the surviving ticket", body = TicketResponse),
-        (status = 409, description = "ticket_closed: reopen the surviving ticket first", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_field: the same ticket, or one merged already", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "ticket_closed: reopen the surviving ticket first; merge_across_customers; ticket_merged: one of them was merged already", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "merge_into_itself", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_ticket_merge(
     State(state): State<ApiState>,
@@ -72,7 +72,11 @@ pub(crate) struct SplitBody {
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/split", tag = "desk",
     params(("id" = String, Path, description = "The ticket id or reference")),
     request_body = SplitBody,
-    responses((status = 201, description = "The new ticket", body = TicketResponse)))]
+    responses(
+        (status = 201, description = "The new ticket", body = TicketResponse),
+        (status = 409, description = "ticket_closed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "message_not_in_ticket, or invalid_field", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub(crate) async fn create_ticket_split(
     State(state): State<ApiState>,
     Caller(who): Caller,
@@ -125,7 +129,8 @@ pub(crate) struct RatingBody {
     request_body = RatingBody,
     responses(
         (status = 200, description = "Rated", body = CsatResponse),
-        (status = 422, description = "invalid_field: rating outside 1-5, or the ticket is not solved", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "ticket_not_solved", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "rating_out_of_range: outside 1-5", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_ticket_csat(
     State(state): State<ApiState>,
@@ -183,11 +188,16 @@ pub(crate) async fn get_csat_survey(
     ))
 }
 
-/// Rates through the survey link (no key). A second rating replaces the first.
+/// Rates through the survey link (no key): one answer, within 28 days of the link's creation.
 #[utoipa::path(post, path = "/api/v1/desk/csat/{token}", tag = "desk",
     params(("token" = String, Path, description = "The survey token")),
     request_body = RatingBody,
-    responses((status = 200, description = "Rated", body = CsatResponse)))]
+    responses(
+        (status = 200, description = "Rated", body = CsatResponse),
+        (status = 409, description = "survey_answered, or ticket_not_solved", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "survey_expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "rating_out_of_range: outside 1-5", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub(crate) async fn create_csat_rating(
     State(state): State<ApiState>,
     ApiPath(token): ApiPath<String>,

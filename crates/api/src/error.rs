@@ -31,6 +31,15 @@ pub(crate) enum ErrorCode {
     PromotionEnded,
     TicketClosed,
     InvalidStatusChange,
+    MergeIntoItself,
+    MergeAcrossCustomers,
+    TicketMerged,
+    MessageNotInTicket,
+    AgentNotInTeam,
+    TicketNotSolved,
+    SurveyAnswered,
+    SurveyExpired,
+    RatingOutOfRange,
     IdempotencyKeyReused,
     IdempotencyKeyInFlight,
     InvalidIdempotencyKey,
@@ -50,7 +59,7 @@ pub(crate) enum ErrorCode {
 
 impl ErrorCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ErrorCode; 34] = [
+    pub(crate) const ALL: [ErrorCode; 43] = [
         ErrorCode::InvalidField,
         ErrorCode::UnknownCustomer,
         ErrorCode::UnknownOrder,
@@ -70,6 +79,15 @@ impl ErrorCode {
         ErrorCode::PromotionEnded,
         ErrorCode::TicketClosed,
         ErrorCode::InvalidStatusChange,
+        ErrorCode::MergeIntoItself,
+        ErrorCode::MergeAcrossCustomers,
+        ErrorCode::TicketMerged,
+        ErrorCode::MessageNotInTicket,
+        ErrorCode::AgentNotInTeam,
+        ErrorCode::TicketNotSolved,
+        ErrorCode::SurveyAnswered,
+        ErrorCode::SurveyExpired,
+        ErrorCode::RatingOutOfRange,
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::IdempotencyKeyInFlight,
         ErrorCode::InvalidIdempotencyKey,
@@ -181,6 +199,51 @@ impl ErrorCode {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_status_change",
                 "The ticket cannot change to this status",
+            ),
+            MergeIntoItself => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "merge_into_itself",
+                "A ticket cannot be merged into itself",
+            ),
+            MergeAcrossCustomers => (
+                StatusCode::CONFLICT,
+                "merge_across_customers",
+                "The tickets belong to different customers",
+            ),
+            TicketMerged => (
+                StatusCode::CONFLICT,
+                "ticket_merged",
+                "The ticket was merged into another: use that one",
+            ),
+            MessageNotInTicket => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "message_not_in_ticket",
+                "A listed entry is not a message of this ticket",
+            ),
+            AgentNotInTeam => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "agent_not_in_team",
+                "The agent is not a member of the ticket's team",
+            ),
+            TicketNotSolved => (
+                StatusCode::CONFLICT,
+                "ticket_not_solved",
+                "The ticket is not solved: it can be rated once solved or closed",
+            ),
+            SurveyAnswered => (
+                StatusCode::CONFLICT,
+                "survey_answered",
+                "This survey was answered already",
+            ),
+            SurveyExpired => (
+                StatusCode::GONE,
+                "survey_expired",
+                "This survey link has expired",
+            ),
+            RatingOutOfRange => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rating_out_of_range",
+                "The rating is outside the scale",
             ),
             IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -391,9 +454,25 @@ impl From<AppError> for ApiError {
                 ApiError::with_detail(code, r.to_string())
             }
             AppError::TicketRefused(r) => {
+                use domain::desk::TicketRefusal;
                 let code = match r {
-                    domain::desk::TicketRefusal::Closed => ErrorCode::TicketClosed,
-                    domain::desk::TicketRefusal::BackToNew => ErrorCode::InvalidStatusChange,
+                    TicketRefusal::Closed => ErrorCode::TicketClosed,
+                    TicketRefusal::BackToNew => ErrorCode::InvalidStatusChange,
+                    TicketRefusal::MergeIntoItself => ErrorCode::MergeIntoItself,
+                    TicketRefusal::MergeAcrossCustomers => ErrorCode::MergeAcrossCustomers,
+                    TicketRefusal::AlreadyMerged { .. } => ErrorCode::TicketMerged,
+                    TicketRefusal::MessageNotInTicket { .. } => ErrorCode::MessageNotInTicket,
+                    TicketRefusal::AgentNotInTeam => ErrorCode::AgentNotInTeam,
+                };
+                ApiError::with_detail(code, r.to_string())
+            }
+            AppError::CsatRefused(r) => {
+                use domain::desk::CsatRefusal;
+                let code = match r {
+                    CsatRefusal::NotSolved => ErrorCode::TicketNotSolved,
+                    CsatRefusal::AlreadyAnswered => ErrorCode::SurveyAnswered,
+                    CsatRefusal::LinkExpired { .. } => ErrorCode::SurveyExpired,
+                    CsatRefusal::RatingOutOfRange { .. } => ErrorCode::RatingOutOfRange,
                 };
                 ApiError::with_detail(code, r.to_string())
             }

@@ -9,6 +9,7 @@ mod bonus;
 mod customers;
 mod desk;
 mod desk_ops;
+mod desk_teams;
 mod email;
 mod error;
 mod extract;

@@ -7,8 +7,8 @@ use crate::error::{FieldProblem, Problem};
 use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
 use crate::{
-    accounting, analytics, bonus, customers, desk, desk_ops, email, line, loyalty, orders, points,
-    promotions, rewards, system,
+    accounting, analytics, bonus, customers, desk, desk_ops, desk_teams, email, line, loyalty,
+    orders, points, promotions, rewards, system,
 };
 use std::sync::OnceLock;
 use utoipa::OpenApi;
@@ -102,6 +102,10 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         desk::create_classification,
         desk::list_desk_agents,
         desk::replace_desk_agent,
+        desk_teams::list_desk_teams,
+        desk_teams::replace_desk_team,
+        desk_teams::create_ticket_tag_change,
+        desk_teams::create_ticket_handoff,
         desk_ops::create_ticket_merge,
         desk_ops::create_ticket_split,
         desk_ops::create_ticket_csat,

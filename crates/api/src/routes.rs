@@ -5,8 +5,8 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
-    ApiOptions, ApiState, accounting, analytics, bonus, customers, desk, desk_ops, email,
-    idempotency, line, loyalty, observe, orders, points, promotions, rewards, system,
+    ApiOptions, ApiState, accounting, analytics, bonus, customers, desk, desk_ops, desk_teams,
+    email, idempotency, line, loyalty, observe, orders, points, promotions, rewards, system,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -613,6 +613,34 @@ pub(crate) const ROUTES: &[Route] = &[
         "replace_desk_agent",
         Needs(Action::ConfigureDesk),
         |f| on(f, desk::replace_desk_agent),
+    ),
+    route(
+        Get,
+        "/api/v1/desk/teams",
+        "list_desk_teams",
+        Needs(Action::ReadTickets),
+        |f| on(f, desk_teams::list_desk_teams),
+    ),
+    route(
+        Put,
+        "/api/v1/desk/teams/{name}",
+        "replace_desk_team",
+        Needs(Action::ConfigureDesk),
+        |f| on(f, desk_teams::replace_desk_team),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/tags",
+        "create_ticket_tag_change",
+        Access::Roles(desk_teams::TEAM_WORK_ROLES),
+        |f| on(f, desk_teams::create_ticket_tag_change),
+    ),
+    route(
+        Post,
+        "/api/v1/tickets/{id}/handoff",
+        "create_ticket_handoff",
+        Access::Roles(desk_teams::TEAM_WORK_ROLES),
+        |f| on(f, desk_teams::create_ticket_handoff),
     ),
     route(
         Get,

@@ -1,7 +1,8 @@
 //! The service desk's use cases: open a ticket (API, web form, or a phone call or counter
-//! complaint logged by staff), add messages and notes, change status, assign; read a ticket
-//! with its log and live SLA clocks; list the queue; store business calendars; preview a
-//! deadline.
+//! complaint logged by staff), add messages (with stored attachments, on e-mail tickets) and
+//! notes, change status, assign; read a ticket with its log, team, tags and live SLA clocks;
+//! list the queue; store business calendars; preview a deadline. Tags, teams and hand-offs
+//! are in [`teams`].
 //!
 //! Every change appends to the ticket's log and, in the same transaction, re-evaluates the
 //! ticket's SLA clocks with [`domain::sla::evaluate`] on the whole timeline (deadlines are
@@ -22,6 +23,7 @@ pub mod kpis;
 pub mod merge;
 pub mod recompute;
 pub mod replies;
+pub mod teams;
 
 use crate::customers::{Created, resolve_or_create};
 use crate::intake::CustomerRef;
@@ -74,6 +76,8 @@ pub struct TicketInput {
     /// (the desk contacts the customer first).
     pub opened_by: Option<String>,
     pub assignee: Option<String>,
+    /// The team the ticket starts with; by default the first team listing its category.
+    pub team: Option<String>,
 }
 
 pub(crate) struct ValidTicket {
@@ -86,6 +90,7 @@ pub(crate) struct ValidTicket {
     category: Option<Category>,
     opened_by: Party,
     assignee: Option<String>,
+    team: Option<String>,
 }
 
 impl TicketInput {
@@ -109,6 +114,11 @@ impl TicketInput {
                 .transpose()?
                 .unwrap_or(Party::Customer),
             assignee: self.assignee.as_deref().map(parse_assignee).transpose()?,
+            team: self
+                .team
+                .as_deref()
+                .map(domain::desk::teams::parse_team)
+                .transpose()?,
         })
     }
 }
@@ -186,6 +196,10 @@ pub struct TicketSummary {
     /// The earliest deadline of a running clock, from the last evaluation.
     pub sla_next_due_at: Option<Timestamp>,
     pub sla_breached: bool,
+    /// The team the ticket is with (none: the general queue).
+    pub team: Option<String>,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
 }
 
 /// A ticket with its log and live clocks.
@@ -205,6 +219,10 @@ pub struct TicketQuery {
     /// An assignee handle, or `none` for unassigned tickets.
     pub assignee: Option<String>,
     pub customer_id: Option<i64>,
+    /// Only tickets carrying this tag.
+    pub tag: Option<String>,
+    /// A team's name, or `none` for tickets of no team.
+    pub team: Option<String>,
 }
 
 /// A stored (or default) calendar.
@@ -357,7 +375,21 @@ fn summary(t: TicketRow) -> TicketSummary {
         updated_at: t.updated_at,
         sla_next_due_at: t.sla_next_due_at,
         sla_breached: t.sla_breached,
+        team: None,
+        tags: Vec::new(),
     }
+}
+
+/// Fills in the team and tags of `tickets` (two queries, whatever their number).
+fn with_labels(tx: &mut Tx<'_>, tickets: &mut [TicketSummary]) -> anyhow::Result<()> {
+    let ids: Vec<i64> = tickets.iter().map(|t| t.id).collect();
+    for l in store::desk_teams::labels_of(tx, &ids)? {
+        if let Some(t) = tickets.iter_mut().find(|t| t.id == l.ticket_id) {
+            t.team = l.team;
+            t.tags = l.tags;
+        }
+    }
+    Ok(())
 }
 
 fn event_view(r: TicketEventRow) -> anyhow::Result<TicketEventView> {
@@ -457,6 +489,14 @@ fn event_row(ticket_id: i64, at: Timestamp, actor: &str, e: &TicketEvent) -> Tic
         TicketEvent::Classified { summary } => row.value = Some(summary.clone()),
         TicketEvent::SplitTo { to } => row.other_id = Some(*to),
         TicketEvent::SplitFrom { from } => row.other_id = Some(*from),
+        TicketEvent::Tagged { tag } | TicketEvent::Untagged { tag } => {
+            row.value = Some(tag.clone());
+        }
+        TicketEvent::HandedOff { from, to, note } => {
+            row.previous = from.clone();
+            row.value = Some(to.clone());
+            row.body = note.as_ref().map(|n| n.as_str().to_owned());
+        }
     }
     row
 }
@@ -823,6 +863,8 @@ pub(crate) struct Triage {
     analysis: domain::desk::classify::Analysis,
     priority: Priority,
     assignee: Option<String>,
+    /// The team the ticket joins (given, or by category).
+    team: Option<String>,
     model_version: i64,
 }
 
@@ -879,8 +921,15 @@ fn triage_tx(
     };
     let priority = triage::priority(&facts);
     let senior = triage::needs_senior(&facts, priority);
+    // A ticket with a team is routed among the team's members only.
+    let team = teams::resolve_team(tx, v.team.as_deref(), Some(category))?;
+    let members = match &team {
+        Some(t) => Some(store::desk_teams::members(tx, t)?),
+        None => None,
+    };
     let roster: Vec<triage::Agent> = rows_triage::agents(tx)?
         .into_iter()
+        .filter(|a| members.as_ref().is_none_or(|m| m.contains(&a.handle)))
         .map(|a| triage::Agent {
             skills: a
                 .skills
@@ -900,6 +949,7 @@ fn triage_tx(
         analysis,
         priority,
         assignee,
+        team,
         model_version: with.model_version,
     })
 }
@@ -1009,6 +1059,15 @@ pub(crate) fn open_ticket_tx(
         .assignee
         .clone()
         .or_else(|| triage.as_ref().and_then(|t| t.assignee.clone()));
+    let team = match &triage {
+        Some(t) => t.team.clone(),
+        None => teams::resolve_team(tx, v.team.as_deref(), v.category)?,
+    };
+    if let (Some(team), Some(agent)) = (&team, &v.assignee)
+        && !store::desk_teams::members(tx, team)?.contains(agent)
+    {
+        return Err(refused(desk::TicketRefusal::AgentNotInTeam));
+    }
     let id = rows::insert_ticket(
         tx,
         &rows::NewTicket {
@@ -1059,6 +1118,21 @@ pub(crate) fn open_ticket_tx(
     }
     for e in &log {
         rows::append_event(tx, &event_row(id, now, &who.actor, e))?;
+    }
+    if let Some(team) = &team {
+        // The request named the team, or the category placed it (a system decision).
+        let actor = if v.team.is_some() {
+            &who.actor
+        } else {
+            "system"
+        };
+        store::desk_teams::set_team(tx, id, Some(team))?;
+        let placed = TicketEvent::HandedOff {
+            from: None,
+            to: team.clone(),
+            note: None,
+        };
+        rows::append_event(tx, &event_row(id, now, actor, &placed))?;
     }
     if let Some(t) = &triage {
         let mut system = vec![TicketEvent::Classified {
@@ -1111,7 +1185,8 @@ pub(crate) fn open_ticket_tx(
 
 /// Runs `change` on a locked ticket in the caller's transaction, appends what it returns,
 /// saves the state, sends outbound messages of a LINE ticket to LINE (through the outbox)
-/// and re-evaluates the clocks.
+/// or of an e-mail ticket by e-mail, and re-evaluates the clocks. Answers the ids of the
+/// e-mail messages queued.
 pub(crate) fn change_ticket_tx(
     tx: &mut Tx<'_>,
     who: &Principal,
@@ -1120,12 +1195,13 @@ pub(crate) fn change_ticket_tx(
     attempts_max: i64,
     action: &str,
     change: impl FnOnce(&mut Current) -> AppResult<Vec<TicketEvent>>,
-) -> AppResult<()> {
+) -> AppResult<Vec<i64>> {
     let row = rows::lock_ticket(tx, id)?.ok_or(AppError::NotFound)?;
     let mut state = current(&row)?;
     let log = change(&mut state)?;
+    let mut queued = Vec::new();
     if log.is_empty() {
-        return Ok(());
+        return Ok(queued);
     }
     let at = entry_instant(tx, id, now)?;
     for e in &log {
@@ -1141,14 +1217,14 @@ pub(crate) fn change_ticket_tx(
             && row.channel == TicketChannel::Email.as_str()
         {
             let auto_reply = *from != Sender::Agent;
-            crate::email::enqueue_for_ticket(
+            queued.push(crate::email::enqueue_for_ticket(
                 tx,
                 &row,
                 body.as_str(),
                 auto_reply,
                 now,
                 attempts_max,
-            )?;
+            )?);
         }
     }
     save_state(tx, id, &state, at)?;
@@ -1162,7 +1238,7 @@ pub(crate) fn change_ticket_tx(
         Some(&format!("ticket:{id}")),
         None,
     )?;
-    Ok(())
+    Ok(queued)
 }
 
 /// The log entries of a public message: a customer's message on a solved, closed or
@@ -1268,16 +1344,59 @@ impl App {
         id: i64,
         input: &MessageInput,
     ) -> AppResult<TicketView> {
+        self.add_message_with_attachments(who, id, input, &[])
+    }
+
+    /// [`App::add_message`] with stored attachments of the ticket sent along: only on an
+    /// e-mail ticket, from an agent or AI, within the per-message limits (recorded with the
+    /// outgoing e-mail, `email_outgoing_attachments`).
+    pub fn add_message_with_attachments(
+        &self,
+        who: &Principal,
+        id: i64,
+        input: &MessageInput,
+        attachment_ids: &[i64],
+    ) -> AppResult<TicketView> {
         let from = Sender::parse(&input.from)?;
         let body = Body::parse(&input.body)?;
         if input.ack_only && from == Sender::Customer {
             return Err(FieldError::new("ack_only", "only outbound messages acknowledge").into());
         }
-        // A ticket merged into another: the conversation continues on the survivor.
-        let id = self.store.read(|tx| merge::survivor(tx, id))?;
-        self.change_ticket(who, id, "ticket.message", |state| {
-            message_log(state, from, input.ack_only, body)
-        })
+        if !attachment_ids.is_empty() && !matches!(from, Sender::Agent | Sender::Ai) {
+            return Err(FieldError::new(
+                "attachment_ids",
+                "only an agent's or AI's message sends attachments",
+            )
+            .into());
+        }
+        let now = self.now();
+        let attempts_max = self.settings.job_attempts_max;
+        let id = self.store.write(|tx| {
+            // A ticket merged into another: the conversation continues on the survivor.
+            let id = merge::survivor(tx, id)?;
+            if !attachment_ids.is_empty() {
+                let row = rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;
+                if row.channel != TicketChannel::Email.as_str() {
+                    return Err(FieldError::new(
+                        "attachment_ids",
+                        "attachments are sent on e-mail tickets only",
+                    )
+                    .into());
+                }
+                crate::email::check_outgoing_attachments(tx, id, attachment_ids)?;
+            }
+            let queued = change_ticket_tx(tx, who, id, now, attempts_max, "ticket.message", |s| {
+                message_log(s, from, input.ack_only, body)
+            })?;
+            if !attachment_ids.is_empty() {
+                let [email_id] = queued[..] else {
+                    return Err(anyhow!("{} e-mails queued for one message", queued.len()).into());
+                };
+                store::email::attach_outgoing(tx, email_id, attachment_ids)?;
+            }
+            Ok::<_, AppError>(id)
+        })?;
+        self.ticket(id)
     }
 
     /// Adds an internal note (never shown to the customer).
@@ -1327,14 +1446,26 @@ impl App {
         assignee: Option<&str>,
     ) -> AppResult<TicketView> {
         let assignee = assignee.map(parse_assignee).transpose()?;
-        self.change_ticket(who, id, "ticket.assign", |state| {
-            desk::check_writable(state.status).map_err(refused)?;
-            if state.assignee == assignee {
-                return Ok(Vec::new());
+        let now = self.now();
+        let attempts_max = self.settings.job_attempts_max;
+        self.store.write(|tx| {
+            // A ticket with a team goes only to a member of that team.
+            if let Some(agent) = &assignee
+                && let Some(team) = store::desk_teams::team_of(tx, id)?
+                && !store::desk_teams::members(tx, &team)?.contains(agent)
+            {
+                return Err(refused(desk::TicketRefusal::AgentNotInTeam));
             }
-            state.assignee = assignee.clone();
-            Ok(vec![TicketEvent::Assigned { assignee }])
-        })
+            change_ticket_tx(tx, who, id, now, attempts_max, "ticket.assign", |state| {
+                desk::check_writable(state.status).map_err(refused)?;
+                if state.assignee == assignee {
+                    return Ok(Vec::new());
+                }
+                state.assignee = assignee.clone();
+                Ok(vec![TicketEvent::Assigned { assignee }])
+            })
+        })?;
+        self.ticket(id)
     }
 
     /// Changes priority and/or category; the policy is chosen again with the new values and
@@ -1396,8 +1527,11 @@ impl App {
                 .into_iter()
                 .map(event_view)
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut ticket = [summary(row)];
+            with_labels(tx, &mut ticket)?;
+            let [ticket] = ticket;
             Ok(TicketView {
-                ticket: summary(row),
+                ticket,
                 events,
                 sla,
                 sla_error,
@@ -1438,17 +1572,31 @@ impl App {
             Some("none") => Some(None),
             Some(a) => Some(Some(parse_assignee(a)?)),
         };
+        let tag = query
+            .tag
+            .as_deref()
+            .map(domain::desk::teams::parse_tag)
+            .transpose()?;
+        let team = match query.team.as_deref() {
+            None => None,
+            Some("none") => Some(None),
+            Some(t) => Some(Some(domain::desk::teams::parse_team(t)?)),
+        };
         let filter = rows::TicketFilter {
             statuses: query.statuses.iter().map(String::as_str).collect(),
             assignee: assignee.as_ref().map(|a| a.as_deref()),
             customer_id: query.customer_id,
+            tag: tag.as_deref(),
+            team: team.as_ref().map(|t| t.as_deref()),
         };
-        Ok(self
-            .store
-            .read(|tx| rows::list_tickets(tx, &filter, after_id, limit))?
-            .into_iter()
-            .map(summary)
-            .collect())
+        Ok(self.store.read(|tx| {
+            let mut page: Vec<TicketSummary> = rows::list_tickets(tx, &filter, after_id, limit)?
+                .into_iter()
+                .map(summary)
+                .collect();
+            with_labels(tx, &mut page)?;
+            anyhow::Ok(page)
+        })?)
     }
 
     /// A calendar; calendar 1 is the Taiwan preset until stored.

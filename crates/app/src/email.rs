@@ -13,13 +13,16 @@
 //! Outbound: agent replies and the automatic acknowledgement on e-mail tickets are written
 //! as `email_messages` rows with a generated Message-ID and a [`SEND_JOB`] in the same
 //! transaction; the job sends through SMTP to the sender of the ticket's latest inbound
-//! message, with the reference in the subject and `In-Reply-To` / `References` set.
+//! message, with the reference in the subject and `In-Reply-To` / `References` set. An
+//! agent's reply may carry stored attachments of its ticket (`email_outgoing_attachments`),
+//! sent as the parts of a `multipart/mixed` message.
 //! Automatic replies carry `Auto-Submitted: auto-replied` and are limited per recipient
 //! ([`AUTO_REPLIES_PER_SENDER_MAX`] per [`AUTO_REPLY_WINDOW_SECONDS`]).
 //! Addresses, subjects and bodies are personal data: stored, never logged.
 
 pub mod imap;
 pub mod smtp;
+pub mod tls;
 
 use crate::customers::{CustomerInput, resolve_or_create};
 use crate::desk::{self, TicketInput};
@@ -187,8 +190,9 @@ fn thread_ids(m: &ParsedEmail) -> Vec<String> {
     ids
 }
 
-/// Writes an outgoing message and its [`SEND_JOB`] for a message on an e-mail ticket.
-/// `auto_reply` marks an automatic message (acknowledgement, FAQ answer).
+/// Writes an outgoing message and its [`SEND_JOB`] for a message on an e-mail ticket;
+/// returns the message's id. `auto_reply` marks an automatic message (acknowledgement, FAQ
+/// answer).
 pub(crate) fn enqueue_for_ticket(
     tx: &mut Tx<'_>,
     ticket: &TicketRow,
@@ -196,7 +200,7 @@ pub(crate) fn enqueue_for_ticket(
     auto_reply: bool,
     now: jiff::Timestamp,
     attempts_max: i64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i64> {
     let now_micros = now.as_microsecond();
     let n = mail::count_outgoing(tx, ticket.id)? + 1;
     let message_id = format!("{}.{n}.{now_micros}@{MESSAGE_ID_DOMAIN}", ticket.reference);
@@ -228,6 +232,51 @@ pub(crate) fn enqueue_for_ticket(
             now_micros,
         },
     )?;
+    Ok(email_id)
+}
+
+/// Checks that `ids` name stored (not refused) attachments of `ticket_id`, within the
+/// per-message limits of [`EMAIL_ATTACHMENTS_PER_MESSAGE_MAX`] files and
+/// [`EMAIL_ATTACHMENTS_PER_MESSAGE_BYTES_MAX`] bytes, each at most once.
+pub(crate) fn check_outgoing_attachments(
+    tx: &mut Tx<'_>,
+    ticket_id: i64,
+    ids: &[i64],
+) -> AppResult<()> {
+    if ids.len() > EMAIL_ATTACHMENTS_PER_MESSAGE_MAX {
+        return Err(FieldError::new(
+            "attachment_ids",
+            format!("at most {EMAIL_ATTACHMENTS_PER_MESSAGE_MAX} attachments per message"),
+        )
+        .into());
+    }
+    let mut total = 0i64;
+    for (i, id) in ids.iter().enumerate() {
+        let field = format!("attachment_ids[{i}]");
+        if ids[..i].contains(id) {
+            return Err(FieldError::new(field, "listed twice").into());
+        }
+        let Some((row, data)) = mail::attachment_data(tx, ticket_id, *id)? else {
+            return Err(FieldError::new(field, "not an attachment of this ticket").into());
+        };
+        if data.is_none() {
+            return Err(FieldError::new(
+                field,
+                "this attachment was refused when received: its bytes were not kept",
+            )
+            .into());
+        }
+        total += row.size_bytes;
+    }
+    if total > EMAIL_ATTACHMENTS_PER_MESSAGE_BYTES_MAX as i64 {
+        return Err(FieldError::new(
+            "attachment_ids",
+            format!(
+                "{total} bytes is over the {EMAIL_ATTACHMENTS_PER_MESSAGE_BYTES_MAX}-byte limit per message"
+            ),
+        )
+        .into());
+    }
     Ok(())
 }
 
@@ -577,7 +626,7 @@ impl App {
     /// changed), handles each, marks it `\Seen` and stores its UID, one message at a time.
     pub fn fetch_mail(&self, s: &ImapSettings) -> AppResult<FetchOutcome> {
         let imap_err = |e: imap::ImapError| AppError::Internal(anyhow::anyhow!("{e}"));
-        let mut client = imap::Client::connect(&s.host, s.port).map_err(imap_err)?;
+        let mut client = imap::Client::open(&s.host, s.port, &s.tls).map_err(imap_err)?;
         client.login(&s.user, &s.password).map_err(imap_err)?;
         let selected = client.select(&s.mailbox).map_err(imap_err)?;
         let last = match self.store.read(|tx| mail::imap_state(tx, &s.mailbox))? {
@@ -721,6 +770,17 @@ impl App {
                     (!refs.is_empty()).then_some(refs.as_str()),
                 )?;
                 mail::set_outcome(tx, email_id, Some(&to), "queued", None, None)?;
+                let mut attachments = Vec::new();
+                for f in mail::outgoing_attachments(tx, email_id)? {
+                    let data = f.data.ok_or_else(|| {
+                        anyhow::anyhow!("attachment {} has no stored bytes", f.attachment_id)
+                    })?;
+                    attachments.push(domain::email::OutgoingAttachment {
+                        filename: f.filename,
+                        content_type: f.content_type,
+                        data,
+                    });
+                }
                 Ok::<_, anyhow::Error>(Some(Outgoing {
                     from: smtp.from.clone(),
                     to,
@@ -731,6 +791,7 @@ impl App {
                     auto_replied: row.auto_reply,
                     date: now,
                     body: row.body.unwrap_or_default(),
+                    attachments,
                 }))
             })
             .map_err(db)?;

@@ -42,6 +42,9 @@ pub enum AppError {
     /// A promotion change that overlaps another of the same priority, or touches an ended one.
     #[error("{0}")]
     PromotionRefused(crate::promotions::PromotionRefusal),
+    /// A satisfaction rating refused: not solved, answered, expired, out of range.
+    #[error("{0}")]
+    CsatRefused(domain::desk::CsatRefusal),
     #[error("Idempotency-Key reused with another request")]
     IdempotencyKeyReused,
     #[error("missing or invalid API key")]

@@ -13,6 +13,7 @@ pub mod classify;
 pub mod kb;
 pub mod ops;
 pub mod reply;
+pub mod teams;
 pub mod triage;
 
 use crate::FieldError;
@@ -436,6 +437,21 @@ pub enum TicketEvent {
     SplitFrom {
         from: i64,
     },
+    /// A tag was put on the ticket ([`teams::parse_tag`]).
+    Tagged {
+        tag: String,
+    },
+    /// A tag was taken off the ticket.
+    Untagged {
+        tag: String,
+    },
+    /// The ticket moved from team `from` (none: the general queue) to team `to`, with a
+    /// note for the new team. No status changes: the SLA clocks run on.
+    HandedOff {
+        from: Option<String>,
+        to: String,
+        note: Option<Body>,
+    },
 }
 
 impl TicketEvent {
@@ -456,6 +472,9 @@ impl TicketEvent {
             TicketEvent::Classified { .. } => "classified",
             TicketEvent::SplitTo { .. } => "split_to",
             TicketEvent::SplitFrom { .. } => "split_from",
+            TicketEvent::Tagged { .. } => "tagged",
+            TicketEvent::Untagged { .. } => "untagged",
+            TicketEvent::HandedOff { .. } => "handed_off",
         }
     }
 
@@ -489,6 +508,35 @@ pub enum TicketRefusal {
     Closed,
     #[error("a ticket cannot go back to status new")]
     BackToNew,
+    #[error("a ticket cannot be merged into itself")]
+    MergeIntoItself,
+    /// Two customers' conversations are never joined.
+    #[error("the tickets belong to different customers")]
+    MergeAcrossCustomers,
+    /// A merged ticket takes part in no further merge or split: use its survivor.
+    #[error("ticket {ticket} was merged into ticket {into} already")]
+    AlreadyMerged { ticket: i64, into: i64 },
+    /// A split names a log entry that is not a message of the ticket.
+    #[error("entry {message_id} is not a message of this ticket")]
+    MessageNotInTicket { message_id: i64 },
+    /// A ticket with a team is assigned only to an agent of that team.
+    #[error("the agent is not a member of the ticket's team: hand the ticket off first")]
+    AgentNotInTeam,
+}
+
+/// Why a satisfaction rating is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CsatRefusal {
+    #[error("the ticket is not solved: it can be rated once solved or closed")]
+    NotSolved,
+    /// The customer's survey link takes one answer (a shop relaying a change of mind rates
+    /// with its key).
+    #[error("this survey was answered already")]
+    AlreadyAnswered,
+    #[error("this survey link expired {days} days after it was sent")]
+    LinkExpired { days: i64 },
+    #[error("a rating is {min} to {max}")]
+    RatingOutOfRange { min: i64, max: i64 },
 }
 
 /// What adding a message does to the status: a customer writing on a solved or closed ticket

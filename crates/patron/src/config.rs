@@ -100,7 +100,21 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "",
         "IMAP server the desk fetches mail from (empty: no fetch)",
     ),
-    ("desk.imap.port", "143", "IMAP port (plain TCP)"),
+    (
+        "desk.imap.port",
+        "143",
+        "IMAP port (143 plain or STARTTLS, 993 implicit TLS)",
+    ),
+    (
+        "desk.imap.tls",
+        "none",
+        "none, implicit (IMAPS) or starttls; with TLS the mailbox never falls back to plaintext",
+    ),
+    (
+        "desk.imap.ca_file",
+        "",
+        "PEM CA certificates trusted instead of the built-in web roots (a self-signed server)",
+    ),
     ("desk.imap.user", "", "IMAP login"),
     ("desk.imap.password", "", "IMAP password (never logged)"),
     ("desk.imap.mailbox", "INBOX", "mailbox fetched"),
@@ -114,7 +128,21 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "",
         "SMTP server replies go out through (empty: not sent)",
     ),
-    ("desk.smtp.port", "25", "SMTP port (plain TCP)"),
+    (
+        "desk.smtp.port",
+        "25",
+        "SMTP port (25/587 plain or STARTTLS, 465 implicit TLS)",
+    ),
+    (
+        "desk.smtp.tls",
+        "none",
+        "none, implicit (SMTPS) or starttls; with TLS nothing is sent in plaintext",
+    ),
+    (
+        "desk.smtp.ca_file",
+        "",
+        "PEM CA certificates trusted instead of the built-in web roots (a self-signed server)",
+    ),
     (
         "desk.smtp.user",
         "",
@@ -317,6 +345,26 @@ impl Layers {
         })
     }
 
+    /// `<prefix>.tls` and `<prefix>.ca_file` (which must exist when set).
+    fn tls(&self, prefix: &str) -> Result<app::email::tls::TlsSettings> {
+        use app::email::tls::{TlsMode, TlsSettings};
+        let mode = self.get(&format!("{prefix}.tls"), |s| {
+            TlsMode::parse(s.trim())
+                .ok_or_else(|| format!("{s:?} is not none, implicit or starttls"))
+        })?;
+        let ca = self.text(&format!("{prefix}.ca_file"))?;
+        let ca_file = (!ca.is_empty()).then(|| std::path::PathBuf::from(&ca));
+        if let Some(path) = &ca_file
+            && !path.is_file()
+        {
+            bail!("configuration key `{prefix}.ca_file`: {ca:?} is not a readable file");
+        }
+        if ca_file.is_some() && mode == TlsMode::None {
+            bail!("configuration key `{prefix}.ca_file` is set but `{prefix}.tls` is none");
+        }
+        Ok(TlsSettings { mode, ca_file })
+    }
+
     /// `desk.imap.*` and `desk.smtp.*`: each side on when its host is set, and then
     /// complete (a host without a user or sender is an error naming the missing key).
     fn email(&self) -> Result<app::email::EmailSettings> {
@@ -336,6 +384,7 @@ impl Layers {
                 user: required("desk.imap.user")?,
                 password: required("desk.imap.password")?,
                 mailbox: required("desk.imap.mailbox")?,
+                tls: self.tls("desk.imap")?,
             })
         };
         let smtp = if self.text("desk.smtp.host")?.is_empty() {
@@ -354,6 +403,7 @@ impl Layers {
                 user: opt("desk.smtp.user")?,
                 password: opt("desk.smtp.password")?,
                 from,
+                tls: self.tls("desk.smtp")?,
             })
         };
         let fetch_interval_seconds = self.get("desk.imap.fetch_interval_seconds", |s| {
@@ -527,6 +577,55 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("desk.smtp.from"), "{e}");
+    }
+
+    #[test]
+    fn email_tls_keys() {
+        use app::email::tls::TlsMode;
+        let imap = "[desk.imap]\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n";
+        let c = build(imap, &[]).unwrap();
+        assert_eq!(
+            c.email.imap.unwrap().tls.mode,
+            TlsMode::None,
+            "plain by default"
+        );
+        let ca = std::env::temp_dir().join(format!("patron-config-ca-{}.pem", std::process::id()));
+        std::fs::write(&ca, "not checked here").unwrap();
+        let c = build(
+            imap,
+            &[
+                ("PATRON_DESK_IMAP_TLS", "starttls"),
+                ("PATRON_DESK_IMAP_CA_FILE", ca.to_str().unwrap()),
+                ("PATRON_DESK_SMTP_HOST", "h"),
+                ("PATRON_DESK_SMTP_FROM", "desk@shop.tw"),
+                ("PATRON_DESK_SMTP_TLS", "implicit"),
+            ],
+        )
+        .unwrap();
+        let tls = c.email.imap.unwrap().tls;
+        assert_eq!(
+            (tls.mode, tls.ca_file),
+            (TlsMode::StartTls, Some(ca.clone()))
+        );
+        let smtp = c.email.smtp.unwrap().tls;
+        assert_eq!((smtp.mode, smtp.ca_file), (TlsMode::Implicit, None));
+        let refused = |env: &[(&str, &str)], key: &str| {
+            let e = build(imap, env).unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        };
+        refused(&[("PATRON_DESK_IMAP_TLS", "ssl")], "desk.imap.tls");
+        refused(
+            &[
+                ("PATRON_DESK_IMAP_TLS", "implicit"),
+                ("PATRON_DESK_IMAP_CA_FILE", "/nonexistent/ca.pem"),
+            ],
+            "desk.imap.ca_file",
+        );
+        refused(
+            &[("PATRON_DESK_IMAP_CA_FILE", ca.to_str().unwrap())],
+            "desk.imap.ca_file",
+        );
+        let _ = std::fs::remove_file(&ca);
     }
 
     #[test]

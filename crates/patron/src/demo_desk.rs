@@ -2,7 +2,8 @@
 //! (e-mail, LINE, web form, phone, counter) with zh-TW messages, in every state — answered,
 //! solved and rated, reopened, waiting, breached, and some whose resolution deadline falls
 //! within the next hour or two at the demo's now — plus a running A/B test of the
-//! acknowledgement.
+//! acknowledgement. Tickets about an order (delays, defects, returns, billing, order status)
+//! name the customer's latest order, so complaint trends by product are populated.
 //!
 //! The history is played through the ordinary use cases on an [`App`] over the same store
 //! whose clock is moved from action to action (so every instant, clock event and breach is
@@ -97,6 +98,15 @@ const STORIES: &[(&str, &str, &str, &str, &str)] = &[
 ];
 
 const AGENTS: [&str; 4] = ["amy", "ben", "cindy", "david"];
+
+/// Categories whose tickets are about an order, and so name one.
+const ORDER_CATEGORIES: [&str; 5] = [
+    "logistics_delay",
+    "product_defect",
+    "return_refund",
+    "billing_payment",
+    "order_status",
+];
 
 /// What happens to a ticket after it is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,14 +234,23 @@ pub fn fill(app: &App, customers: u64, tickets: usize, seed: u64) -> Result<Demo
                 if rng.below(4) == 0 {
                     channel = *rng.pick(&["email", "line", "web", "phone", "in_store"]);
                 }
+                let customer = (customers > 0).then(|| 1 + rng.below(customers) as i64);
+                // A complaint about an order names it (the customer's latest order, as a
+                // shop's form would fill in), so trends by product have something to count.
+                let order_id = match customer {
+                    Some(c) if ORDER_CATEGORIES.contains(&category) => desk
+                        .store
+                        .read(|tx| store::desk_triage::latest_order_of(tx, c))?,
+                    _ => None,
+                };
                 let view = desk.open_ticket(
                     &shop,
                     &TicketInput {
                         channel: channel.to_owned(),
                         subject: Some(subject.to_owned()),
                         body: body.to_owned(),
-                        customer: (customers > 0)
-                            .then(|| CustomerRef::Id(1 + rng.below(customers) as i64)),
+                        customer: customer.map(CustomerRef::Id),
+                        order_id,
                         category: Some(category.to_owned()),
                         assignee: Some(agent.actor.clone()),
                         priority: Some(

@@ -162,6 +162,10 @@ pub struct TicketFilter<'a> {
     /// `Some(None)`: unassigned only.
     pub assignee: Option<Option<&'a str>>,
     pub customer_id: Option<i64>,
+    /// Only tickets carrying this tag.
+    pub tag: Option<&'a str>,
+    /// `Some(None)`: tickets of no team only.
+    pub team: Option<Option<&'a str>>,
 }
 
 /// Tickets in id order after `after_id`, matching `filter`.
@@ -195,6 +199,21 @@ pub fn list_tickets(
     if let Some(c) = filter.customer_id {
         params.push(Arg::Int(c));
         clauses.push(format!("customer_id = ${}", params.len()));
+    }
+    if let Some(tag) = filter.tag {
+        params.push(Arg::Text(tag));
+        clauses.push(format!(
+            "EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = tickets.id AND g.tag = ${})",
+            params.len()
+        ));
+    }
+    match filter.team {
+        None => {}
+        Some(None) => clauses.push("team IS NULL".to_owned()),
+        Some(Some(team)) => {
+            params.push(Arg::Text(team));
+            clauses.push(format!("team = ${}", params.len()));
+        }
     }
     let sql = format!(
         "SELECT {TICKET_COLUMNS} FROM tickets WHERE {} ORDER BY id LIMIT $2",

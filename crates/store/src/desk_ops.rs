@@ -48,6 +48,8 @@ pub struct CsatRow {
     pub rating: Option<i64>,
     pub rated_at: Option<jiff::Timestamp>,
     pub rated_by: Option<String>,
+    /// When the survey link was created.
+    pub created_at: jiff::Timestamp,
 }
 
 fn csat(r: &Row) -> Result<CsatRow> {
@@ -57,10 +59,11 @@ fn csat(r: &Row) -> Result<CsatRow> {
         rating: r.opt_int(2)?,
         rated_at: r.opt_int(3)?.map(instant).transpose()?,
         rated_by: r.opt_text(4)?.map(str::to_owned),
+        created_at: instant(r.int(5)?)?,
     })
 }
 
-const CSAT_COLUMNS: &str = "ticket_id, token, rating, rated_at, rated_by";
+const CSAT_COLUMNS: &str = "ticket_id, token, rating, rated_at, rated_by, created_at";
 
 pub fn csat_of(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Option<CsatRow>> {
     tx.query_opt(

@@ -392,3 +392,45 @@ pub fn email_of(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<String>> {
     .map(|r| Ok(r.text(0)?.to_owned()))
     .transpose()
 }
+
+/// Records that outgoing message `email_id` carries these stored attachments, in order.
+pub fn attach_outgoing(tx: &mut Tx<'_>, email_id: i64, attachment_ids: &[i64]) -> Result<()> {
+    for (position, id) in attachment_ids.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO email_outgoing_attachments (email_id, position, attachment_id)
+             VALUES ($1, $2, $3)",
+            args![email_id, position as i64, *id],
+        )?;
+    }
+    Ok(())
+}
+
+/// One file an outgoing message carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingFile {
+    pub attachment_id: i64,
+    pub filename: Option<String>,
+    pub content_type: String,
+    /// `None` if the stored bytes are gone (never, as stored attachments are not deleted).
+    pub data: Option<Vec<u8>>,
+}
+
+/// The files outgoing message `email_id` carries, in order.
+pub fn outgoing_attachments(tx: &mut Tx<'_>, email_id: i64) -> Result<Vec<OutgoingFile>> {
+    tx.query(
+        "SELECT a.id, a.filename, a.content_type, a.data
+           FROM email_outgoing_attachments o JOIN email_attachments a ON a.id = o.attachment_id
+          WHERE o.email_id = $1 ORDER BY o.position",
+        args![email_id],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(OutgoingFile {
+            attachment_id: r.int(0)?,
+            filename: r.opt_text(1)?.map(str::to_owned),
+            content_type: r.text(2)?.to_owned(),
+            data: r.opt_blob(3)?.map(<[u8]>::to_vec),
+        })
+    })
+    .collect()
+}

@@ -13,6 +13,7 @@ pub mod bonus;
 pub mod customers;
 pub mod desk;
 pub mod desk_ops;
+pub mod desk_teams;
 pub mod desk_triage;
 pub mod email;
 pub mod events;

@@ -122,6 +122,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0014_bonus_referrals.sql"),
         postgres: include_str!("../migrations/postgres/0014_bonus_referrals.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 16,
+            name: "desk_tags_teams",
+        },
+        sqlite: include_str!("../migrations/sqlite/0016_desk_tags_teams.sql"),
+        postgres: include_str!("../migrations/postgres/0016_desk_tags_teams.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

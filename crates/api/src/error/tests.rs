@@ -125,6 +125,47 @@ fn samples() -> Vec<(&'static str, AppError)> {
             "PromotionRefused(Ended)",
             AppError::PromotionRefused(app::promotions::PromotionRefusal::Ended { id: 100_001 }),
         ),
+        (
+            "TicketRefused(MergeIntoItself)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::MergeIntoItself),
+        ),
+        (
+            "TicketRefused(MergeAcrossCustomers)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::MergeAcrossCustomers),
+        ),
+        (
+            "TicketRefused(AlreadyMerged)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::AlreadyMerged {
+                ticket: 12,
+                into: 7,
+            }),
+        ),
+        (
+            "TicketRefused(MessageNotInTicket)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::MessageNotInTicket {
+                message_id: 99,
+            }),
+        ),
+        (
+            "TicketRefused(AgentNotInTeam)",
+            AppError::TicketRefused(domain::desk::TicketRefusal::AgentNotInTeam),
+        ),
+        (
+            "CsatRefused(NotSolved)",
+            AppError::CsatRefused(domain::desk::CsatRefusal::NotSolved),
+        ),
+        (
+            "CsatRefused(AlreadyAnswered)",
+            AppError::CsatRefused(domain::desk::CsatRefusal::AlreadyAnswered),
+        ),
+        (
+            "CsatRefused(LinkExpired)",
+            AppError::CsatRefused(domain::desk::CsatRefusal::LinkExpired { days: 28 }),
+        ),
+        (
+            "CsatRefused(RatingOutOfRange)",
+            AppError::CsatRefused(domain::desk::CsatRefusal::RatingOutOfRange { min: 1, max: 5 }),
+        ),
         ("IdempotencyKeyReused", AppError::IdempotencyKeyReused),
         ("Unauthenticated", AppError::Unauthenticated),
         ("InvalidSignature", AppError::InvalidSignature),
@@ -152,6 +193,7 @@ fn variant_is_sampled(e: &AppError) -> bool {
         | AppError::RewardRefused(_)
         | AppError::TicketRefused(_)
         | AppError::PromotionRefused(_)
+        | AppError::CsatRefused(_)
         | AppError::IdempotencyKeyReused
         | AppError::Unauthenticated
         | AppError::InvalidSignature
@@ -170,7 +212,7 @@ fn app_error_table() {
             json!({ "variant": name, "problem": api.problem() })
         })
         .collect();
-    assert_eq!(table.len(), 24);
+    assert_eq!(table.len(), 33);
     insta::assert_json_snapshot!(table);
 }
 

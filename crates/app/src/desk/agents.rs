@@ -1,6 +1,8 @@
 //! The agent roster new tickets are routed to ([`domain::desk::triage::choose_agent`]):
 //! each agent's handle, skills (categories), seniority, maximum open tickets and whether it
-//! takes tickets now. Managers edit it; the load is counted from the tickets themselves.
+//! takes tickets now, and the teams it belongs to (a ticket with a team is routed among that
+//! team's members only, [`super::teams`]). Managers edit it; the load is counted from the
+//! tickets themselves.
 
 use crate::{App, AppResult, Principal};
 use domain::FieldError;
@@ -15,6 +17,8 @@ pub struct AgentInput {
     pub senior: bool,
     pub max_load: i64,
     pub active: bool,
+    /// Names of existing teams; the agent is in exactly these afterwards.
+    pub teams: Vec<String>,
 }
 
 /// An agent with its current load.
@@ -27,16 +31,27 @@ pub struct AgentView {
     pub active: bool,
     /// Tickets assigned and not solved or closed.
     pub load: i64,
+    /// The teams it belongs to, by name.
+    pub teams: Vec<String>,
 }
 
 impl App {
     /// The roster with loads, by handle.
     pub fn agents(&self) -> AppResult<Vec<AgentView>> {
-        Ok(self
-            .store
-            .read(store::desk_triage::agents)?
+        let (roster, memberships) = self.store.read(|tx| {
+            anyhow::Ok((
+                store::desk_triage::agents(tx)?,
+                store::desk_teams::memberships(tx)?,
+            ))
+        })?;
+        Ok(roster
             .into_iter()
             .map(|a| AgentView {
+                teams: memberships
+                    .iter()
+                    .filter(|(h, _)| *h == a.handle)
+                    .map(|(_, t)| t.clone())
+                    .collect(),
                 skills: a
                     .skills
                     .split(',')
@@ -72,8 +87,21 @@ impl App {
                 FieldError::new("max_load", format!("must be 1 to {AGENT_LOAD_MAX}")).into(),
             );
         }
+        let mut teams: Vec<String> = Vec::new();
+        for (i, t) in input.teams.iter().enumerate() {
+            let t = domain::desk::teams::parse_team(t)
+                .map_err(|e| FieldError::new(format!("teams[{i}]"), e.reason))?;
+            if !teams.contains(&t) {
+                teams.push(t);
+            }
+        }
         let now = self.now_micros();
         self.store.write(|tx| {
+            for (i, t) in teams.iter().enumerate() {
+                if !store::desk_teams::team_exists(tx, t)? {
+                    return Err(FieldError::new(format!("teams[{i}]"), "no such team").into());
+                }
+            }
             let roster = store::desk_triage::agents(tx)?;
             if roster.len() >= AGENTS_MAX && !roster.iter().any(|a| a.handle == handle) {
                 return Err(
@@ -89,6 +117,7 @@ impl App {
                 input.active,
                 now,
             )?;
+            store::desk_teams::set_agent_teams(tx, &handle, &teams)?;
             store::audit::insert(
                 tx,
                 now,

@@ -7,12 +7,17 @@
 //! by [`App::csat_link`] and shown again on later requests.
 //!
 //! Only a ticket that is solved or closed can be rated. One rating is kept per ticket: a
-//! second one **replaces** the first (customers change their minds after a follow-up), and
-//! the audit log records both values. A ticket merged into another is rated on the survivor.
+//! second one by key **replaces** the first (a shop relaying a customer's change of mind after
+//! a follow-up), and the audit log records both values. The survey link itself takes one
+//! answer (`survey_answered` after that: a link passed around, or opened by staff, cannot
+//! overwrite the customer's answer — Chatwoot's design note warns of agents rating
+//! themselves) and only within [`CSAT_LINK_DAYS`] days of its creation (`survey_expired`;
+//! Zendesk's response window is 28 days). A ticket merged into another is rated on the
+//! survivor. Each refusal is a [`CsatRefusal`] with its own API code.
 
 use super::merge::survivor;
 use crate::{App, AppError, AppResult, Principal};
-use domain::FieldError;
+use domain::desk::CsatRefusal;
 use domain::sla::Status;
 use jiff::Timestamp;
 use store::desk as rows;
@@ -24,6 +29,10 @@ pub const CSAT_TOKEN_BYTES: usize = 16;
 /// The scale.
 pub const CSAT_RATING_MIN: i64 = 1;
 pub const CSAT_RATING_MAX: i64 = 5;
+/// Days a survey link takes an answer, from its creation.
+pub const CSAT_LINK_DAYS: i64 = 28;
+/// Who a rating through the survey link is recorded as.
+const LINK_RATER: &str = "csat_link";
 
 /// A ticket's survey as its link shows it: no personal data, only the reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,15 +44,29 @@ pub struct CsatView {
     pub rated_at: Option<Timestamp>,
 }
 
-fn check_rating(rating: i64) -> Result<i64, FieldError> {
+fn check_rating(rating: i64) -> Result<i64, CsatRefusal> {
     if (CSAT_RATING_MIN..=CSAT_RATING_MAX).contains(&rating) {
         Ok(rating)
     } else {
-        Err(FieldError::new(
-            "rating",
-            format!("must be {CSAT_RATING_MIN} to {CSAT_RATING_MAX}"),
-        ))
+        Err(CsatRefusal::RatingOutOfRange {
+            min: CSAT_RATING_MIN,
+            max: CSAT_RATING_MAX,
+        })
     }
+}
+
+/// Whether the link still takes its answer at `now`.
+fn check_link(c: &CsatRow, now: Timestamp) -> Result<(), CsatRefusal> {
+    if c.rating.is_some() && c.rated_by.as_deref() == Some(LINK_RATER) {
+        return Err(CsatRefusal::AlreadyAnswered);
+    }
+    let window = jiff::SignedDuration::from_hours(24 * CSAT_LINK_DAYS);
+    if now.duration_since(c.created_at) > window {
+        return Err(CsatRefusal::LinkExpired {
+            days: CSAT_LINK_DAYS,
+        });
+    }
+    Ok(())
 }
 
 /// A token as a link carries it: exactly 32 lower-case hex characters. Anything else is
@@ -76,11 +99,7 @@ fn rate(
 ) -> AppResult<CsatView> {
     let t = rows::lock_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
     if !Status::parse(&t.status).is_some_and(Status::is_done) {
-        return Err(FieldError::new(
-            "rating",
-            "the ticket is not solved: it can be rated once solved or closed",
-        )
-        .into());
+        return Err(AppError::CsatRefused(CsatRefusal::NotSolved));
     }
     let before = desk_ops::csat_of(tx, ticket_id)?.ok_or(AppError::NotFound)?;
     desk_ops::set_rating(tx, ticket_id, rating, actor, now.as_microsecond())?;
@@ -127,7 +146,7 @@ impl App {
 
     /// Rates a solved or closed ticket with a key (an integration relaying a survey).
     pub fn rate_ticket(&self, who: &Principal, ticket_id: i64, rating: i64) -> AppResult<CsatView> {
-        let rating = check_rating(rating)?;
+        let rating = check_rating(rating).map_err(AppError::CsatRefused)?;
         let candidate = self.random_hex(CSAT_TOKEN_BYTES);
         let now = self.now();
         let v = self.store.write(|tx| {
@@ -156,11 +175,15 @@ impl App {
         if !well_formed(token) {
             return Err(AppError::NotFound);
         }
-        let rating = check_rating(rating)?;
+        let rating = check_rating(rating).map_err(AppError::CsatRefused)?;
         let now = self.now();
         let v = self.store.write(|tx| {
             let row = desk_ops::csat_by_token(tx, token)?.ok_or(AppError::NotFound)?;
-            rate(tx, row.ticket_id, rating, "csat_link", now)
+            // Under the ticket's lock, so two answers racing cannot both be taken.
+            rows::lock_ticket(tx, row.ticket_id)?;
+            let row = desk_ops::csat_of(tx, row.ticket_id)?.ok_or(AppError::NotFound)?;
+            check_link(&row, now).map_err(AppError::CsatRefused)?;
+            rate(tx, row.ticket_id, rating, LINK_RATER, now)
         })?;
         tracing::info!(
             ticket_id = v.ticket_id,

@@ -81,13 +81,13 @@ fn transcript(from: &TicketRow, log: &[rows::TicketEventRow]) -> anyhow::Result<
 }
 
 impl App {
-    /// Merges ticket `from` into ticket `into` (see the module documentation). Refused when
-    /// they are the same ticket, when they belong to different customers, when either was
-    /// merged before, when `into` is closed
-    /// (`ticket_closed`: reopen it first), or when an agent does not own both.
+    /// Merges ticket `from` into ticket `into` (see the module documentation). Refused, each
+    /// with its own [`desk::TicketRefusal`], when they are the same ticket, when they belong
+    /// to different customers, when either was merged before, when `into` is closed
+    /// (`ticket_closed`: reopen it first); `Forbidden` when an agent does not own both.
     pub fn merge_tickets(&self, who: &Principal, into: i64, from: i64) -> AppResult<TicketView> {
         if into == from {
-            return Err(FieldError::new("from", "a ticket cannot be merged into itself").into());
+            return Err(refused(desk::TicketRefusal::MergeIntoItself));
         }
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
@@ -109,26 +109,15 @@ impl App {
             if let (Some(a), Some(b)) = (target.customer_id, source.customer_id)
                 && a != b
             {
-                return Err(
-                    FieldError::new("from", "the tickets belong to different customers").into(),
-                );
+                return Err(refused(desk::TicketRefusal::MergeAcrossCustomers));
             }
-            if let Some(other) = desk_ops::merged_into(tx, source.id)? {
-                return Err(FieldError::new(
-                    "from",
-                    format!(
-                        "ticket {} was merged into ticket {other} already",
-                        source.id
-                    ),
-                )
-                .into());
-            }
-            if let Some(other) = desk_ops::merged_into(tx, target.id)? {
-                return Err(FieldError::new(
-                    "id",
-                    format!("this ticket was merged into ticket {other}: merge into that one"),
-                )
-                .into());
+            for t in [source.id, target.id] {
+                if let Some(other) = desk_ops::merged_into(tx, t)? {
+                    return Err(refused(desk::TicketRefusal::AlreadyMerged {
+                        ticket: t,
+                        into: other,
+                    }));
+                }
             }
             desk::check_writable(Status::parse(&target.status).unwrap_or(Status::Open))
                 .map_err(refused)?;
@@ -214,13 +203,13 @@ impl App {
             desk::check_writable(status).map_err(refused)?;
             let log = rows::events_of(tx, id)?;
             let mut moved = Vec::with_capacity(wanted.len());
-            for (i, want) in message_ids.iter().enumerate() {
+            for want in message_ids {
                 let e = log
                     .iter()
                     .find(|e| e.id == *want && e.kind == "message")
-                    .ok_or_else(|| {
-                        FieldError::new(format!("message_ids[{i}]"), "not a message of this ticket")
-                    })?;
+                    .ok_or(refused(desk::TicketRefusal::MessageNotInTicket {
+                        message_id: *want,
+                    }))?;
                 let from = Sender::parse(e.sender.as_deref().unwrap_or_default())?;
                 let body = Body::parse(e.body.as_deref().unwrap_or_default())?;
                 moved.push((e.id, from, e.ack_only, body));

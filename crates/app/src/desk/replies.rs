@@ -280,7 +280,8 @@ fn opening_hours(w: &super::documents::WeeklyDoc, locale: Locale) -> String {
 }
 
 /// Tier two of the auto-reply: the FAQ answer for `intent` as a system message marked
-/// `ack_only` (it never answers for `first_response`), pushed to LINE on a LINE ticket. A
+/// `ack_only` (it never answers for `first_response`), pushed to LINE on a LINE ticket and
+/// mailed (as an automatic reply) on an e-mail ticket. A
 /// ticket that cannot fill the template (no order, no customer) gets no answer: a person
 /// takes it, and a system note says why.
 pub(crate) fn answer_faq(
@@ -314,10 +315,13 @@ pub(crate) fn answer_faq(
         Err(e) => return Err(e),
     };
     rows::append_event(tx, &super::event_row(ticket.id, now, "system", &event))?;
-    if let Some(text) = text
-        && ticket.channel == TicketChannel::Line.as_str()
-    {
-        crate::line::enqueue_for_ticket(tx, ticket, &text, None, now, attempts_max)?;
+    if let Some(text) = text {
+        if ticket.channel == TicketChannel::Line.as_str() {
+            crate::line::enqueue_for_ticket(tx, ticket, &text, None, now, attempts_max)?;
+        } else if ticket.channel == TicketChannel::Email.as_str() {
+            // An automatic reply: `Auto-Submitted: auto-replied`, within the per-sender limit.
+            crate::email::enqueue_for_ticket(tx, ticket, &text, true, now, attempts_max)?;
+        }
     }
     tracing::info!(
         ticket_id = ticket.id,
@@ -406,7 +410,12 @@ impl App {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
-            let row = rows::get_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
+            let row = rows::lock_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
+            // A closed ticket takes no reply (`ticket_closed`), whether or not it could fill
+            // the template.
+            if let Some(status) = domain::sla::Status::parse(&row.status) {
+                domain::desk::check_writable(status).map_err(super::refused)?;
+            }
             let text = render(tx, &row, key, title, None, &self.settings, now)?;
             let body = Body::parse(&text)?;
             change_ticket_tx(

@@ -1,12 +1,13 @@
-//! A small IMAP4rev1 client (RFC 3501) over plain TCP, for fetching the desk's mailbox:
-//! LOGIN, SELECT (UIDVALIDITY), UID SEARCH, UID FETCH BODY.PEEK[], UID STORE +FLAGS \Seen,
-//! APPEND (tests place mail with it) and LOGOUT. Literals are handled both ways: a server
+//! A small IMAP4rev1 client (RFC 3501) over plain TCP, implicit TLS (IMAPS) or STARTTLS
+//! ([`super::tls`]), for fetching the desk's mailbox: STARTTLS, LOGIN, SELECT (UIDVALIDITY),
+//! UID SEARCH, UID FETCH BODY.PEEK[], UID STORE +FLAGS \Seen, APPEND (tests place mail with
+//! it) and LOGOUT. Literals are handled both ways: a server
 //! literal `{n}` is read as exactly n bytes wherever it appears in a response line, and a
 //! string we send that cannot be quoted (CR, LF, 8-bit, very long) goes as a synchronising
 //! literal after the server's `+` continuation. Credentials are never logged.
 
+use super::tls::{self, Stream, TlsMode, TlsSettings};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 /// How long one read or write may wait.
@@ -23,6 +24,8 @@ pub struct ImapSettings {
     pub user: String,
     pub password: String,
     pub mailbox: String,
+    /// `desk.imap.tls` and `desk.imap.ca_file`.
+    pub tls: TlsSettings,
 }
 
 impl std::fmt::Debug for ImapSettings {
@@ -31,6 +34,7 @@ impl std::fmt::Debug for ImapSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("mailbox", &self.mailbox)
+            .field("tls", &self.tls.mode)
             .finish_non_exhaustive()
     }
 }
@@ -60,8 +64,8 @@ enum Arg<'a> {
 
 /// An open, logged-in (after [`Client::login`]) session.
 pub struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    /// Reads through the buffer; writes go to the stream underneath (`get_mut`).
+    reader: BufReader<Stream>,
     tag: u32,
 }
 
@@ -83,14 +87,18 @@ fn quotable(s: &[u8]) -> bool {
 }
 
 impl Client {
+    /// A plain connection (tests, a local server).
     pub fn connect(host: &str, port: u16) -> Result<Client, ImapError> {
-        let stream = TcpStream::connect((host, port))?;
-        let timeout = Some(Duration::from_secs(IMAP_IO_TIMEOUT_SECONDS));
-        stream.set_read_timeout(timeout)?;
-        stream.set_write_timeout(timeout)?;
+        Client::open(host, port, &TlsSettings::default())
+    }
+
+    /// A connection protected as `tls` says: TLS from the start, or upgraded by STARTTLS
+    /// right after the greeting (refused: an error, never a plaintext login).
+    pub fn open(host: &str, port: u16, tls: &TlsSettings) -> Result<Client, ImapError> {
+        let timeout = Duration::from_secs(IMAP_IO_TIMEOUT_SECONDS);
+        let stream = tls::connect(host, port, tls, timeout)?;
         let mut c = Client {
-            reader: BufReader::new(stream.try_clone()?),
-            writer: stream,
+            reader: BufReader::new(stream),
             tag: 0,
         };
         let greeting = c.read_line()?;
@@ -99,7 +107,36 @@ impl Client {
                 "the server did not greet with OK".into(),
             ));
         }
+        if tls.mode == TlsMode::StartTls {
+            c.run("STARTTLS", &[])?;
+            // Bytes the server sent after its OK would be read as if protected: refuse.
+            if !c.reader.buffer().is_empty() {
+                return Err(ImapError::Protocol(
+                    "the server sent data after STARTTLS before the handshake".into(),
+                ));
+            }
+            let Client { reader, tag } = c;
+            let stream = reader
+                .into_inner()
+                .start_tls(host, tls.ca_file.as_deref())?;
+            c = Client {
+                reader: BufReader::new(stream),
+                tag,
+            };
+        }
         Ok(c)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), ImapError> {
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes)?;
+        stream.flush()?;
+        Ok(())
+    }
+
+    /// Whether the session is protected by TLS.
+    pub fn is_tls(&self) -> bool {
+        self.reader.get_ref().is_tls()
     }
 
     fn read_raw_line(&mut self) -> Result<String, ImapError> {
@@ -165,7 +202,7 @@ impl Client {
                 }
                 Arg::Str(s) => {
                     pending.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
-                    self.writer.write_all(&pending)?;
+                    self.write(&pending)?;
                     pending.clear();
                     loop {
                         let l = self.read_line()?;
@@ -185,7 +222,7 @@ impl Client {
             }
         }
         pending.extend_from_slice(b"\r\n");
-        self.writer.write_all(&pending)?;
+        self.write(&pending)?;
         loop {
             let l = self.read_line()?;
             if let Some(rest) = l.text.strip_prefix(&format!("{tag} ")) {

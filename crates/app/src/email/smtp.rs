@@ -1,12 +1,14 @@
-//! A small SMTP client (RFC 5321) over plain TCP: EHLO, AUTH PLAIN when credentials are
-//! configured, MAIL FROM, RCPT TO, DATA with dot-stuffing, QUIT. A 4xx reply or an IO error
+//! A small SMTP client (RFC 5321) over plain TCP, implicit TLS (SMTPS) or STARTTLS
+//! (RFC 3207, [`super::tls`]): EHLO, STARTTLS and EHLO again, AUTH PLAIN when credentials
+//! are configured, MAIL FROM, RCPT TO, DATA with dot-stuffing, QUIT. A server configured for
+//! TLS that refuses STARTTLS gets no credentials and no message. A 4xx reply or an IO error
 //! is transient (the job retries with backoff); a 5xx reply is permanent (dead-lettered).
 //! Credentials and message contents are never logged.
 
+use super::tls::{self, Stream, TlsMode, TlsSettings};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 /// How long one read or write may wait.
@@ -24,6 +26,8 @@ pub struct SmtpSettings {
     pub password: Option<String>,
     /// The envelope and header sender (`desk@shop.tw`).
     pub from: String,
+    /// `desk.smtp.tls` and `desk.smtp.ca_file`.
+    pub tls: TlsSettings,
 }
 
 impl std::fmt::Debug for SmtpSettings {
@@ -32,6 +36,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("auth", &self.user.is_some())
+            .field("tls", &self.tls.mode)
             .finish_non_exhaustive()
     }
 }
@@ -51,8 +56,8 @@ fn io(e: std::io::Error) -> SmtpError {
 }
 
 struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    /// Reads through the buffer; writes go to the stream underneath (`get_mut`).
+    reader: BufReader<Stream>,
 }
 
 impl Conn {
@@ -91,11 +96,32 @@ impl Conn {
         }
     }
 
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SmtpError> {
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes).map_err(io)?;
+        stream.flush().map_err(io)
+    }
+
     fn command(&mut self, line: &str, ok: &[u16]) -> Result<String, SmtpError> {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .map_err(io)?;
+        self.write(format!("{line}\r\n").as_bytes())?;
         self.expect(ok)
+    }
+
+    /// STARTTLS (RFC 3207): the server's 220, then the handshake. Anything else ends the
+    /// session before a credential or the message is sent.
+    fn start_tls(self, host: &str, ca_file: Option<&std::path::Path>) -> Result<Conn, SmtpError> {
+        let mut c = self;
+        c.command("STARTTLS", &[220])
+            .map_err(|e| SmtpError::Transient(format!("STARTTLS: {e}")))?;
+        if !c.reader.buffer().is_empty() {
+            return Err(SmtpError::Transient(
+                "the server sent data after STARTTLS before the handshake".into(),
+            ));
+        }
+        let stream = c.reader.into_inner().start_tls(host, ca_file).map_err(io)?;
+        Ok(Conn {
+            reader: BufReader::new(stream),
+        })
     }
 }
 
@@ -132,16 +158,17 @@ pub fn send(s: &SmtpSettings, helo_name: &str, to: &str, data: &str) -> Result<(
     if !valid_path(to) || !valid_path(&s.from) {
         return Err(SmtpError::Permanent("invalid envelope address".into()));
     }
-    let stream = TcpStream::connect((s.host.as_str(), s.port)).map_err(io)?;
-    let timeout = Some(Duration::from_secs(SMTP_IO_TIMEOUT_SECONDS));
-    stream.set_read_timeout(timeout).map_err(io)?;
-    stream.set_write_timeout(timeout).map_err(io)?;
+    let timeout = Duration::from_secs(SMTP_IO_TIMEOUT_SECONDS);
+    let stream = tls::connect(&s.host, s.port, &s.tls, timeout).map_err(io)?;
     let mut c = Conn {
-        reader: BufReader::new(stream.try_clone().map_err(io)?),
-        writer: stream,
+        reader: BufReader::new(stream),
     };
     c.expect(&[220])?;
     c.command(&format!("EHLO {helo_name}"), &[250])?;
+    if s.tls.mode == TlsMode::StartTls {
+        c = c.start_tls(&s.host, s.tls.ca_file.as_deref())?;
+        c.command(&format!("EHLO {helo_name}"), &[250])?;
+    }
     if let (Some(user), Some(password)) = (&s.user, &s.password) {
         let token = B64.encode(format!("\0{user}\0{password}"));
         c.command(&format!("AUTH PLAIN {token}"), &[235])?;
@@ -149,7 +176,7 @@ pub fn send(s: &SmtpSettings, helo_name: &str, to: &str, data: &str) -> Result<(
     c.command(&format!("MAIL FROM:<{}>", s.from), &[250])?;
     c.command(&format!("RCPT TO:<{to}>"), &[250, 251])?;
     c.command("DATA", &[354])?;
-    c.writer.write_all(&dot_stuff(data)).map_err(io)?;
+    c.write(&dot_stuff(data))?;
     c.expect(&[250])?;
     // The message is accepted; a failed QUIT changes nothing.
     let _ = c.command("QUIT", &[221]);

@@ -172,12 +172,63 @@ fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Sections of one RFC 2231 continued parameter joined back into one value (longest kept).
+const PARAMETER_SECTIONS_MAX: u32 = 100;
+
+/// One section of a continued parameter: its number, whether percent-encoded, its text.
+type Section = (u32, bool, String);
+
+/// `name*3*` → (`name`, 3, encoded); `name*3` → (`name`, 3, plain); anything else → `None`.
+fn continuation(name: &str) -> Option<(&str, u32, bool)> {
+    let (rest, encoded) = match name.strip_suffix('*') {
+        Some(r) => (r, true),
+        None => (name, false),
+    };
+    let (base, n) = rest.rsplit_once('*')?;
+    if base.is_empty() || n.is_empty() || n.len() > 3 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u32 = n.parse().ok()?;
+    (n < PARAMETER_SECTIONS_MAX).then_some((base, n, encoded))
+}
+
+/// The value of continued sections `(n, encoded, text)` in order (RFC 2231 §3–4): encoded
+/// sections are percent-decoded, the first one naming the charset (`utf-8'lang'…`).
+fn join_sections(mut sections: Vec<Section>) -> String {
+    sections.sort_by_key(|s| s.0);
+    let mut charset = None;
+    let mut bytes = Vec::new();
+    for (i, (n, encoded, text)) in sections.iter().enumerate() {
+        if *n as usize != i {
+            break; // a gap: the value ends at the last contiguous section
+        }
+        if *encoded {
+            let mut text = text.as_str();
+            if i == 0 {
+                let mut pieces = text.splitn(3, '\'');
+                if let (Some(cs), Some(_lang), Some(rest)) =
+                    (pieces.next(), pieces.next(), pieces.next())
+                {
+                    charset = Some(cs.to_owned());
+                    text = rest;
+                }
+            }
+            bytes.extend(percent_decode(text.as_bytes()));
+        } else {
+            bytes.extend_from_slice(text.as_bytes());
+        }
+    }
+    decode_charset(&bytes, charset.as_deref()).unwrap_or_else(|_| header_text(&bytes))
+}
+
 /// A structured header value: `type/subtype; a=b; c="d"` → lower-case value and parameters
-/// (names lower-case; RFC 2231 `name*=charset''%XX` decoded).
+/// (names lower-case; RFC 2231 `name*=charset''%XX` decoded and `name*0*=…; name*1*=…`
+/// continuations joined, ahead of a plain parameter of the same name).
 fn parse_parameters(value: &str) -> (String, Vec<(String, String)>) {
     let mut parts = split_unquoted(value, ';').into_iter();
     let main = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
     let mut params = Vec::new();
+    let mut continued: Vec<(String, Vec<Section>)> = Vec::new();
     for p in parts {
         let Some((name, v)) = p.split_once('=') else {
             continue;
@@ -189,11 +240,19 @@ fn parse_parameters(value: &str) -> (String, Vec<(String, String)>) {
         } else {
             v.to_owned()
         };
-        if let Some(base) = name.strip_suffix('*') {
+        if let Some((base, n, encoded)) = continuation(&name) {
+            match continued.iter_mut().find(|(b, _)| b == base) {
+                Some((_, sections)) => sections.push((n, encoded, v)),
+                None => continued.push((base.to_owned(), vec![(n, encoded, v)])),
+            }
+        } else if let Some(base) = name.strip_suffix('*') {
             params.push((base.to_owned(), decode_rfc2231(&v)));
         } else {
             params.push((name, v));
         }
+    }
+    for (base, sections) in continued.into_iter().rev() {
+        params.insert(0, (base, join_sections(sections)));
     }
     (main, params)
 }

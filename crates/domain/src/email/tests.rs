@@ -165,6 +165,7 @@ fn composed_mail_reads_back() {
         auto_replied: true,
         date: "2026-03-02T01:00:00Z".parse().unwrap(),
         body: "您好，我們已收到您的來信。\n.\n參考編號 T-2026-000042".repeat(5),
+        attachments: Vec::new(),
     };
     let text = compose(&out);
     assert!(text.is_ascii());
@@ -177,4 +178,102 @@ fn composed_mail_reads_back() {
     assert_eq!(back.in_reply_to, ["abc@example.tw"]);
     assert_eq!(back.message_id.as_deref(), Some(out.message_id.as_str()));
     assert_eq!(loop_reason(&back), Some(IgnoreReason::AutoSubmitted));
+    assert!(text.contains("X-Auto-Response-Suppress: All\r\n"));
+    assert!(back.attachments.is_empty());
+    // An agent's reply is not automatic: no RFC 3834 marks, and it is not ignored as such.
+    let agent = compose(&Outgoing {
+        auto_replied: false,
+        ..out
+    });
+    assert!(!agent.contains("Auto-Submitted"), "{agent}");
+    assert!(!agent.contains("X-Auto-Response-Suppress"), "{agent}");
+    assert_eq!(loop_reason(&parse(&agent)), None);
+}
+
+#[test]
+fn composed_attachments_read_back_with_their_names_and_bytes() {
+    let long_name = format!("{}.pdf", "退貨申請單據".repeat(20));
+    let files = vec![
+        OutgoingAttachment {
+            filename: Some("退貨單.pdf".to_owned()),
+            content_type: "application/pdf".to_owned(),
+            data: (0..=255u8).cycle().take(5_000).collect(),
+        },
+        OutgoingAttachment {
+            filename: Some(long_name.clone()),
+            content_type: "image/PNG".to_owned(),
+            data: vec![0x89, b'P', b'N', b'G', 0, 0xff, b'\r', b'\n', b'.', b'\n'],
+        },
+        OutgoingAttachment {
+            filename: Some("receipt 2026.txt".to_owned()),
+            content_type: "not a type; x=\"y\"".to_owned(),
+            data: b"--=_patron_ no boundary here\r\n.\r\n".to_vec(),
+        },
+        OutgoingAttachment {
+            filename: None,
+            content_type: "text/csv".to_owned(),
+            data: "品名,數量\n烏龍,2\n".as_bytes().to_vec(),
+        },
+    ];
+    let out = Outgoing {
+        from: "desk@shop.tw".to_owned(),
+        to: "ming@example.tw".to_owned(),
+        subject: "[T-2026-000042] 退貨".to_owned(),
+        message_id: "T-2026-000042.2@shop.tw".to_owned(),
+        in_reply_to: None,
+        references: Vec::new(),
+        auto_replied: false,
+        date: "2026-03-02T01:00:00Z".parse().unwrap(),
+        body: "附上退貨單，請填寫後寄回。".to_owned(),
+        attachments: files.clone(),
+    };
+    let text = compose(&out);
+    assert!(text.is_ascii());
+    assert!(text.contains("Content-Type: multipart/mixed; boundary="));
+    assert!(text.lines().all(|l| l.len() <= 78), "{text}");
+    assert!(
+        text.contains("filename*0*=UTF-8''"),
+        "RFC 2231 for non-ASCII names"
+    );
+    assert!(
+        text.contains("name=\"=?UTF-8?B?"),
+        "RFC 2047 in name= for older clients"
+    );
+    let back = parse(&text);
+    assert_eq!(back.text, out.body);
+    assert_eq!(back.attachments.len(), files.len());
+    for (got, sent) in back.attachments.iter().zip(&files) {
+        assert_eq!(got.data, sent.data);
+    }
+    assert_eq!(back.attachments[0].filename.as_deref(), Some("退貨單.pdf"));
+    assert_eq!(back.attachments[0].content_type, "application/pdf");
+    assert_eq!(
+        back.attachments[1].filename.as_deref(),
+        Some(long_name.as_str())
+    );
+    assert_eq!(back.attachments[1].content_type, "image/png");
+    assert_eq!(
+        back.attachments[2].filename.as_deref(),
+        Some("receipt 2026.txt")
+    );
+    assert_eq!(
+        back.attachments[2].content_type, "application/octet-stream",
+        "a malformed type is not copied into the header"
+    );
+    assert_eq!(back.attachments[3].filename, None);
+}
+
+#[test]
+fn rfc2231_continuations_are_joined() {
+    let raw = "From: a@b.tw\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\
+        Content-Type: text/plain\r\n\r\nhi\r\n--B\r\n\
+        Content-Type: application/octet-stream\r\n\
+        Content-Disposition: attachment; filename=\"fallback.bin\";\r\n\
+        \tfilename*1*=%E5%96%AE.pdf; filename*0*=utf-8'zh'%E9%80%80%E8%B2%A8\r\n\
+        Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--B--\r\n";
+    let back = parse(raw);
+    assert_eq!(back.attachments.len(), 1);
+    assert_eq!(back.attachments[0].filename.as_deref(), Some("退貨單.pdf"));
+    assert_eq!(back.attachments[0].data, vec![0, 1, 2]);
 }

@@ -51,6 +51,7 @@ fn agent(t: &TestApp, handle: &str, senior: bool, max_load: i64) {
                 senior,
                 max_load,
                 active: true,
+                teams: Vec::new(),
             },
         )
         .unwrap();

@@ -353,6 +353,24 @@ fn demo_serves_and_its_examples_answer() {
     assert!(near, "no ticket near breach at the demo's now");
     let trends = get(&addr, "/api/v1/desk/trends?by=category&period=week", &key);
     assert_eq!(trends.status, 200, "{}", trends.body);
+    // Order complaints name real demo orders: the trend by product counts their SKUs.
+    let by_product = get(&addr, "/api/v1/desk/trends?by=product&period=week", &key);
+    assert_eq!(by_product.status, 200, "{}", by_product.body);
+    let series = by_product.json()["series"].as_array().unwrap().clone();
+    assert!(!series.is_empty(), "no product in the trend");
+    let counted: i64 = series
+        .iter()
+        .flat_map(|s| s["counts"].as_array().unwrap().iter())
+        .map(|c| c.as_i64().unwrap())
+        .sum();
+    assert!(counted >= 20, "{counted} ticket-products counted");
+    let skus: Vec<&str> = app::workload::CATALOGUE.iter().map(|c| c.0).collect();
+    assert!(
+        series
+            .iter()
+            .all(|s| skus.contains(&s["key"].as_str().unwrap())),
+        "the demo's catalogue SKUs only: {series:?}"
+    );
     let ab = get(&addr, "/api/v1/desk/ab-tests", &key).json();
     assert!(ab[0]["results"][0]["tickets"].as_i64().unwrap() > 0, "{ab}");
     child.kill().unwrap();

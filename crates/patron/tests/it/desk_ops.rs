@@ -11,6 +11,7 @@ use app::intake::{CustomerRef, LineInput, OrderInput};
 use app::{AppError, customers::CustomerInput};
 use domain::IdentityKind;
 use domain::access::Role;
+use domain::desk::TicketRefusal;
 use jiff::SignedDuration;
 use serde_json::json;
 use test_support::{TestApp, both_backends};
@@ -103,16 +104,31 @@ both_backends!(merge_and_split, |t: &TestApp| {
         b_events,
         "B unchanged"
     );
-    // Refusals: itself, twice, and an agent outside its own queue.
+    // Refusals, each with its own reason: itself, twice, and an agent outside its own queue.
     let same = t.app.merge_tickets(&agent, a, a).unwrap_err();
     assert!(
-        matches!(same, AppError::Invalid(ref e) if e.field == "from"),
+        matches!(
+            same,
+            AppError::TicketRefused(TicketRefusal::MergeIntoItself)
+        ),
         "{same:?}"
     );
     let twice = t.app.merge_tickets(&agent, a, b).unwrap_err();
     assert!(
-        matches!(twice, AppError::Invalid(ref e) if e.field == "from"),
+        matches!(
+            twice,
+            AppError::TicketRefused(TicketRefusal::AlreadyMerged { ticket, into })
+                if ticket == b && into == a
+        ),
         "{twice:?}"
+    );
+    let into_merged = t.app.merge_tickets(&agent, b, a).unwrap_err();
+    assert!(
+        matches!(
+            into_merged,
+            AppError::TicketRefused(TicketRefusal::AlreadyMerged { ticket, .. }) if ticket == b
+        ),
+        "{into_merged:?}"
     );
     let stranger = t
         .app
@@ -130,7 +146,10 @@ both_backends!(merge_and_split, |t: &TestApp| {
         .id;
     let other = t.app.merge_tickets(&agent, a, stranger).unwrap_err();
     assert!(
-        matches!(other, AppError::Invalid(ref e) if e.reason.contains("different customers")),
+        matches!(
+            other,
+            AppError::TicketRefused(TicketRefusal::MergeAcrossCustomers)
+        ),
         "{other:?}"
     );
     let c = open(t, "web", "另一個問題").ticket.id;
@@ -181,10 +200,33 @@ both_backends!(merge_and_split, |t: &TestApp| {
         to.value.as_deref(),
         Some(format!("{second},{third}").as_str())
     );
-    // Not a message of this ticket: named by index; nothing is created.
+    // Not a message of this ticket (a split_to entry; another ticket's message): named;
+    // nothing is created.
     let bad = t.app.split_ticket(&agent, d, &[to.id], None).unwrap_err();
     assert!(
-        matches!(bad, AppError::Invalid(ref e) if e.field == "message_ids[0]"),
+        matches!(
+            bad,
+            AppError::TicketRefused(TicketRefusal::MessageNotInTicket { message_id })
+                if message_id == to.id
+        ),
+        "{bad:?}"
+    );
+    let foreign = split
+        .events
+        .iter()
+        .rfind(|e| e.kind == "message")
+        .unwrap()
+        .id;
+    let bad = t
+        .app
+        .split_ticket(&agent, d, &[second, foreign], None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            bad,
+            AppError::TicketRefused(TicketRefusal::MessageNotInTicket { message_id })
+                if message_id == foreign
+        ),
         "{bad:?}"
     );
     assert!(t.app.ticket(e + 1).is_err(), "no ticket was created");
@@ -222,13 +264,21 @@ both_backends!(csat_token_link, |t: &TestApp| {
     assert_eq!(survey.status, 200, "{}", survey.body);
     assert_eq!(survey.json()["rating"], serde_json::Value::Null);
     let early = request(addr, "POST", &path, None, Some(r#"{"rating":4}"#));
-    assert_eq!(early.status, 422, "{}", early.body);
+    assert_eq!(early.status, 409, "{}", early.body);
+    assert_eq!(early.json()["code"], "ticket_not_solved");
     status(t, id, "solved");
+    let out_of_range = request(addr, "POST", &path, None, Some(r#"{"rating":6}"#));
+    assert_eq!(out_of_range.status, 422);
+    assert_eq!(out_of_range.json()["code"], "rating_out_of_range");
     let rated = request(addr, "POST", &path, None, Some(r#"{"rating":4}"#));
     assert_eq!(rated.status, 200, "{}", rated.body);
     assert_eq!(rated.json()["rating"], 4);
-    let out_of_range = request(addr, "POST", &path, None, Some(r#"{"rating":6}"#));
-    assert_eq!(out_of_range.status, 422);
+    // The link takes one answer: a second one (the link forwarded, or opened by staff)
+    // cannot overwrite the customer's.
+    let again = request(addr, "POST", &path, None, Some(r#"{"rating":1}"#));
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.json()["code"], "survey_answered");
+    assert_eq!(request(addr, "GET", &path, None, None).json()["rating"], 4);
     // A second rating replaces the first; the audit log keeps both.
     let by_key = post(
         addr,
@@ -258,6 +308,28 @@ both_backends!(csat_token_link, |t: &TestApp| {
     assert_eq!(unknown.status, 404);
     let malformed = request(addr, "GET", "/api/v1/desk/csat/not-a-token", None, None);
     assert_eq!(malformed.status, 404);
+    // A link answers within 28 days of its creation; after that it is gone (410), and the
+    // refusal changes nothing.
+    let late = open(t, "web", "茶包破了").ticket.id;
+    status(t, late, "solved");
+    let link = post(
+        addr,
+        &format!("/api/v1/tickets/{late}/csat/link"),
+        &shop,
+        "{}",
+    );
+    let late_path = format!(
+        "/api/v1/desk/csat/{}",
+        link.json()["token"].as_str().unwrap()
+    );
+    t.advance(SignedDuration::from_hours(24 * 28 + 1));
+    let expired = request(addr, "POST", &late_path, None, Some(r#"{"rating":5}"#));
+    assert_eq!(expired.status, 410, "{}", expired.body);
+    assert_eq!(expired.json()["code"], "survey_expired");
+    assert_eq!(
+        request(addr, "GET", &late_path, None, None).json()["rating"],
+        serde_json::Value::Null
+    );
 });
 
 both_backends!(ab_assignment_and_results, |t: &TestApp| {

@@ -7,6 +7,7 @@
 
 use app::email::imap::{Client, ImapSettings};
 use app::email::smtp::SmtpSettings;
+use app::email::tls::{TlsMode, TlsSettings};
 use app::email::{EmailSettings, InboundOutcome};
 use app::workload::Rng;
 use domain::email::{EMAIL_ATTACHMENT_BYTES_MAX, IgnoreReason, parse_message};
@@ -31,6 +32,17 @@ from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import AuthResult
 
 host, port, maildir, user, password = sys.argv[1:6]
+# Optional: "starttls" or "implicit", with the certificate and key files.
+mode = sys.argv[6] if len(sys.argv) > 6 else "plain"
+tls = {}
+if mode != "plain":
+    import ssl
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[7], sys.argv[8])
+    if mode == "starttls":
+        tls = dict(tls_context=context, require_starttls=True)
+    else:
+        tls = dict(ssl_context=context)
 
 class Handler(Mailbox):
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -46,7 +58,8 @@ def authenticate(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok)
 
 controller = Controller(Handler(maildir), hostname=host, port=int(port),
-                        authenticator=authenticate, auth_required=True, auth_require_tls=False)
+                        authenticator=authenticate, auth_required=True,
+                        auth_require_tls=(mode == "starttls"), **tls)
 controller.start()
 print("ready", flush=True)
 sys.stdin.read()
@@ -94,20 +107,122 @@ fn output(cmd: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// A test CA and a server certificate it signed for `localhost` and 127.0.0.1, made by the
+/// `openssl` CLI (rustls does not take a self-signed certificate as its own CA).
+struct TestCerts {
+    dir: PathBuf,
+}
+
+impl TestCerts {
+    fn make() -> TestCerts {
+        let dir = temp_dir("certs");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("the openssl CLI");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+            &["-subj", "/CN=Patron test CA"],
+        ]
+        .concat());
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        TestCerts { dir }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.join("server.pem")
+    }
+
+    fn key(&self) -> PathBuf {
+        self.dir.join("server.key")
+    }
+}
+
+impl Drop for TestCerts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Dovecot on an unused port, with a passwd-file user and Maildirs in a temporary dir.
+/// With certificates: `ssl = required`, STARTTLS on `port` and IMAPS on `imaps_port`.
 struct Dovecot {
     dir: PathBuf,
     port: u16,
+    imaps_port: u16,
+    /// How the test itself connects (to place mail).
+    tls: TlsSettings,
 }
 
 impl Dovecot {
     fn start() -> Option<Dovecot> {
+        Dovecot::start_with(None)
+    }
+
+    fn start_with(certs: Option<&TestCerts>) -> Option<Dovecot> {
         let binary = tool(
             "PATRON_TEST_DOVECOT",
             Some(PathBuf::from("/usr/sbin/dovecot")),
         )?;
         let dir = temp_dir("dovecot");
         let port = unused_port();
+        let imaps_port = unused_port();
         let home = dir.join("home");
         std::fs::create_dir_all(&home).unwrap();
         // Mail processes may not run as root: as root, mail belongs to nobody (65534) and
@@ -132,14 +247,33 @@ impl Dovecot {
         )
         .unwrap();
         let d = dir.display();
+        let (ssl, imaps, tls) = match certs {
+            None => (
+                "ssl = no\ndisable_plaintext_auth = no".to_owned(),
+                String::new(),
+                TlsSettings::default(),
+            ),
+            Some(c) => (
+                format!(
+                    "ssl = required\nssl_cert = <{}\nssl_key = <{}\ndisable_plaintext_auth = yes",
+                    c.cert().display(),
+                    c.key().display()
+                ),
+                format!("  inet_listener imaps {{\n    port = {imaps_port}\n    ssl = yes\n  }}\n"),
+                TlsSettings {
+                    mode: TlsMode::StartTls,
+                    ca_file: Some(c.ca()),
+                },
+            ),
+        };
         let config = format!(
             "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
-             protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
+             protocols = imap\nlisten = 127.0.0.1\n{ssl}\n\
              auth_mechanisms = plain login\n\
              default_login_user = {login_user}\ndefault_internal_user = {internal_user}\n\
              default_internal_group = {internal_user}\nfirst_valid_uid = 0\n\
              mail_location = maildir:{d}/home/%u/Maildir\n\
-             service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n  chroot =\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n{imaps}  chroot =\n}}\n\
              service anvil {{\n  chroot =\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/home/%u\n}}\n"
@@ -160,7 +294,12 @@ impl Dovecot {
             status.success(),
             "dovecot did not start; see {d}/dovecot.log"
         );
-        Some(Dovecot { dir, port })
+        Some(Dovecot {
+            dir,
+            port,
+            imaps_port,
+            tls,
+        })
     }
 
     fn settings(&self) -> ImapSettings {
@@ -170,12 +309,13 @@ impl Dovecot {
             user: IMAP_USER.to_owned(),
             password: IMAP_PASSWORD.to_owned(),
             mailbox: "INBOX".to_owned(),
+            tls: TlsSettings::default(),
         }
     }
 
     /// Places a message in the inbox by IMAP APPEND.
     fn deliver(&self, message: &[u8]) {
-        let mut c = Client::connect("127.0.0.1", self.port).unwrap();
+        let mut c = Client::open("127.0.0.1", self.port, &self.tls).unwrap();
         c.login(IMAP_USER, IMAP_PASSWORD).unwrap();
         c.append("INBOX", message).unwrap();
         c.logout().unwrap();
@@ -200,6 +340,12 @@ struct Smtpd {
 
 impl Smtpd {
     fn start() -> Option<Smtpd> {
+        Smtpd::start_with(None)
+    }
+
+    /// With `(mode, certificates)`: `starttls` (required before MAIL and AUTH) or
+    /// `implicit` (SMTPS).
+    fn start_with(tls: Option<(&str, &TestCerts)>) -> Option<Smtpd> {
         let default = std::env::var_os("CARGO_TARGET_DIR")
             .map(|d| PathBuf::from(d).join("aiosmtpd-venv/bin/python"));
         let python = tool("PATRON_TEST_AIOSMTPD_PYTHON", default)?;
@@ -213,6 +359,16 @@ impl Smtpd {
             .args(["127.0.0.1", &port.to_string()])
             .arg(&maildir)
             .args([SMTP_USER, SMTP_PASSWORD])
+            .args(
+                tls.map(|(mode, c)| {
+                    vec![
+                        mode.to_owned(),
+                        c.cert().display().to_string(),
+                        c.key().display().to_string(),
+                    ]
+                })
+                .unwrap_or_default(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -232,6 +388,7 @@ impl Smtpd {
             user: Some(SMTP_USER.to_owned()),
             password: Some(SMTP_PASSWORD.to_owned()),
             from: DESK_ADDRESS.to_owned(),
+            tls: TlsSettings::default(),
         }
     }
 
@@ -493,6 +650,363 @@ fn smtp_failures_rate_limit_and_agent_reply(backend: Backend) {
         "dot-stuffing undone"
     );
     assert_eq!(answer.in_reply_to, ["q20.amy@example.tw"]);
+}
+
+/// An agent's reply carries stored attachments of the ticket: received by the real SMTP
+/// listener, the message parses back with each file's name (Chinese, RFC 2231) and bytes
+/// intact. Attachments of another ticket, on a customer's message or on a non-e-mail ticket
+/// are refused and nothing is queued.
+fn agent_reply_carries_attachments(backend: Backend) {
+    let Some(smtpd) = Smtpd::start() else {
+        return;
+    };
+    let Some(t) = app_with(backend, None, Some(smtpd.settings())) else {
+        return;
+    };
+    let pdf: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let photo: Vec<u8> = (0..3_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let inbound = |from: &str, id: &str, files: Vec<domain::email::OutgoingAttachment>| {
+        domain::email::compose(&domain::email::Outgoing {
+            from: from.to_owned(),
+            to: DESK_ADDRESS.to_owned(),
+            subject: "退貨".to_owned(),
+            message_id: id.to_owned(),
+            in_reply_to: None,
+            references: Vec::new(),
+            auto_replied: false,
+            date: "2026-03-02T01:00:00Z".parse().unwrap(),
+            body: "附上退貨單和照片".to_owned(),
+            attachments: files,
+        })
+    };
+    let file = |name: &str, ct: &str, data: &[u8]| domain::email::OutgoingAttachment {
+        filename: Some(name.to_owned()),
+        content_type: ct.to_owned(),
+        data: data.to_vec(),
+    };
+    let raw = inbound(
+        "ming@example.tw",
+        "in1@example.tw",
+        vec![
+            file("退貨申請單（已簽名）.pdf", "application/pdf", &pdf),
+            file("破損照片.png", "image/png", &photo),
+        ],
+    );
+    let InboundOutcome::Ticket { ticket_id, .. } =
+        t.app.receive_email("webhook", raw.as_bytes()).unwrap()
+    else {
+        panic!("a ticket");
+    };
+    let other = inbound(
+        "lin@example.tw",
+        "in2@example.tw",
+        vec![file("x.txt", "text/plain", b"x")],
+    );
+    let InboundOutcome::Ticket {
+        ticket_id: other_id,
+        ..
+    } = t.app.receive_email("webhook", other.as_bytes()).unwrap()
+    else {
+        panic!("a ticket");
+    };
+    t.app.run_pending_jobs().unwrap();
+    let stored = t.app.ticket_attachments(ticket_id).unwrap();
+    let ids: Vec<i64> = stored.iter().map(|a| a.id).collect();
+    assert_eq!(ids.len(), 2);
+    let foreign = t.app.ticket_attachments(other_id).unwrap()[0].id;
+
+    let agent = TestApp::principal(domain::access::Role::Agent);
+    let message = |from: &str| app::desk::MessageInput {
+        from: from.to_owned(),
+        body: "已收到，退貨單附件請查收。".to_owned(),
+        ack_only: false,
+    };
+    let outgoing = |id: i64| {
+        t.app
+            .ticket_emails(id)
+            .unwrap()
+            .iter()
+            .filter(|m| m.direction == "out")
+            .count()
+    };
+    let before = outgoing(ticket_id);
+    let refused = t
+        .app
+        .add_message_with_attachments(&agent, ticket_id, &message("agent"), &[ids[0], foreign])
+        .unwrap_err();
+    assert!(
+        matches!(refused, app::AppError::Invalid(ref e) if e.field == "attachment_ids[1]"),
+        "{refused:?}"
+    );
+    let customer = t
+        .app
+        .add_message_with_attachments(&agent, ticket_id, &message("customer"), &[ids[0]])
+        .unwrap_err();
+    assert!(matches!(customer, app::AppError::Invalid(ref e) if e.field == "attachment_ids"));
+    let web = t
+        .app
+        .open_ticket(
+            &agent,
+            &app::desk::TicketInput {
+                channel: "web".to_owned(),
+                body: "網站表單".to_owned(),
+                opened_by: Some("agent".to_owned()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .ticket
+        .id;
+    let not_email = t
+        .app
+        .add_message_with_attachments(&agent, web, &message("agent"), &[ids[0]])
+        .unwrap_err();
+    assert!(matches!(not_email, app::AppError::Invalid(ref e) if e.field == "attachment_ids"));
+    assert_eq!(outgoing(ticket_id), before, "a refusal queues nothing");
+
+    t.app
+        .add_message_with_attachments(&agent, ticket_id, &message("agent"), &[ids[1], ids[0]])
+        .unwrap();
+    t.app.run_pending_jobs().unwrap();
+    let to_ming: Vec<_> = smtpd
+        .received()
+        .into_iter()
+        .filter(|m| m.header("to") == Some("ming@example.tw"))
+        .collect();
+    // The acknowledgement (and the FAQ answer a return question gets) are automatic and
+    // carry no file; the agent's answer, last, is not automatic and carries both.
+    let (answer, automatic) = to_ming.split_last().unwrap();
+    assert!(!automatic.is_empty(), "the acknowledgement went out");
+    for m in automatic {
+        assert_eq!(m.header("auto-submitted"), Some("auto-replied"));
+        assert_eq!(m.header("x-auto-response-suppress"), Some("All"));
+        assert!(m.attachments.is_empty());
+    }
+    assert_eq!(answer.header("auto-submitted"), None);
+    assert_eq!(answer.header("x-auto-response-suppress"), None);
+    assert_eq!(answer.text, "已收到，退貨單附件請查收。");
+    assert_eq!(answer.attachments.len(), 2, "in the order chosen");
+    assert_eq!(
+        answer.attachments[0].filename.as_deref(),
+        Some("破損照片.png")
+    );
+    assert_eq!(answer.attachments[0].content_type, "image/png");
+    assert_eq!(answer.attachments[0].data, photo);
+    assert_eq!(
+        answer.attachments[1].filename.as_deref(),
+        Some("退貨申請單（已簽名）.pdf")
+    );
+    assert_eq!(answer.attachments[1].content_type, "application/pdf");
+    assert_eq!(answer.attachments[1].data, pdf);
+}
+
+/// An e-mail with a question the FAQ answers gets the acknowledgement and the answer by
+/// e-mail, both marked as automatic replies; the answer never counts as the first response.
+fn faq_answer_goes_out_by_email(backend: Backend) {
+    let Some(smtpd) = Smtpd::start() else {
+        return;
+    };
+    let Some(t) = app_with(backend, None, Some(smtpd.settings())) else {
+        return;
+    };
+    let raw = "From: ming@example.tw\r\nSubject: =?UTF-8?B?5a+G56K8?=\r\n\
+               Message-ID: <faq1@example.tw>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+               忘記密碼怎麼辦\r\n";
+    let InboundOutcome::Ticket { ticket_id, .. } =
+        t.app.receive_email("webhook", raw.as_bytes()).unwrap()
+    else {
+        panic!("a ticket");
+    };
+    t.app.run_pending_jobs().unwrap();
+    let received = smtpd.received();
+    assert_eq!(received.len(), 2, "acknowledgement and FAQ answer");
+    for m in &received {
+        assert_eq!(m.header("to"), Some("ming@example.tw"));
+        assert_eq!(m.header("auto-submitted"), Some("auto-replied"));
+        assert_eq!(m.header("x-auto-response-suppress"), Some("All"));
+        assert_eq!(m.in_reply_to, ["faq1@example.tw"]);
+    }
+    assert!(
+        received[1].text.contains(app::DEFAULT_PASSWORD_RESET_URL),
+        "{}",
+        received[1].text
+    );
+    let view = t.app.ticket(ticket_id).unwrap();
+    let first_response = view
+        .sla
+        .unwrap()
+        .clocks
+        .into_iter()
+        .find(|c| c.clock.as_str() == "first_response")
+        .unwrap();
+    assert_eq!(first_response.state, "running");
+}
+
+#[test]
+fn faq_answer_goes_out_by_email_sqlite() {
+    faq_answer_goes_out_by_email(Backend::Sqlite);
+}
+
+#[test]
+fn faq_answer_goes_out_by_email_postgres() {
+    faq_answer_goes_out_by_email(Backend::Postgres);
+}
+
+#[test]
+fn agent_reply_carries_attachments_sqlite() {
+    agent_reply_carries_attachments(Backend::Sqlite);
+}
+
+#[test]
+fn agent_reply_carries_attachments_postgres() {
+    agent_reply_carries_attachments(Backend::Postgres);
+}
+
+/// IMAP and SMTP over TLS against servers that require it: Dovecot with `ssl = required`
+/// (STARTTLS and IMAPS) and aiosmtpd (STARTTLS required, and SMTPS), their certificate from
+/// a CA made by the `openssl` CLI for this test. With the CA configured the mail flows; with
+/// the built-in roots only, the handshake fails naming the certificate and nothing is read,
+/// sent or stored.
+fn mail_over_tls(backend: Backend) {
+    let certs = TestCerts::make();
+    let (Some(dovecot), Some(smtpd), Some(smtps)) = (
+        Dovecot::start_with(Some(&certs)),
+        Smtpd::start_with(Some(("starttls", &certs))),
+        Smtpd::start_with(Some(("implicit", &certs))),
+    ) else {
+        return;
+    };
+    let with_ca = |mode: TlsMode| TlsSettings {
+        mode,
+        ca_file: Some(certs.ca()),
+    };
+    let imap = |port: u16, tls: TlsSettings| ImapSettings {
+        port,
+        tls,
+        ..dovecot.settings()
+    };
+    let smtp = |s: &Smtpd, tls: TlsSettings| SmtpSettings {
+        tls,
+        ..s.settings()
+    };
+    let mail = |n: u32| {
+        format!(
+            "From: ming@example.tw\r\nSubject: tls {n}\r\nMessage-ID: <tls{n}@example.tw>\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n第 {n} 封信\r\n"
+        )
+    };
+    dovecot.deliver(mail(1).as_bytes());
+    let mut session = Client::open("127.0.0.1", dovecot.port, &with_ca(TlsMode::StartTls)).unwrap();
+    assert!(session.is_tls());
+    session.login(IMAP_USER, IMAP_PASSWORD).unwrap();
+
+    // Servers without TLS: a mailbox configured for STARTTLS stops there — no login, no mail.
+    let (Some(plain_imap), Some(plain_smtp)) = (Dovecot::start(), Smtpd::start()) else {
+        return;
+    };
+    let e = Client::open("127.0.0.1", plain_imap.port, &with_ca(TlsMode::StartTls))
+        .err()
+        .expect("STARTTLS refused");
+    assert!(e.to_string().contains("STARTTLS"), "{e}");
+    let Some(t) = app_with(
+        backend,
+        None,
+        Some(smtp(&plain_smtp, with_ca(TlsMode::StartTls))),
+    ) else {
+        return;
+    };
+    t.app.receive_email("webhook", mail(8).as_bytes()).unwrap();
+    let run = t.app.run_pending_jobs().unwrap();
+    assert_eq!(run.retried, 1, "{run:?}");
+    assert!(
+        plain_smtp.received().is_empty(),
+        "nothing sent in plaintext"
+    );
+
+    // Without the CA: the web roots do not vouch for this server; nothing is fetched or sent.
+    let Some(t) = app_with(
+        backend,
+        Some(imap(
+            dovecot.port,
+            TlsSettings {
+                mode: TlsMode::StartTls,
+                ca_file: None,
+            },
+        )),
+        Some(smtp(
+            &smtpd,
+            TlsSettings {
+                mode: TlsMode::StartTls,
+                ca_file: None,
+            },
+        )),
+    ) else {
+        return;
+    };
+    let e = t
+        .app
+        .fetch_mail(&t.app.settings.email.imap.clone().unwrap())
+        .unwrap_err();
+    assert!(e.to_string().contains("certificate"), "{e}");
+    let e = t
+        .app
+        .fetch_mail(&imap(
+            dovecot.imaps_port,
+            TlsSettings {
+                mode: TlsMode::Implicit,
+                ca_file: None,
+            },
+        ))
+        .unwrap_err();
+    assert!(e.to_string().contains("certificate"), "{e}");
+    assert_eq!(ticket_count(&t), 0);
+    t.app.receive_email("webhook", mail(9).as_bytes()).unwrap();
+    let run = t.app.run_pending_jobs().unwrap();
+    assert_eq!(run.retried, 1, "the acknowledgement waits: {run:?}");
+    assert!(smtpd.received().is_empty());
+
+    // With the CA: STARTTLS fetch, acknowledgement over STARTTLS.
+    let Some(t) = app_with(
+        backend,
+        Some(imap(dovecot.port, with_ca(TlsMode::StartTls))),
+        Some(smtp(&smtpd, with_ca(TlsMode::StartTls))),
+    ) else {
+        return;
+    };
+    let fetched = t
+        .app
+        .fetch_mail(&t.app.settings.email.imap.clone().unwrap())
+        .unwrap();
+    assert_eq!((fetched.fetched, fetched.tickets), (1, 1));
+    t.app.run_pending_jobs().unwrap();
+    let received = smtpd.received();
+    assert_eq!(received.len(), 1, "the acknowledgement over STARTTLS");
+    assert_eq!(received[0].header("to"), Some("ming@example.tw"));
+    // Implicit TLS: IMAPS finds the next message, SMTPS sends its acknowledgement.
+    dovecot.deliver(mail(2).as_bytes());
+    let imaps = imap(dovecot.imaps_port, with_ca(TlsMode::Implicit));
+    let fetched = t.app.fetch_mail(&imaps).unwrap();
+    assert_eq!((fetched.fetched, fetched.tickets), (1, 1));
+    let Some(t2) = app_with(
+        backend,
+        None,
+        Some(smtp(&smtps, with_ca(TlsMode::Implicit))),
+    ) else {
+        return;
+    };
+    t2.app.receive_email("webhook", mail(3).as_bytes()).unwrap();
+    t2.app.run_pending_jobs().unwrap();
+    assert_eq!(smtps.received().len(), 1, "the acknowledgement over SMTPS");
+}
+
+#[test]
+fn mail_over_tls_sqlite() {
+    mail_over_tls(Backend::Sqlite);
+}
+
+#[test]
+fn mail_over_tls_postgres() {
+    mail_over_tls(Backend::Postgres);
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod commands;
 mod concurrency;
 mod desk;
 mod desk_ops;
+mod desk_teams;
 mod email;
 mod fuzz;
 mod idempotency;
