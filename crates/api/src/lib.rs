@@ -23,6 +23,7 @@ mod points;
 mod rewards;
 mod routes;
 mod system;
+mod tiers;
 
 #[cfg(test)]
 mod tests;

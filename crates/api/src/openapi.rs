@@ -8,7 +8,7 @@ use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
 use crate::{
     accounting, analytics, customers, desk, desk_ops, email, line, loyalty, orders, points,
-    rewards, system,
+    rewards, system, tiers,
 };
 use std::sync::OnceLock;
 use utoipa::OpenApi;
@@ -45,6 +45,11 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         loyalty::create_loyalty_simulation,
         loyalty::get_loyalty_programme,
         loyalty::replace_loyalty_programme,
+        tiers::get_loyalty_tiers,
+        tiers::replace_loyalty_tiers,
+        tiers::create_loyalty_membership,
+        tiers::create_loyalty_membership_renewal,
+        tiers::create_loyalty_membership_cancellation,
         accounting::list_breakage_estimates,
         accounting::replace_breakage_estimate,
         accounting::get_liability_rollforward,

@@ -435,7 +435,7 @@ fn order_outcome(tx: &mut Tx<'_>, e: &EventRow) -> AppResult<OrderOutcome> {
 
 /// Compares a stored event with a new arrival of the same (source, external_id). `body` is
 /// the arrival's canonical JSON; it is parsed only to explain a conflict.
-fn replay<T>(
+pub(crate) fn replay<T>(
     stored: &EventRow,
     kind: EventKind,
     hash: &[u8],
@@ -604,9 +604,9 @@ impl App {
                 });
             }
 
-            // 2b. What each new order earns, with its member's tier multiplier: the qualifying
-            //     points of this programme year before the batch, one query for the batch's
-            //     known customers (customers new in the batch have none).
+            // 2b. What each new order earns, with its member's tier multiplier: the batch's
+            //     known members' materialised tier state, one primary-key statement (customers
+            //     new in the batch are at the first tier).
             let known: Vec<i64> = {
                 let mut ids: Vec<i64> = plan
                     .new
@@ -618,26 +618,7 @@ impl App {
                 ids.dedup();
                 ids
             };
-            let qualifying: HashMap<i64, i64> = if loyalty.version == 0 || known.is_empty() {
-                HashMap::new()
-            } else {
-                store::loyalty::earned_between_by_customer(
-                    tx,
-                    &known,
-                    loyalty.year_start(now)?.as_microsecond(),
-                    i64::MAX,
-                )?
-                .into_iter()
-                .collect()
-            };
-            let overrides: HashMap<i64, String> = if loyalty.version == 0 || known.is_empty() {
-                HashMap::new()
-            } else {
-                store::loyalty::tier_overrides_in_force(tx, &known, now_micros)?
-                    .into_iter()
-                    .map(|(c, tier, _)| (c, tier))
-                    .collect()
-            };
+            let mut tiers = crate::tiers::BatchTiers::load(tx, &loyalty, &known, now)?;
             for n in &mut plan.new {
                 let v = validated[n.input]
                     .as_ref()
@@ -645,12 +626,7 @@ impl App {
                 if !v.earns {
                     continue;
                 }
-                let q = if n.customer_id > 0 {
-                    qualifying.get(&n.customer_id).copied().unwrap_or(0)
-                } else {
-                    0
-                };
-                let rank = loyalty.rank(q, overrides.get(&n.customer_id).map(String::as_str));
+                let rank = tiers.effective(n.customer_id, now);
                 let earn =
                     loyalty.decide(&v.order, n.occurred_at, now, loyalty.tier_earn(rank)?)?;
                 n.earned = earn.points;
@@ -822,6 +798,18 @@ impl App {
                 let earned = deltas.iter().find(|d| d.0 == account).map_or(0, |d| d.1);
                 assert!(balance >= earned, "balance below what this batch earned");
             }
+            // 4b. The members' tier state: each accepted order counts toward its member's
+            //     tier (upgrade at once), written back with one or two multi-row statements.
+            for (n, id) in plan.new.iter().zip(&ids) {
+                let v = validated[n.input]
+                    .as_ref()
+                    .expect("only valid orders are new");
+                if id.is_some() && v.earns {
+                    let value = crate::tiers::qualifying_value(&loyalty, n.earned, n.total);
+                    tiers.count(&loyalty, n.customer_id, value, now)?;
+                }
+            }
+            tiers.write(tx, &loyalty, now, attempts)?;
 
             // 5. Outcomes, outbox and audit.
             let mut outcomes: Vec<Option<OrderOutcome>> = Vec::with_capacity(plan.new.len());
@@ -1188,6 +1176,22 @@ impl App {
                     ledger::add_to_balance(tx, account, -reversal)?;
                 }
             }
+            // The return reduces the qualifying value of the period the purchase counted in.
+            let loyalty = crate::loyalty::load(tx, &self.settings)?;
+            let spend = if order.currency == self.settings.currency {
+                plan.amount_minor
+            } else {
+                0
+            };
+            crate::tiers::count_return(
+                tx,
+                &loyalty,
+                customer_id,
+                order_event.recorded_at,
+                crate::tiers::qualifying_value(&loyalty, reversal, spend),
+                now,
+                self.settings.job_attempts_max,
+            )?;
             let endpoints = store::outbox::active_endpoints(tx)?;
             let outcome = RefundOutcome {
                 refund_id,

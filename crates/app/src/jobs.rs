@@ -71,6 +71,7 @@ impl App {
                     crate::loyalty::ACTIVATE_JOB => self.run_activate_job(&job.payload),
                     crate::loyalty::EXPIRE_JOB => self.run_expire_job(&job.payload),
                     crate::loyalty::REMIND_JOB => self.run_remind_job(&job.payload),
+                    crate::tiers::TIERS_JOB => self.run_tiers_job(&job.payload),
                     other => Err(format!("unknown job kind {other:?}")),
                 };
                 let now = self.now().as_microsecond();

@@ -17,6 +17,7 @@ pub mod loyalty;
 pub mod points;
 pub mod rewards;
 pub mod sys;
+pub mod tiers;
 pub mod webhooks;
 pub mod workload;
 

@@ -106,6 +106,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0011_tier_overrides.sql"),
         postgres: include_str!("../migrations/postgres/0011_tier_overrides.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 12,
+            name: "member_tiers",
+        },
+        sqlite: include_str!("../migrations/sqlite/0012_member_tiers.sql"),
+        postgres: include_str!("../migrations/postgres/0012_member_tiers.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

@@ -20,3 +20,4 @@ mod jobs;
 mod loyalty;
 mod model;
 mod tidy;
+mod tiers;
