@@ -1126,7 +1126,7 @@ impl App {
                 return Err(AppError::NotFound);
             }
             let mut m = member_for_update(tx, &loyalty, customer_id, now)?;
-            if !m.state.membership.is_some_and(|o| now < o.until) {
+            if m.state.membership.is_none_or(|o| now >= o.until) {
                 return Err(FieldError::new(
                     "membership",
                     "the member has no active paid membership",
@@ -1232,7 +1232,8 @@ mod tests {
 
     #[test]
     fn bad_tier_groups_name_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut TierGroupSettings)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut TierGroupSettings)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|s| s.basis = "visits".into()), "basis"),
             (Box::new(|s| s.period = "rolling:x".into()), "period"),
             (Box::new(|s| s.period = "weekly".into()), "period"),

@@ -41,7 +41,7 @@ pub const TIER_NOTICE_DAYS_MAX: i32 = 365;
 /// Longest paid membership term, in months (ten years).
 pub const MEMBERSHIP_TERM_MONTHS_MAX: i32 = 120;
 /// Highest paid membership fee, in minor units.
-pub const MEMBERSHIP_FEE_MINOR_MAX: i64 = 100_000_000_00;
+pub const MEMBERSHIP_FEE_MINOR_MAX: i64 = 10_000_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TierError {
