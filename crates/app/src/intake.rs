@@ -1132,6 +1132,24 @@ impl App {
                 }
                 _ => 0,
             };
+            // The return reduces the qualifying value of the period the purchase counted in.
+            // The member's tier row is locked before the account (the order intake takes),
+            // so a concurrent order and return of one member cannot deadlock.
+            let loyalty = crate::loyalty::load(tx, &self.settings)?;
+            let spend = if order.currency == self.settings.currency {
+                plan.amount_minor
+            } else {
+                0
+            };
+            crate::tiers::count_return(
+                tx,
+                &loyalty,
+                customer_id,
+                order_event.recorded_at,
+                crate::tiers::qualifying_value(&loyalty, reversal, spend),
+                now,
+                self.settings.job_attempts_max,
+            )?;
             if let (Some(lot), true) = (&lot, reversal > 0) {
                 let mut accounts = Accounts::load(tx)?;
                 let account = accounts.customer(tx, customer_id)?;
@@ -1176,22 +1194,6 @@ impl App {
                     ledger::add_to_balance(tx, account, -reversal)?;
                 }
             }
-            // The return reduces the qualifying value of the period the purchase counted in.
-            let loyalty = crate::loyalty::load(tx, &self.settings)?;
-            let spend = if order.currency == self.settings.currency {
-                plan.amount_minor
-            } else {
-                0
-            };
-            crate::tiers::count_return(
-                tx,
-                &loyalty,
-                customer_id,
-                order_event.recorded_at,
-                crate::tiers::qualifying_value(&loyalty, reversal, spend),
-                now,
-                self.settings.job_attempts_max,
-            )?;
             let endpoints = store::outbox::active_endpoints(tx)?;
             let outcome = RefundOutcome {
                 refund_id,
