@@ -817,3 +817,36 @@ fn run_model(t: &TestApp, seed: u64) {
 both_backends!(tier_evaluation_matches_the_model, |t: &TestApp| {
     run_model(t, 0x71e5_0001);
 });
+
+both_backends!(
+    concurrent_orders_and_returns_of_one_member_do_not_deadlock,
+    |t: &TestApp| {
+        setup(t, "one_down", 14, 30);
+        // Orders to return later, then orders and returns of the same member at once (the
+        // intake locks the member's tier row before the account; so must a return).
+        for i in 0..20 {
+            buy(t, &format!("K-{i}"), "C-K", 100);
+        }
+        let (c, _) = buy(t, "K-x", "C-K", 100);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..20 {
+                    buy(t, &format!("K-new-{i}"), "C-K", 100);
+                }
+            });
+            s.spawn(|| {
+                for i in 0..20 {
+                    let r = t
+                        .app
+                        .refund_order(&who(), &refund(&format!("RK-{i}"), &format!("K-{i}"), None))
+                        .unwrap();
+                    assert!(matches!(r, Intake::Accepted(_)), "{r:?}");
+                }
+            });
+        });
+        // 21 + 20 orders of 100, 20 returned: 2,100 points count, silver.
+        let s = t.app.loyalty_summary(c).unwrap();
+        assert_eq!((s.tier.as_str(), s.qualifying_points), ("silver", 2_100));
+        healthy(t);
+    }
+);
