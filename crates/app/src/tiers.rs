@@ -924,6 +924,62 @@ impl App {
         }
     }
 
+    /// Gives every member who earned before tier state was materialised (migration 12) a
+    /// row: the tier their last two periods earn them (a tier earned last period holds
+    /// through this one), then reviewed like any other. Idempotent; `patron serve` runs it at
+    /// start. Returns the members adopted.
+    pub fn adopt_member_tiers(&self) -> AppResult<i64> {
+        let now = self.now();
+        let attempts = self.settings.job_attempts_max;
+        let mut total = 0;
+        loop {
+            let adopted = self.store.write(|tx| -> AppResult<i64> {
+                let loyalty = load(tx, &self.settings)?;
+                if loyalty.version == 0 {
+                    return Ok(0);
+                }
+                let from = now
+                    .to_zoned(loyalty.programme.zone().clone())
+                    .checked_sub(HISTORY_DAYS.days())
+                    .map_err(|e| anyhow!("history start: {e}"))?
+                    .timestamp();
+                let ids = rows::unadopted(tx, from.as_microsecond(), MEMBERS_PER_JOB_TX_MAX)?;
+                let mut members = Vec::with_capacity(ids.len());
+                for customer_id in &ids {
+                    let mut m = Member::fresh(*customer_id, &loyalty, now)?;
+                    let config = loyalty.member_config(m.joined_at);
+                    let zone = loyalty.programme.zone();
+                    let reviewed =
+                        self.review(tx, &loyalty, &m.to_row(&loyalty, now)?, now, attempts)?;
+                    let (start, _) = period_bounds(config.period(), zone, now).map_err(internal)?;
+                    let earned_prev = config.rank_for(reviewed.state.value_previous);
+                    let earned_now = config.rank_for(reviewed.state.value_current);
+                    m = reviewed;
+                    m.state.rank = earned_prev.max(earned_now);
+                    // Held since before this period when last period earned it, so the
+                    // review at this period's end applies the downgrade rules to it.
+                    m.state.since = if earned_prev >= earned_now {
+                        start
+                            .checked_sub(jiff::SignedDuration::from_secs(1))
+                            .map_err(|e| anyhow!("{e}"))?
+                    } else {
+                        now
+                    };
+                    m.state.pending = None;
+                    m.effective_before = m.state.rank;
+                    m.stored = false;
+                    members.push(m);
+                }
+                write_members(tx, &loyalty, members, "adopted", now, attempts)?;
+                Ok(ids.len() as i64)
+            })?;
+            total += adopted;
+            if adopted < MEMBERS_PER_JOB_TX_MAX {
+                return Ok(total);
+            }
+        }
+    }
+
     fn review(
         &self,
         tx: &mut Tx<'_>,

@@ -223,3 +223,19 @@ pub fn qualifying_history(
     .map(|r| Ok((r.int(0)?, r.int(1)?, r.int(2)?)))
     .collect()
 }
+
+/// Up to `limit` customers with purchase points earned at or after `from` and no tier row
+/// (members who earned before tier state was materialised).
+pub fn unadopted(tx: &mut Tx<'_>, from: i64, limit: i64) -> Result<Vec<i64>> {
+    tx.query(
+        "SELECT DISTINCT a.customer_id FROM transfers t
+         JOIN accounts a ON a.id = t.credit_account_id
+         WHERE t.kind = 'earn' AND t.created_at >= $1 AND a.customer_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM member_tiers m WHERE m.customer_id = a.customer_id)
+         ORDER BY a.customer_id LIMIT $2",
+        args![from, limit],
+    )?
+    .iter()
+    .map(|r| r.int(0))
+    .collect()
+}

@@ -850,3 +850,34 @@ both_backends!(
         healthy(t);
     }
 );
+
+both_backends!(
+    members_who_earned_before_tier_state_are_adopted,
+    |t: &TestApp| {
+        setup(t, "one_down", 14, 30);
+        let (g, _) = buy(t, "B-1", "C-B1", 5_000);
+        let (s, _) = buy(t, "B-2", "C-B2", 1_200);
+        at(t, "2027-02-01T10:00");
+        let (n, _) = buy(t, "B-3", "C-B3", 1_100);
+        // As if they had earned before migration 12: no tier rows at all.
+        t.app
+            .store
+            .write(|tx| tx.execute("DELETE FROM member_tiers", &[]))
+            .unwrap();
+        assert_eq!(tier(t, g), "member");
+        assert_eq!(t.app.adopt_member_tiers().unwrap(), 3);
+        assert_eq!(t.app.adopt_member_tiers().unwrap(), 0, "idempotent");
+        // Gold and silver earned in 2026 hold through 2027; 2027's own silver too.
+        assert_eq!(
+            (tier(t, g), tier(t, s), tier(t, n)),
+            ("gold".into(), "silver".into(), "silver".into())
+        );
+        assert_eq!(t.app.loyalty_summary(n).unwrap().qualifying_points, 1_100);
+        // Then the usual rules: 2027 earned nothing for g and s.
+        at(t, "2028-01-16T10:00");
+        assert_eq!(
+            (tier(t, g), tier(t, s), tier(t, n)),
+            ("silver".into(), "member".into(), "silver".into())
+        );
+    }
+);
