@@ -26,6 +26,7 @@ mod promotions;
 mod rewards;
 mod routes;
 mod system;
+mod tiers;
 
 #[cfg(test)]
 mod tests;

@@ -67,11 +67,57 @@ pub(crate) struct LoyaltyResponse {
     pub(crate) expiring_soon: i64,
     /// RFC 3339, UTC: the earliest of those expiries.
     pub(crate) next_expiry_at: Option<String>,
+    /// The tier that applies now (an override's, or a paid membership's when higher).
     pub(crate) tier: String,
+    /// What the tier gives.
+    pub(crate) benefits: crate::tiers::BenefitsBody,
+    /// The tier earned by qualification, and since when (RFC 3339 UTC).
+    pub(crate) earned_tier: String,
+    pub(crate) tier_since: Option<String>,
+    /// The next tier above the earned one.
     pub(crate) next_tier: Option<String>,
-    /// Points earned this programme year.
+    /// `points` or `spend`: what `qualifying_points` and `points_to_next_tier` count.
+    pub(crate) qualifying_basis: String,
+    /// Qualifying value counted in the current period.
     pub(crate) qualifying_points: i64,
+    /// What is still missing for the next tier.
     pub(crate) points_to_next_tier: Option<i64>,
+    /// RFC 3339 UTC: the end of the current qualification period.
+    pub(crate) period_ends_at: String,
+    /// A downgrade ahead unless the member requalifies.
+    pub(crate) pending_downgrade: Option<PendingDowngradeResponse>,
+    /// A manual override in force.
+    pub(crate) tier_override: Option<TierUntilResponse>,
+    /// An active paid membership.
+    pub(crate) membership: Option<MembershipSummaryResponse>,
+}
+
+/// A downgrade ahead.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PendingDowngradeResponse {
+    pub(crate) to_tier: String,
+    /// RFC 3339 UTC: when the `tier.downgrade_notice` is (or was) written.
+    pub(crate) notify_at: String,
+    /// RFC 3339 UTC: when the downgrade takes effect.
+    pub(crate) effective_at: String,
+}
+
+/// A tier held until an instant.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TierUntilResponse {
+    pub(crate) tier: String,
+    /// RFC 3339 UTC.
+    pub(crate) ends_at: String,
+}
+
+/// An active paid membership.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MembershipSummaryResponse {
+    pub(crate) tier: String,
+    /// RFC 3339 UTC: the end of the paid term.
+    pub(crate) ends_at: String,
+    /// False once cancelled.
+    pub(crate) renews: bool,
 }
 
 impl From<LoyaltySummary> for LoyaltyResponse {
@@ -85,9 +131,40 @@ impl From<LoyaltySummary> for LoyaltyResponse {
             expiring_soon: s.expiring_soon,
             next_expiry_at: s.next_expiry_at.map(|t| t.to_string()),
             tier: s.tier,
+            benefits: crate::tiers::BenefitsBody {
+                earn_multiplier_bp: Some(s.tier_detail.benefits.earn_multiplier_bp),
+                free_shipping_threshold_minor: s.tier_detail.benefits.free_shipping_threshold_minor,
+                early_access: Some(s.tier_detail.benefits.early_access),
+                birthday_gift_points: Some(s.tier_detail.benefits.birthday_gift_points),
+            },
+            earned_tier: s.tier_detail.earned_tier,
+            tier_since: s.tier_detail.since.map(|t| t.to_string()),
             next_tier: s.next_tier,
+            qualifying_basis: s.tier_detail.basis.to_owned(),
             qualifying_points: s.qualifying_points,
             points_to_next_tier: s.points_to_next_tier,
+            period_ends_at: s.tier_detail.period_end.to_string(),
+            pending_downgrade: s.tier_detail.pending_downgrade.map(|(to, notify, at)| {
+                PendingDowngradeResponse {
+                    to_tier: to,
+                    notify_at: notify.to_string(),
+                    effective_at: at.to_string(),
+                }
+            }),
+            tier_override: s
+                .tier_detail
+                .override_until
+                .map(|(tier, until)| TierUntilResponse {
+                    tier,
+                    ends_at: until.to_string(),
+                }),
+            membership: s.tier_detail.membership.map(|(tier, until, renews)| {
+                MembershipSummaryResponse {
+                    tier,
+                    ends_at: until.to_string(),
+                    renews,
+                }
+            }),
         }
     }
 }
@@ -463,7 +540,8 @@ pub(crate) struct ProgrammeResponse {
     pub(crate) version: i64,
     #[serde(flatten)]
     pub(crate) settings: ProgrammeBody,
-    /// `code:threshold,…`: qualifying points in a calendar year.
+    /// The tier group as stored (JSON; `GET /api/v1/loyalty/tiers` shows it field by field).
+    /// Versions stored before tier groups were editable hold `code:threshold[:multiplier_bp],…`.
     pub(crate) tiers: String,
     pub(crate) created_at: String,
 }

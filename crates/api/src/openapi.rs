@@ -8,7 +8,7 @@ use crate::idempotency::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::routes::{Access, ROUTES, Verb};
 use crate::{
     accounting, analytics, bonus, customers, desk, desk_ops, desk_teams, email, line, loyalty,
-    orders, points, promotions, rewards, system,
+    orders, points, promotions, rewards, system, tiers,
 };
 use std::sync::OnceLock;
 use utoipa::OpenApi;
@@ -60,6 +60,11 @@ use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
         bonus::create_referral_code,
         bonus::create_referred_by,
         bonus::list_referrals,
+        tiers::get_loyalty_tiers,
+        tiers::replace_loyalty_tiers,
+        tiers::create_loyalty_membership,
+        tiers::create_loyalty_membership_renewal,
+        tiers::create_loyalty_membership_cancellation,
         accounting::list_breakage_estimates,
         accounting::replace_breakage_estimate,
         accounting::get_liability_rollforward,

@@ -34,7 +34,7 @@ fn instant(field: &str, value: Option<&str>) -> Result<Option<jiff::Timestamp>, 
 }
 
 /// 201 with the outcome; a duplicate adds `Patron-Replayed: true`.
-fn created<T: Serialize>(body: T, replayed: bool) -> Response {
+pub(crate) fn created<T: Serialize>(body: T, replayed: bool) -> Response {
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if replayed {
         response

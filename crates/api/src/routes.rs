@@ -6,7 +6,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::blocking;
 use crate::{
     ApiOptions, ApiState, accounting, analytics, bonus, customers, desk, desk_ops, desk_teams,
-    email, idempotency, line, loyalty, observe, orders, points, promotions, rewards, system,
+    email, idempotency, line, loyalty, observe, orders, points, promotions, rewards, system, tiers,
 };
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -213,6 +213,27 @@ pub(crate) const ROUTES: &[Route] = &[
         |f| on(f, loyalty::replace_loyalty_tier),
     ),
     route(
+        Post,
+        "/api/v1/customers/{id}/loyalty/membership",
+        "create_loyalty_membership",
+        Needs(Action::WriteOrders),
+        |f| on(f, tiers::create_loyalty_membership),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/loyalty/membership/renew",
+        "create_loyalty_membership_renewal",
+        Needs(Action::WriteOrders),
+        |f| on(f, tiers::create_loyalty_membership_renewal),
+    ),
+    route(
+        Post,
+        "/api/v1/customers/{id}/loyalty/membership/cancel",
+        "create_loyalty_membership_cancellation",
+        Needs(Action::WriteOrders),
+        |f| on(f, tiers::create_loyalty_membership_cancellation),
+    ),
+    route(
         Get,
         "/api/v1/customers/{id}/loyalty/lots",
         "list_loyalty_lots",
@@ -295,6 +316,20 @@ pub(crate) const ROUTES: &[Route] = &[
         "list_referrals",
         Needs(Action::ReadCustomers),
         |f| on(f, bonus::list_referrals),
+    ),
+    route(
+        Get,
+        "/api/v1/loyalty/tiers",
+        "get_loyalty_tiers",
+        Needs(Action::ReadPoints),
+        |f| on(f, tiers::get_loyalty_tiers),
+    ),
+    route(
+        Put,
+        "/api/v1/loyalty/tiers",
+        "replace_loyalty_tiers",
+        Needs(Action::ConfigureLoyalty),
+        |f| on(f, tiers::replace_loyalty_tiers),
     ),
     route(
         Post,

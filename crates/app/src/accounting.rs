@@ -64,10 +64,11 @@ fn rate_estimates(rows: &[EstimateRow]) -> AppResult<Vec<RateEstimate>> {
         .collect()
 }
 
-/// Allocates purchase lots' prices at intake, with the estimates read once per batch.
+/// Allocates purchase lots' prices at intake: the cohort and the rate in force depend only
+/// on the recording instant, so they are worked out once per batch.
 pub(crate) struct Allocator {
-    estimates: Vec<RateEstimate>,
-    zone: TimeZone,
+    cohort: String,
+    rate_ppm: i64,
     point_value_minor: i64,
     now: Timestamp,
 }
@@ -78,9 +79,11 @@ impl Allocator {
         loyalty: &crate::loyalty::Loyalty,
         now: Timestamp,
     ) -> AppResult<Allocator> {
+        let estimates = rate_estimates(&rows::estimates(tx)?)?;
+        let cohort = cohort_of(now, loyalty.programme.zone());
         Ok(Allocator {
-            estimates: rate_estimates(&rows::estimates(tx)?)?,
-            zone: loyalty.programme.zone().clone(),
+            rate_ppm: acc::rate_in_force(&estimates, &cohort, now),
+            cohort,
             point_value_minor: loyalty.programme.point_value_minor(),
             now,
         })
@@ -93,8 +96,7 @@ impl Allocator {
         points: i64,
         price_minor: i64,
     ) -> AppResult<LotRevenue> {
-        let cohort = cohort_of(self.now, &self.zone);
-        let rate_ppm = acc::rate_in_force(&self.estimates, &cohort, self.now);
+        let rate_ppm = self.rate_ppm;
         let points_ssp_minor =
             acc::points_ssp_minor(points, self.point_value_minor, rate_ppm, acc::PPM)
                 .map_err(internal)?;
@@ -112,7 +114,7 @@ impl Allocator {
         };
         Ok(LotRevenue {
             lot,
-            cohort,
+            cohort: self.cohort.clone(),
             recorded_at_micros: self.now.as_microsecond(),
             points,
             price_minor,

@@ -443,7 +443,7 @@ fn order_outcome(tx: &mut Tx<'_>, e: &EventRow) -> AppResult<OrderOutcome> {
 
 /// Compares a stored event with a new arrival of the same (source, external_id). `body` is
 /// the arrival's canonical JSON; it is parsed only to explain a conflict.
-fn replay<T>(
+pub(crate) fn replay<T>(
     stored: &EventRow,
     kind: EventKind,
     hash: &[u8],
@@ -612,9 +612,9 @@ impl App {
                 });
             }
 
-            // 2b. What each new order earns, with its member's tier multiplier: the qualifying
-            //     points of this programme year before the batch, one query for the batch's
-            //     known customers (customers new in the batch have none).
+            // 2b. What each new order earns, with its member's tier multiplier: the batch's
+            //     known members' materialised tier state, one primary-key statement (customers
+            //     new in the batch are at the first tier).
             let known: Vec<i64> = {
                 let mut ids: Vec<i64> = plan
                     .new
@@ -626,27 +626,8 @@ impl App {
                 ids.dedup();
                 ids
             };
-            let qualifying: HashMap<i64, i64> = if loyalty.version == 0 || known.is_empty() {
-                HashMap::new()
-            } else {
-                store::loyalty::earned_between_by_customer(
-                    tx,
-                    &known,
-                    loyalty.year_start(now)?.as_microsecond(),
-                    i64::MAX,
-                )?
-                .into_iter()
-                .collect()
-            };
-            let overrides: HashMap<i64, String> = if loyalty.version == 0 || known.is_empty() {
-                HashMap::new()
-            } else {
-                store::loyalty::tier_overrides_in_force(tx, &known, now_micros)?
-                    .into_iter()
-                    .map(|(c, tier, _)| (c, tier))
-                    .collect()
-            };
-            let mut tiers = Vec::new();
+            let mut tiers = crate::tiers::BatchTiers::load(tx, &loyalty, &known, now)?;
+            let mut tier_earns = Vec::new();
             for (j, n) in plan.new.iter_mut().enumerate() {
                 let v = validated[n.input]
                     .as_ref()
@@ -654,17 +635,12 @@ impl App {
                 if !v.earns {
                     continue;
                 }
-                let q = if n.customer_id > 0 {
-                    qualifying.get(&n.customer_id).copied().unwrap_or(0)
-                } else {
-                    0
-                };
-                let rank = loyalty.rank(q, overrides.get(&n.customer_id).map(String::as_str));
+                let rank = tiers.effective(n.customer_id, now);
                 let tier = loyalty.tier_earn(rank)?;
                 let earn = loyalty.decide(&v.order, n.occurred_at, now, tier.clone())?;
                 n.earned = earn.points;
                 n.earn = Some(earn);
-                tiers.push((j, tier));
+                tier_earns.push((j, tier));
             }
 
             // 2c. Promotions with a member cap or a budget that would give points here: lock
@@ -687,7 +663,7 @@ impl App {
                     &known,
                     &placed,
                 )?;
-                for (j, tier) in tiers {
+                for (j, tier) in tier_earns {
                     let n = &mut plan.new[j];
                     let v = validated[n.input]
                         .as_ref()
@@ -879,6 +855,18 @@ impl App {
                 let earned = deltas.iter().find(|d| d.0 == account).map_or(0, |d| d.1);
                 assert!(balance >= earned, "balance below what this batch earned");
             }
+            // 4b. The members' tier state: each accepted order counts toward its member's
+            //     tier (upgrade at once), written back with one or two multi-row statements.
+            for (n, id) in plan.new.iter().zip(&ids) {
+                let v = validated[n.input]
+                    .as_ref()
+                    .expect("only valid orders are new");
+                if id.is_some() && v.earns {
+                    let value = crate::tiers::qualifying_value(&loyalty, n.earned, n.total);
+                    tiers.count(&loyalty, n.customer_id, value, now)?;
+                }
+            }
+            tiers.write(tx, &loyalty, now, attempts)?;
 
             // 5. Outcomes, outbox and audit.
             let mut outcomes: Vec<Option<OrderOutcome>> = Vec::with_capacity(plan.new.len());
@@ -1207,6 +1195,24 @@ impl App {
                 }
                 _ => 0,
             };
+            // The return reduces the qualifying value of the period the purchase counted in.
+            // The member's tier row is locked before the account (the order intake takes),
+            // so a concurrent order and return of one member cannot deadlock.
+            let loyalty = crate::loyalty::load(tx, &self.settings)?;
+            let spend = if order.currency == self.settings.currency {
+                plan.amount_minor
+            } else {
+                0
+            };
+            crate::tiers::count_return(
+                tx,
+                &loyalty,
+                customer_id,
+                order_event.recorded_at,
+                crate::tiers::qualifying_value(&loyalty, reversal, spend),
+                now,
+                self.settings.job_attempts_max,
+            )?;
             if let (Some(lot), true) = (&lot, reversal > 0) {
                 let mut accounts = Accounts::load(tx)?;
                 let account = accounts.customer(tx, customer_id)?;

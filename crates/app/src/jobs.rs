@@ -73,6 +73,7 @@ impl App {
                     crate::loyalty::REMIND_JOB => self.run_remind_job(&job.payload),
                     crate::bonus::CELEBRATE_JOB => self.run_celebrate_job(&job.payload),
                     crate::bonus::REFERRAL_JOB => self.run_referral_job(&job.payload),
+                    crate::tiers::TIERS_JOB => self.run_tiers_job(&job.payload),
                     other => Err(format!("unknown job kind {other:?}")),
                 };
                 let now = self.now().as_microsecond();

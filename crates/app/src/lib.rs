@@ -19,6 +19,7 @@ pub mod points;
 pub mod promotions;
 pub mod rewards;
 pub mod sys;
+pub mod tiers;
 pub mod webhooks;
 pub mod workload;
 

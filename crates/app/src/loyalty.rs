@@ -176,6 +176,7 @@ fn parse_tiers(s: &str) -> Result<TierConfig, FieldError> {
                 code: code.to_owned(),
                 threshold: threshold.parse().map_err(|_| bad())?,
                 benefits,
+                paid: None,
             })
         })
         .collect::<Result<Vec<_>, FieldError>>()?;
@@ -188,6 +189,16 @@ fn parse_tiers(s: &str) -> Result<TierConfig, FieldError> {
         30,
     )
     .map_err(|e| FieldError::new("tiers", e.to_string()))
+}
+
+/// A stored tier group: JSON since tier groups are edited through the API, the older
+/// `code:threshold[:multiplier_bp],…` text before.
+fn parse_stored_tiers(s: &str) -> Result<TierConfig, FieldError> {
+    if s.trim_start().starts_with('{') {
+        crate::tiers::parse_tiers_json(s)
+    } else {
+        parse_tiers(s)
+    }
 }
 
 fn base_rule(rule: RuleRef, earn: EarnRule, minimum_spend_minor: i64) -> AppResult<RuleSet> {
@@ -246,7 +257,7 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
         pending_days: i32::try_from(p.pending_days).context("pending days")?,
         expiry: parse_expiry(&p.expiry)?,
         rules,
-        tiers: parse_tiers(&p.tiers)?,
+        tiers: parse_stored_tiers(&p.tiers)?,
         expired_restore: parse_expired_restore(&p.expired_restore)?,
         reminder_days: match p.reminder_days {
             0 => None,
@@ -297,15 +308,7 @@ pub(crate) struct EarnDecision {
 }
 
 impl Loyalty {
-    /// The member's tier rank: the override's tier while one is in force, else the tier its
-    /// qualifying points this programme year reach.
-    pub(crate) fn rank(&self, qualifying: i64, tier_override: Option<&str>) -> usize {
-        tier_override
-            .and_then(|code| self.tiers.tiers().iter().position(|t| t.code == code))
-            .unwrap_or_else(|| self.tiers.rank_for(qualifying))
-    }
-
-    /// The tier bonus of a member of tier `rank` (see [`Loyalty::rank`]): `None` without a
+    /// The tier bonus of a member of tier `rank` (the one that applies now): `None` without a
     /// stored programme (the config's rule applies alone) or when the tier earns ×1.
     pub(crate) fn tier_earn(&self, rank: usize) -> AppResult<Option<TierEarn>> {
         if self.version == 0 {
@@ -327,13 +330,6 @@ impl Loyalty {
             },
             multiplier_bp: benefits.earn_multiplier_bp,
         }))
-    }
-
-    /// The start of the programme year containing `now` (tier qualification counts from it).
-    pub(crate) fn year_start(&self, now: Timestamp) -> AppResult<Timestamp> {
-        let zone = self.programme.zone();
-        let year = expiry::local_date(now, zone).first_of_year();
-        Ok(expiry::start_of_local_day(year, zone).context("year start")?)
     }
 
     /// What `order`, placed at `placed_at` by a member of `tier` (see [`Loyalty::tier_earn`]),
@@ -441,12 +437,16 @@ pub struct LoyaltySummary {
     pub expiring_soon: i64,
     /// The earliest expiry among those.
     pub next_expiry_at: Option<Timestamp>,
+    /// The tier that applies now (an override's or a paid membership's when higher).
     pub tier: String,
     pub next_tier: Option<String>,
-    /// Points earned this programme year toward the tier.
+    /// The qualifying value (points or spend, per the tier group's basis) counted in the
+    /// current period.
     pub qualifying_points: i64,
-    /// Points still needed for the next tier.
+    /// What is still needed for the next tier above the earned one.
     pub points_to_next_tier: Option<i64>,
+    /// The materialised tier state: benefits, period, pending downgrade, override, membership.
+    pub tier_detail: crate::tiers::MemberTierView,
 }
 
 /// One live lot in the statement's lot detail.
@@ -725,15 +725,7 @@ impl App {
                     next_expiry_at = Some(next_expiry_at.map_or(e, |n: Timestamp| n.min(e)));
                 }
             }
-            let zone = loyalty.programme.zone();
-            let year = expiry::local_date(now, zone).first_of_year();
-            let from = expiry::start_of_local_day(year, zone).context("year start")?;
-            let qualifying = rows::earned_between(tx, account.id, from.as_microsecond(), i64::MAX)?;
-            let tier_override =
-                rows::tier_overrides_in_force(tx, &[customer_id], now.as_microsecond())?.pop();
-            let tiers = loyalty.tiers.tiers();
-            let rank = loyalty.rank(qualifying, tier_override.as_ref().map(|o| o.1.as_str()));
-            let next = tiers.get(rank + 1);
+            let tier = crate::tiers::member_view(tx, &loyalty, customer_id, now)?;
             Ok(LoyaltySummary {
                 customer_id,
                 balance: account.balance,
@@ -742,10 +734,11 @@ impl App {
                 available: account.balance - held,
                 expiring_soon,
                 next_expiry_at,
-                tier: tiers.get(rank).map(|t| t.code.clone()).unwrap_or_default(),
-                next_tier: next.map(|t| t.code.clone()),
-                qualifying_points: qualifying,
-                points_to_next_tier: next.map(|t| t.threshold - qualifying),
+                tier: tier.tier.clone(),
+                next_tier: tier.next_tier.clone(),
+                qualifying_points: tier.qualifying_value,
+                points_to_next_tier: tier.to_next_tier,
+                tier_detail: tier,
             })
         })
     }
@@ -781,7 +774,7 @@ impl App {
             if loyalty.version == 0 {
                 return Err(FieldError::new("tier", "no loyalty programme is stored").into());
             }
-            if !loyalty.tiers.tiers().iter().any(|t| t.code == tier) {
+            let Some(rank) = loyalty.tiers.rank_of(tier) else {
                 let codes: Vec<&str> = loyalty
                     .tiers
                     .tiers()
@@ -793,7 +786,7 @@ impl App {
                     format!("must be one of {}", codes.join(", ")),
                 )
                 .into());
-            }
+            };
             if !store::customers::exists(tx, customer_id)? {
                 return Err(AppError::NotFound);
             }
@@ -805,6 +798,15 @@ impl App {
                 reason,
                 &who.actor,
                 now.as_microsecond(),
+            )?;
+            crate::tiers::set_override(
+                tx,
+                &loyalty,
+                customer_id,
+                rank,
+                ends_at,
+                now,
+                self.settings.job_attempts_max,
             )?;
             store::audit::insert(
                 tx,
@@ -1168,7 +1170,7 @@ impl App {
             None => None,
         };
         let tier = summary.as_ref().map(|s| s.tier.clone());
-        let qualifying = summary.as_ref().map(|s| s.qualifying_points);
+        let rank = summary.as_ref().map(|s| s.tier_detail.rank);
         self.store.read(|tx| {
             let loyalty = load(tx, &self.settings)?;
             let currency = match currency {
@@ -1177,9 +1179,9 @@ impl App {
             };
             let order = Order::new(currency, order_lines)?;
             let earns = currency == loyalty.programme.currency();
-            let tier_earn = match (qualifying, tier.as_deref()) {
-                (Some(q), code) => loyalty.tier_earn(loyalty.rank(q, code))?,
-                _ => None,
+            let tier_earn = match rank {
+                Some(rank) => loyalty.tier_earn(rank)?,
+                None => None,
             };
             let rules = match draft {
                 Some(d) => crate::promotions::draft_rules(tx, loyalty.rules.base(), d)?,
@@ -1540,7 +1542,7 @@ impl App {
     }
 }
 
-/// The customer's tier rank this programme year and the number of tiers (`None`: no account).
+/// The customer's tier rank now and the number of tiers (`None`: no account).
 pub(crate) fn tier_rank_tx(
     tx: &mut Tx<'_>,
     settings: &crate::Settings,
@@ -1548,17 +1550,11 @@ pub(crate) fn tier_rank_tx(
     now: Timestamp,
 ) -> AppResult<Option<(usize, usize)>> {
     let loyalty = load(tx, settings)?;
-    let Some(account) = ledger::customer_account(tx, customer_id)? else {
+    if ledger::customer_account(tx, customer_id)?.is_none() {
         return Ok(None);
-    };
-    let zone = loyalty.programme.zone();
-    let year = expiry::local_date(now, zone).first_of_year();
-    let from = expiry::start_of_local_day(year, zone).context("year start")?;
-    let qualifying = rows::earned_between(tx, account.id, from.as_microsecond(), i64::MAX)?;
-    let tier_override =
-        rows::tier_overrides_in_force(tx, &[customer_id], now.as_microsecond())?.pop();
+    }
     Ok(Some((
-        loyalty.rank(qualifying, tier_override.as_ref().map(|o| o.1.as_str())),
+        crate::tiers::effective_rank(tx, &loyalty, customer_id, now)?,
         loyalty.tiers.tiers().len(),
     )))
 }

@@ -21,10 +21,13 @@ pub enum EventKind {
     RedemptionCancelled,
     /// A non-purchase award of free points (Patron's own event; its transfer is the lot).
     PointsAwarded,
+    /// A paid membership's fee: joining a paid tier or renewing it (Patron's own kind; the
+    /// external id is the payment's, so a fee is recorded once).
+    MembershipPaid,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::OrderPlaced,
         EventKind::OrderRefunded,
         EventKind::OrderCancelled,
@@ -35,6 +38,7 @@ impl EventKind {
         EventKind::PointsExpired,
         EventKind::RedemptionCancelled,
         EventKind::PointsAwarded,
+        EventKind::MembershipPaid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +53,7 @@ impl EventKind {
             EventKind::PointsExpired => "points_expired",
             EventKind::RedemptionCancelled => "redemption_cancelled",
             EventKind::PointsAwarded => "points_awarded",
+            EventKind::MembershipPaid => "membership_paid",
         }
     }
 

@@ -285,6 +285,10 @@ pub fn serve(
     if app.schedule_email_fetch()? {
         tracing::info!("IMAP fetch scheduled");
     }
+    let adopted = app.adopt_member_tiers()?;
+    if adopted > 0 {
+        tracing::info!(adopted, "member tiers materialised for earlier members");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod keys;
 pub mod ledger;
 pub mod loyalty;
+pub mod member_tiers;
 pub mod outbox;
 pub mod predictions;
 pub mod promotions;

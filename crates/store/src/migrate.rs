@@ -108,6 +108,14 @@ const SCRIPTS: &[Script] = &[
     },
     Script {
         migration: Migration {
+            version: 12,
+            name: "member_tiers",
+        },
+        sqlite: include_str!("../migrations/sqlite/0012_member_tiers.sql"),
+        postgres: include_str!("../migrations/postgres/0012_member_tiers.sql"),
+    },
+    Script {
+        migration: Migration {
             version: 13,
             name: "promotions",
         },

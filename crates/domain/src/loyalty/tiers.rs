@@ -38,6 +38,10 @@ pub const TIER_CODE_BYTES_MAX: usize = 64;
 pub const ROLLING_WINDOW_DAYS_MAX: i32 = 1_096;
 /// Longest downgrade grace or advance notice, in days.
 pub const TIER_NOTICE_DAYS_MAX: i32 = 365;
+/// Longest paid membership term, in months (ten years).
+pub const MEMBERSHIP_TERM_MONTHS_MAX: i32 = 120;
+/// Highest paid membership fee, in minor units.
+pub const MEMBERSHIP_FEE_MINOR_MAX: i64 = 10_000_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TierError {
@@ -97,12 +101,21 @@ impl Default for TierBenefits {
     }
 }
 
+/// A tier a member may also buy: the fee of one term and its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaidMembership {
+    pub fee_minor: i64,
+    pub term_months: i32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tier {
     pub code: String,
     /// Value needed in a period to earn the tier.
     pub threshold: i64,
     pub benefits: TierBenefits,
+    /// Set when the tier can also be bought; a paying member is at least this tier.
+    pub paid: Option<PaidMembership>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +176,29 @@ impl TierConfig {
                 )
                 .into());
             }
+            if let Some(paid) = t.paid {
+                if i == 0 {
+                    return Err(FieldError::new(
+                        field("paid"),
+                        "the first tier is everyone's and cannot be paid",
+                    )
+                    .into());
+                }
+                if !(1..=MEMBERSHIP_FEE_MINOR_MAX).contains(&paid.fee_minor) {
+                    return Err(FieldError::new(
+                        field("paid.fee_minor"),
+                        format!("a paid tier needs a fee of 1 to {MEMBERSHIP_FEE_MINOR_MAX}"),
+                    )
+                    .into());
+                }
+                if !(1..=MEMBERSHIP_TERM_MONTHS_MAX).contains(&paid.term_months) {
+                    return Err(FieldError::new(
+                        field("paid.term_months"),
+                        format!("must be 1 to {MEMBERSHIP_TERM_MONTHS_MAX}"),
+                    )
+                    .into());
+                }
+            }
             if t.benefits
                 .free_shipping_threshold_minor
                 .is_some_and(|v| v < 0)
@@ -201,6 +237,40 @@ impl TierConfig {
 
     pub fn tiers(&self) -> &[Tier] {
         &self.tiers
+    }
+
+    pub fn basis(&self) -> QualificationBasis {
+        self.basis
+    }
+
+    pub fn period(&self) -> TierPeriod {
+        self.period
+    }
+
+    pub fn downgrade(&self) -> DowngradePolicy {
+        self.downgrade
+    }
+
+    pub fn grace_days(&self) -> i32 {
+        self.grace_days
+    }
+
+    pub fn notice_days(&self) -> i32 {
+        self.notice_days
+    }
+
+    /// The rank of the tier with this code.
+    pub fn rank_of(&self, code: &str) -> Option<usize> {
+        self.tiers.iter().position(|t| t.code == code)
+    }
+
+    /// The same group reviewed over `period` (an anniversary year is per member: the group
+    /// stores the kind, each member's evaluation its own anniversary).
+    pub fn with_period(&self, period: TierPeriod) -> TierConfig {
+        TierConfig {
+            period,
+            ..self.clone()
+        }
     }
 
     /// The benefits of tier `rank`.
@@ -269,6 +339,8 @@ pub struct TierDecision {
     pub period_end: Timestamp,
     /// The value counted so far for the current period (window, for rolling periods).
     pub value: i64,
+    /// The value of the previous period (the window ending at the period's start, for rolling).
+    pub value_previous: i64,
     /// The next tier up and what is missing to reach it.
     pub next: Option<(usize, i64)>,
     pub notice: Option<DowngradeNotice>,
@@ -445,9 +517,201 @@ pub fn evaluate_tier(
         period_start: start,
         period_end: end,
         value: value_now,
+        value_previous: value_prev,
         next,
         notice,
     })
+}
+
+/// The member's tier as materialised (one row per member), kept in step by every event that
+/// moves it — an order's earn, a return, an override, a paid membership, the review at a
+/// period's end — so that reading a member's tier is one primary-key lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberTier {
+    /// The tier earned by qualification.
+    pub rank: usize,
+    /// When the member reached `rank`.
+    pub since: Timestamp,
+    /// The start of the review period `value_current` counts (the member's anniversary year
+    /// for anniversary periods; for rolling windows the month of the last review).
+    pub period_start: Timestamp,
+    /// Qualifying value of the current period (for rolling windows: the window at the last
+    /// review plus everything since, made exact again by each review).
+    pub value_current: i64,
+    /// Qualifying value of the previous period.
+    pub value_previous: i64,
+    /// A downgrade ahead: to which tier, from when, and when the member is told.
+    pub pending: Option<DowngradeNotice>,
+    pub manual: Option<TierOverride>,
+    /// A paid membership: the member is at least this tier until the term ends.
+    pub membership: Option<TierOverride>,
+}
+
+impl MemberTier {
+    /// A member seen for the first time at `now`: the first tier, nothing counted.
+    pub fn new(
+        config: &TierConfig,
+        zone: &TimeZone,
+        now: Timestamp,
+    ) -> Result<MemberTier, TierError> {
+        let (start, _) = period_bounds(config.period, zone, now)?;
+        Ok(MemberTier {
+            rank: 0,
+            since: now,
+            period_start: start,
+            value_current: 0,
+            value_previous: 0,
+            pending: None,
+            manual: None,
+            membership: None,
+        })
+    }
+
+    /// The tier that applies at `now`: the override's while one is in force, else the earned
+    /// one; never below an active paid membership's.
+    pub fn effective(&self, now: Timestamp) -> usize {
+        let base = match self.manual {
+            Some(o) if now < o.until => o.rank,
+            _ => self.rank,
+        };
+        match self.membership {
+            Some(m) if now < m.until => base.max(m.rank),
+            _ => base,
+        }
+    }
+
+    /// The state moved into the review period containing `now`: the current value becomes
+    /// the previous one when exactly one period passed (zero when more did). Rolling windows
+    /// keep counting (the review recomputes them from the ledger).
+    pub fn rolled(
+        &self,
+        config: &TierConfig,
+        zone: &TimeZone,
+        now: Timestamp,
+    ) -> Result<MemberTier, TierError> {
+        let (start, _) = period_bounds(config.period, zone, now)?;
+        if start <= self.period_start {
+            return Ok(*self);
+        }
+        let mut next = *self;
+        next.period_start = start;
+        if let TierPeriod::Rolling { .. } = config.period {
+            next.value_previous = self.value_current;
+            return Ok(next);
+        }
+        let (prev_start, _) = period_bounds(
+            config.period,
+            zone,
+            start
+                .checked_sub(jiff::SignedDuration::from_secs(1))
+                .map_err(|_| TierError::OutOfRange)?,
+        )?;
+        next.value_previous = if prev_start == self.period_start {
+            self.value_current
+        } else {
+            0
+        };
+        next.value_current = 0;
+        Ok(next)
+    }
+
+    /// Counts `value` (negative for a return) that counts at `counts_at` in a state already
+    /// [`rolled`](Self::rolled) to `now`: into the current period, the previous one, or
+    /// nowhere when older. A rise that reaches a higher tier upgrades at once; one that holds
+    /// the current tier again cancels a pending downgrade. A fall never downgrades here: that
+    /// happens only at a period's end.
+    pub fn count(
+        &mut self,
+        config: &TierConfig,
+        zone: &TimeZone,
+        counts_at: Timestamp,
+        value: i64,
+        now: Timestamp,
+    ) -> Result<TierChange, TierError> {
+        let prev_start = match config.period {
+            TierPeriod::Rolling { days } => add_days(self.period_start, -days, zone)?,
+            _ => {
+                period_bounds(
+                    config.period,
+                    zone,
+                    self.period_start
+                        .checked_sub(jiff::SignedDuration::from_secs(1))
+                        .map_err(|_| TierError::OutOfRange)?,
+                )?
+                .0
+            }
+        };
+        let window_start = match config.period {
+            TierPeriod::Rolling { days } => add_days(now, -days, zone)?,
+            _ => self.period_start,
+        };
+        if counts_at >= window_start {
+            self.value_current = self.value_current.saturating_add(value);
+        } else if counts_at >= prev_start && counts_at < self.period_start {
+            self.value_previous = self.value_previous.saturating_add(value);
+        }
+        let earned = config.rank_for(self.value_current);
+        if earned > self.rank {
+            self.rank = earned;
+            self.since = now;
+            self.pending = None;
+            return Ok(TierChange::Upgrade);
+        }
+        if earned == self.rank && value > 0 {
+            self.pending = None;
+        }
+        Ok(TierChange::Keep)
+    }
+
+    /// Applies a review's decision (see [`evaluate_tier`]) made at `now`.
+    pub fn apply(&mut self, decision: &TierDecision, now: Timestamp) {
+        if decision.underlying_rank != self.rank {
+            self.rank = decision.underlying_rank;
+            self.since = now;
+        }
+        self.period_start = decision.period_start;
+        self.value_current = decision.value;
+        self.value_previous = decision.value_previous;
+        self.pending = decision.notice;
+    }
+
+    /// The next instant a review must look at this member after `now`: for a member above
+    /// the first tier the advance-notice instant and the end of the period; a pending notice
+    /// or downgrade; the end of an override or of a paid membership. `None`: nothing ahead
+    /// but new events (a first-tier member moves only by earning).
+    pub fn review_at(
+        &self,
+        config: &TierConfig,
+        zone: &TimeZone,
+        notice_sent: bool,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, TierError> {
+        let (_, period_end) = period_bounds(config.period, zone, now.max(self.period_start))?;
+        let notice_at = add_days(period_end, -config.notice_days, zone)?;
+        let mut at: Option<Timestamp> = None;
+        let mut consider = |t: Timestamp| {
+            if t > now {
+                at = Some(at.map_or(t, |a| a.min(t)));
+            }
+        };
+        if self.rank > 0 || self.pending.is_some() {
+            consider(notice_at);
+            consider(period_end);
+        }
+        if let Some(p) = self.pending {
+            if !notice_sent {
+                consider(p.notify_at);
+            }
+            consider(p.effective_at);
+        }
+        if let Some(o) = self.manual {
+            consider(o.until);
+        }
+        if let Some(m) = self.membership {
+            consider(m.until);
+        }
+        Ok(at)
+    }
 }
 
 #[cfg(test)]

@@ -23,3 +23,4 @@ mod loyalty;
 mod model;
 mod promotions;
 mod tidy;
+mod tiers;

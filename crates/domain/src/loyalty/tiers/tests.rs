@@ -17,6 +17,7 @@ fn tier(code: &str, threshold: i64, multiplier: i64) -> Tier {
             earn_multiplier_bp: multiplier,
             ..TierBenefits::default()
         },
+        paid: None,
     }
 }
 
@@ -34,6 +35,7 @@ fn config(period: TierPeriod, downgrade: DowngradePolicy) -> TierConfig {
                     early_access: true,
                     birthday_gift_points: 500,
                 },
+                paid: None,
             },
         ],
         QualificationBasis::QualifyingPoints,
@@ -336,4 +338,141 @@ fn bad_configs_are_refused() {
     for (got, want) in cases {
         assert_eq!(got, want);
     }
+}
+
+#[test]
+fn member_state_rolls_into_the_next_period() {
+    let c = config(TierPeriod::CalendarYear, DowngradePolicy::OneDown);
+    let zone = taipei();
+    let mut m = MemberTier::new(&c, &zone, ts("2026-03-01T04:00:00Z")).unwrap();
+    assert_eq!(m.period_start, ts("2025-12-31T16:00:00Z"));
+    m.count(
+        &c,
+        &zone,
+        ts("2026-03-01T04:00:00Z"),
+        1_200,
+        ts("2026-03-01T04:00:00Z"),
+    )
+    .unwrap();
+    // One period later the value is the previous period's; two later it is gone.
+    let next = m.rolled(&c, &zone, ts("2027-01-05T00:00:00Z")).unwrap();
+    assert_eq!(
+        (next.period_start, next.value_current, next.value_previous),
+        (ts("2026-12-31T16:00:00Z"), 0, 1_200)
+    );
+    let later = m.rolled(&c, &zone, ts("2028-01-05T00:00:00Z")).unwrap();
+    assert_eq!((later.value_current, later.value_previous), (0, 0));
+    // Inside the same period nothing moves.
+    assert_eq!(m.rolled(&c, &zone, ts("2026-12-31T15:59:59Z")).unwrap(), m);
+}
+
+#[test]
+fn member_state_upgrades_at_once_and_returns_reduce_their_period() {
+    let c = config(TierPeriod::CalendarYear, DowngradePolicy::OneDown);
+    let zone = taipei();
+    let now = ts("2026-03-01T04:00:00Z");
+    let mut m = MemberTier::new(&c, &zone, now).unwrap();
+    assert_eq!(m.count(&c, &zone, now, 900, now).unwrap(), TierChange::Keep);
+    assert_eq!(
+        m.count(&c, &zone, now, 100, now).unwrap(),
+        TierChange::Upgrade
+    );
+    assert_eq!((m.rank, m.since), (1, now));
+    // A return never downgrades by itself.
+    assert_eq!(
+        m.count(&c, &zone, now, -600, now).unwrap(),
+        TierChange::Keep
+    );
+    assert_eq!((m.rank, m.value_current), (1, 400));
+    // Next year: a return of a 2026 purchase reduces 2026, not 2027.
+    let later = ts("2027-02-01T04:00:00Z");
+    let mut m = m.rolled(&c, &zone, later).unwrap();
+    m.count(&c, &zone, later, 300, later).unwrap();
+    m.count(&c, &zone, now, -100, later).unwrap();
+    assert_eq!((m.value_current, m.value_previous), (300, 300));
+    // A purchase older than the previous period counts nowhere.
+    m.count(&c, &zone, ts("2024-06-01T00:00:00Z"), -50, later)
+        .unwrap();
+    assert_eq!((m.value_current, m.value_previous), (300, 300));
+}
+
+#[test]
+fn member_state_requalifying_cancels_a_pending_downgrade() {
+    let c = config(TierPeriod::CalendarYear, DowngradePolicy::OneDown);
+    let zone = taipei();
+    let now = ts("2027-01-05T04:00:00Z");
+    let mut m = MemberTier::new(&c, &zone, now).unwrap();
+    m.rank = 1;
+    m.since = ts("2025-06-01T00:00:00Z");
+    m.pending = Some(DowngradeNotice {
+        notify_at: ts("2026-12-01T16:00:00Z"),
+        to_rank: 0,
+        effective_at: ts("2027-01-30T16:00:00Z"),
+    });
+    m.count(&c, &zone, now, 999, now).unwrap();
+    assert!(m.pending.is_some(), "999 does not hold silver");
+    m.count(&c, &zone, now, 1, now).unwrap();
+    assert_eq!((m.rank, m.pending), (1, None));
+}
+
+#[test]
+fn member_effective_tier_and_review_instants() {
+    let c = config(TierPeriod::CalendarYear, DowngradePolicy::OneDown);
+    let zone = taipei();
+    let now = ts("2026-03-01T04:00:00Z");
+    let mut m = MemberTier::new(&c, &zone, now).unwrap();
+    // A first-tier member with nothing ahead is not reviewed.
+    assert_eq!(m.review_at(&c, &zone, false, now).unwrap(), None);
+    m.rank = 1;
+    // Above the first tier: the notice instant (14 days before the year ends) comes first.
+    assert_eq!(
+        m.review_at(&c, &zone, false, now).unwrap(),
+        Some(ts("2026-12-17T16:00:00Z"))
+    );
+    let until = ts("2026-04-01T00:00:00Z");
+    m.manual = Some(TierOverride { rank: 0, until });
+    assert_eq!(m.effective(now), 0, "an override may also lower the tier");
+    assert_eq!(m.review_at(&c, &zone, false, now).unwrap(), Some(until));
+    m.membership = Some(TierOverride {
+        rank: 2,
+        until: ts("2026-03-15T00:00:00Z"),
+    });
+    assert_eq!(m.effective(now), 2, "a paid membership is a floor");
+    assert_eq!(m.effective(ts("2026-03-20T00:00:00Z")), 0);
+    assert_eq!(m.effective(ts("2026-04-02T00:00:00Z")), 1);
+    assert_eq!(
+        m.review_at(&c, &zone, false, now).unwrap(),
+        Some(ts("2026-03-15T00:00:00Z"))
+    );
+}
+
+#[test]
+fn paid_tiers_need_a_fee_and_a_term() {
+    let mk = |i: usize, paid: Option<PaidMembership>| {
+        let mut tiers = vec![tier("member", 0, 10_000), tier("gold", 100, 10_000)];
+        tiers[i].paid = paid;
+        TierConfig::new(
+            tiers,
+            QualificationBasis::QualifyingPoints,
+            TierPeriod::CalendarYear,
+            DowngradePolicy::OneDown,
+            0,
+            0,
+        )
+    };
+    let field = |r: Result<TierConfig, TierError>| match r {
+        Err(TierError::Field(f)) => f.field,
+        other => panic!("{other:?}"),
+    };
+    let paid = |fee_minor, term_months| {
+        Some(PaidMembership {
+            fee_minor,
+            term_months,
+        })
+    };
+    assert!(mk(1, paid(99_900, 12)).is_ok());
+    assert_eq!(field(mk(1, paid(0, 12))), "tiers[1].paid.fee_minor");
+    assert_eq!(field(mk(1, paid(100, 0))), "tiers[1].paid.term_months");
+    assert_eq!(field(mk(1, paid(100, 121))), "tiers[1].paid.term_months");
+    assert_eq!(field(mk(0, paid(100, 12))), "tiers[0].paid");
 }
