@@ -45,8 +45,11 @@ const IDS_SLACK: u64 = 1 << 16;
 /// Fewest bytes of a data line: `1,2020-01-01` and its line break (rows ≤ bytes / this).
 const LINE_BYTES_MIN: u64 = 13;
 
+/// Bytes of a typical data line (`123456,2020-01-01,12.34`), for sizing buffers.
+const TYPICAL_LINE_BYTES: usize = 24;
+
 /// One data line: customer id, day, amount.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct IdRecord {
     id: u32,
     day: i32,
@@ -66,20 +69,14 @@ fn slot(id: u32) -> usize {
 
 /// One chunk's records, grouped by bucket.
 struct Chunk {
-    /// Bucket `b`'s records are `records[starts[b]..starts[b + 1]]`, in file order.
-    records: Vec<IdRecord>,
-    starts: Vec<u32>,
+    /// Bucket `b`'s records, in file order.
+    buckets: Vec<Vec<IdRecord>>,
     /// The chunk's ids in order of first appearance within it.
     firsts: Vec<u32>,
+    rows: u64,
     max_id: u32,
     /// Largest day of the chunk (`i32::MIN` when it holds no record).
     last_day: i32,
-}
-
-impl Chunk {
-    fn bucket(&self, b: usize) -> &[IdRecord] {
-        &self.records[self.starts[b] as usize..self.starts[b + 1] as usize]
-    }
 }
 
 /// Byte-level parse of a plain data line with a canonical numeric key, in one pass
@@ -130,12 +127,15 @@ fn parse_chunk(
     options: &CsvOptions,
     id_limit: u64,
 ) -> Option<Chunk> {
-    let mut plain: Vec<IdRecord> = Vec::with_capacity(bytes.len() / 20 + 1);
-    let mut counts = vec![0u32; BUCKETS];
+    // Room for the expected rows of each bucket, so few of them grow.
+    let per_bucket = bytes.len() / (TYPICAL_LINE_BYTES * BUCKETS) + 16;
+    let mut buckets: Vec<Vec<IdRecord>> = (0..BUCKETS)
+        .map(|_| Vec::with_capacity(per_bucket))
+        .collect();
     let mut seen: Vec<u64> = Vec::new();
     let mut firsts = Vec::new();
     let mut cache = DateCache::default();
-    let (mut max_id, mut last_day) = (0u32, i32::MIN);
+    let (mut rows, mut max_id, mut last_day) = (0u64, 0u32, i32::MIN);
     for raw in bytes.split(|&b| b == b'\n') {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.len() > parse::LINE_BYTES_MAX {
@@ -147,9 +147,7 @@ fn parse_chunk(
             }
             return None;
         };
-        let id = u32::try_from(id)
-            .ok()
-            .filter(|&id| u64::from(id) <= id_limit)?;
+        let id = u32::try_from(id).ok().filter(|&id| u64::from(id) <= id_limit)?;
         let word = (id >> 6) as usize;
         if word >= seen.len() {
             seen.resize((word + 1).next_power_of_two(), 0);
@@ -159,29 +157,15 @@ fn parse_chunk(
             seen[word] |= bit;
             firsts.push(id);
         }
+        rows += 1;
         max_id = max_id.max(id);
         last_day = last_day.max(day);
-        counts[bucket(id)] += 1;
-        plain.push(IdRecord { id, day, amount });
-    }
-    let mut starts = Vec::with_capacity(BUCKETS + 1);
-    let mut at = 0u32;
-    for &count in &counts {
-        starts.push(at);
-        at += count;
-    }
-    starts.push(at);
-    let mut next = starts[..BUCKETS].to_vec();
-    let mut records = vec![IdRecord::default(); plain.len()];
-    for r in &plain {
-        let b = bucket(r.id);
-        records[next[b] as usize] = *r;
-        next[b] += 1;
+        buckets[bucket(id)].push(IdRecord { id, day, amount });
     }
     Some(Chunk {
-        records,
-        starts,
+        buckets,
         firsts,
+        rows,
         max_id,
         last_day,
     })
@@ -225,7 +209,7 @@ fn fold_bucket(
     let mut after_end = 0;
     let mut period_cache = (i32::MIN, 0);
     for chunk in chunks {
-        for r in chunk.bucket(b) {
+        for r in &chunk.buckets[b] {
             if r.day > end_day {
                 after_end += 1;
                 continue;
@@ -263,7 +247,7 @@ pub(super) fn summarize(
         .par_iter()
         .map(|piece| parse_chunk(piece, columns, options, id_limit))
         .collect::<Option<Vec<Chunk>>>()?;
-    let rows: u64 = chunks.iter().map(|c| c.records.len() as u64).sum();
+    let rows: u64 = chunks.iter().map(|c| c.rows).sum();
     let max_id = chunks.iter().map(|c| c.max_id).max().unwrap_or(0);
     if u64::from(max_id) > IDS_PER_ROW_MAX * rows + IDS_SLACK {
         return None;
@@ -286,7 +270,7 @@ pub(super) fn summarize(
         .map(|b| fold_bucket(&chunks, b, table_len, scale, end_day))
         .collect::<Option<Vec<Folded>>>()?;
     let mut seen = vec![0u64; max_id as usize / 64 + 1];
-    let mut order: Vec<u32> = Vec::new();
+    let mut order: Vec<u32> = Vec::with_capacity(chunks.iter().map(|c| c.firsts.len()).sum());
     for chunk in &chunks {
         for &id in &chunk.firsts {
             let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
@@ -298,13 +282,26 @@ pub(super) fn summarize(
     }
     drop(chunks);
     let end_period = scale.unit.index(end_day);
-    let summaries: Vec<CustomerSummary> = order
+    // Written in place (an exact-size collect), then customers without a purchase up
+    // to the end (marked by an impossible index) are dropped.
+    let none = CustomerSummary {
+        customer: u64::MAX,
+        frequency: 0,
+        recency: 0.0,
+        age: 0.0,
+        monetary_value: 0.0,
+    };
+    let mut summaries: Vec<CustomerSummary> = Vec::new();
+    order
         .par_iter()
         .enumerate()
-        .filter_map(|(index, &id)| {
-            folded[bucket(id)].table[slot(id)].summary(index as u64, end_period, scale)
+        .map(|(index, &id)| {
+            folded[bucket(id)].table[slot(id)]
+                .summary(index as u64, end_period, scale)
+                .unwrap_or(none)
         })
-        .collect();
+        .collect_into_vec(&mut summaries);
+    summaries.retain(|s| s.customer != u64::MAX);
     Some(CsvSummary {
         summaries,
         customer_keys: CustomerKeys::numeric(order),
