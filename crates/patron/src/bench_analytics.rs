@@ -150,9 +150,10 @@ fn named<P: ModelParams>(p: &P) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// Reads the log and summarises it in one pass ([`analytics::csv_summary`]).
+/// Reads the log as `patron analytics` does and summarises it in one pass
+/// ([`analytics::csv_summary`]).
 fn read_and_summarize(csv: &Path, observation_end: &str) -> Result<Vec<CustomerSummary>> {
-    let bytes = std::fs::read(csv).with_context(|| format!("reading {}", csv.display()))?;
+    let bytes = crate::analytics_cmd::read_input(csv)?;
     let end = analytics::parse::parse_date(observation_end).context("observation end")?;
     let summary = analytics::csv_summary::summarize_csv(
         &bytes,

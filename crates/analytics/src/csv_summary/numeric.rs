@@ -147,7 +147,9 @@ fn parse_chunk(
             }
             return None;
         };
-        let id = u32::try_from(id).ok().filter(|&id| u64::from(id) <= id_limit)?;
+        let id = u32::try_from(id)
+            .ok()
+            .filter(|&id| u64::from(id) <= id_limit)?;
         let word = (id >> 6) as usize;
         if word >= seen.len() {
             seen.resize((word + 1).next_power_of_two(), 0);
