@@ -16,7 +16,7 @@ use crate::cohort::CohortRow;
 use crate::models::bgnbd::{self, BgNbdParams};
 use crate::models::gamma_gamma::{self, GammaGammaParams, SpendRow};
 use crate::models::{CustomerRow, FitError, FitOptions, FitReport, ModelParams, PurchaseModel};
-use crate::rfm::{self, RfmInput};
+use crate::rfm;
 use crate::summary::{self, CustomerSummary, TimeScale, Transaction};
 
 /// Microseconds in a day.
@@ -168,8 +168,7 @@ pub fn fit_refit(summaries: &[CustomerSummary]) -> Result<FittedRefit, FitError>
             }
         };
     drop(spend_rows);
-    let inputs: Vec<RfmInput> = summaries.iter().map(Into::into).collect();
-    let scores = rfm::score(&inputs);
+    let scores = rfm::score_summaries(summaries);
     Ok(FittedRefit {
         purchase_params_json: params_json(&purchase.params),
         purchase_log_likelihood: format!("{:.4}", purchase.log_likelihood),
