@@ -15,7 +15,7 @@ use crate::clv::{self, ClvOptions};
 use crate::cohort::CohortRow;
 use crate::models::bgnbd::{self, BgNbdParams};
 use crate::models::gamma_gamma::{self, GammaGammaParams, SpendRow};
-use crate::models::{CustomerRow, FitError, FitOptions, FitReport, ModelParams, PurchaseModel};
+use crate::models::{FitError, FitOptions, FitReport, ModelParams, PurchaseModel};
 use crate::rfm;
 use crate::summary::{self, CustomerSummary, TimeScale, Transaction};
 
@@ -144,9 +144,11 @@ pub struct FittedRefit {
 /// Fits BG/NBD (and Gamma-Gamma when it can) on `summaries` and scores RFM.
 /// A BG/NBD failure is an error; a Gamma-Gamma failure is a warning and leaves CLV empty.
 pub fn fit_refit(summaries: &[CustomerSummary]) -> Result<FittedRefit, FitError> {
-    let rows: Vec<CustomerRow> = summaries.iter().map(CustomerSummary::row).collect();
-    let purchase: FitReport<BgNbdParams> = bgnbd::fit(&rows, &FitOptions::default())?;
-    drop(rows);
+    // bgnbd::fit on the rows, compressed straight from the summaries.
+    let purchase: FitReport<BgNbdParams> = bgnbd::fit_weighted(
+        &crate::models::compress_by(summaries, CustomerSummary::row),
+        &FitOptions::default(),
+    )?;
     let mut warnings: Vec<String> = purchase.warnings.iter().map(|w| format!("{w:?}")).collect();
     let spend_rows: Vec<SpendRow> = summaries
         .iter()

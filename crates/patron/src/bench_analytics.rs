@@ -540,6 +540,18 @@ pub fn run_refit(
         "store: {customers} customers, {order_count} orders (SQLite, {:.1} s to fill)",
         watch.elapsed().as_secs_f64()
     );
+    // Measured as `patron analytics refit` runs: on a freshly opened store, not the
+    // filling connection with its warm cache.
+    drop(app);
+    drop(store);
+    let store = store::Store::open(&url, &store::StoreOptions::default())?;
+    let app = app::App::new(
+        store,
+        std::sync::Arc::new(app::sys::SystemClock),
+        std::sync::Arc::new(app::sys::OsEntropy),
+        std::sync::Arc::new(app::webhooks::HttpSender::default()),
+        config.settings(),
+    );
     let before = rss_mib();
     reset_peak_rss();
     let watch = Stopwatch::start();
