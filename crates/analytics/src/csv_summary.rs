@@ -21,7 +21,7 @@ use std::borrow::Cow;
 
 use crate::calendar::{days_from_civil, is_valid_date};
 use crate::parse::{self, Columns, CsvOptions, FxMap, Line, ParseError, Record};
-use crate::summary::{self, CustomerSummary, SummaryError, TimeScale};
+use crate::summary::{self, CustomerSummary, SummaryError, TimeScale, Transaction};
 
 /// Numeric customer ids below this are interned through a dense table (4 bytes
 /// per possible id) instead of a hash map.
@@ -66,40 +66,69 @@ impl From<SummaryError> for CsvSummaryError {
     }
 }
 
-/// Customer keys in order of first appearance, stored as one text buffer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Customer keys in order of first appearance: one text buffer, or the numeric ids
+/// themselves when every key is a canonical decimal id (the fast path's case).
+#[derive(Debug, Clone, Default)]
 pub struct CustomerKeys {
     text: String,
     ends: Vec<usize>,
+    /// When set, the keys are these ids and `text`/`ends` are unused.
+    ids: Option<Vec<u32>>,
+}
+
+impl PartialEq for CustomerKeys {
+    /// Same keys in the same order, however they are stored.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && (0..self.len()).all(|i| self.get(i) == other.get(i))
+    }
 }
 
 impl CustomerKeys {
+    fn numeric(ids: Vec<u32>) -> Self {
+        Self {
+            ids: Some(ids),
+            ..Self::default()
+        }
+    }
+
     fn push(&mut self, key: &str) {
         self.text.push_str(key);
         self.ends.push(self.text.len());
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.ids.as_ref().map_or(self.ends.len(), Vec::len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     /// The key of customer `index` (the `customer` field of a summary).
-    pub fn get(&self, index: usize) -> Option<&str> {
+    pub fn get(&self, index: usize) -> Option<Cow<'_, str>> {
+        if let Some(ids) = &self.ids {
+            return ids.get(index).map(|id| Cow::Owned(id.to_string()));
+        }
         let end = *self.ends.get(index)?;
         let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        Some(&self.text[start..end])
+        Some(Cow::Borrowed(&self.text[start..end]))
     }
 }
 
-/// Summaries (in order of first appearance; `customer` indexes `customer_keys`).
+/// Summaries (in order of first appearance; `customer` indexes `customer_keys`) and
+/// what the file held.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CsvSummary {
     pub summaries: Vec<CustomerSummary>,
     pub customer_keys: CustomerKeys,
+    /// Transactions (data lines) in the file.
+    pub transactions: u64,
+    /// Of them, those after the observation end (left out of the summaries).
+    pub transactions_after_end: u64,
+    /// The last purchase day in the file; `None` without transactions.
+    pub last_day: Option<i32>,
+    /// The observation end used: the one given, else `last_day`.
+    pub observation_end_day: Option<i32>,
 }
 
 /// A customer's running summary.
@@ -123,6 +152,56 @@ impl Running {
         repeat_spend: 0.0,
         first_spend: 0.0,
     };
+
+    /// Adds a purchase in `period`, which must not precede the last one seen.
+    fn add(&mut self, period: i32, amount: f64) -> Result<(), OutOfOrder> {
+        if self.periods == 0 {
+            *self = Running {
+                first_period: period,
+                last_period: period,
+                periods: 1,
+                repeat_spend: 0.0,
+                first_spend: amount,
+            };
+        } else if period == self.last_period {
+            if self.periods > 1 {
+                self.repeat_spend += amount;
+            } else {
+                self.first_spend += amount;
+            }
+        } else if period > self.last_period {
+            self.last_period = period;
+            self.periods += 1;
+            self.repeat_spend += amount;
+        } else {
+            return Err(OutOfOrder);
+        }
+        Ok(())
+    }
+
+    /// Customer `customer`'s summary at `end_period`; `None` without a purchase.
+    fn summary(
+        &self,
+        customer: u64,
+        end_period: i32,
+        scale: &TimeScale,
+    ) -> Option<CustomerSummary> {
+        if self.periods == 0 {
+            return None;
+        }
+        let frequency = self.periods - 1;
+        Some(CustomerSummary {
+            customer,
+            frequency,
+            recency: f64::from(self.last_period - self.first_period) / scale.multiplier,
+            age: f64::from(end_period - self.first_period) / scale.multiplier,
+            monetary_value: if frequency == 0 {
+                0.0
+            } else {
+                self.repeat_spend / f64::from(frequency)
+            },
+        })
+    }
 
     /// Appends `later`, the same customer's summary of a later part of the file.
     fn merge(&mut self, later: &Running) -> Result<(), OutOfOrder> {
@@ -279,11 +358,32 @@ fn plain_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]; FIELDS_PLAIN_MAX]) -> O
 const FIELDS_PLAIN_MAX: usize = 16;
 
 /// The last date text seen and its day (logs sorted by date repeat it).
+#[derive(Default)]
 struct DateCache {
     text: [u8; 16],
     /// `None` until a date has been parsed.
     len: Option<usize>,
     day: i32,
+}
+
+impl DateCache {
+    /// Day of the date text `date` (plain ASCII); `None` when the byte-level parser
+    /// does not take it.
+    fn day(&mut self, date: &[u8], options: &CsvOptions) -> Option<i32> {
+        if self.len.is_some_and(|len| date == &self.text[..len]) {
+            return Some(self.day);
+        }
+        let day = match &options.date_format {
+            None => iso_day(date),
+            Some(format) => format.parse_date(std::str::from_utf8(date).ok()?),
+        }?;
+        if date.len() <= self.text.len() {
+            self.text[..date.len()].copy_from_slice(date);
+            self.len = Some(date.len());
+            self.day = day;
+        }
+        Some(day)
+    }
 }
 
 /// Byte-level parse of a plain data line; `None` sends it to the reference parser.
@@ -306,21 +406,7 @@ fn fast_record<'a>(
     if key.is_empty() {
         return None;
     }
-    let date = fields[date_at];
-    let day = if cache.len.is_some_and(|len| date == &cache.text[..len]) {
-        cache.day
-    } else {
-        let day = match &options.date_format {
-            None => iso_day(date),
-            Some(format) => format.parse_date(std::str::from_utf8(date).ok()?),
-        }?;
-        if date.len() <= cache.text.len() {
-            cache.text[..date.len()].copy_from_slice(date);
-            cache.len = Some(date.len());
-            cache.day = day;
-        }
-        day
-    };
+    let day = cache.day(fields[date_at], options)?;
     let amount = match amount_at {
         None => 0.0,
         Some(at) => plain_amount(fields[at])?,
@@ -347,8 +433,13 @@ struct Fold<'a> {
     batch: Vec<Record<'a>>,
     slots: Vec<u32>,
     scale: TimeScale,
+    /// Records after this day are counted, not folded (`i32::MAX`: none).
     observation_end_day: i32,
     period_cache: (i32, i32),
+    rows: u64,
+    rows_after_end: u64,
+    /// Largest day seen (`i32::MIN` before any record).
+    last_day: i32,
 }
 
 impl<'a> Fold<'a> {
@@ -369,8 +460,11 @@ impl<'a> Fold<'a> {
             }
             self.slots.push(customer);
         }
+        self.rows += self.batch.len() as u64;
         for (record, &customer) in self.batch.iter().zip(&self.slots) {
+            self.last_day = self.last_day.max(record.day);
             if record.day > self.observation_end_day {
+                self.rows_after_end += 1;
                 continue;
             }
             let period = if self.period_cache.0 == record.day {
@@ -380,35 +474,12 @@ impl<'a> Fold<'a> {
                 self.period_cache = (record.day, p);
                 p
             };
-            let state = &mut self.running[customer as usize];
-            if state.periods == 0 {
-                *state = Running {
-                    first_period: period,
-                    last_period: period,
-                    periods: 1,
-                    repeat_spend: 0.0,
-                    first_spend: record.amount,
-                };
-            } else if period == state.last_period {
-                if state.periods > 1 {
-                    state.repeat_spend += record.amount;
-                } else {
-                    state.first_spend += record.amount;
-                }
-            } else if period > state.last_period {
-                state.last_period = period;
-                state.periods += 1;
-                state.repeat_spend += record.amount;
-            } else {
-                return Err(OutOfOrder);
-            }
+            self.running[customer as usize].add(period, record.amount)?;
         }
         self.batch.clear();
         Ok(())
     }
-}
 
-impl<'a> Fold<'a> {
     fn new(scale: &TimeScale, observation_end_day: i32) -> Self {
         Fold {
             interner: Interner::default(),
@@ -418,6 +489,9 @@ impl<'a> Fold<'a> {
             scale: *scale,
             observation_end_day,
             period_cache: (i32::MIN, 0),
+            rows: 0,
+            rows_after_end: 0,
+            last_day: i32::MIN,
         }
     }
 
@@ -430,11 +504,7 @@ impl<'a> Fold<'a> {
         options: &CsvOptions,
     ) -> Result<Result<(), OutOfOrder>, CsvSummaryError> {
         let mut spans = Vec::new();
-        let mut cache = DateCache {
-            text: [0; 16],
-            len: None,
-            day: 0,
-        };
+        let mut cache = DateCache::default();
         for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
             let line = raw.strip_suffix(b"\n").unwrap_or(raw);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -467,51 +537,71 @@ impl<'a> Fold<'a> {
     fn append(&mut self, later: Fold<'_>) -> Result<(), OutOfOrder> {
         for (index, state) in later.running.iter().enumerate() {
             let key = later.interner.keys.get(index).unwrap_or_default();
-            let (customer, new) = self.interner.intern(key);
+            let (customer, new) = self.interner.intern(&key);
             if new {
                 self.running.push(*state);
             } else {
                 self.running[customer as usize].merge(state)?;
             }
         }
+        self.rows += later.rows;
+        self.rows_after_end += later.rows_after_end;
+        self.last_day = self.last_day.max(later.last_day);
         Ok(())
     }
 
-    fn finish(self) -> CsvSummary {
-        let end_period = self.scale.unit.index(self.observation_end_day);
-        let multiplier = self.scale.multiplier;
-        let summaries = self
-            .running
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.periods > 0)
-            .map(|(c, s)| {
-                let frequency = s.periods - 1;
-                CustomerSummary {
-                    customer: c as u64,
-                    frequency,
-                    recency: f64::from(s.last_period - s.first_period) / multiplier,
-                    age: f64::from(end_period - s.first_period) / multiplier,
-                    monetary_value: if frequency == 0 {
-                        0.0
-                    } else {
-                        s.repeat_spend / f64::from(frequency)
-                    },
-                }
-            })
-            .collect();
+    /// The summaries at `observation_end_day` (`None`: the last day seen).
+    fn finish(self, observation_end_day: Option<i32>) -> CsvSummary {
+        let last_day = (self.rows > 0).then_some(self.last_day);
+        let end = observation_end_day.or(last_day);
+        let summaries = match end {
+            Some(end) => {
+                let end_period = self.scale.unit.index(end);
+                self.running
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(c, s)| s.summary(c as u64, end_period, &self.scale))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         CsvSummary {
             summaries,
             customer_keys: self.interner.keys,
+            transactions: self.rows,
+            transactions_after_end: self.rows_after_end,
+            last_day,
+            observation_end_day: end,
         }
     }
 }
 
-/// Fewest bytes of a data line with an ISO date: `1,2020-01-01` and its line break.
-const LINE_BYTES_MIN: usize = 13;
+/// Whether a raw line (line end removed) is blank as the reference parser sees it.
+fn is_blank_line(line: &[u8]) -> bool {
+    line.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'))
+}
 
 /// Files of at least this many bytes are folded in two halves on two threads.
 const PARALLEL_BYTES_MIN: usize = 1 << 22;
+
+/// The header's columns and the offset of the first byte after its line; `None`
+/// when the first non-blank line is no valid header (the sequential pass reports it).
+fn header(bytes: &[u8], options: &CsvOptions) -> Option<(Columns, usize)> {
+    let mut spans = Vec::new();
+    let mut header_end = 0;
+    for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        header_end += raw.len();
+        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match parse::parse_line(line, i + 1, None, options, &mut spans).ok()? {
+            Line::Blank => continue,
+            Line::Header(found) => return Some((found, header_end)),
+            Line::Record(_) => return None,
+        }
+    }
+    None
+}
 
 /// Where to cut `bytes` in two for [`PARALLEL_BYTES_MIN`]: the header's columns
 /// and the start of the first line after the middle. `None` when the file is
@@ -520,43 +610,30 @@ fn split_point(bytes: &[u8], options: &CsvOptions, bytes_min: usize) -> Option<(
     if bytes.len() < bytes_min.max(2) {
         return None;
     }
-    let mut spans = Vec::new();
-    let mut header_end = 0;
-    let mut columns = None;
-    for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
-        header_end += raw.len();
-        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match parse::parse_line(line, i + 1, None, options, &mut spans).ok()? {
-            Line::Blank => continue,
-            Line::Header(found) => {
-                columns = Some(found);
-                break;
-            }
-            Line::Record(_) => return None,
-        }
-    }
+    let (columns, header_end) = header(bytes, options)?;
     let middle = bytes.len() / 2;
     let cut = middle + bytes[middle..].iter().position(|&b| b == b'\n')? + 1;
-    (cut > header_end && cut < bytes.len()).then_some((columns?, cut))
+    (cut > header_end && cut < bytes.len()).then_some((columns, cut))
 }
 
+/// The general fold: two halves on two threads for large files, else one pass.
 fn summarize_fast(
     bytes: &[u8],
     options: &CsvOptions,
     scale: &TimeScale,
-    observation_end_day: i32,
+    observation_end_day: Option<i32>,
     parallel_bytes_min: usize,
 ) -> Result<Result<CsvSummary, OutOfOrder>, CsvSummaryError> {
+    let fold_end = observation_end_day.unwrap_or(i32::MAX);
     if let Some((columns, cut)) = split_point(bytes, options, parallel_bytes_min) {
         let (head, tail) = bytes.split_at(cut);
         let (first, second) = rayon::join(
             || {
-                let mut fold = Fold::new(scale, observation_end_day);
+                let mut fold = Fold::new(scale, fold_end);
                 fold.lines(head, None, options).map(|r| r.map(|()| fold))
             },
             || {
-                let mut fold = Fold::new(scale, observation_end_day);
+                let mut fold = Fold::new(scale, fold_end);
                 // About one new customer per line at most: a hint only (ids
                 // beyond it go to the hash map), and the table stays below a
                 // third of the part's size.
@@ -570,12 +647,17 @@ fn summarize_fast(
         if let (Ok(Ok(mut first)), Ok(Ok(second))) = (first, second)
             && first.append(second).is_ok()
         {
-            return Ok(Ok(first.finish()));
+            return Ok(Ok(first.finish(observation_end_day)));
         }
     }
-    let mut fold = Fold::new(scale, observation_end_day);
-    Ok(fold.lines(bytes, None, options)?.map(|()| fold.finish()))
+    let mut fold = Fold::new(scale, fold_end);
+    Ok(fold
+        .lines(bytes, None, options)?
+        .map(|()| fold.finish(observation_end_day)))
 }
+
+/// Fewest bytes of a data line with an ISO date: `1,2020-01-01` and its line break.
+const LINE_BYTES_MIN: usize = 13;
 
 /// Summary of every customer of a transaction CSV (`options` name the columns
 /// and the date layout, as in [`crate::parse::transactions_csv_with`]) with a
@@ -586,23 +668,74 @@ pub fn summarize_csv(
     scale: &TimeScale,
     observation_end_day: i32,
 ) -> Result<CsvSummary, CsvSummaryError> {
+    summarize_csv_with(bytes, options, scale, Some(observation_end_day))
+}
+
+/// [`summarize_csv`] with the observation end optional: `None` observes up to the
+/// last purchase in the file. The answer (summaries, keys, counts, errors) is the
+/// one [`crate::parse::transactions_csv_with`] followed by [`summary::summarize`]
+/// gives; only the last bits of a monetary value may differ (amounts are summed
+/// per customer in file order).
+pub fn summarize_csv_with(
+    bytes: &[u8],
+    options: &CsvOptions,
+    scale: &TimeScale,
+    observation_end_day: Option<i32>,
+) -> Result<CsvSummary, CsvSummaryError> {
+    summarize_csv_inner(
+        bytes,
+        options,
+        scale,
+        observation_end_day,
+        usize::MAX,
+        PARALLEL_BYTES_MIN,
+    )
+}
+
+/// [`summarize_csv_with`] with the numeric path's chunk cap and the general path's
+/// parallel threshold as parameters (tests cut small files with them).
+fn summarize_csv_inner(
+    bytes: &[u8],
+    options: &CsvOptions,
+    scale: &TimeScale,
+    observation_end_day: Option<i32>,
+    chunks_max: usize,
+    parallel_bytes_min: usize,
+) -> Result<CsvSummary, CsvSummaryError> {
     if !(scale.multiplier.is_finite() && scale.multiplier > 0.0) {
         return Err(SummaryError::InvalidMultiplier {
             multiplier: scale.multiplier,
         }
         .into());
     }
+    if let Some((columns, header_end)) = header(bytes, options)
+        && let Some(done) = numeric::summarize(
+            &bytes[header_end..],
+            columns,
+            options,
+            scale,
+            observation_end_day,
+            chunks_max,
+        )
+    {
+        return Ok(done);
+    }
     if let Ok(done) = summarize_fast(
         bytes,
         options,
         scale,
         observation_end_day,
-        PARALLEL_BYTES_MIN,
+        parallel_bytes_min,
     )? {
         return Ok(done);
     }
     let log = parse::transactions_csv_with(bytes, options)?;
-    let summaries = summary::summarize(&log.transactions, scale, observation_end_day)?;
+    let last_day = log.transactions.iter().map(|t| t.day).max();
+    let end = observation_end_day.or(last_day);
+    let summaries = match end {
+        Some(end) => summary::summarize(&log.transactions, scale, end)?,
+        None => Vec::new(),
+    };
     let mut customer_keys = CustomerKeys::default();
     for key in &log.customer_keys {
         customer_keys.push(key);
@@ -610,8 +743,64 @@ pub fn summarize_csv(
     Ok(CsvSummary {
         summaries,
         customer_keys,
+        transactions: log.transactions.len() as u64,
+        transactions_after_end: end.map_or(0, |end| {
+            log.transactions.iter().filter(|t| t.day > end).count() as u64
+        }),
+        last_day,
+        observation_end_day: end,
     })
 }
+
+/// Every transaction of a CSV: the answer of [`crate::parse::transactions_csv_with`]
+/// (transactions, keys and errors alike) from bytes in memory, with the byte-level
+/// parser on plain lines and the reference parser on the others.
+pub fn read_transactions(
+    bytes: &[u8],
+    options: &CsvOptions,
+) -> Result<parse::TransactionLog, ParseError> {
+    let mut log = parse::TransactionLog {
+        transactions: Vec::with_capacity(bytes.len() / 24),
+        customer_keys: Vec::new(),
+    };
+    let mut interner = Interner::default();
+    let mut columns = None;
+    let mut spans = Vec::new();
+    let mut cache = DateCache::default();
+    for (i, raw) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let fast = match columns {
+            Some(c) if line.len() <= parse::LINE_BYTES_MAX => {
+                fast_record(line, c, options, &mut cache)
+            }
+            _ => None,
+        };
+        let record = match fast {
+            Some(record) => record,
+            None => match parse::parse_line(line, i + 1, columns, options, &mut spans)? {
+                Line::Blank => continue,
+                Line::Header(found) => {
+                    columns = Some(found);
+                    continue;
+                }
+                Line::Record(record) => record,
+            },
+        };
+        let (customer, _) = interner.intern(&record.key);
+        log.transactions.push(Transaction {
+            customer: u64::from(customer),
+            day: record.day,
+            amount: record.amount,
+        });
+    }
+    log.customer_keys = (0..interner.keys.len())
+        .map(|i| interner.keys.get(i).unwrap_or_default().into_owned())
+        .collect();
+    Ok(log)
+}
+
+mod numeric;
 
 #[cfg(test)]
 mod tests;

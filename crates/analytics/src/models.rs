@@ -347,17 +347,44 @@ where
 /// Collapses identical (x, t_x, T) rows into weighted rows, sorted by (x, t_x, T).
 /// Counts in a hash map first, so only the unique rows are sorted.
 pub fn compress(rows: &[CustomerRow]) -> Vec<WeightedRow> {
+    compress_by(rows, |r| *r)
+}
+
+/// [`compress`] of `row(item)` for each item, without collecting the rows first.
+pub fn compress_by<T: Sync>(
+    items: &[T],
+    row: impl Fn(&T) -> CustomerRow + Sync,
+) -> Vec<WeightedRow> {
     // f64::total_cmp's order as an integer key, so the sort compares integers.
     fn total_order(v: f64) -> i64 {
         let bits = v.to_bits() as i64;
         bits ^ ((((bits >> 63) as u64) >> 1) as i64)
     }
-    let mut counts: crate::parse::FxMap<(u32, u64, u64), u32> = crate::parse::FxMap::default();
-    for r in rows {
-        *counts
-            .entry((r.frequency, r.recency.to_bits(), r.age.to_bits()))
-            .or_insert(0) += 1;
-    }
+    type Counts = crate::parse::FxMap<(u32, u64, u64), u32>;
+    let count = |part: &[T]| {
+        let mut counts = Counts::default();
+        for r in part.iter().map(&row) {
+            *counts
+                .entry((r.frequency, r.recency.to_bits(), r.age.to_bits()))
+                .or_insert(0) += 1;
+        }
+        counts
+    };
+    // Large inputs: one map per thread over a contiguous part, then merged (the
+    // counts are integers and the output is sorted, so the answer is the same).
+    let counts = if items.len() < PARALLEL_ROWS_MIN {
+        count(items)
+    } else {
+        let part = items.len().div_ceil(rayon::current_num_threads().max(1));
+        let mut parts: Vec<Counts> = items.par_chunks(part).map(count).collect();
+        let mut counts = parts.swap_remove(0);
+        for other in parts {
+            for (key, n) in other {
+                *counts.entry(key).or_insert(0) += n;
+            }
+        }
+        counts
+    };
     let mut out: Vec<WeightedRow> = counts
         .into_iter()
         .map(|((frequency, recency, age), count)| WeightedRow {

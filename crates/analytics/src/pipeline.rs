@@ -15,8 +15,8 @@ use crate::clv::{self, ClvOptions};
 use crate::cohort::CohortRow;
 use crate::models::bgnbd::{self, BgNbdParams};
 use crate::models::gamma_gamma::{self, GammaGammaParams, SpendRow};
-use crate::models::{CustomerRow, FitError, FitOptions, FitReport, ModelParams, PurchaseModel};
-use crate::rfm::{self, RfmInput};
+use crate::models::{FitError, FitOptions, FitReport, ModelParams, PurchaseModel};
+use crate::rfm;
 use crate::summary::{self, CustomerSummary, TimeScale, Transaction};
 
 /// Microseconds in a day.
@@ -123,11 +123,32 @@ fn to_scaled(value: f64, scale: f64) -> i64 {
     }
 }
 
-/// Fits BG/NBD (and Gamma-Gamma when it can) on `summaries` and predicts for each.
+/// The fitted models of a refit and every customer's RFM score: predictions are made
+/// a slice of customers at a time ([`FittedRefit::predict`]), so a caller writing them
+/// in batches never holds them all.
+#[derive(Debug, Clone)]
+pub struct FittedRefit {
+    /// `{"r":…,"alpha":…,"a":…,"b":…}` (alpha in weeks).
+    pub purchase_params_json: String,
+    pub purchase_log_likelihood: String,
+    pub purchase_converged: bool,
+    /// `{"p":…,"q":…,"gamma":…}` in minor units, or `None` when Gamma-Gamma could not be fitted.
+    pub spend_params_json: Option<String>,
+    pub spend_log_likelihood: Option<String>,
+    pub warnings: Vec<String>,
+    purchase: BgNbdParams,
+    spend: Option<GammaGammaParams>,
+    scores: Vec<rfm::RfmScore>,
+}
+
+/// Fits BG/NBD (and Gamma-Gamma when it can) on `summaries` and scores RFM.
 /// A BG/NBD failure is an error; a Gamma-Gamma failure is a warning and leaves CLV empty.
-pub fn refit(summaries: &[CustomerSummary]) -> Result<Refit, FitError> {
-    let rows: Vec<CustomerRow> = summaries.iter().map(CustomerSummary::row).collect();
-    let purchase: FitReport<BgNbdParams> = bgnbd::fit(&rows, &FitOptions::default())?;
+pub fn fit_refit(summaries: &[CustomerSummary]) -> Result<FittedRefit, FitError> {
+    // bgnbd::fit on the rows, compressed straight from the summaries.
+    let purchase: FitReport<BgNbdParams> = bgnbd::fit_weighted(
+        &crate::models::compress_by(summaries, CustomerSummary::row),
+        &FitOptions::default(),
+    )?;
     let mut warnings: Vec<String> = purchase.warnings.iter().map(|w| format!("{w:?}")).collect();
     let spend_rows: Vec<SpendRow> = summaries
         .iter()
@@ -148,52 +169,78 @@ pub fn refit(summaries: &[CustomerSummary]) -> Result<Refit, FitError> {
                 None
             }
         };
-    let horizon_weeks = EXPECTED_PURCHASES_HORIZON_DAYS as f64 / 7.0;
-    let clv_options = ClvOptions::lifetimes_compatible(
-        CLV_MONTHS,
-        clv::MONTH_WEEKS_LIFETIMES,
-        CLV_DISCOUNT_RATE_PPM as f64 / PPM as f64,
-    );
-    let inputs: Vec<RfmInput> = summaries.iter().map(Into::into).collect();
-    let scores = rfm::score(&inputs);
-    let p = purchase.params;
-    let predictions = summaries
-        .iter()
-        .zip(&scores)
-        .map(|(s, score)| {
-            let row = s.row();
-            let alive = p.probability_alive(&row).clamp(0.0, 1.0);
-            let expected = p.conditional_expected_purchases(&row, horizon_weeks);
-            let clv = spend.as_ref().and_then(|g| {
-                clv::customer_lifetime_value(&p, &g.params, s, &clv_options)
-                    .ok()
-                    .map(|v| to_scaled(v, 1.0))
-            });
-            let churn_risk = if s.frequency > 0 {
-                alive < CHURN_RISK_P_ALIVE_MAX
-            } else {
-                score.recency <= 2
-            };
-            Prediction {
-                customer: s.customer,
-                p_alive_ppm: to_scaled(alive, PPM as f64),
-                expected_purchases_90d_milli: to_scaled(expected, 1000.0).max(0),
-                clv_12m_minor: clv,
-                rfm_recency: score.recency,
-                rfm_frequency: score.frequency,
-                rfm_monetary: score.monetary,
-                rfm_segment: score.segment.name(),
-                churn_risk,
-            }
-        })
-        .collect();
-    Ok(Refit {
-        purchase_params_json: params_json(&p),
+    drop(spend_rows);
+    let scores = rfm::score_summaries(summaries);
+    Ok(FittedRefit {
+        purchase_params_json: params_json(&purchase.params),
         purchase_log_likelihood: format!("{:.4}", purchase.log_likelihood),
         purchase_converged: purchase.converged,
         spend_params_json: spend.as_ref().map(|g| params_json(&g.params)),
         spend_log_likelihood: spend.as_ref().map(|g| format!("{:.4}", g.log_likelihood)),
         warnings,
+        purchase: purchase.params,
+        spend: spend.map(|g| g.params),
+        scores,
+    })
+}
+
+impl FittedRefit {
+    /// Predictions of `summaries`, the customers `first..first + summaries.len()` of the
+    /// slice the models were fitted on (their RFM scores are looked up by position).
+    pub fn predict(&self, summaries: &[CustomerSummary], first: usize) -> Vec<Prediction> {
+        let horizon_weeks = EXPECTED_PURCHASES_HORIZON_DAYS as f64 / 7.0;
+        let clv_options = ClvOptions::lifetimes_compatible(
+            CLV_MONTHS,
+            clv::MONTH_WEEKS_LIFETIMES,
+            CLV_DISCOUNT_RATE_PPM as f64 / PPM as f64,
+        );
+        let p = &self.purchase;
+        let scores = self.scores.get(first..).unwrap_or_default();
+        summaries
+            .iter()
+            .zip(scores)
+            .map(|(s, score)| {
+                let row = s.row();
+                let alive = p.probability_alive(&row).clamp(0.0, 1.0);
+                let expected = p.conditional_expected_purchases(&row, horizon_weeks);
+                let clv = self.spend.as_ref().and_then(|g| {
+                    clv::customer_lifetime_value(p, g, s, &clv_options)
+                        .ok()
+                        .map(|v| to_scaled(v, 1.0))
+                });
+                let churn_risk = if s.frequency > 0 {
+                    alive < CHURN_RISK_P_ALIVE_MAX
+                } else {
+                    score.recency <= 2
+                };
+                Prediction {
+                    customer: s.customer,
+                    p_alive_ppm: to_scaled(alive, PPM as f64),
+                    expected_purchases_90d_milli: to_scaled(expected, 1000.0).max(0),
+                    clv_12m_minor: clv,
+                    rfm_recency: score.recency,
+                    rfm_frequency: score.frequency,
+                    rfm_monetary: score.monetary,
+                    rfm_segment: score.segment.name(),
+                    churn_risk,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Fits BG/NBD (and Gamma-Gamma when it can) on `summaries` and predicts for each
+/// ([`fit_refit`], then [`FittedRefit::predict`] over all of them).
+pub fn refit(summaries: &[CustomerSummary]) -> Result<Refit, FitError> {
+    let fitted = fit_refit(summaries)?;
+    let predictions = fitted.predict(summaries, 0);
+    Ok(Refit {
+        purchase_params_json: fitted.purchase_params_json,
+        purchase_log_likelihood: fitted.purchase_log_likelihood,
+        purchase_converged: fitted.purchase_converged,
+        spend_params_json: fitted.spend_params_json,
+        spend_log_likelihood: fitted.spend_log_likelihood,
+        warnings: fitted.warnings,
         predictions,
     })
 }

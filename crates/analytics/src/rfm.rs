@@ -106,14 +106,28 @@ pub const SCORE_LEVELS: usize = 5;
 /// Scores for `values` where larger is better: 1 + ⌊5·(count strictly smaller)/n⌋.
 fn quintile_scores(values: &[f64]) -> Vec<u8> {
     let n = values.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    // Positions as u32 (half the memory of usize) whenever they fit.
+    let Ok(count) = u32::try_from(n) else {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+        return scores_in_order(values, order.into_iter());
+    };
+    let mut order: Vec<u32> = (0..count).collect();
+    order.sort_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]));
+    scores_in_order(values, order.into_iter().map(|i| i as usize))
+}
+
+/// Quintile scores from the positions of `values` in ascending order.
+fn scores_in_order(values: &[f64], order: impl Iterator<Item = usize>) -> Vec<u8> {
+    let n = values.len();
     let mut scores = vec![0u8; n];
     let mut strictly_smaller = 0;
-    for (position, &i) in order.iter().enumerate() {
-        if position > 0 && values[order[position - 1]] != values[i] {
+    let mut previous: Option<f64> = None;
+    for (position, i) in order.enumerate() {
+        if previous.is_some_and(|p| p != values[i]) {
             strictly_smaller = position;
         }
+        previous = Some(values[i]);
         scores[i] = (1 + SCORE_LEVELS * strictly_smaller / n) as u8;
     }
     scores
@@ -134,6 +148,32 @@ pub fn score(inputs: &[RfmInput]) -> Vec<RfmScore> {
         .enumerate()
         .map(|(i, c)| RfmScore {
             customer: c.customer,
+            recency: r[i],
+            frequency: f[i],
+            monetary: m[i],
+            segment: Segment::from_scores(r[i], f[i]),
+        })
+        .collect()
+}
+
+/// [`score`] of `summaries` read as [`RfmInput`]s, one value column at a time, without
+/// holding the inputs (the store's refit scores millions of customers).
+pub fn score_summaries(summaries: &[CustomerSummary]) -> Vec<RfmScore> {
+    let column = |value: fn(&RfmInput) -> f64| {
+        let values: Vec<f64> = summaries
+            .iter()
+            .map(|s| value(&RfmInput::from(s)))
+            .collect();
+        quintile_scores(&values)
+    };
+    let r = column(|c| -c.time_since_last_purchase);
+    let f = column(|c| c.purchases);
+    let m = column(|c| c.monetary);
+    summaries
+        .iter()
+        .enumerate()
+        .map(|(i, s)| RfmScore {
+            customer: s.customer,
             recency: r[i],
             frequency: f[i],
             monetary: m[i],

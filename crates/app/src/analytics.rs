@@ -6,7 +6,8 @@
 //! refund is no purchase (`store::predictions::orders_of_customers`).
 //!
 //! Orders are read in pages of [`REFIT_PAGE_CUSTOMERS`] customer ids, so memory grows with
-//! the number of customers (one small summary each), never with the number of orders. The
+//! the number of customers (one small summary each), never with the number of orders;
+//! predictions are made and written [`PREDICTION_WRITE_ROWS`] customers at a time. The
 //! numerics live in `analytics::pipeline`, which takes and returns integers: nothing here
 //! handles floats. Refits run from the CLI (`patron analytics refit`) or as the durable job
 //! [`REFIT_JOB`].
@@ -107,7 +108,7 @@ impl App {
             let orders: Vec<Order> = page.iter().map(to_order).collect();
             summaries.extend(pipeline::summarize_orders(&orders, observation_end_day));
         })?;
-        let refit = pipeline::refit(&summaries).map_err(|e| {
+        let refit = pipeline::fit_refit(&summaries).map_err(|e| {
             AppError::Invalid(FieldError::new("orders", format!("BG/NBD fit failed: {e}")))
         })?;
         let warnings = refit.warnings.join("\n");
@@ -131,8 +132,10 @@ impl App {
                 },
             )
         })?;
-        for batch in refit.predictions.chunks(PREDICTION_WRITE_ROWS) {
-            let rows: Vec<PredictionRow> = batch
+        // Predicted and written one batch at a time: never all predictions at once.
+        for (k, batch) in summaries.chunks(PREDICTION_WRITE_ROWS).enumerate() {
+            let rows: Vec<PredictionRow> = refit
+                .predict(batch, k * PREDICTION_WRITE_ROWS)
                 .iter()
                 .map(|p| PredictionRow {
                     customer_id: p.customer as i64,
@@ -167,7 +170,7 @@ impl App {
             purchase_log_likelihood: refit.purchase_log_likelihood,
             spend_params: refit.spend_params_json.unwrap_or_default(),
             converged: refit.purchase_converged,
-            predictions: refit.predictions.len() as i64,
+            predictions: summaries.len() as i64,
             warnings: refit.warnings,
         })
     }

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::progress::Progress;
 use analytics::calendar::civil_from_days;
 use analytics::clv::{self, ClvOptions};
+use analytics::csv_summary::{self, CustomerKeys};
 use analytics::models::bgbb::{self, BgBbRow};
 use analytics::models::gamma_gamma::{self, GammaGammaParams, SpendRow};
 use analytics::models::{
@@ -23,7 +24,7 @@ use analytics::parse::{self, CsvOptions, DateFormat};
 use analytics::summary::{self, CustomerSummary, PeriodUnit, TimeScale, Transaction};
 use anyhow::{Context, Result, bail};
 use output::{Cell, Table};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 pub use output::OutputFormat;
@@ -197,12 +198,26 @@ fn step(message: &str) {
     }
 }
 
-/// A loaded transaction log with its customer keys and time settings.
+/// Customer keys of a loaded input.
+#[derive(Debug)]
+enum Keys {
+    /// CDNOW: the key is the number itself.
+    Numbers,
+    /// From the transaction reader: `keys[customer]`.
+    Strings(Vec<String>),
+    /// From the one-pass CSV summary.
+    Csv(CustomerKeys),
+}
+
+/// A loaded input with its customer keys and time settings: every transaction, or
+/// (a CSV whose commands need only the summary) the summaries straight from the file.
 #[derive(Debug)]
 pub(crate) struct Loaded {
+    /// Every transaction; empty when `summaries` came straight from the CSV.
     pub(crate) transactions: Vec<Transaction>,
-    /// `keys[customer]` for CSV input; `None` for CDNOW (the key is the number itself).
-    keys: Option<Vec<String>>,
+    /// Summaries up to the observation end, read in one pass over the CSV.
+    summaries: Option<Vec<CustomerSummary>>,
+    keys: Keys,
     pub(crate) scale: TimeScale,
     pub(crate) observation_end: i32,
     pub(crate) calibration_end: Option<i32>,
@@ -210,15 +225,24 @@ pub(crate) struct Loaded {
     pub(crate) unit_days: f64,
 }
 
+/// What a command needs from its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// The per-customer summaries only: a CSV without a calibration split is summarised
+    /// in one pass as it is read ([`csv_summary::summarize_csv_with`]).
+    Summaries,
+    /// Every transaction (holdout, cohorts, KPIs).
+    Transactions,
+}
+
 impl Loaded {
     fn key(&self, customer: u64) -> String {
-        match &self.keys {
-            Some(keys) => keys
-                .get(customer as usize)
-                .cloned()
-                .unwrap_or_else(|| customer.to_string()),
-            None => customer.to_string(),
-        }
+        let found = match &self.keys {
+            Keys::Numbers => None,
+            Keys::Strings(keys) => keys.get(customer as usize).cloned(),
+            Keys::Csv(keys) => keys.get(customer as usize).map(|k| k.into_owned()),
+        };
+        found.unwrap_or_else(|| customer.to_string())
     }
 
     /// The end of the period the models are fitted on.
@@ -235,42 +259,6 @@ fn format_day(day: i32) -> String {
 fn parse_day(flag: &str, text: &str) -> Result<i32> {
     parse::parse_date(text.trim())
         .with_context(|| format!("{flag} {text:?}: expected a date as YYYY-MM-DD"))
-}
-
-/// Counts bytes and lines read, drawing the progress bar.
-struct Counting<R> {
-    inner: R,
-    bytes: u64,
-    lines: u64,
-    progress: Progress,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        self.lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        self.progress.update(self.bytes, self.lines);
-        Ok(n)
-    }
-}
-
-/// Reads `path` as text with a progress bar (CDNOW parsers take the whole text).
-fn read_text(path: &Path) -> Result<String> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = Counting {
-        inner: file,
-        bytes: 0,
-        lines: 0,
-        progress: Progress::new(total),
-    };
-    let mut text = String::new();
-    reader
-        .read_to_string(&mut text)
-        .with_context(|| format!("{}: not readable as UTF-8 text", path.display()))?;
-    reader.progress.finish();
-    Ok(text)
 }
 
 fn time_scale(input: &InputArgs, cdnow: bool) -> Result<(TimeScale, f64)> {
@@ -293,42 +281,175 @@ fn time_scale(input: &InputArgs, cdnow: bool) -> Result<(TimeScale, f64)> {
     Ok((TimeScale { unit, multiplier }, period_days * multiplier))
 }
 
-/// Reads and checks the transactions named by `input`.
-pub(crate) fn load(input: &InputArgs) -> Result<Loaded> {
+/// Files of at least this many bytes are read by two threads, one half each.
+const PARALLEL_READ_BYTES_MIN: usize = 8 << 20;
+/// Bytes per read call (and progress update).
+const READ_BLOCK_BYTES: usize = 4 << 20;
+
+/// Reads a whole file into memory with a progress bar. Large files are read in two
+/// halves by two threads (the kernel's copy and the first touch of fresh pages are
+/// most of the time of reading a cached file, and they split).
+pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let name = path.display();
+    let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
+    let len = usize::try_from(
+        file.metadata()
+            .with_context(|| format!("reading {name}"))?
+            .len(),
+    )
+    .with_context(|| format!("{name}: too large"))?;
+    // Zeroed by the allocator lazily: each half's pages are first touched by its reader.
+    let mut bytes = vec![0u8; len];
+    let (bytes_done, lines_done) = (AtomicU64::new(0), AtomicU64::new(0));
+    let read_part = |part: &mut [u8], offset: usize, mut progress: Option<&mut Progress>| {
+        for (k, block) in part.chunks_mut(READ_BLOCK_BYTES).enumerate() {
+            file.read_exact_at(block, (offset + k * READ_BLOCK_BYTES) as u64)?;
+            let lines = block.iter().filter(|&&b| b == b'\n').count() as u64;
+            let done = bytes_done.fetch_add(block.len() as u64, Ordering::Relaxed);
+            let rows = lines_done.fetch_add(lines, Ordering::Relaxed);
+            if let Some(p) = progress.as_deref_mut() {
+                p.update(done + block.len() as u64, rows + lines);
+            }
+        }
+        std::io::Result::Ok(())
+    };
+    let mut progress = Progress::new(len as u64);
+    let split = if len >= PARALLEL_READ_BYTES_MIN {
+        len / 2
+    } else {
+        len
+    };
+    let (head, tail) = bytes.split_at_mut(split);
+    std::thread::scope(|scope| {
+        let other = (!tail.is_empty()).then(|| scope.spawn(|| read_part(tail, split, None)));
+        read_part(head, 0, Some(&mut progress))?;
+        match other.map(|h| h.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(std::io::Error::other("the reading thread panicked")),
+            None => Ok(()),
+        }
+    })
+    .with_context(|| format!("reading {name}"))?;
+    progress.finish();
+    Ok(bytes)
+}
+
+/// Reads `path` as text with a progress bar (CDNOW parsers take the whole text).
+fn read_text(path: &Path) -> Result<String> {
+    String::from_utf8(read_input(path)?)
+        .with_context(|| format!("{}: not readable as UTF-8 text", path.display()))
+}
+
+fn csv_options(input: &InputArgs) -> Result<CsvOptions> {
+    let amount_column = match input.amount_column.as_str() {
+        "none" => None,
+        other => Some(other.to_owned()),
+    };
+    Ok(CsvOptions {
+        customer_column: input.customer_column.clone(),
+        date_column: input.date_column.clone(),
+        amount_column,
+        date_format: input
+            .date_format
+            .as_deref()
+            .map(DateFormat::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--date-format: {e}"))?,
+    })
+}
+
+/// The calibration end given, checked against the observation end.
+fn calibration_end(input: &InputArgs, observation_end: i32) -> Result<Option<i32>> {
+    let calibration_end = input
+        .calibration_end
+        .as_deref()
+        .map(|t| parse_day("--calibration-end", t))
+        .transpose()?;
+    if let Some(c) = calibration_end
+        && c >= observation_end
+    {
+        bail!(
+            "--calibration-end {} must be before the observation end {}",
+            format_day(c),
+            format_day(observation_end)
+        );
+    }
+    Ok(calibration_end)
+}
+
+/// Says how many purchases fall after the observation end: an error when all do.
+fn check_after_end(name: &str, after: usize, total: usize, observation_end: i32) -> Result<()> {
+    if total == 0 {
+        bail!("{name}: no transactions (the file is empty or has only a header)");
+    }
+    if after == total {
+        bail!(
+            "{name}: every purchase is after the observation end {}",
+            format_day(observation_end)
+        );
+    }
+    if after > 0 {
+        warn(format_args!(
+            "{name}: {after} purchases after the observation end {} are ignored",
+            format_day(observation_end)
+        ));
+    }
+    Ok(())
+}
+
+/// A CSV summarised in one pass as it is read, up to the observation end.
+fn load_csv_summaries(input: &InputArgs, options: &CsvOptions) -> Result<Loaded> {
+    let name = input.file.display().to_string();
+    let (scale, unit_days) = time_scale(input, false)?;
+    let observation_end = input
+        .observation_end
+        .as_deref()
+        .map(|t| parse_day("--observation-end", t))
+        .transpose()?;
+    let bytes = read_input(&input.file)?;
+    step("summarising");
+    let summary = csv_summary::summarize_csv_with(&bytes, options, &scale, observation_end)
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    drop(bytes);
+    let observation_end = match summary.observation_end_day {
+        Some(end) => end,
+        None => bail!("{name}: no transactions (the file is empty or has only a header)"),
+    };
+    check_after_end(
+        &name,
+        summary.transactions_after_end as usize,
+        summary.transactions as usize,
+        observation_end,
+    )?;
+    Ok(Loaded {
+        transactions: Vec::new(),
+        summaries: Some(summary.summaries),
+        keys: Keys::Csv(summary.customer_keys),
+        scale,
+        observation_end,
+        calibration_end: None,
+        unit_days,
+    })
+}
+
+/// Reads and checks the input named by `input`: its summaries only when `need` allows
+/// and the input is a CSV without a calibration split, else every transaction.
+pub(crate) fn load(input: &InputArgs, need: Need) -> Result<Loaded> {
     let path = &input.file;
     let name = path.display().to_string();
     let (transactions, keys, cdnow) = match input.format.as_str() {
         "csv" => {
-            let amount_column = match input.amount_column.as_str() {
-                "none" => None,
-                other => Some(other.to_owned()),
-            };
-            let options = CsvOptions {
-                customer_column: input.customer_column.clone(),
-                date_column: input.date_column.clone(),
-                amount_column,
-                date_format: input
-                    .date_format
-                    .as_deref()
-                    .map(DateFormat::parse)
-                    .transpose()
-                    .map_err(|e| anyhow::anyhow!("--date-format: {e}"))?,
-            };
-            let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
-            let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let mut reader = std::io::BufReader::with_capacity(
-                1 << 16,
-                Counting {
-                    inner: file,
-                    bytes: 0,
-                    lines: 0,
-                    progress: Progress::new(total),
-                },
-            );
-            let log = parse::transactions_csv_with(&mut reader, &options)
+            let options = csv_options(input)?;
+            if need == Need::Summaries && input.calibration_end.is_none() {
+                return load_csv_summaries(input, &options);
+            }
+            let bytes = read_input(path)?;
+            step("parsing");
+            let log = csv_summary::read_transactions(&bytes, &options)
                 .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-            reader.get_mut().progress.finish();
-            (log.transactions, Some(log.customer_keys), false)
+            (log.transactions, Keys::Strings(log.customer_keys), false)
         }
         "cdnow" => {
             let text = read_text(path)?;
@@ -339,7 +460,7 @@ pub(crate) fn load(input: &InputArgs) -> Result<Loaded> {
                 parse::cdnow_master(&text)
             }
             .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-            (transactions, None, true)
+            (transactions, Keys::Numbers, true)
         }
         "bgbb" => bail!("--format bgbb holds pattern rows, not transactions: use fit --model bgbb"),
         other => bail!("--format {other:?}: use csv, cdnow or bgbb"),
@@ -357,34 +478,11 @@ pub(crate) fn load(input: &InputArgs) -> Result<Loaded> {
         .iter()
         .filter(|t| t.day > observation_end)
         .count();
-    if after == transactions.len() {
-        bail!(
-            "{name}: every purchase is after the observation end {}",
-            format_day(observation_end)
-        );
-    }
-    if after > 0 {
-        warn(format_args!(
-            "{name}: {after} purchases after the observation end {} are ignored",
-            format_day(observation_end)
-        ));
-    }
-    let calibration_end = input
-        .calibration_end
-        .as_deref()
-        .map(|t| parse_day("--calibration-end", t))
-        .transpose()?;
-    if let Some(c) = calibration_end
-        && c >= observation_end
-    {
-        bail!(
-            "--calibration-end {} must be before the observation end {}",
-            format_day(c),
-            format_day(observation_end)
-        );
-    }
+    check_after_end(&name, after, transactions.len(), observation_end)?;
+    let calibration_end = calibration_end(input, observation_end)?;
     Ok(Loaded {
         transactions,
+        summaries: None,
         keys,
         scale,
         observation_end,
@@ -394,10 +492,15 @@ pub(crate) fn load(input: &InputArgs) -> Result<Loaded> {
 }
 
 /// Summaries up to the fit end (the calibration end when given).
-fn summarize(data: &Loaded) -> Result<Vec<CustomerSummary>> {
-    step("summarising");
-    let summaries = summary::summarize(&data.transactions, &data.scale, data.fit_end())
-        .map_err(|e| anyhow::anyhow!("summary: {e}"))?;
+fn summarize(data: &mut Loaded) -> Result<Vec<CustomerSummary>> {
+    let summaries = match data.summaries.take() {
+        Some(summaries) => summaries,
+        None => {
+            step("summarising");
+            summary::summarize(&data.transactions, &data.scale, data.fit_end())
+                .map_err(|e| anyhow::anyhow!("summary: {e}"))?
+        }
+    };
     if summaries.is_empty() {
         bail!(
             "no customer bought on or before {}",
@@ -418,7 +521,7 @@ fn limited<T>(items: &[T], limit: Option<usize>) -> &[T] {
 }
 
 fn summary_cmd(out: &mut dyn Write, input: &InputArgs) -> Result<()> {
-    let data = load(input)?;
+    let mut data = load(input, Need::Summaries)?;
     if let Some(calibration_end) = data.calibration_end {
         let rows = summary::calibration_and_holdout(
             &data.transactions,
@@ -460,7 +563,7 @@ fn summary_cmd(out: &mut dyn Write, input: &InputArgs) -> Result<()> {
         );
         return output::write(out, input.output, &[t]);
     }
-    let summaries = summarize(&data)?;
+    let summaries = summarize(&mut data)?;
     let mut t = Table::new(
         "customers",
         &["customer_id", "frequency", "recency", "T", "monetary_value"],
@@ -609,8 +712,8 @@ fn fit_cmd(out: &mut dyn Write, args: &FitArgs) -> Result<()> {
         let customers = rows.iter().map(|r| r.weight).sum();
         return print_report(out, format, "bgbb", customers, &report);
     }
-    let data = load(&args.input)?;
-    let summaries = summarize(&data)?;
+    let mut data = load(&args.input, Need::Summaries)?;
+    let summaries = summarize(&mut data)?;
     let customers = summaries.len() as f64;
     match args.model.as_str() {
         "bgnbd" | "mbgnbd" | "pnbd" => {
@@ -762,8 +865,8 @@ fn finite(what: &str, customer: &str, v: f64) -> Result<f64> {
 }
 
 fn predict_cmd(out: &mut dyn Write, args: &PredictArgs) -> Result<()> {
-    let data = load(&args.input)?;
-    let summaries = summarize(&data)?;
+    let mut data = load(&args.input, Need::Summaries)?;
+    let summaries = summarize(&mut data)?;
     let rows: Vec<CustomerRow> = summaries.iter().map(CustomerSummary::row).collect();
     let model = fit_purchase_model(&args.model, &rows, &FitOptions::default())?;
     let holdout = match data.calibration_end {
@@ -893,8 +996,8 @@ fn clv_cmd(out: &mut dyn Write, args: &ClvArgs) -> Result<()> {
     if !(args.discount_rate.is_finite() && args.discount_rate > -1.0) {
         bail!("--discount-rate must be a number above -1");
     }
-    let data = load(&args.input)?;
-    let summaries = summarize(&data)?;
+    let mut data = load(&args.input, Need::Summaries)?;
+    let summaries = summarize(&mut data)?;
     let (_, skipped) = spend_rows(&summaries);
     if skipped > 0 {
         warn(format_args!(
@@ -956,8 +1059,8 @@ fn clv_cmd(out: &mut dyn Write, args: &ClvArgs) -> Result<()> {
 }
 
 fn rfm_cmd(out: &mut dyn Write, args: &RfmArgs) -> Result<()> {
-    let data = load(&args.input)?;
-    let summaries = summarize(&data)?;
+    let mut data = load(&args.input, Need::Summaries)?;
+    let summaries = summarize(&mut data)?;
     let inputs: Vec<analytics::rfm::RfmInput> = summaries.iter().map(Into::into).collect();
     let scores = analytics::rfm::score(&inputs);
     if args.segments {
@@ -999,7 +1102,7 @@ fn rfm_cmd(out: &mut dyn Write, args: &RfmArgs) -> Result<()> {
 }
 
 fn cohorts_cmd(out: &mut dyn Write, input: &InputArgs) -> Result<()> {
-    let data = load(input)?;
+    let data = load(input, Need::Transactions)?;
     let observed: Vec<Transaction> = data
         .transactions
         .iter()
@@ -1039,7 +1142,7 @@ fn cohorts_cmd(out: &mut dyn Write, input: &InputArgs) -> Result<()> {
 }
 
 fn kpis_cmd(out: &mut dyn Write, args: &KpiArgs) -> Result<()> {
-    let data = load(&args.input)?;
+    let data = load(&args.input, Need::Transactions)?;
     let end_day = match &args.to {
         Some(t) => parse_day("--to", t)?,
         None => data.observation_end,

@@ -76,6 +76,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         tickets: u64,
     },
+    /// Refit BG/NBD + Gamma-Gamma and write predictions over N customers' orders in a
+    /// scratch SQLite store, reporting the refit's peak RSS.
+    Refit {
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// lifetimes' peak RSS on the CLV pipeline at this size, in MiB (the bound is half
+        /// of it; `bench analytics` measures it: 611 MiB at 1M customers).
+        #[arg(long, default_value_t = 611.0)]
+        lifetimes_peak_mib: f64,
+    },
     /// CLV pipeline and Pareto/NBD fit against Python lifetimes on the same seeded log.
     Analytics {
         #[arg(long, default_value_t = 1_000_000)]
@@ -116,6 +128,11 @@ pub fn run(config: &Config, command: BenchCommand) -> Result<()> {
             rounds,
         } => crate::bench_redeem::run(config, redeemers, accounts, rounds),
         BenchCommand::Sla { tickets } => crate::bench_sla::run(config, tickets),
+        BenchCommand::Refit {
+            customers,
+            seed,
+            lifetimes_peak_mib,
+        } => crate::bench_analytics::run_refit(config, customers, seed, lifetimes_peak_mib),
         BenchCommand::Analytics {
             customers,
             pnbd_customers,

@@ -52,8 +52,9 @@ const CDNOW_PROCESS: Process = Process {
 /// First day of the generated logs.
 const START: (i32, u32, u32) = (2020, 1, 1);
 
-/// Writes a seeded log of `customers` and its meta sidecar; returns (rows, observation end).
-fn generate(path: &Path, customers: u64, seed: u64) -> Result<(usize, String)> {
+/// A seeded log of `customers` drawn from [`CDNOW_PROCESS`]: (day offset, customer,
+/// cents) rows sorted by day then customer, and how many customers bought again.
+fn draw(customers: u64, seed: u64) -> (Vec<(u32, u32, u32)>, u64) {
     let g = CDNOW_PROCESS;
     let mut rng = Rng::seeded(seed);
     let mut rows: Vec<(u32, u32, u32)> = Vec::new(); // (day, customer, cents)
@@ -84,6 +85,13 @@ fn generate(path: &Path, customers: u64, seed: u64) -> Result<(usize, String)> {
         repeat_buyers += u64::from(repeats > 0);
     }
     rows.sort_unstable();
+    (rows, repeat_buyers)
+}
+
+/// Writes a seeded log of `customers` and its meta sidecar; returns (rows, observation end).
+fn generate(path: &Path, customers: u64, seed: u64) -> Result<(usize, String)> {
+    let g = CDNOW_PROCESS;
+    let (rows, repeat_buyers) = draw(customers, seed);
     let start = days_from_civil(START.0, START.1, START.2);
     let day_text = |offset: i32| {
         let (y, m, d) = civil_from_days(start + offset);
@@ -150,9 +158,10 @@ fn named<P: ModelParams>(p: &P) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// Reads the log and summarises it in one pass ([`analytics::csv_summary`]).
+/// Reads the log as `patron analytics` does and summarises it in one pass
+/// ([`analytics::csv_summary`]).
 fn read_and_summarize(csv: &Path, observation_end: &str) -> Result<Vec<CustomerSummary>> {
-    let bytes = std::fs::read(csv).with_context(|| format!("reading {}", csv.display()))?;
+    let bytes = crate::analytics_cmd::read_input(csv)?;
     let end = analytics::parse::parse_date(observation_end).context("observation end")?;
     let summary = analytics::csv_summary::summarize_csv(
         &bytes,
@@ -430,5 +439,139 @@ pub fn run(
         );
         print_params("pnbd", &p.params, &l.params);
     }
+    Ok(())
+}
+
+/// Resident set size of this process now, in MiB (Linux; 0 elsewhere).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Rows per multi-row INSERT while filling the store.
+const FILL_STATEMENT_ROWS: usize = 500;
+/// Rows per transaction while filling the store.
+const FILL_TRANSACTION_ROWS: usize = 100_000;
+
+/// Inserts `rows` (already formatted `(...)` value tuples) into `table` in batches.
+fn insert_rows(store: &store::Store, head: &str, rows: impl Iterator<Item = String>) -> Result<()> {
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let mut sql = String::new();
+        let mut in_transaction = 0;
+        while in_transaction < FILL_TRANSACTION_ROWS && rows.peek().is_some() {
+            sql.push_str(head);
+            for (i, row) in rows.by_ref().take(FILL_STATEMENT_ROWS).enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&row);
+                in_transaction += 1;
+            }
+            sql.push_str(";\n");
+        }
+        store.write(|tx| tx.batch(&sql))?;
+    }
+    Ok(())
+}
+
+/// `patron bench refit`: fills a scratch SQLite store with `customers` customers and the
+/// orders of the benchmark's seeded log (direct SQL, integers only), then runs the real
+/// refit (`App::refit_analytics`: paged order reads, summaries, BG/NBD + Gamma-Gamma,
+/// RFM, every prediction written) and reports its time and this process's peak RSS
+/// during it, against the bound of half lifetimes' peak on the CLV pipeline.
+pub fn run_refit(
+    config: &crate::config::Config,
+    customers: u64,
+    seed: u64,
+    lifetimes_peak_mib: f64,
+) -> Result<()> {
+    if customers == 0 || customers > u64::from(u32::MAX) {
+        bail!("--customers must be between 1 and {}", u32::MAX);
+    }
+    let dir = crate::bench::BenchDir(
+        std::env::temp_dir().join(format!("patron-bench-refit-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0)?;
+    let url = store::DatabaseUrl::Sqlite {
+        path: dir.0.join("bench.db").display().to_string(),
+    };
+    let store = store::Store::open(&url, &store::StoreOptions::default())?;
+    let app = app::App::new(
+        store.clone(),
+        std::sync::Arc::new(app::sys::SystemClock),
+        std::sync::Arc::new(app::sys::OsEntropy),
+        std::sync::Arc::new(app::webhooks::HttpSender::default()),
+        config.settings(),
+    );
+    let watch = Stopwatch::start();
+    let (rows, _) = draw(customers, seed);
+    // The log's first day, shifted so that its last day is yesterday.
+    let last = rows.last().map_or(0, |r| r.0);
+    let today = analytics::pipeline::day_of_micros(app.now_micros());
+    let first_day = i64::from(today) - 1 - i64::from(last);
+    let currency = config.settings().currency.code().to_owned();
+    insert_rows(
+        &store,
+        "INSERT INTO customers (id, locale, time_zone, created_at, updated_at) VALUES ",
+        (1..=customers).map(|c| format!("({c},'en','UTC',0,0)")),
+    )?;
+    let order_count = rows.len();
+    insert_rows(
+        &store,
+        "INSERT INTO events (source, external_id, kind, customer_id, occurred_at, recorded_at, \
+         currency, amount_minor, content_hash, body) VALUES ",
+        rows.into_iter().enumerate().map(|(i, (day, customer, cents))| {
+            // Noon of the order's day, in microseconds.
+            let at = (first_day + i64::from(day)) * analytics::pipeline::DAY_MICROS
+                + analytics::pipeline::DAY_MICROS / 2;
+            format!(
+                "('bench','R{i}','order_placed',{customer},{at},{at},'{currency}',{cents},X'','{{}}')"
+            )
+        }),
+    )?;
+    println!(
+        "store: {customers} customers, {order_count} orders (SQLite, {:.1} s to fill)",
+        watch.elapsed().as_secs_f64()
+    );
+    // Measured as `patron analytics refit` runs: on a freshly opened store, not the
+    // filling connection with its warm cache.
+    drop(app);
+    drop(store);
+    let store = store::Store::open(&url, &store::StoreOptions::default())?;
+    let app = app::App::new(
+        store,
+        std::sync::Arc::new(app::sys::SystemClock),
+        std::sync::Arc::new(app::sys::OsEntropy),
+        std::sync::Arc::new(app::webhooks::HttpSender::default()),
+        config.settings(),
+    );
+    let before = rss_mib();
+    reset_peak_rss();
+    let watch = Stopwatch::start();
+    let outcome = app
+        .refit_analytics(&app::Principal::cli())
+        .map_err(|e| anyhow::anyhow!("refit: {e}"))?;
+    let seconds = watch.elapsed().as_secs_f64();
+    let peak = peak_rss_mib();
+    println!(
+        "refit: {} customers, {} orders, {} predictions in {seconds:.2} s; converged {}; BG/NBD {}",
+        outcome.customers,
+        outcome.orders,
+        outcome.predictions,
+        outcome.converged,
+        outcome.purchase_params
+    );
+    println!(
+        "  peak RSS during the refit: {peak:.0} MiB (RSS before it {before:.0} MiB); \
+         lifetimes' CLV pipeline peak {lifetimes_peak_mib:.0} MiB; patron/lifetimes = {:.2} (bound ≤ 0.5)",
+        peak / lifetimes_peak_mib.max(1e-9)
+    );
     Ok(())
 }

@@ -18,17 +18,36 @@ fn reference(
     Ok(CsvSummary {
         summaries,
         customer_keys,
+        transactions: log.transactions.len() as u64,
+        transactions_after_end: log.transactions.iter().filter(|t| t.day > end).count() as u64,
+        last_day: log.transactions.iter().map(|t| t.day).max(),
+        observation_end_day: Some(end),
     })
 }
 
 /// Same customers, counts and periods; amounts to rounding (the fold sums in file
-/// order). Also with the file cut in two halves folded apart, whatever its size.
+/// order). Also with the file cut in two halves folded apart, whatever its size, and
+/// cut in up to seven chunks for the numeric path. The transaction reader gives the
+/// reference parser's answer exactly.
 fn check(bytes: &[u8], options: &CsvOptions, scale: &TimeScale, end: i32) {
     let want = reference(bytes, options, scale, end);
     check_against(summarize_csv(bytes, options, scale, end), &want, bytes);
-    if let Ok(Ok(split)) = summarize_fast(bytes, options, scale, end, 1) {
+    if let Ok(Ok(split)) = summarize_fast(bytes, options, scale, Some(end), 1) {
         check_against(Ok(split), &want, bytes);
     }
+    for chunks in [2, 7] {
+        check_against(
+            summarize_csv_inner(bytes, options, scale, Some(end), chunks, 1),
+            &want,
+            bytes,
+        );
+    }
+    assert_eq!(
+        read_transactions(bytes, options),
+        parse::transactions_csv_with(bytes, options),
+        "input {:?}",
+        String::from_utf8_lossy(bytes)
+    );
 }
 
 fn check_against(
@@ -39,6 +58,10 @@ fn check_against(
     match (&got, want) {
         (Ok(g), Ok(w)) => {
             assert_eq!(g.customer_keys, w.customer_keys);
+            assert_eq!(
+                (g.transactions, g.transactions_after_end, g.last_day),
+                (w.transactions, w.transactions_after_end, w.last_day)
+            );
             assert_eq!(g.summaries.len(), w.summaries.len());
             for (a, b) in g.summaries.iter().zip(&w.summaries) {
                 assert_eq!(
@@ -182,7 +205,7 @@ fn dense_and_hashed_numeric_ids_and_text_ids_intern_consistently() {
             (2, false)
         ]
     );
-    assert_eq!(interner.keys.get(3), Some("05"));
+    assert_eq!(interner.keys.get(3).as_deref(), Some("05"));
     assert_eq!(interner.keys.get(4), None);
 }
 

@@ -25,6 +25,36 @@ fn compress_merges_identical_rows_and_keeps_the_total_weight() {
     assert_eq!(compressed.len(), keys.len());
 }
 
+/// Above the parallel threshold the counts are made per part and merged: the same
+/// weighted rows as counting them one by one.
+#[test]
+fn compress_in_parallel_parts_counts_like_one_pass() {
+    let rows: Vec<CustomerRow> = (0..3 * PARALLEL_ROWS_MIN as u32)
+        .map(|i| {
+            let x = i % 7;
+            let age = f64::from(10 + i % 13);
+            row(x, if x == 0 { 0.0 } else { f64::from(i % 5 + 1) }, age)
+        })
+        .collect();
+    let mut want: std::collections::BTreeMap<(u32, u64, u64), f64> = Default::default();
+    for r in &rows {
+        *want
+            .entry((r.frequency, r.recency.to_bits(), r.age.to_bits()))
+            .or_default() += 1.0;
+    }
+    let got = compress(&rows);
+    assert_eq!(got.len(), want.len());
+    for w in &got {
+        assert_eq!(
+            want[&(w.frequency, w.recency.to_bits(), w.age.to_bits())],
+            w.weight
+        );
+    }
+    assert!(got.windows(2).all(
+        |p| (p[0].frequency, p[0].recency, p[0].age) < (p[1].frequency, p[1].recency, p[1].age)
+    ));
+}
+
 #[test]
 fn degenerate_data_is_an_error() {
     let w = |r: CustomerRow| WeightedRow {

@@ -67,3 +67,22 @@ fn scoring_rewards_recent_frequent_big_spenders() {
         ]
     );
 }
+
+#[test]
+fn scoring_summaries_equals_scoring_their_inputs() {
+    let summaries: Vec<CustomerSummary> = (0..500u32)
+        .map(|i| CustomerSummary {
+            customer: u64::from(i),
+            frequency: i % 9,
+            recency: if i % 9 == 0 { 0.0 } else { f64::from(i % 31) },
+            age: 40.0 + f64::from(i % 17),
+            monetary_value: if i % 9 == 0 {
+                0.0
+            } else {
+                f64::from(i % 23) * 1.5
+            },
+        })
+        .collect();
+    let inputs: Vec<RfmInput> = summaries.iter().map(Into::into).collect();
+    assert_eq!(score_summaries(&summaries), score(&inputs));
+}

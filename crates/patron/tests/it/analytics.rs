@@ -256,6 +256,106 @@ fn bad_input_names_file_line_and_column() {
     );
 }
 
+/// Numeric customer ids take the one-pass CSV summary (fit, predict, clv, summary):
+/// its answers match the transaction path's, and bad input still names file, line, column.
+#[test]
+fn numeric_csv_takes_the_fast_path_with_the_same_answers_and_errors() {
+    // CDNOW's sample as a lifetimes-layout CSV: numeric ids, ISO dates, in weeks.
+    let cdnow_text = std::fs::read_to_string(CDNOW_SAMPLE).unwrap();
+    let mut text = String::from("customer_id,date,amount\n");
+    for line in cdnow_text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let d = f[2];
+        let id: u32 = f[1].parse().unwrap();
+        text += &format!("{id},{}-{}-{},{}\n", &d[..4], &d[4..6], &d[6..], f[4]);
+    }
+    let log = TempFile::new("fast.csv", &text);
+    let csv = |command: &str, extra: &[&str]| {
+        let mut args = vec!["analytics", command, log.path(), "--multiplier", "7"];
+        args.extend(extra);
+        patron(&args)
+    };
+    let cdnow = |command: &str, extra: &[&str]| {
+        let mut args = vec!["analytics", command, CDNOW_SAMPLE, "--format", "cdnow"];
+        args.extend(extra);
+        patron(&args)
+    };
+    // The one-pass summary gives the transaction path's answers.
+    let fast = csv("summary", &["--output", "csv"]);
+    assert!(fast.ok, "{}", fast.stderr);
+    let reference = cdnow("summary", &["--output", "csv"]);
+    assert!(
+        fast.stdout == reference.stdout,
+        "the one-pass summary differs from the transaction path's"
+    );
+    let ours = fit_json(&csv("fit", &["--output", "json"]));
+    let fitted = fit_json(&cdnow("fit", &["--output", "json"]));
+    assert_eq!(ours["customers"], 2_357);
+    for name in ["r", "alpha", "a", "b"] {
+        let (got, want) = (
+            ours["parameters"][name].as_f64().unwrap(),
+            fitted["parameters"][name].as_f64().unwrap(),
+        );
+        close(name, got, want, 1e-9 * want.abs());
+    }
+    let clv = json_value(&csv("clv", &["--output", "json"]), "clv_total");
+    let clv_reference = json_value(&cdnow("clv", &["--output", "json"]), "clv_total");
+    close(
+        "clv_total",
+        clv.as_f64().unwrap(),
+        clv_reference.as_f64().unwrap(),
+        0.01,
+    );
+    let predicted = json_value(&csv("predict", &["--output", "json"]), "expected_purchases");
+    let predicted_reference = json_value(
+        &cdnow("predict", &["--output", "json"]),
+        "expected_purchases",
+    );
+    assert_eq!(predicted, predicted_reference);
+    let until = csv("summary", &["--observation-end", "1997-12-31"]);
+    assert!(
+        until.ok && until.stderr.contains("after the observation end"),
+        "{}",
+        until.stderr
+    );
+
+    for (name, content, command, wants) in [
+        (
+            "fast-date.csv",
+            "customer_id,date,amount\n1,2020-01-01,1\n2,2020-13-01,1\n",
+            "fit",
+            &["line 3, column 3", "2020-13-01"][..],
+        ),
+        (
+            "fast-negative.csv",
+            "customer_id,date,amount\n1,2020-01-01,1\n1,2020-01-02,-5\n",
+            "clv",
+            &["line 3, column 14", "-5"][..],
+        ),
+        (
+            "fast-column.csv",
+            "customer_id,day,amount\n1,2020-01-01,1\n",
+            "predict",
+            &["line 1", "no date column"][..],
+        ),
+        ("fast-empty.csv", "", "fit", &["no transactions"][..]),
+        (
+            "fast-header-only.csv",
+            "customer_id,date,amount\n",
+            "summary",
+            &["no transactions"][..],
+        ),
+    ] {
+        let file = TempFile::new(name, content);
+        let run = patron(&["analytics", command, file.path()]);
+        assert!(!run.ok, "{name}: {}", run.stdout);
+        assert!(run.stderr.contains(file.path()), "{name}: {}", run.stderr);
+        for want in wants {
+            assert!(run.stderr.contains(want), "{name}: {want}: {}", run.stderr);
+        }
+    }
+}
+
 #[test]
 fn degenerate_data_is_reported_not_printed_as_nan() {
     let one = TempFile::new(
