@@ -651,10 +651,13 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
     })
 }
 
-/// A digest of what an evaluation asks to persist: its policy, its clock events up to now and
-/// its next timer. Equal digests mean the same rows were written last time.
+/// A digest of what an evaluation asks to persist: its policy, its clock events up to now, its
+/// next timer and its calendar horizon (see [`horizon_micros`]). Equal digests mean the same
+/// rows were written last time.
 fn evaluation_digest(e: &Evaluation) -> i64 {
     let mut h = fnv1a(0xcbf2_9ce4_8422_2325, e.policy.name.as_bytes());
+    h = fnv1a(h, &e.calendar_id.to_le_bytes());
+    h = fnv1a(h, &horizon_micros(e).to_le_bytes());
     for ev in &e.state.events {
         h = fnv1a(h, ev.kind.as_str().as_bytes());
         h = fnv1a(h, &ev.instance.to_le_bytes());
@@ -664,6 +667,15 @@ fn evaluation_digest(e: &Evaluation) -> i64 {
     let timer = sla::next_timer(&e.state).map_or(i64::MIN, Timestamp::as_microsecond);
     h = fnv1a(h, &timer.to_le_bytes());
     h as i64
+}
+
+/// How far the evaluation looked at its calendar, as stored in `tickets.sla_horizon`
+/// (`i64::MIN`: not at all). A calendar edit whose first difference is after it cannot change
+/// the ticket's clocks ([`domain::sla::SlaState::calendar_horizon`]).
+fn horizon_micros(e: &Evaluation) -> i64 {
+    e.state
+        .calendar_horizon
+        .map_or(i64::MIN, Timestamp::as_microsecond)
 }
 
 /// Persists what an evaluation found (see [`reevaluate`]). `known_digest` is the ticket's
@@ -758,11 +770,15 @@ fn apply_evaluation(
     if !unchanged {
         store::desk_ops::update_sla(
             tx,
-            t.id,
-            &evaluation.policy.name,
-            next_due.map(Timestamp::as_microsecond),
-            breached,
-            digest,
+            &store::desk_ops::SlaUpdate {
+                id: t.id,
+                policy: &evaluation.policy.name,
+                next_due_micros: next_due.map(Timestamp::as_microsecond),
+                breached,
+                digest,
+                horizon_micros: horizon_micros(&evaluation),
+                calendar_id: evaluation.calendar_id,
+            },
         )?;
     }
     Ok(())
@@ -1477,6 +1493,7 @@ impl App {
         let now = self.now_micros();
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
+            let edit = calendar_edit(tx, id, &spec)?;
             let version = rows::put_calendar(tx, id, &normalized.name, &text, now)?;
             enqueue_recompute(
                 tx,
@@ -1484,6 +1501,7 @@ impl App {
                 now,
                 attempts_max,
                 &format!("calendar:{id}:{version}"),
+                Some(&edit),
             )?;
             store::audit::insert(
                 tx,
@@ -1544,7 +1562,7 @@ impl App {
                 }
             }
             rows::replace_policies(tx, &stored, now)?;
-            enqueue_recompute(tx, 0, now, attempts_max, &format!("policies:{now}"))?;
+            enqueue_recompute(tx, 0, now, attempts_max, &format!("policies:{now}"), None)?;
             store::audit::insert(
                 tx,
                 now,
@@ -1564,9 +1582,24 @@ impl App {
         let result = if let Some(id) = value.get("ticket_id").and_then(|v| v.as_i64()) {
             self.sla_timer(id)
         } else if let Some(after) = value.get("recompute_after").and_then(|v| v.as_i64()) {
+            // A calendar edit names the calendar and its first difference; a policy edit
+            // (or a job from before migration 17) recomputes every open ticket.
+            let edit = match (
+                value.get("calendar_id").and_then(|v| v.as_i64()),
+                value.get("changed_from").and_then(|v| v.as_i64()),
+            ) {
+                (Some(calendar_id), Some(changed_from_micros)) => {
+                    Some(store::desk_ops::CalendarEdit {
+                        calendar_id,
+                        changed_from_micros,
+                    })
+                }
+                _ => None,
+            };
             self.sla_recompute_page(
                 after,
                 value.get("tag").and_then(|v| v.as_str()).unwrap_or(""),
+                edit.as_ref(),
             )
         } else {
             return Err("payload names no ticket_id or recompute_after".to_owned());
@@ -1587,8 +1620,14 @@ impl App {
         })
     }
 
-    /// Re-evaluates a page of tickets not closed, then schedules the next page.
-    fn sla_recompute_page(&self, after: i64, tag: &str) -> AppResult<()> {
+    /// Re-evaluates a page of tickets not closed (after a calendar edit: those it may
+    /// affect), then schedules the next page.
+    fn sla_recompute_page(
+        &self,
+        after: i64,
+        tag: &str,
+        edit: Option<&store::desk_ops::CalendarEdit>,
+    ) -> AppResult<()> {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
@@ -1598,12 +1637,13 @@ impl App {
                 SLA_RECOMPUTE_PAGE_TICKETS,
                 now,
                 attempts_max,
+                edit,
             )?;
             if let Some(last) = chunk
                 .last_id
                 .filter(|_| chunk.tickets as i64 == SLA_RECOMPUTE_PAGE_TICKETS)
             {
-                enqueue_recompute(tx, last, now.as_microsecond(), attempts_max, tag)?;
+                enqueue_recompute(tx, last, now.as_microsecond(), attempts_max, tag, edit)?;
             }
             anyhow::Ok(())
         })?;
@@ -1619,7 +1659,14 @@ impl App {
         let mut total = 0;
         loop {
             let chunk = self.store.write(|tx| {
-                recompute::recompute_chunk(tx, after, SLA_RECOMPUTE_PAGE_TICKETS, now, attempts_max)
+                recompute::recompute_chunk(
+                    tx,
+                    after,
+                    SLA_RECOMPUTE_PAGE_TICKETS,
+                    now,
+                    attempts_max,
+                    None,
+                )
             })?;
             total += chunk.tickets;
             match chunk.last_id {
@@ -1630,14 +1677,47 @@ impl App {
     }
 }
 
+/// What replacing calendar `id` by `spec` may change: from its first difference with the
+/// calendar in force (everything when that one is missing or broken; nothing new when equal,
+/// then only tickets without a known horizon are recomputed).
+fn calendar_edit(
+    tx: &mut Tx<'_>,
+    id: i64,
+    spec: &domain::calendar::CalendarSpec,
+) -> anyhow::Result<store::desk_ops::CalendarEdit> {
+    let new = Calendar::new(spec).map_err(|e| anyhow!("calendar {id}: {e}"))?;
+    let changed_from = match load_calendar(tx, id)? {
+        Ok(old) => match old.first_difference(&new) {
+            Ok(Some(at)) => at.as_microsecond(),
+            Ok(None) => i64::MAX,
+            Err(_) => i64::MIN,
+        },
+        Err(_) => i64::MIN,
+    };
+    Ok(store::desk_ops::CalendarEdit {
+        calendar_id: id,
+        changed_from_micros: changed_from,
+    })
+}
+
 fn enqueue_recompute(
     tx: &mut Tx<'_>,
     after: i64,
     now_micros: i64,
     attempts_max: i64,
     tag: &str,
+    edit: Option<&store::desk_ops::CalendarEdit>,
 ) -> anyhow::Result<()> {
-    let payload = json!({ "recompute_after": after, "tag": tag }).to_string();
+    let payload = match edit {
+        None => json!({ "recompute_after": after, "tag": tag }),
+        Some(e) => json!({
+            "recompute_after": after,
+            "tag": tag,
+            "calendar_id": e.calendar_id,
+            "changed_from": e.changed_from_micros,
+        }),
+    }
+    .to_string();
     let key = format!("{SLA_TIMER_JOB}:recompute:{tag}:{after}");
     store::jobs::enqueue(
         tx,

@@ -15,20 +15,33 @@ pub fn merged_into(tx: &mut Tx<'_>, id: i64) -> Result<Option<i64>> {
         .flatten())
 }
 
-/// What an SLA evaluation found, with the digest of what it persisted.
-pub fn update_sla(
-    tx: &mut Tx<'_>,
-    id: i64,
-    policy: &str,
-    next_due_micros: Option<i64>,
-    breached: bool,
-    digest: i64,
-) -> Result<()> {
+/// What an SLA evaluation found, with the digest of what it persisted and how far it looked
+/// at which calendar (`horizon_micros`: `i64::MIN` when not at all; see migration 17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaUpdate<'a> {
+    pub id: i64,
+    pub policy: &'a str,
+    pub next_due_micros: Option<i64>,
+    pub breached: bool,
+    pub digest: i64,
+    pub horizon_micros: i64,
+    pub calendar_id: i64,
+}
+
+pub fn update_sla(tx: &mut Tx<'_>, u: &SlaUpdate<'_>) -> Result<()> {
     tx.execute(
         "UPDATE tickets SET sla_policy = $2, sla_next_due_at = $3, sla_breached = $4,
-             sla_error = NULL, sla_digest = $5
+             sla_error = NULL, sla_digest = $5, sla_horizon = $6, sla_calendar_id = $7
          WHERE id = $1",
-        args![id, policy, next_due_micros, i64::from(breached), digest],
+        args![
+            u.id,
+            u.policy,
+            u.next_due_micros,
+            i64::from(u.breached),
+            u.digest,
+            u.horizon_micros,
+            u.calendar_id
+        ],
     )?;
     Ok(())
 }
@@ -459,22 +472,46 @@ pub struct BulkTicket {
     pub sla_digest: Option<i64>,
 }
 
-/// Up to `limit` tickets not closed after `after_id`, in id order, locked for the transaction
-/// on PostgreSQL (SQLite has one writer), so a chunk is read, evaluated and written as one.
+/// A calendar edit: tickets whose last evaluation looked at another calendar, or at this one
+/// only before `changed_from_micros` (its first difference), cannot be changed by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalendarEdit {
+    pub calendar_id: i64,
+    pub changed_from_micros: i64,
+}
+
+/// Which tickets a bulk read takes: not closed, and (after a calendar edit) not known to be
+/// unaffected by it. `t` is the alias of `tickets`; parameters `$3` and `$4`.
+fn affected(edit: Option<&CalendarEdit>) -> (&'static str, [i64; 2]) {
+    match edit {
+        None => ("t.status <> 'closed'", [0, 0]),
+        Some(e) => (
+            "t.status <> 'closed' AND (t.sla_horizon IS NULL OR t.sla_calendar_id IS NULL
+                 OR (t.sla_calendar_id = $3 AND t.sla_horizon >= $4))",
+            [e.calendar_id, e.changed_from_micros],
+        ),
+    }
+}
+
+/// Up to `limit` tickets not closed after `after_id` (after a calendar edit: only those it
+/// may affect), in id order, locked for the transaction on PostgreSQL (SQLite has one
+/// writer), so a chunk is read, evaluated and written as one.
 pub fn bulk_unclosed_tickets(
     tx: &mut Tx<'_>,
     after_id: i64,
     limit: i64,
+    edit: Option<&CalendarEdit>,
 ) -> Result<Vec<BulkTicket>> {
     let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    let (filter, [calendar, changed]) = affected(edit);
     let mut out = Vec::new();
     tx.query_each(
         &format!(
-            "SELECT {}, merged_into, sla_digest FROM tickets WHERE status <> 'closed' AND id > $1
-             ORDER BY id LIMIT $2{lock}",
+            "SELECT {}, merged_into, sla_digest FROM tickets t WHERE {filter} AND t.id > $1
+             ORDER BY t.id LIMIT $2{lock}",
             crate::desk::TICKET_COLUMNS
         ),
-        args![after_id, limit],
+        &args![after_id, limit, calendar, changed][..if edit.is_some() { 4 } else { 2 }],
         |r| {
             out.push(BulkTicket {
                 row: crate::desk::ticket(r)?,
@@ -508,7 +545,7 @@ pub fn bulk_clock_entries(
     last_id: i64,
 ) -> Result<Vec<ClockEntryRow>> {
     let mut out = Vec::new();
-    each_clock_entry(tx, first_id, last_id, |e| {
+    each_clock_entry(tx, first_id, last_id, None, |e| {
         out.push(e);
         Ok(())
     })?;
@@ -516,19 +553,36 @@ pub fn bulk_clock_entries(
 }
 
 /// The same entries as [`bulk_clock_entries`], handed to `each` as they are read (the bulk
-/// recompute evaluates a ticket as soon as its last entry is read).
+/// recompute evaluates a ticket as soon as its last entry is read). After a calendar edit,
+/// only the entries of the tickets [`bulk_unclosed_tickets`] takes with the same `edit`.
 pub fn each_clock_entry(
     tx: &mut Tx<'_>,
     first_id: i64,
     last_id: i64,
+    edit: Option<&CalendarEdit>,
     mut each: impl FnMut(ClockEntryRow) -> Result<()>,
 ) -> Result<()> {
-    tx.query_each(
-        "SELECT ticket_id, id, at, kind, sender, ack_only, value, previous FROM ticket_events
+    let sql = match edit {
+        None => {
+            "SELECT ticket_id, id, at, kind, sender, ack_only, value, previous FROM ticket_events
          WHERE ticket_id >= $1 AND ticket_id <= $2
            AND kind IN ('message', 'note', 'follow_up', 'status')
-         ORDER BY ticket_id, id",
-        args![first_id, last_id],
+         ORDER BY ticket_id, id"
+                .to_owned()
+        }
+        Some(_) => format!(
+            "SELECT e.ticket_id, e.id, e.at, e.kind, e.sender, e.ack_only, e.value, e.previous
+             FROM tickets t JOIN ticket_events e ON e.ticket_id = t.id
+             WHERE t.id >= $1 AND t.id <= $2 AND {}
+               AND e.kind IN ('message', 'note', 'follow_up', 'status')
+             ORDER BY e.ticket_id, e.id",
+            affected(edit).0
+        ),
+    };
+    let [calendar, changed] = affected(edit).1;
+    tx.query_each(
+        &sql,
+        &args![first_id, last_id, calendar, changed][..if edit.is_some() { 4 } else { 2 }],
         |r| {
             each(ClockEntryRow {
                 ticket_id: r.int(0)?,

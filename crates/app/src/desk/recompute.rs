@@ -162,15 +162,19 @@ impl Feeder<'_> {
 }
 
 /// Re-evaluates up to `limit` tickets not closed after `after_id` in the caller's transaction.
+/// After a calendar edit (`edit`), tickets it cannot affect are not even read: those whose
+/// last evaluation looked at another calendar, or at this one only before the edit's first
+/// difference (`tickets.sla_horizon`, see [`domain::sla::SlaState::calendar_horizon`]).
 pub(crate) fn recompute_chunk(
     tx: &mut Tx<'_>,
     after_id: i64,
     limit: i64,
     now: Timestamp,
     attempts_max: i64,
+    edit: Option<&desk_ops::CalendarEdit>,
 ) -> anyhow::Result<ChunkReport> {
     let watch = crate::sys::Stopwatch::start();
-    let tickets = desk_ops::bulk_unclosed_tickets(tx, after_id, limit)?;
+    let tickets = desk_ops::bulk_unclosed_tickets(tx, after_id, limit, edit)?;
     let (Some(first), Some(last)) = (tickets.first(), tickets.last()) else {
         return Ok(ChunkReport::default());
     };
@@ -228,7 +232,7 @@ pub(crate) fn recompute_chunk(
             send,
         };
         let mut pending: Vec<ClockEntryRow> = Vec::new();
-        let mut fed = desk_ops::each_clock_entry(tx, first_id, last_id, |e| {
+        let mut fed = desk_ops::each_clock_entry(tx, first_id, last_id, edit, |e| {
             if let Some(p) = pending
                 .first()
                 .map(|p| p.ticket_id)

@@ -19,4 +19,5 @@ mod intake;
 mod jobs;
 mod loyalty;
 mod model;
+mod sla_recompute;
 mod tidy;
