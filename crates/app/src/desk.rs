@@ -678,10 +678,8 @@ fn horizon_micros(e: &Evaluation) -> i64 {
         .map_or(i64::MIN, Timestamp::as_microsecond)
 }
 
-/// Persists what an evaluation found (see [`reevaluate`]). `known_digest` is the ticket's
-/// stored [`evaluation_digest`] when the caller read it (the bulk recompute): when the new
-/// evaluation has the same digest, its events and timer were persisted before and only the
-/// queue fields are checked. Shared with the bulk recompute ([`recompute`]).
+/// Persists what an evaluation found (see [`reevaluate`]): the same code as the bulk
+/// recompute's, for one ticket ([`recompute::persist`]).
 fn apply_evaluation(
     tx: &mut Tx<'_>,
     t: &TicketRow,
@@ -690,98 +688,16 @@ fn apply_evaluation(
     now: Timestamp,
     attempts_max: i64,
 ) -> anyhow::Result<()> {
-    let evaluation = match evaluation {
-        Ok(e) => e,
-        Err(reason) => {
-            if t.sla_error.as_deref() != Some(reason.as_str()) {
-                tracing::warn!(ticket_id = t.id, %reason, "SLA clocks cannot be computed");
-                rows::update_sla(tx, t.id, None, None, t.sla_breached, Some(&reason))?;
-            }
-            return Ok(());
-        }
-    };
-    let digest = evaluation_digest(&evaluation);
-    let same = known_digest == Some(digest);
-    let now_micros = now.as_microsecond();
-    let mut breached = t.sla_breached;
-    let new_events = if same {
-        // The same events and timer as last time: they were persisted then.
-        Vec::new()
-    } else {
-        let persisted = stored_clock_events(&rows::sla_events_of(tx, t.id)?);
-        breached = persisted.iter().any(|e| e.action == ClockAction::Breach);
-        sla::new_events(&persisted, &evaluation.state)
-    };
-    for e in new_events {
-        let inserted = rows::insert_sla_event(
-            tx,
-            &SlaEventRow {
-                ticket_id: t.id,
-                clock: e.kind.as_str().to_owned(),
-                instance: i64::from(e.instance),
-                action: action_as_str(e.action).to_owned(),
-                at_micros: e.at.as_microsecond(),
-                policy: evaluation.policy.name.clone(),
-                recorded_at_micros: now_micros,
-            },
-        )?;
-        if inserted && matches!(e.action, ClockAction::Warn | ClockAction::Breach) {
-            let entry = TicketEvent::Sla {
-                clock: e.kind,
-                instance: e.instance,
-                action: e.action,
-            };
-            rows::append_event(tx, &event_row(t.id, e.at, "system", &entry))?;
-            if e.action == ClockAction::Breach {
-                breached = true;
-                tracing::info!(ticket_id = t.id, clock = %e.kind, instance = e.instance, "SLA breached");
-            }
-        }
-    }
-    if let Some(due) = sla::next_timer(&evaluation.state).filter(|_| !same) {
-        let micros = due.as_microsecond();
-        let key = format!("{SLA_TIMER_JOB}:{}:{micros}", t.id);
-        let payload = json!({ "ticket_id": t.id }).to_string();
-        store::jobs::enqueue(
-            tx,
-            &store::jobs::NewJob {
-                kind: SLA_TIMER_JOB,
-                payload: &payload,
-                due_at_micros: micros,
-                max_attempts: attempts_max,
-                dedupe_key: Some(&key),
-                now_micros,
-            },
-        )?;
-    }
-    let next_due = evaluation
-        .state
-        .clocks
-        .iter()
-        .filter(|c| !c.is_stopped() && c.paused_since.is_none())
-        .filter_map(|c| c.due_at)
-        .min();
-    // Unchanged queue fields are not written again (a recompute touches only what moved).
-    let unchanged = t.sla_policy.as_deref() == Some(evaluation.policy.name.as_str())
-        && t.sla_next_due_at == next_due
-        && t.sla_breached == breached
-        && t.sla_error.is_none()
-        && same;
-    if !unchanged {
-        store::desk_ops::update_sla(
-            tx,
-            &store::desk_ops::SlaUpdate {
-                id: t.id,
-                policy: &evaluation.policy.name,
-                next_due_micros: next_due.map(Timestamp::as_microsecond),
-                breached,
-                digest,
-                horizon_micros: horizon_micros(&evaluation),
-                calendar_id: evaluation.calendar_id,
-            },
-        )?;
-    }
-    Ok(())
+    recompute::persist(
+        tx,
+        vec![recompute::Outcome {
+            ticket: t,
+            evaluation,
+            known_digest,
+        }],
+        now,
+        attempts_max,
+    )
 }
 
 fn refused(e: desk::TicketRefusal) -> AppError {

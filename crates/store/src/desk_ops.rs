@@ -623,3 +623,167 @@ pub fn bulk_sla_events(
     })
     .collect()
 }
+
+/// Ticket ids per `IN (…)` list (a power of two, see [`crate::events::statement_chunks`]).
+const IDS_PER_STATEMENT: usize = 512;
+
+/// The persisted SLA events of `ids`, per ticket in order (the bulk recompute reads those of
+/// the tickets whose evaluation changed with one statement per 512 tickets).
+pub fn sla_events_of_many(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<crate::desk::SlaEventRow>> {
+    let mut out = Vec::new();
+    for chunk in crate::events::statement_chunks(ids, IDS_PER_STATEMENT) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let params: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::Int(*id)).collect();
+        tx.query_each(
+            &format!(
+                "SELECT ticket_id, clock, instance, action, at, policy, recorded_at FROM sla_events
+                 WHERE ticket_id IN ({list}) ORDER BY ticket_id, id"
+            ),
+            &params,
+            |r| {
+                out.push(crate::desk::SlaEventRow {
+                    ticket_id: r.int(0)?,
+                    clock: r.text(1)?.to_owned(),
+                    instance: r.int(2)?,
+                    action: r.text(3)?.to_owned(),
+                    at_micros: r.int(4)?,
+                    policy: r.text(5)?.to_owned(),
+                    recorded_at_micros: r.int(6)?,
+                });
+                Ok(())
+            },
+        )?;
+    }
+    Ok(out)
+}
+
+/// Stores SLA events with multi-row statements; for each, whether it was stored (false: the
+/// same once-only action of the clock instance, or the same pause at the same instant, was
+/// stored already — see [`crate::desk::insert_sla_event`]). Rows are stored in order.
+pub fn insert_sla_events(tx: &mut Tx<'_>, rows: &[crate::desk::SlaEventRow]) -> Result<Vec<bool>> {
+    type Key = (i64, String, i64, String, i64);
+    let mut stored: std::collections::HashSet<Key> = std::collections::HashSet::new();
+    for chunk in crate::events::statement_chunks(rows, crate::events::BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO sla_events (ticket_id, clock, instance, action, at, policy, recorded_at)
+             VALUES {} ON CONFLICT DO NOTHING RETURNING ticket_id, clock, instance, action, at",
+            crate::events::placeholders(chunk.len(), 7, 1)
+        );
+        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 7);
+        for e in chunk {
+            params.extend_from_slice(args![
+                e.ticket_id,
+                e.clock.as_str(),
+                e.instance,
+                e.action.as_str(),
+                e.at_micros,
+                e.policy.as_str(),
+                e.recorded_at_micros
+            ]);
+        }
+        tx.query_each(&sql, &params, |r| {
+            stored.insert((
+                r.int(0)?,
+                r.text(1)?.to_owned(),
+                r.int(2)?,
+                r.text(3)?.to_owned(),
+                r.int(4)?,
+            ));
+            Ok(())
+        })?;
+    }
+    Ok(rows
+        .iter()
+        .map(|e| {
+            stored.contains(&(
+                e.ticket_id,
+                e.clock.clone(),
+                e.instance,
+                e.action.clone(),
+                e.at_micros,
+            ))
+        })
+        .collect())
+}
+
+/// Appends entries to ticket logs with multi-row statements, in order (the bulk recompute's
+/// warnings and breaches; the same columns as [`crate::desk::append_event`]).
+pub fn append_events_many(tx: &mut Tx<'_>, rows: &[crate::desk::TicketEventRow]) -> Result<()> {
+    for chunk in crate::events::statement_chunks(rows, crate::events::BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO ticket_events (ticket_id, at, kind, actor, sender, ack_only, body, value,
+                                        previous, other_id, clock, instance, action)
+             VALUES {}",
+            crate::events::placeholders(chunk.len(), 13, 1)
+        );
+        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 13);
+        for e in chunk {
+            params.extend_from_slice(args![
+                e.ticket_id,
+                e.at_micros,
+                e.kind.as_str(),
+                e.actor.as_str(),
+                e.sender.as_deref(),
+                i64::from(e.ack_only),
+                e.body.as_deref(),
+                e.value.as_deref(),
+                e.previous.as_deref(),
+                e.other_id,
+                e.clock.as_deref(),
+                e.instance,
+                e.action.as_deref()
+            ]);
+        }
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// [`update_sla`] for many tickets, with multi-row statements.
+pub fn update_sla_many(tx: &mut Tx<'_>, updates: &[SlaUpdate<'_>]) -> Result<()> {
+    for chunk in crate::events::statement_chunks(updates, crate::events::BATCH_STATEMENT_ROWS) {
+        // Typed placeholders: PostgreSQL infers nothing from a bare VALUES list.
+        let mut values = String::with_capacity(chunk.len() * 120);
+        for i in 0..chunk.len() {
+            let p = i * 7;
+            if i > 0 {
+                values.push_str(", ");
+            }
+            values.push_str(&format!(
+                "(CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), \
+                 CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7
+            ));
+        }
+        let sql = format!(
+            "WITH v (id, policy, next_due, breached, digest, horizon, calendar_id) AS (VALUES {values})
+             UPDATE tickets SET sla_policy = v.policy, sla_next_due_at = v.next_due,
+                 sla_breached = v.breached, sla_error = NULL, sla_digest = v.digest,
+                 sla_horizon = v.horizon, sla_calendar_id = v.calendar_id
+             FROM v WHERE tickets.id = v.id"
+        );
+        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 7);
+        for u in chunk {
+            params.extend_from_slice(args![
+                u.id,
+                u.policy,
+                u.next_due_micros,
+                i64::from(u.breached),
+                u.digest,
+                u.horizon_micros,
+                u.calendar_id
+            ]);
+        }
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
