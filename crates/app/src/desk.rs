@@ -651,13 +651,10 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
     })
 }
 
-/// A digest of what an evaluation asks to persist: its policy, its clock events up to now, its
-/// next timer and its calendar horizon (see [`horizon_micros`]). Equal digests mean the same
-/// rows were written last time.
+/// A digest of what an evaluation asks to persist: its policy, its clock events up to now and
+/// its next timer. Equal digests mean the same rows were written last time.
 fn evaluation_digest(e: &Evaluation) -> i64 {
     let mut h = fnv1a(0xcbf2_9ce4_8422_2325, e.policy.name.as_bytes());
-    h = fnv1a(h, &e.calendar_id.to_le_bytes());
-    h = fnv1a(h, &horizon_micros(e).to_le_bytes());
     for ev in &e.state.events {
         h = fnv1a(h, ev.kind.as_str().as_bytes());
         h = fnv1a(h, &ev.instance.to_le_bytes());
@@ -693,7 +690,11 @@ fn apply_evaluation(
         vec![recompute::Outcome {
             ticket: t,
             evaluation,
-            known_digest,
+            known: known_digest.map(|digest| recompute::Known {
+                digest: Some(digest),
+                horizon: None,
+                calendar_id: None,
+            }),
         }],
         now,
         attempts_max,

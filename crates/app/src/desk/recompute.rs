@@ -272,7 +272,11 @@ pub(crate) fn recompute_chunk(
             Ok(Outcome {
                 ticket: &t.row,
                 evaluation: evaluation?,
-                known_digest: t.sla_digest,
+                known: Some(Known {
+                    digest: t.sla_digest,
+                    horizon: t.sla_horizon,
+                    calendar_id: t.sla_calendar_id,
+                }),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -290,14 +294,23 @@ pub(crate) fn recompute_chunk(
     })
 }
 
-/// One ticket's evaluation to persist. `known_digest` is the ticket's stored
-/// [`super::evaluation_digest`] when the caller read it (the bulk recompute): when the new
-/// evaluation has the same digest, its events and timer were persisted before and only the
-/// queue fields are checked.
+/// One ticket's evaluation to persist, with what the caller read of its last one (the bulk
+/// recompute reads it; a single ticket's re-evaluation does not).
 pub(super) struct Outcome<'a> {
     pub ticket: &'a TicketRow,
     pub evaluation: Result<Evaluation, String>,
-    pub known_digest: Option<i64>,
+    pub known: Option<Known>,
+}
+
+/// What the last evaluation of a ticket stored besides its queue fields.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Known {
+    /// [`super::evaluation_digest`]: when the new evaluation has the same, its events and timer
+    /// were persisted before and only the queue fields are checked.
+    pub digest: Option<i64>,
+    /// `tickets.sla_horizon` and `sla_calendar_id`.
+    pub horizon: Option<i64>,
+    pub calendar_id: Option<i64>,
 }
 
 /// An evaluation on its way to the store.
@@ -306,6 +319,7 @@ struct Pending<'a> {
     evaluation: Evaluation,
     digest: i64,
     same: bool,
+    known: Option<Known>,
     breached: bool,
     /// Index of the ticket's first new clock event in the batch, and how many.
     events: (usize, usize),
@@ -322,6 +336,7 @@ pub(super) fn persist(
     attempts_max: i64,
 ) -> anyhow::Result<()> {
     let now_micros = now.as_microsecond();
+    let watch = crate::sys::Stopwatch::start();
     let mut pending = Vec::with_capacity(outcomes.len());
     for o in outcomes {
         let t = o.ticket;
@@ -338,7 +353,8 @@ pub(super) fn persist(
                     ticket: t,
                     evaluation,
                     digest,
-                    same: o.known_digest == Some(digest),
+                    same: o.known.and_then(|k| k.digest) == Some(digest),
+                    known: o.known,
                     breached: t.sla_breached,
                     events: (0, 0),
                 });
@@ -376,6 +392,7 @@ pub(super) fn persist(
             new_events.push(e);
         }
     }
+    let read_stored = watch.elapsed();
     let inserted = desk_ops::insert_sla_events(tx, &new_rows)?;
     let mut log = Vec::new();
     for p in pending.iter_mut() {
@@ -400,6 +417,7 @@ pub(super) fn persist(
         }
     }
     desk_ops::append_events_many(tx, &log)?;
+    let events_written = watch.elapsed();
     let timers: Vec<(i64, i64, String, String)> = pending
         .iter()
         .filter(|p| !p.same)
@@ -426,6 +444,7 @@ pub(super) fn persist(
         })
         .collect();
     store::jobs::enqueue_many(tx, &jobs)?;
+    let timers_written = watch.elapsed();
     let mut updates = Vec::new();
     for p in &pending {
         let t = p.ticket;
@@ -442,7 +461,11 @@ pub(super) fn persist(
             && t.sla_next_due_at == next_due
             && t.sla_breached == p.breached
             && t.sla_error.is_none()
-            && p.same;
+            && p.same
+            && p.known.is_some_and(|k| {
+                k.horizon == Some(horizon_micros(&p.evaluation))
+                    && k.calendar_id == Some(p.evaluation.calendar_id)
+            });
         if !unchanged {
             updates.push(desk_ops::SlaUpdate {
                 id: t.id,
@@ -456,5 +479,19 @@ pub(super) fn persist(
         }
     }
     desk_ops::update_sla_many(tx, &updates)?;
+    if pending.len() > 1 {
+        tracing::debug!(
+            tickets = pending.len(),
+            changed = changed.len(),
+            events = new_rows.len(),
+            timers = jobs.len(),
+            updates = updates.len(),
+            read_stored_ms = read_stored.as_millis() as u64,
+            events_ms = events_written.as_millis() as u64,
+            timers_ms = timers_written.as_millis() as u64,
+            updated_ms = watch.elapsed().as_millis() as u64,
+            "SLA evaluations persisted"
+        );
+    }
     Ok(())
 }
