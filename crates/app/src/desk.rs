@@ -706,10 +706,17 @@ fn evaluation_digest(e: &Evaluation) -> i64 {
     h as i64
 }
 
-/// Persists what an evaluation found (see [`reevaluate`]). `known_digest` is the ticket's
-/// stored [`evaluation_digest`] when the caller read it (the bulk recompute): when the new
-/// evaluation has the same digest, its events and timer were persisted before and only the
-/// queue fields are checked. Shared with the bulk recompute ([`recompute`]).
+/// How far the evaluation looked at its calendar, as stored in `tickets.sla_horizon`
+/// (`i64::MIN`: not at all). A calendar edit whose first difference is after it cannot change
+/// the ticket's clocks ([`domain::sla::SlaState::calendar_horizon`]).
+fn horizon_micros(e: &Evaluation) -> i64 {
+    e.state
+        .calendar_horizon
+        .map_or(i64::MIN, Timestamp::as_microsecond)
+}
+
+/// Persists what an evaluation found (see [`reevaluate`]): the same code as the bulk
+/// recompute's, for one ticket ([`recompute::persist`]).
 fn apply_evaluation(
     tx: &mut Tx<'_>,
     t: &TicketRow,
@@ -718,94 +725,20 @@ fn apply_evaluation(
     now: Timestamp,
     attempts_max: i64,
 ) -> anyhow::Result<()> {
-    let evaluation = match evaluation {
-        Ok(e) => e,
-        Err(reason) => {
-            if t.sla_error.as_deref() != Some(reason.as_str()) {
-                tracing::warn!(ticket_id = t.id, %reason, "SLA clocks cannot be computed");
-                rows::update_sla(tx, t.id, None, None, t.sla_breached, Some(&reason))?;
-            }
-            return Ok(());
-        }
-    };
-    let digest = evaluation_digest(&evaluation);
-    let same = known_digest == Some(digest);
-    let now_micros = now.as_microsecond();
-    let mut breached = t.sla_breached;
-    let new_events = if same {
-        // The same events and timer as last time: they were persisted then.
-        Vec::new()
-    } else {
-        let persisted = stored_clock_events(&rows::sla_events_of(tx, t.id)?);
-        breached = persisted.iter().any(|e| e.action == ClockAction::Breach);
-        sla::new_events(&persisted, &evaluation.state)
-    };
-    for e in new_events {
-        let inserted = rows::insert_sla_event(
-            tx,
-            &SlaEventRow {
-                ticket_id: t.id,
-                clock: e.kind.as_str().to_owned(),
-                instance: i64::from(e.instance),
-                action: action_as_str(e.action).to_owned(),
-                at_micros: e.at.as_microsecond(),
-                policy: evaluation.policy.name.clone(),
-                recorded_at_micros: now_micros,
-            },
-        )?;
-        if inserted && matches!(e.action, ClockAction::Warn | ClockAction::Breach) {
-            let entry = TicketEvent::Sla {
-                clock: e.kind,
-                instance: e.instance,
-                action: e.action,
-            };
-            rows::append_event(tx, &event_row(t.id, e.at, "system", &entry))?;
-            if e.action == ClockAction::Breach {
-                breached = true;
-                tracing::info!(ticket_id = t.id, clock = %e.kind, instance = e.instance, "SLA breached");
-            }
-        }
-    }
-    if let Some(due) = sla::next_timer(&evaluation.state).filter(|_| !same) {
-        let micros = due.as_microsecond();
-        let key = format!("{SLA_TIMER_JOB}:{}:{micros}", t.id);
-        let payload = json!({ "ticket_id": t.id }).to_string();
-        store::jobs::enqueue(
-            tx,
-            &store::jobs::NewJob {
-                kind: SLA_TIMER_JOB,
-                payload: &payload,
-                due_at_micros: micros,
-                max_attempts: attempts_max,
-                dedupe_key: Some(&key),
-                now_micros,
-            },
-        )?;
-    }
-    let next_due = evaluation
-        .state
-        .clocks
-        .iter()
-        .filter(|c| !c.is_stopped() && c.paused_since.is_none())
-        .filter_map(|c| c.due_at)
-        .min();
-    // Unchanged queue fields are not written again (a recompute touches only what moved).
-    let unchanged = t.sla_policy.as_deref() == Some(evaluation.policy.name.as_str())
-        && t.sla_next_due_at == next_due
-        && t.sla_breached == breached
-        && t.sla_error.is_none()
-        && same;
-    if !unchanged {
-        store::desk_ops::update_sla(
-            tx,
-            t.id,
-            &evaluation.policy.name,
-            next_due.map(Timestamp::as_microsecond),
-            breached,
-            digest,
-        )?;
-    }
-    Ok(())
+    recompute::persist(
+        tx,
+        vec![recompute::Outcome {
+            ticket: t,
+            evaluation,
+            known: known_digest.map(|digest| recompute::Known {
+                digest: Some(digest),
+                horizon: None,
+                calendar_id: None,
+            }),
+        }],
+        now,
+        attempts_max,
+    )
 }
 
 fn refused(e: desk::TicketRefusal) -> AppError {
@@ -1625,6 +1558,7 @@ impl App {
         let now = self.now_micros();
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
+            let edit = calendar_edit(tx, id, &spec)?;
             let version = rows::put_calendar(tx, id, &normalized.name, &text, now)?;
             enqueue_recompute(
                 tx,
@@ -1632,6 +1566,7 @@ impl App {
                 now,
                 attempts_max,
                 &format!("calendar:{id}:{version}"),
+                Some(&edit),
             )?;
             store::audit::insert(
                 tx,
@@ -1692,7 +1627,7 @@ impl App {
                 }
             }
             rows::replace_policies(tx, &stored, now)?;
-            enqueue_recompute(tx, 0, now, attempts_max, &format!("policies:{now}"))?;
+            enqueue_recompute(tx, 0, now, attempts_max, &format!("policies:{now}"), None)?;
             store::audit::insert(
                 tx,
                 now,
@@ -1712,9 +1647,24 @@ impl App {
         let result = if let Some(id) = value.get("ticket_id").and_then(|v| v.as_i64()) {
             self.sla_timer(id)
         } else if let Some(after) = value.get("recompute_after").and_then(|v| v.as_i64()) {
+            // A calendar edit names the calendar and its first difference; a policy edit
+            // (or a job from before migration 17) recomputes every open ticket.
+            let edit = match (
+                value.get("calendar_id").and_then(|v| v.as_i64()),
+                value.get("changed_from").and_then(|v| v.as_i64()),
+            ) {
+                (Some(calendar_id), Some(changed_from_micros)) => {
+                    Some(store::desk_ops::CalendarEdit {
+                        calendar_id,
+                        changed_from_micros,
+                    })
+                }
+                _ => None,
+            };
             self.sla_recompute_page(
                 after,
                 value.get("tag").and_then(|v| v.as_str()).unwrap_or(""),
+                edit.as_ref(),
             )
         } else {
             return Err("payload names no ticket_id or recompute_after".to_owned());
@@ -1735,8 +1685,14 @@ impl App {
         })
     }
 
-    /// Re-evaluates a page of tickets not closed, then schedules the next page.
-    fn sla_recompute_page(&self, after: i64, tag: &str) -> AppResult<()> {
+    /// Re-evaluates a page of tickets not closed (after a calendar edit: those it may
+    /// affect), then schedules the next page.
+    fn sla_recompute_page(
+        &self,
+        after: i64,
+        tag: &str,
+        edit: Option<&store::desk_ops::CalendarEdit>,
+    ) -> AppResult<()> {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
         self.store.write(|tx| {
@@ -1746,12 +1702,13 @@ impl App {
                 SLA_RECOMPUTE_PAGE_TICKETS,
                 now,
                 attempts_max,
+                edit,
             )?;
             if let Some(last) = chunk
                 .last_id
                 .filter(|_| chunk.tickets as i64 == SLA_RECOMPUTE_PAGE_TICKETS)
             {
-                enqueue_recompute(tx, last, now.as_microsecond(), attempts_max, tag)?;
+                enqueue_recompute(tx, last, now.as_microsecond(), attempts_max, tag, edit)?;
             }
             anyhow::Ok(())
         })?;
@@ -1767,7 +1724,14 @@ impl App {
         let mut total = 0;
         loop {
             let chunk = self.store.write(|tx| {
-                recompute::recompute_chunk(tx, after, SLA_RECOMPUTE_PAGE_TICKETS, now, attempts_max)
+                recompute::recompute_chunk(
+                    tx,
+                    after,
+                    SLA_RECOMPUTE_PAGE_TICKETS,
+                    now,
+                    attempts_max,
+                    None,
+                )
             })?;
             total += chunk.tickets;
             match chunk.last_id {
@@ -1778,14 +1742,47 @@ impl App {
     }
 }
 
+/// What replacing calendar `id` by `spec` may change: from its first difference with the
+/// calendar in force (everything when that one is missing or broken; nothing new when equal,
+/// then only tickets without a known horizon are recomputed).
+fn calendar_edit(
+    tx: &mut Tx<'_>,
+    id: i64,
+    spec: &domain::calendar::CalendarSpec,
+) -> anyhow::Result<store::desk_ops::CalendarEdit> {
+    let new = Calendar::new(spec).map_err(|e| anyhow!("calendar {id}: {e}"))?;
+    let changed_from = match load_calendar(tx, id)? {
+        Ok(old) => match old.first_difference(&new) {
+            Ok(Some(at)) => at.as_microsecond(),
+            Ok(None) => i64::MAX,
+            Err(_) => i64::MIN,
+        },
+        Err(_) => i64::MIN,
+    };
+    Ok(store::desk_ops::CalendarEdit {
+        calendar_id: id,
+        changed_from_micros: changed_from,
+    })
+}
+
 fn enqueue_recompute(
     tx: &mut Tx<'_>,
     after: i64,
     now_micros: i64,
     attempts_max: i64,
     tag: &str,
+    edit: Option<&store::desk_ops::CalendarEdit>,
 ) -> anyhow::Result<()> {
-    let payload = json!({ "recompute_after": after, "tag": tag }).to_string();
+    let payload = match edit {
+        None => json!({ "recompute_after": after, "tag": tag }),
+        Some(e) => json!({
+            "recompute_after": after,
+            "tag": tag,
+            "calendar_id": e.calendar_id,
+            "changed_from": e.changed_from_micros,
+        }),
+    }
+    .to_string();
     let key = format!("{SLA_TIMER_JOB}:recompute:{tag}:{after}");
     store::jobs::enqueue(
         tx,

@@ -625,6 +625,61 @@ impl Calendar {
         }
     }
 
+    /// The start of the local date after the one containing `at`: everything
+    /// [`Calendar::end_of_business_day`] looked at to answer `at` lies before it.
+    pub(crate) fn next_midnight(&self, at: Timestamp) -> Result<Timestamp, TimeError> {
+        let date = self.local_date(at);
+        self.local_instant(date.tomorrow().map_err(|_| TimeError::OutOfRange)?, 0)
+    }
+
+    /// The first instant from which `other` may answer a business-time question differently
+    /// from `self`: `None` when the two calendars answer every question alike,
+    /// `Some(Timestamp::MIN)` when anything may change (another zone, other weekly frames, or
+    /// a changed date within four days of a UTC offset change of the zone).
+    ///
+    /// The guarantee (what lets a recompute skip tickets, see `sla::SlaState::calendar_horizon`):
+    /// every [`Basis::add_until`], [`Calendar::next_open`] and [`Basis::measure`] whose answer
+    /// (or scan limit) is before the returned instant `T`, and every
+    /// [`Calendar::end_of_business_day`] whose answer's following local midnight is before `T`,
+    /// gives the same answer on both calendars. Why: the scans visit local dates in order and
+    /// dates before the first changed date `D` have the same open spans; with a fixed UTC offset
+    /// around `D`, the spans of `D` lie in `[midnight D, midnight D+1]`, agree before `T` (the
+    /// first instant where one is open and the other is not) and later dates start after them
+    /// (even a 26 h offset change after the window cannot bring a later date before `T`).
+    pub fn first_difference(&self, other: &Calendar) -> Result<Option<Timestamp>, TimeError> {
+        if self.zone_name != other.zone_name || self.weekly != other.weekly {
+            return Ok(Some(Timestamp::MIN));
+        }
+        let dates: std::collections::BTreeSet<Date> = self
+            .exceptions
+            .keys()
+            .chain(other.exceptions.keys())
+            .copied()
+            .collect();
+        for date in dates {
+            if self.day_minutes(date) == other.day_minutes(date) {
+                continue;
+            }
+            let midnight = self.local_instant(date, 0)?;
+            let window_start = midnight
+                .checked_sub(SignedDuration::from_hours(48))
+                .unwrap_or(Timestamp::MIN);
+            let window_end = midnight
+                .checked_add(SignedDuration::from_hours(96))
+                .unwrap_or(Timestamp::MAX);
+            let transition = self.zone.following(window_start).next();
+            if transition.is_some_and(|t| t.timestamp() <= window_end) {
+                return Ok(Some(Timestamp::MIN));
+            }
+            let (mine, theirs) = (self.day_spans(date)?, other.day_spans(date)?);
+            if mine == theirs {
+                continue;
+            }
+            return Ok(Some(first_disagreement(&mine, &theirs)));
+        }
+        Ok(None)
+    }
+
     fn minute_of_day(&self, at: Timestamp, date: Date) -> u16 {
         let local = self.zone.to_datetime(at);
         if local.date() != date {
@@ -633,6 +688,18 @@ impl Calendar {
         let minutes = i32::from(local.hour()) * 60 + i32::from(local.minute());
         u16::try_from(minutes).unwrap_or(0)
     }
+}
+
+/// The first instant inside exactly one of two lists of sorted, disjoint half-open spans
+/// (the lists differ, so there is one; it is a boundary of some span).
+fn first_disagreement(a: &[Interval], b: &[Interval]) -> Timestamp {
+    let inside = |spans: &[Interval], t: Timestamp| spans.iter().any(|s| s.start <= t && t < s.end);
+    let mut points: Vec<Timestamp> = a.iter().chain(b).flat_map(|s| [s.start, s.end]).collect();
+    points.sort_unstable();
+    points
+        .into_iter()
+        .find(|&t| inside(a, t) != inside(b, t))
+        .unwrap_or(Timestamp::MIN)
 }
 
 fn search_limit(from: Timestamp) -> Result<Timestamp, TimeError> {

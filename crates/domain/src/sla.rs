@@ -652,6 +652,14 @@ pub struct SlaState {
     pub clocks: Vec<ClockState>,
     /// Sorted by instant.
     pub events: Vec<ClockEvent>,
+    /// How far the calendar was looked at for anything that decides `events`, the deadlines
+    /// and [`next_timer`]: every open span, whole local date (end-of-business-day targets) and
+    /// next opening the evaluation used lies before this instant or ends at it. `None`: nothing
+    /// depends on the calendar (only calendar-time targets). Evaluating the same timeline with
+    /// another calendar whose [`Calendar::first_difference`] is after this instant gives the
+    /// same clocks, so a recompute after a calendar edit can skip the ticket. (Elapsed time
+    /// and margins are measured up to `now` and may differ; they are shown, never stored.)
+    pub calendar_horizon: Option<Timestamp>,
 }
 
 impl SlaState {
@@ -894,6 +902,9 @@ fn instances(kind: ClockKind, replay: &Replay<'_>, policy: &Policy) -> Vec<Insta
 struct Deadline {
     due: Option<Timestamp>,
     warn: Option<Timestamp>,
+    /// How far the calendar was looked at for `due` and `warn` (see
+    /// [`SlaState::calendar_horizon`]); `None` for calendar-time targets, which never look.
+    horizon: Option<Timestamp>,
 }
 
 fn search_limit(from: Timestamp) -> Timestamp {
@@ -917,13 +928,17 @@ fn deadline(
             let due = calendar.end_of_business_day(start, days)?;
             let basis = Basis::Business(calendar);
             let amount = basis.measure(start.min(due), due, pauses)?;
-            let warn = warning_at(calendar, basis, start, amount, due, pauses, warning)?;
+            let (warn, looked) = warning_at(calendar, basis, start, amount, due, pauses, warning)?;
+            // The answer depends on whole local dates up to the deadline's.
+            let horizon = calendar.next_midnight(due)?.max(looked.unwrap_or(due));
             return Ok(Deadline {
                 due: Some(due),
                 warn,
+                horizon: Some(horizon),
             });
         }
     };
+    let looks = matches!(basis, Basis::Business(_));
     let limit = search_limit(start);
     let open_pause = pauses.last().filter(|p| p.end == Timestamp::MAX);
     let cut = open_pause.map_or(limit, |p| p.start.min(limit));
@@ -932,19 +947,23 @@ fn deadline(
             return Ok(Deadline {
                 due: None,
                 warn: None,
+                // The search looked at the calendar up to the pause.
+                horizon: looks.then_some(cut),
             });
         }
         return Err(TimeError::NoOpenTime { from: start });
     };
-    let warn = warning_at(calendar, basis, start, amount, due, pauses, warning)?;
+    let (warn, looked) = warning_at(calendar, basis, start, amount, due, pauses, warning)?;
     Ok(Deadline {
         due: Some(due),
         warn,
+        horizon: looks.then(|| looked.map_or(due, |l| l.max(due))),
     })
 }
 
 /// `lead` before `due` in the target's own time: the first instant at which `amount − lead`
-/// has been used. No warning when the lead is not shorter than the whole target.
+/// has been used. No warning when the lead is not shorter than the whole target. Also answers
+/// how far the calendar was looked at (`None`: not at all, or not beyond `due`).
 fn warning_at(
     calendar: &Calendar,
     basis: Basis<'_>,
@@ -953,21 +972,22 @@ fn warning_at(
     due: Timestamp,
     pauses: &[Interval],
     warning: Option<WarningRule>,
-) -> Result<Option<Timestamp>, TimeError> {
+) -> Result<(Option<Timestamp>, Option<Timestamp>), TimeError> {
     let Some(rule) = warning else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let Some(before) = amount.checked_sub(rule.lead).filter(|d| d.is_positive()) else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let Some(raw) = basis.add_until(start, before, pauses, due)? else {
-        return Ok(None);
+        return Ok((None, None));
     };
     match basis {
         Basis::Business(_) if !rule.outside_open_hours => {
-            Ok(Some(calendar.next_open(raw)?.min(due)))
+            let open = calendar.next_open(raw)?;
+            Ok((Some(open.min(due)), Some(open)))
         }
-        _ => Ok(Some(raw)),
+        _ => Ok((Some(raw), None)),
     }
 }
 
@@ -982,6 +1002,7 @@ pub fn evaluate(
     let replay = Replay::new(timeline, now);
     let mut clocks = Vec::new();
     let mut events = Vec::new();
+    let mut horizon: Option<Timestamp> = None;
     for kind in ClockKind::ALL {
         let Some(target) = policy.target(kind) else {
             continue;
@@ -997,7 +1018,7 @@ pub fn evaluate(
             .map(|p| p.start);
         for (number, instance) in instances(kind, &replay, policy).into_iter().enumerate() {
             let number = u32::try_from(number).unwrap_or(u32::MAX);
-            let state = clock_state(
+            let (state, looked) = clock_state(
                 kind,
                 number,
                 target,
@@ -1012,6 +1033,7 @@ pub fn evaluate(
                 clock: kind,
                 source,
             })?;
+            horizon = horizon.max(looked);
             clock_events(&state, &pauses, now, &mut events);
             clocks.push(state);
         }
@@ -1024,6 +1046,7 @@ pub fn evaluate(
         now,
         clocks,
         events,
+        calendar_horizon: horizon,
     })
 }
 
@@ -1038,7 +1061,7 @@ fn clock_state(
     warning: Option<WarningRule>,
     calendar: &Calendar,
     now: Timestamp,
-) -> Result<ClockState, TimeError> {
+) -> Result<(ClockState, Option<Timestamp>), TimeError> {
     let (fulfilled_at, cancelled_at) = match run.stop {
         Some(Stop::Fulfilled(at)) => (Some(at), None),
         Some(Stop::Cancelled(at)) => (None, Some(at)),
@@ -1059,7 +1082,7 @@ fn clock_state(
         }
         None => pauses,
     };
-    let Deadline { due, warn } = deadline(calendar, run.start, target, pauses, warning)?;
+    let Deadline { due, warn, horizon } = deadline(calendar, run.start, target, pauses, warning)?;
     let end = stop.unwrap_or(now).max(run.start);
     let breached_at = due.filter(|&due| match stop {
         Some(stop) => due < stop,
@@ -1076,7 +1099,7 @@ fn clock_state(
         TargetRule::EndOfBusinessDay(_) => None,
     };
     let paused_since = in_progress.filter(|&p| stop.is_none() && p <= now);
-    Ok(ClockState {
+    let state = ClockState {
         kind,
         instance,
         target,
@@ -1090,7 +1113,8 @@ fn clock_state(
         breached_at,
         elapsed,
         margin,
-    })
+    };
+    Ok((state, horizon))
 }
 
 fn clock_events(

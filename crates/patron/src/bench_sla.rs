@@ -115,7 +115,7 @@ fn read_all(app: &App) -> Result<Vec<(i64, Option<i64>)>> {
     let mut out = Vec::new();
     loop {
         let (tickets, _) = app.store.read(|tx| {
-            let tickets = desk_ops::bulk_unclosed_tickets(tx, after, READ_CHUNK_TICKETS)?;
+            let tickets = desk_ops::bulk_unclosed_tickets(tx, after, READ_CHUNK_TICKETS, None)?;
             let (first, last) = match (tickets.first(), tickets.last()) {
                 (Some(f), Some(l)) => (f.row.id, l.row.id),
                 _ => return anyhow::Ok((tickets, 0)),

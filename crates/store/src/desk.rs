@@ -148,7 +148,8 @@ pub fn update_sla(
     error: Option<&str>,
 ) -> Result<()> {
     tx.execute(
-        "UPDATE tickets SET sla_policy = $2, sla_next_due_at = $3, sla_breached = $4, sla_error = $5
+        "UPDATE tickets SET sla_policy = $2, sla_next_due_at = $3, sla_breached = $4, sla_error = $5,
+             sla_horizon = NULL, sla_calendar_id = NULL
          WHERE id = $1",
         args![id, policy, next_due_micros, i64::from(breached), error],
     )?;

@@ -50,6 +50,49 @@ pub fn enqueue(tx: &mut Tx<'_>, j: &NewJob<'_>) -> Result<Option<i64>> {
     .transpose()
 }
 
+/// Enqueues jobs with multi-row statements; a job whose dedupe key exists is skipped.
+pub fn enqueue_many(tx: &mut Tx<'_>, jobs: &[NewJob<'_>]) -> Result<()> {
+    for chunk in crate::events::statement_chunks(jobs, crate::events::BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO jobs (kind, payload, due_at, state, max_attempts, created_at, dedupe_key)
+             VALUES {} ON CONFLICT DO NOTHING",
+            pending_rows(chunk.len())
+        );
+        let mut params: Vec<crate::sql::Arg<'_>> = Vec::with_capacity(chunk.len() * 6);
+        for j in chunk {
+            params.extend_from_slice(args![
+                j.kind,
+                j.payload,
+                j.due_at_micros,
+                j.max_attempts,
+                j.now_micros,
+                j.dedupe_key
+            ]);
+        }
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// `($1, $2, $3, 'pending', $4, $5, $6), …` for `rows` jobs.
+fn pending_rows(rows: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let p = r * 6;
+            format!(
+                "(${}, ${}, ${}, 'pending', ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Leases up to `limit` due jobs (pending and due, or running with an expired lease).
 pub fn claim(
     tx: &mut Tx<'_>,

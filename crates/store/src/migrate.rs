@@ -138,6 +138,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0016_desk_tags_teams.sql"),
         postgres: include_str!("../migrations/postgres/0016_desk_tags_teams.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 17,
+            name: "sla_horizon",
+        },
+        sqlite: include_str!("../migrations/sqlite/0017_sla_horizon.sql"),
+        postgres: include_str!("../migrations/postgres/0017_sla_horizon.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

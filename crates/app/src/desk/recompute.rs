@@ -11,15 +11,18 @@
 //! no per-ticket transaction, no per-ticket policy or calendar parsing.
 
 use super::{
-    DEFAULT_CALENDAR_ID, Evaluation, apply_evaluation, facts, load_calendar, load_policies,
+    DEFAULT_CALENDAR_ID, Evaluation, SLA_TIMER_JOB, action_as_str, evaluation_digest, event_row,
+    facts, horizon_micros, load_calendar, load_policies, stored_clock_events,
 };
 use anyhow::anyhow;
 use domain::calendar::Calendar;
 use domain::desk::{self, Body, Sender, TicketEvent, parse_party, parse_status};
-use domain::sla::{self, Policy, default_policy};
+use domain::sla::{self, ClockAction, ClockEvent, Policy, default_policy};
 use jiff::Timestamp;
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
+use store::desk::{SlaEventRow, TicketRow};
 use store::desk_ops::{self, BulkTicket, ClockEntryRow};
 use store::sql::Tx;
 
@@ -162,15 +165,19 @@ impl Feeder<'_> {
 }
 
 /// Re-evaluates up to `limit` tickets not closed after `after_id` in the caller's transaction.
+/// After a calendar edit (`edit`), tickets it cannot affect are not even read: those whose
+/// last evaluation looked at another calendar, or at this one only before the edit's first
+/// difference (`tickets.sla_horizon`, see [`domain::sla::SlaState::calendar_horizon`]).
 pub(crate) fn recompute_chunk(
     tx: &mut Tx<'_>,
     after_id: i64,
     limit: i64,
     now: Timestamp,
     attempts_max: i64,
+    edit: Option<&desk_ops::CalendarEdit>,
 ) -> anyhow::Result<ChunkReport> {
     let watch = crate::sys::Stopwatch::start();
-    let tickets = desk_ops::bulk_unclosed_tickets(tx, after_id, limit)?;
+    let tickets = desk_ops::bulk_unclosed_tickets(tx, after_id, limit, edit)?;
     let (Some(first), Some(last)) = (tickets.first(), tickets.last()) else {
         return Ok(ChunkReport::default());
     };
@@ -228,7 +235,7 @@ pub(crate) fn recompute_chunk(
             send,
         };
         let mut pending: Vec<ClockEntryRow> = Vec::new();
-        let mut fed = desk_ops::each_clock_entry(tx, first_id, last_id, |e| {
+        let mut fed = desk_ops::each_clock_entry(tx, first_id, last_id, edit, |e| {
             if let Some(p) = pending
                 .first()
                 .map(|p| p.ticket_id)
@@ -258,10 +265,22 @@ pub(crate) fn recompute_chunk(
     let evaluations = evaluations
         .into_iter()
         .map(|e| e.unwrap_or_else(|| Err(anyhow!("a ticket was not evaluated"))));
-    for (t, evaluation) in tickets.iter().zip(evaluations) {
-        let evaluation = evaluation?;
-        apply_evaluation(tx, &t.row, evaluation, t.sla_digest, now, attempts_max)?;
-    }
+    let outcomes = tickets
+        .iter()
+        .zip(evaluations)
+        .map(|(t, evaluation)| {
+            Ok(Outcome {
+                ticket: &t.row,
+                evaluation: evaluation?,
+                known: Some(Known {
+                    digest: t.sla_digest,
+                    horizon: t.sla_horizon,
+                    calendar_id: t.sla_calendar_id,
+                }),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    persist(tx, outcomes, now, attempts_max)?;
     tracing::debug!(
         tickets = tickets.len(),
         read_tickets_ms = read_tickets.as_millis() as u64,
@@ -273,4 +292,206 @@ pub(crate) fn recompute_chunk(
         tickets: tickets.len(),
         last_id: Some(last_id),
     })
+}
+
+/// One ticket's evaluation to persist, with what the caller read of its last one (the bulk
+/// recompute reads it; a single ticket's re-evaluation does not).
+pub(super) struct Outcome<'a> {
+    pub ticket: &'a TicketRow,
+    pub evaluation: Result<Evaluation, String>,
+    pub known: Option<Known>,
+}
+
+/// What the last evaluation of a ticket stored besides its queue fields.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Known {
+    /// [`super::evaluation_digest`]: when the new evaluation has the same, its events and timer
+    /// were persisted before and only the queue fields are checked.
+    pub digest: Option<i64>,
+    /// `tickets.sla_horizon` and `sla_calendar_id`.
+    pub horizon: Option<i64>,
+    pub calendar_id: Option<i64>,
+}
+
+/// An evaluation on its way to the store.
+struct Pending<'a> {
+    ticket: &'a TicketRow,
+    evaluation: Evaluation,
+    digest: i64,
+    same: bool,
+    known: Option<Known>,
+    breached: bool,
+    /// Index of the ticket's first new clock event in the batch, and how many.
+    events: (usize, usize),
+}
+
+/// Persists evaluations: new clock events once (a warning or breach also as an entry of the
+/// ticket's log), the next timer of each ticket as a durable job deduplicated by ticket and
+/// instant, and the queue fields that moved. One ticket (a request, a timer) or a whole chunk
+/// of the bulk recompute: the same code, each kind of row written with multi-row statements.
+pub(super) fn persist(
+    tx: &mut Tx<'_>,
+    outcomes: Vec<Outcome<'_>>,
+    now: Timestamp,
+    attempts_max: i64,
+) -> anyhow::Result<()> {
+    let now_micros = now.as_microsecond();
+    let watch = crate::sys::Stopwatch::start();
+    let mut pending = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        let t = o.ticket;
+        match o.evaluation {
+            Err(reason) => {
+                if t.sla_error.as_deref() != Some(reason.as_str()) {
+                    tracing::warn!(ticket_id = t.id, %reason, "SLA clocks cannot be computed");
+                    store::desk::update_sla(tx, t.id, None, None, t.sla_breached, Some(&reason))?;
+                }
+            }
+            Ok(evaluation) => {
+                let digest = evaluation_digest(&evaluation);
+                pending.push(Pending {
+                    ticket: t,
+                    evaluation,
+                    digest,
+                    same: o.known.and_then(|k| k.digest) == Some(digest),
+                    known: o.known,
+                    breached: t.sla_breached,
+                    events: (0, 0),
+                });
+            }
+        }
+    }
+    // The same events and timer as last time were persisted then; the others need what is
+    // stored to find what is new.
+    let changed: Vec<i64> = pending
+        .iter()
+        .filter(|p| !p.same)
+        .map(|p| p.ticket.id)
+        .collect();
+    let mut stored: HashMap<i64, Vec<SlaEventRow>> = HashMap::new();
+    for row in desk_ops::sla_events_of_many(tx, &changed)? {
+        stored.entry(row.ticket_id).or_default().push(row);
+    }
+    let mut new_rows: Vec<SlaEventRow> = Vec::new();
+    let mut new_events: Vec<ClockEvent> = Vec::new();
+    for p in pending.iter_mut().filter(|p| !p.same) {
+        let persisted = stored_clock_events(stored.get(&p.ticket.id).map_or(&[], Vec::as_slice));
+        p.breached = persisted.iter().any(|e| e.action == ClockAction::Breach);
+        let found = sla::new_events(&persisted, &p.evaluation.state);
+        p.events = (new_events.len(), found.len());
+        for e in found {
+            new_rows.push(SlaEventRow {
+                ticket_id: p.ticket.id,
+                clock: e.kind.as_str().to_owned(),
+                instance: i64::from(e.instance),
+                action: action_as_str(e.action).to_owned(),
+                at_micros: e.at.as_microsecond(),
+                policy: p.evaluation.policy.name.clone(),
+                recorded_at_micros: now_micros,
+            });
+            new_events.push(e);
+        }
+    }
+    let read_stored = watch.elapsed();
+    let inserted = desk_ops::insert_sla_events(tx, &new_rows)?;
+    let mut log = Vec::new();
+    for p in pending.iter_mut() {
+        let (first, count) = p.events;
+        for (e, _) in new_events[first..first + count]
+            .iter()
+            .zip(&inserted[first..first + count])
+            .filter(|(e, inserted)| {
+                **inserted && matches!(e.action, ClockAction::Warn | ClockAction::Breach)
+            })
+        {
+            let entry = TicketEvent::Sla {
+                clock: e.kind,
+                instance: e.instance,
+                action: e.action,
+            };
+            log.push(event_row(p.ticket.id, e.at, "system", &entry));
+            if e.action == ClockAction::Breach {
+                p.breached = true;
+                tracing::info!(ticket_id = p.ticket.id, clock = %e.kind, instance = e.instance, "SLA breached");
+            }
+        }
+    }
+    desk_ops::append_events_many(tx, &log)?;
+    let events_written = watch.elapsed();
+    let timers: Vec<(i64, i64, String, String)> = pending
+        .iter()
+        .filter(|p| !p.same)
+        .filter_map(|p| {
+            let micros = sla::next_timer(&p.evaluation.state)?.as_microsecond();
+            let id = p.ticket.id;
+            Some((
+                id,
+                micros,
+                format!("{SLA_TIMER_JOB}:{id}:{micros}"),
+                json!({ "ticket_id": id }).to_string(),
+            ))
+        })
+        .collect();
+    let jobs: Vec<store::jobs::NewJob<'_>> = timers
+        .iter()
+        .map(|(_, micros, key, payload)| store::jobs::NewJob {
+            kind: SLA_TIMER_JOB,
+            payload,
+            due_at_micros: *micros,
+            max_attempts: attempts_max,
+            dedupe_key: Some(key),
+            now_micros,
+        })
+        .collect();
+    store::jobs::enqueue_many(tx, &jobs)?;
+    let timers_written = watch.elapsed();
+    let mut updates = Vec::new();
+    for p in &pending {
+        let t = p.ticket;
+        let next_due = p
+            .evaluation
+            .state
+            .clocks
+            .iter()
+            .filter(|c| !c.is_stopped() && c.paused_since.is_none())
+            .filter_map(|c| c.due_at)
+            .min();
+        // Unchanged queue fields are not written again (a recompute touches only what moved).
+        let unchanged = t.sla_policy.as_deref() == Some(p.evaluation.policy.name.as_str())
+            && t.sla_next_due_at == next_due
+            && t.sla_breached == p.breached
+            && t.sla_error.is_none()
+            && p.same
+            && p.known.is_some_and(|k| {
+                k.horizon == Some(horizon_micros(&p.evaluation))
+                    && k.calendar_id == Some(p.evaluation.calendar_id)
+            });
+        if !unchanged {
+            updates.push(desk_ops::SlaUpdate {
+                id: t.id,
+                policy: &p.evaluation.policy.name,
+                next_due_micros: next_due.map(Timestamp::as_microsecond),
+                breached: p.breached,
+                digest: p.digest,
+                horizon_micros: horizon_micros(&p.evaluation),
+                calendar_id: p.evaluation.calendar_id,
+            });
+        }
+    }
+    desk_ops::update_sla_many(tx, &updates)?;
+    if pending.len() > 1 {
+        tracing::debug!(
+            tickets = pending.len(),
+            changed = changed.len(),
+            events = new_rows.len(),
+            timers = jobs.len(),
+            updates = updates.len(),
+            read_stored_ms = read_stored.as_millis() as u64,
+            events_ms = events_written.as_millis() as u64,
+            timers_ms = timers_written.as_millis() as u64,
+            updated_ms = watch.elapsed().as_millis() as u64,
+            "SLA evaluations persisted"
+        );
+    }
+    Ok(())
 }

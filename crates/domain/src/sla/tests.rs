@@ -9,6 +9,7 @@ use crate::calendar::{
 };
 use jiff::civil::{Weekday, date};
 
+mod horizon;
 mod model;
 
 fn ts(text: &str) -> Timestamp {

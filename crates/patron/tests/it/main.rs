@@ -22,5 +22,6 @@ mod jobs;
 mod loyalty;
 mod model;
 mod promotions;
+mod sla_recompute;
 mod tidy;
 mod tiers;

@@ -18,7 +18,7 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 const MODEL_CASES: u64 = 300;
 
 /// SplitMix64: a tiny, well-mixed PRNG so the test needs no `rand`.
-struct SplitMix64(u64);
+pub(super) struct SplitMix64(pub(super) u64);
 
 impl SplitMix64 {
     fn next(&mut self) -> u64 {
@@ -30,15 +30,15 @@ impl SplitMix64 {
     }
 
     /// Uniform-ish in `0..n` (`n > 0`).
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 
-    fn range(&mut self, low: i64, high: i64) -> i64 {
+    pub(super) fn range(&mut self, low: i64, high: i64) -> i64 {
         low + i64::try_from(self.below(u64::try_from(high - low).unwrap())).unwrap()
     }
 
-    fn percent(&mut self, p: u64) -> bool {
+    pub(super) fn percent(&mut self, p: u64) -> bool {
         self.below(100) < p
     }
 }
@@ -54,7 +54,7 @@ const ZONES: [(&str, i64); 5] = [
 
 const MINUTE: i64 = 60;
 
-fn random_frames(rng: &mut SplitMix64, max: u64) -> Vec<Frame> {
+pub(super) fn random_frames(rng: &mut SplitMix64, max: u64) -> Vec<Frame> {
     let count = 1 + rng.below(max);
     let mut points: Vec<u16> = Vec::new();
     while points.len() < usize::try_from(count * 2).unwrap() {
@@ -74,14 +74,14 @@ fn random_frames(rng: &mut SplitMix64, max: u64) -> Vec<Frame> {
         .collect()
 }
 
-struct Model {
+pub(super) struct Model {
     zone: &'static str,
     offset_min: i64,
-    spec: CalendarSpec,
+    pub(super) spec: CalendarSpec,
 }
 
 impl Model {
-    fn random(rng: &mut SplitMix64, first_day: Date) -> Model {
+    pub(super) fn random(rng: &mut SplitMix64, first_day: Date) -> Model {
         let (zone, offset_min) = ZONES[usize::try_from(rng.below(5)).unwrap()];
         let mut weekly: [Vec<Frame>; 7] = Default::default();
         for day in &mut weekly {
