@@ -27,6 +27,7 @@ pub(crate) enum ErrorCode {
     RewardLimitReached,
     OutOfStock,
     VouchersExhausted,
+    VoucherCodeTaken,
     TicketClosed,
     InvalidStatusChange,
     IdempotencyKeyReused,
@@ -48,7 +49,7 @@ pub(crate) enum ErrorCode {
 
 impl ErrorCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ErrorCode; 32] = [
+    pub(crate) const ALL: [ErrorCode; 33] = [
         ErrorCode::InvalidField,
         ErrorCode::UnknownCustomer,
         ErrorCode::UnknownOrder,
@@ -64,6 +65,7 @@ impl ErrorCode {
         ErrorCode::RewardLimitReached,
         ErrorCode::OutOfStock,
         ErrorCode::VouchersExhausted,
+        ErrorCode::VoucherCodeTaken,
         ErrorCode::TicketClosed,
         ErrorCode::InvalidStatusChange,
         ErrorCode::IdempotencyKeyReused,
@@ -157,6 +159,11 @@ impl ErrorCode {
                 StatusCode::CONFLICT,
                 "vouchers_exhausted",
                 "The reward's voucher code pool is empty",
+            ),
+            VoucherCodeTaken => (
+                StatusCode::CONFLICT,
+                "voucher_code_taken",
+                "A voucher code is already in a pool",
             ),
             TicketClosed => (
                 StatusCode::CONFLICT,
@@ -376,6 +383,10 @@ impl From<AppError> for ApiError {
                 };
                 ApiError::with_detail(code, r.to_string())
             }
+            AppError::VoucherCodeTaken { code } => ApiError::with_detail(
+                ErrorCode::VoucherCodeTaken,
+                format!("{code} is already in a pool"),
+            ),
             AppError::TicketRefused(r) => {
                 let code = match r {
                     domain::desk::TicketRefusal::Closed => ErrorCode::TicketClosed,

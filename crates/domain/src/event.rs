@@ -19,10 +19,13 @@ pub enum EventKind {
     PointsExpired,
     /// A cancelled redemption (Patron's own event; its transfers give the points back).
     RedemptionCancelled,
+    /// Points that became active settled a debt a return left (Patron's own event; its
+    /// `settle` transfers name the lots they consumed).
+    PointsDebtSettled,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::OrderPlaced,
         EventKind::OrderRefunded,
         EventKind::OrderCancelled,
@@ -32,6 +35,7 @@ impl EventKind {
         EventKind::PointsRedeemed,
         EventKind::PointsExpired,
         EventKind::RedemptionCancelled,
+        EventKind::PointsDebtSettled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl EventKind {
             EventKind::PointsRedeemed => "points_redeemed",
             EventKind::PointsExpired => "points_expired",
             EventKind::RedemptionCancelled => "redemption_cancelled",
+            EventKind::PointsDebtSettled => "points_debt_settled",
         }
     }
 

@@ -25,6 +25,8 @@ pub struct ProgrammeRow {
     pub reminder_days: i64,
     /// `free` (reward points) or `paid` (stored value, never expires).
     pub wallet_kind: String,
+    /// `debt` or `negative_balance`: what a return after the points were spent leaves.
+    pub shortfall: String,
     pub created_at: jiff::Timestamp,
 }
 
@@ -32,7 +34,7 @@ pub struct ProgrammeRow {
 pub fn current_programme(tx: &mut Tx<'_>) -> Result<Option<ProgrammeRow>> {
     tx.query_opt(
         "SELECT version, time_zone, currency, point_value_minor, pending_days, expiry, tiers,
-                created_at, expired_restore, reminder_days, wallet_kind
+                created_at, expired_restore, reminder_days, wallet_kind, shortfall
          FROM loyalty_programmes ORDER BY version DESC LIMIT 1",
         &[],
     )?
@@ -49,6 +51,7 @@ pub fn current_programme(tx: &mut Tx<'_>) -> Result<Option<ProgrammeRow>> {
             expired_restore: r.text(8)?.to_owned(),
             reminder_days: r.int(9)?,
             wallet_kind: r.text(10)?.to_owned(),
+            shortfall: r.text(11)?.to_owned(),
         })
     })
     .transpose()
@@ -65,8 +68,9 @@ pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
     tx.execute(
         "INSERT INTO loyalty_programmes (version, time_zone, currency, point_value_minor,
                                          pending_days, expiry, tiers, created_at,
-                                         expired_restore, reminder_days, wallet_kind)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                         expired_restore, reminder_days, wallet_kind,
+                                         shortfall)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         args![
             version,
             row.time_zone.as_str(),
@@ -78,7 +82,8 @@ pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
             row.created_at.as_microsecond(),
             row.expired_restore.as_str(),
             row.reminder_days,
-            row.wallet_kind.as_str()
+            row.wallet_kind.as_str(),
+            row.shortfall.as_str()
         ],
     )?;
     Ok(version)

@@ -106,6 +106,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0011_tier_overrides.sql"),
         postgres: include_str!("../migrations/postgres/0011_tier_overrides.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 15,
+            name: "ledger_debt",
+        },
+        sqlite: include_str!("../migrations/sqlite/0015_ledger_debt.sql"),
+        postgres: include_str!("../migrations/postgres/0015_ledger_debt.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.
