@@ -46,8 +46,11 @@ pub const WALLET_FREE: &str = "free";
 pub const WALLET_PAID: &str = "paid";
 /// The base earning rule's id.
 pub const BASE_RULE_ID: i64 = 1;
-/// Lots one job transaction activates or expires; the job loops until none is due.
+/// Lots one job transaction activates; the job loops until none is due.
 pub const LOTS_PER_JOB_TX_MAX: i64 = 500;
+/// Lots one expiry transaction expires (a few multi-row statements per 256 lots); the job
+/// loops until none is due, so memory stays bounded whatever the number of lots.
+pub const EXPIRY_LOTS_PER_TX_MAX: i64 = 4_096;
 /// "Expiring soon" in the member summary: points whose last valid day is within this.
 pub const EXPIRING_SOON_DAYS: i64 = 30;
 /// How long a hold lives unless the caller asks for less.
@@ -624,7 +627,7 @@ impl App {
             let external_id = format!("expiry-{}", self.random_hex(12));
             let (expired, done) = self.store.write(|tx| -> AppResult<(i64, bool)> {
                 // Lots whose last valid second ended before now: `expires_at + 1 s <= now`.
-                let due = rows::due_expiring_lots(tx, now - 1_000_000, LOTS_PER_JOB_TX_MAX)?;
+                let due = rows::due_expiring_lots(tx, now - 1_000_000, EXPIRY_LOTS_PER_TX_MAX)?;
                 let mut expired = 0;
                 if !due.is_empty() {
                     let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
@@ -645,29 +648,9 @@ impl App {
                         },
                     )?
                     .context("fresh expiry id collided")?;
+                    rows::expire_lots(tx, event_id, issuance, now, &due)?;
                     let mut by_account: std::collections::BTreeMap<i64, i64> = Default::default();
-                    for (seq, lot) in due.iter().enumerate() {
-                        let seq = seq as i64;
-                        ledger::insert_transfer(
-                            tx,
-                            &NewTransfer {
-                                event_id,
-                                seq,
-                                debit_account_id: lot.account_id,
-                                credit_account_id: issuance,
-                                amount: lot.remaining,
-                                kind: TransferKind::Expire,
-                                created_at_micros: now,
-                                remaining: None,
-                                pending_until_micros: None,
-                                expires_at_micros: None,
-                                lot: Some(lot.lot),
-                                reason: Some("expired"),
-                                lot_state: None,
-                            },
-                        )?;
-                        ledger::consume_lot(tx, (event_id, seq), lot.lot, lot.remaining)?;
-                        rows::mark_expired(tx, lot.lot)?;
+                    for lot in &due {
                         *by_account.entry(lot.account_id).or_default() -= lot.remaining;
                         expired += lot.remaining;
                     }
@@ -679,7 +662,7 @@ impl App {
                 if let Some(next) = rows::next_expiry(tx)? {
                     schedule(tx, EXPIRE_JOB, expiry_due(next).max(now), now, attempts)?;
                 }
-                Ok((expired, (due.len() as i64) < LOTS_PER_JOB_TX_MAX))
+                Ok((expired, (due.len() as i64) < EXPIRY_LOTS_PER_TX_MAX))
             })?;
             total += expired;
             if done {

@@ -288,6 +288,86 @@ pub fn mark_expired(tx: &mut Tx<'_>, lot: (i64, i64)) -> Result<()> {
     Ok(())
 }
 
+/// Expires `lots` under event `event_id` with a few multi-row statements per chunk (instead
+/// of four statements per lot): one `expire` transfer per lot (seq = its index), debited to
+/// the lot's account and credited to `issuance`, each consuming its whole lot; then the lots'
+/// `remaining` goes to zero and their state to `expired`. Each lot must still hold exactly its
+/// `remaining` (a concurrent spend makes the update miss it, and the call fails so the caller's
+/// transaction rolls back and the job retries).
+pub fn expire_lots(
+    tx: &mut Tx<'_>,
+    event_id: i64,
+    issuance: i64,
+    now_micros: i64,
+    lots: &[DueLot],
+) -> Result<()> {
+    let transfers: Vec<crate::ledger::NewTransfer<'_>> = lots
+        .iter()
+        .enumerate()
+        .map(|(seq, lot)| crate::ledger::NewTransfer {
+            event_id,
+            seq: seq as i64,
+            debit_account_id: lot.account_id,
+            credit_account_id: issuance,
+            amount: lot.remaining,
+            kind: domain::ledger::TransferKind::Expire,
+            created_at_micros: now_micros,
+            remaining: None,
+            pending_until_micros: None,
+            expires_at_micros: None,
+            lot: Some(lot.lot),
+            reason: Some("expired"),
+            lot_state: None,
+        })
+        .collect();
+    crate::ledger::insert_transfers(tx, &transfers)?;
+    let numbered: Vec<(i64, &DueLot)> = lots
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i as i64, l))
+        .collect();
+    for chunk in crate::events::statement_chunks(&numbered, crate::events::BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO lot_consumptions (event_id, seq, lot_event_id, lot_seq, amount) VALUES {}",
+            crate::events::placeholders(chunk.len(), 5, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 5);
+        for (seq, lot) in chunk {
+            params.extend_from_slice(args![event_id, *seq, lot.lot.0, lot.lot.1, lot.remaining]);
+        }
+        tx.execute(&sql, &params)?;
+        let values = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                    3 * i + 1,
+                    3 * i + 2,
+                    3 * i + 3
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE transfers SET remaining = 0, lot_state = 'expired'
+             FROM (VALUES {values}) AS v
+             WHERE transfers.event_id = v.column1 AND transfers.seq = v.column2
+               AND transfers.remaining = v.column3"
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 3);
+        for (_, lot) in chunk {
+            params.extend_from_slice(args![lot.lot.0, lot.lot.1, lot.remaining]);
+        }
+        let changed = tx.execute(&sql, &params)?;
+        anyhow::ensure!(
+            changed == chunk.len() as u64,
+            "{} of {} lots to expire changed meanwhile",
+            chunk.len() as u64 - changed,
+            chunk.len()
+        );
+    }
+    Ok(())
+}
+
 /// The earliest `expires_at` of an active lot with points left.
 pub fn next_expiry(tx: &mut Tx<'_>) -> Result<Option<i64>> {
     tx.query_one(

@@ -13,6 +13,7 @@ mod debt;
 mod desk;
 mod desk_ops;
 mod email;
+mod expiry;
 mod fuzz;
 mod idempotency;
 mod instances;
