@@ -29,6 +29,7 @@ pub(crate) enum ErrorCode {
     VouchersExhausted,
     OverlappingPromotions,
     PromotionEnded,
+    VoucherCodeTaken,
     TicketClosed,
     InvalidStatusChange,
     MergeIntoItself,
@@ -59,7 +60,7 @@ pub(crate) enum ErrorCode {
 
 impl ErrorCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ErrorCode; 43] = [
+    pub(crate) const ALL: [ErrorCode; 44] = [
         ErrorCode::InvalidField,
         ErrorCode::UnknownCustomer,
         ErrorCode::UnknownOrder,
@@ -77,6 +78,7 @@ impl ErrorCode {
         ErrorCode::VouchersExhausted,
         ErrorCode::OverlappingPromotions,
         ErrorCode::PromotionEnded,
+        ErrorCode::VoucherCodeTaken,
         ErrorCode::TicketClosed,
         ErrorCode::InvalidStatusChange,
         ErrorCode::MergeIntoItself,
@@ -189,6 +191,11 @@ impl ErrorCode {
                 StatusCode::CONFLICT,
                 "promotion_ended",
                 "The promotion has ended: it cannot change",
+            ),
+            VoucherCodeTaken => (
+                StatusCode::CONFLICT,
+                "voucher_code_taken",
+                "A voucher code is already in a pool",
             ),
             TicketClosed => (
                 StatusCode::CONFLICT,
@@ -453,6 +460,10 @@ impl From<AppError> for ApiError {
                 };
                 ApiError::with_detail(code, r.to_string())
             }
+            AppError::VoucherCodeTaken { code } => ApiError::with_detail(
+                ErrorCode::VoucherCodeTaken,
+                format!("{code} is already in a pool"),
+            ),
             AppError::TicketRefused(r) => {
                 use domain::desk::TicketRefusal;
                 let code = match r {

@@ -59,6 +59,9 @@ pub(crate) struct LoyaltyResponse {
     pub(crate) balance: i64,
     /// Points still in their return window.
     pub(crate) pending: i64,
+    /// Points a return left owed (the `debt` shortfall policy), settled first from the next
+    /// points that become active.
+    pub(crate) debt: i64,
     /// Points held by live redemption holds.
     pub(crate) held: i64,
     /// `balance − held`.
@@ -126,6 +129,7 @@ impl From<LoyaltySummary> for LoyaltyResponse {
             customer_id: s.customer_id,
             balance: s.balance,
             pending: s.pending,
+            debt: s.debt,
             held: s.held,
             available: s.available,
             expiring_soon: s.expiring_soon,
@@ -532,6 +536,15 @@ pub(crate) struct ProgrammeBody {
     pub(crate) reminder_days: i64,
     /// `free` (reward points) or `paid` (stored value: may not expire).
     pub(crate) wallet_kind: String,
+    /// What a return after the points were spent leaves: `debt` (the default: the balance
+    /// stays ≥ 0, the uncovered points are owed and settled from the next points that become
+    /// active) or `negative_balance` (the balance goes below zero by them).
+    #[serde(default = "default_shortfall")]
+    pub(crate) shortfall: String,
+}
+
+fn default_shortfall() -> String {
+    app::loyalty::SHORTFALL_DEBT.to_owned()
 }
 
 /// A stored programme version.
@@ -560,6 +573,7 @@ impl From<ProgrammeView> for ProgrammeResponse {
                 expired_restore: s.expired_restore,
                 reminder_days: s.reminder_days,
                 wallet_kind: s.wallet_kind,
+                shortfall: s.shortfall,
             },
             tiers: p.tiers,
             created_at: p.created_at.to_string(),
@@ -599,6 +613,7 @@ pub(crate) async fn replace_loyalty_programme(
         expired_restore: body.expired_restore,
         reminder_days: body.reminder_days,
         wallet_kind: body.wallet_kind,
+        shortfall: body.shortfall,
     };
     let app = state.app.clone();
     let p = blocking(move || app.update_programme(&who, &settings)).await?;

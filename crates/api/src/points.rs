@@ -55,6 +55,9 @@ impl From<StatementEntry> for StatementEntryResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StatementPage {
     pub(crate) entries: Vec<StatementEntryResponse>,
+    /// Points a return left owed (the `debt` shortfall policy), not yet settled; each
+    /// settlement appears as a `settle` entry.
+    pub(crate) debt: i64,
     pub(crate) next_cursor: Option<String>,
 }
 
@@ -101,6 +104,7 @@ pub(crate) async fn get_points_statement(
     let statement = blocking(move || app.points_statement(id, (event_id, seq), limit)).await?;
     Ok(Json(StatementPage {
         entries: statement.entries.into_iter().map(Into::into).collect(),
+        debt: statement.debt,
         next_cursor: statement
             .next
             .map(|(e, s)| page::encode(STATEMENT_CURSOR, [e, s])),

@@ -233,7 +233,8 @@ pub(crate) async fn get_reward(
     request_body = VouchersBody,
     responses(
         (status = 201, description = "What was added", body = VouchersResponse),
-        (status = 422, description = "invalid_field (a bad or repeated code)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "voucher_code_taken (a code already in a pool; nothing was added)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field (a bad code, or one repeated in the request)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_reward_vouchers(
     State(state): State<ApiState>,

@@ -454,8 +454,9 @@ fn post_award(
             lot_state: None,
         },
     )?;
-    let balance = ledger::add_to_balance(tx, account.id, a.points)?;
-    assert!(balance >= a.points, "an award left a balance below itself");
+    ledger::add_to_balance(tx, account.id, a.points)?;
+    // Free points settle what a return left owing first, like any points that become active.
+    crate::points::settle_debts(tx, account.id, &[((event_id, 0), a.points)], now_micros)?;
     if let Some(e) = expires_at {
         let e = e.as_microsecond();
         crate::loyalty::schedule(

@@ -36,6 +36,10 @@ pub enum AppError {
     /// The reward is not offered now, the member reached its limit, or stock or codes ran out.
     #[error("{0}")]
     RewardRefused(domain::loyalty::rewards::RewardRefusal),
+    /// An imported voucher code is already in a pool (this reward's or another's), perhaps
+    /// added by a concurrent request a moment ago.
+    #[error("voucher code {code} is already in a pool")]
+    VoucherCodeTaken { code: String },
     /// The ticket does not take this change (closed, or a status it cannot go back to).
     #[error("{0}")]
     TicketRefused(domain::desk::TicketRefusal),

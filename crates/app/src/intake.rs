@@ -10,6 +10,7 @@ use crate::customers::{CustomerInput, ValidCustomer, create_many, resolve_or_cre
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::Context;
 use domain::ledger::TransferKind;
+use domain::loyalty::programme::ShortfallPolicy;
 use domain::order::{RefundRequest, plan_refund};
 use domain::{Currency, EventKind, ExternalRef, FieldError, Identity, Order, OrderLine};
 use serde_json::{Value, json};
@@ -851,9 +852,23 @@ impl App {
                 }
             }
             let deltas: Vec<(i64, i64)> = deltas.into_iter().collect();
+            // Points active at once settle what their account owes first.
+            let owing =
+                ledger::accounts_owing(tx, &deltas.iter().map(|d| d.0).collect::<Vec<_>>())?;
             for (account, balance) in ledger::add_to_balances(tx, &deltas)? {
                 let earned = deltas.iter().find(|d| d.0 == account).map_or(0, |d| d.1);
-                assert!(balance >= earned, "balance below what this batch earned");
+                assert!(
+                    balance >= earned || owing.contains(&account),
+                    "balance below what this batch earned"
+                );
+            }
+            for account in owing {
+                let lots: Vec<((i64, i64), i64)> = transfers
+                    .iter()
+                    .filter(|t| t.credit_account_id == account && t.lot_state.is_none())
+                    .map(|t| ((t.event_id, t.seq), t.amount))
+                    .collect();
+                crate::points::settle_debts(tx, account, &lots, now_micros)?;
             }
             // 4b. The members' tier state: each accepted order counts toward its member's
             //     tier (upgrade at once), written back with one or two multi-row statements.
@@ -990,11 +1005,17 @@ pub struct RefundOutcome {
 }
 
 fn refund_outcome(tx: &mut Tx<'_>, e: &EventRow) -> AppResult<RefundOutcome> {
-    let reversed = ledger::of_event(tx, e.id)?
+    let posted: i64 = ledger::of_event(tx, e.id)?
         .iter()
         .filter(|t| t.kind == TransferKind::Reverse)
         .map(|t| t.amount)
         .sum();
+    // Under the debt policy the uncovered points were owed, not posted.
+    let owed = match ledger::debt_of_event(tx, e.id)? {
+        Some((false, amount)) => amount,
+        _ => 0,
+    };
+    let reversed = posted + owed;
     Ok(RefundOutcome {
         refund_id: e.id,
         order_id: e.order_event_id.context("refund without order")?,
@@ -1086,6 +1107,38 @@ fn line_reversal(
     Ok(Some(points))
 }
 
+/// The `reverse` transfer of a refund: `amount` points from the customer, naming the order's lot.
+#[allow(clippy::too_many_arguments)]
+fn post_reversal(
+    tx: &mut Tx<'_>,
+    refund_id: i64,
+    account: i64,
+    issuance: i64,
+    amount: i64,
+    order_event: &EventRow,
+    kind: EventKind,
+    now_micros: i64,
+) -> anyhow::Result<()> {
+    ledger::insert_transfer(
+        tx,
+        &NewTransfer {
+            event_id: refund_id,
+            seq: 0,
+            debit_account_id: account,
+            credit_account_id: issuance,
+            amount,
+            kind: TransferKind::Reverse,
+            created_at_micros: now_micros,
+            remaining: None,
+            pending_until_micros: None,
+            expires_at_micros: None,
+            lot: Some((order_event.id, 0)),
+            reason: Some(kind.as_str()),
+            lot_state: None,
+        },
+    )
+}
+
 fn stored_order(body: &str) -> AppResult<Order> {
     let v: Value = serde_json::from_str(body).context("stored order body")?;
     let currency = Currency::parse(v["currency"].as_str().unwrap_or_default())
@@ -1142,7 +1195,6 @@ impl App {
         let (content_body, hash) = body_and_hash(&content);
         let now = self.now();
         let now_micros = now.as_microsecond();
-        let allow_negative = self.settings.allow_negative_balance;
         self.store.write(|tx| {
             if let Some(stored) = events::find(tx, &reference.source, &reference.external_id)? {
                 return replay(&stored, input.kind, &hash, &content_body, || {
@@ -1217,44 +1269,77 @@ impl App {
                 let mut accounts = Accounts::load(tx)?;
                 let account = accounts.customer(tx, customer_id)?;
                 let from_lot = lot.remaining.unwrap_or(0).min(reversal);
-                let pending = lot.lot_state.as_deref() == Some(ledger::LOT_PENDING);
-                if !pending {
-                    let balance = ledger::customer_account(tx, customer_id)?
-                        .context("customer account")?
-                        .balance;
-                    domain::ledger::debit_balance(balance, reversal, allow_negative)
-                        .map_err(AppError::InsufficientPoints)?;
-                }
-                ledger::insert_transfer(
-                    tx,
-                    &NewTransfer {
-                        event_id: refund_id,
-                        seq: 0,
-                        debit_account_id: account,
-                        credit_account_id: accounts.issuance,
-                        amount: reversal,
-                        kind: TransferKind::Reverse,
-                        created_at_micros: now_micros,
-                        remaining: None,
-                        pending_until_micros: None,
-                        expires_at_micros: None,
-                        lot: Some((order_event.id, 0)),
-                        reason: Some(input.kind.as_str()),
-                        lot_state: None,
-                    },
-                )?;
-                if from_lot > 0 {
-                    ledger::consume_lot(tx, (refund_id, 0), (lot.event_id, lot.seq), from_lot)?;
-                }
-                if pending {
+                if lot.lot_state.as_deref() == Some(ledger::LOT_PENDING) {
                     // Nothing of a pending lot can have been spent: the window's points go,
                     // the spendable balance does not move.
                     assert_eq!(from_lot, reversal, "a pending lot gives back all it earned");
+                    post_reversal(
+                        tx,
+                        refund_id,
+                        account,
+                        accounts.issuance,
+                        reversal,
+                        &order_event,
+                        input.kind,
+                        now_micros,
+                    )?;
+                    ledger::consume_lot(tx, (refund_id, 0), (lot.event_id, lot.seq), from_lot)?;
                     store::loyalty::add_to_pendings(tx, &[(account, -reversal)])?;
                 } else {
-                    // What was spent already is clawed back from the other active lots.
-                    crate::points::consume_lots(tx, account, (refund_id, 0), reversal - from_lot)?;
-                    ledger::add_to_balance(tx, account, -reversal)?;
+                    // The row lock; the balance is Σ remaining of the active lots (this
+                    // order's included), so it is what the lots can give.
+                    let balance = ledger::add_to_balance(tx, account, 0)?;
+                    let shortfall = crate::loyalty::load(tx, &self.settings)?.shortfall;
+                    let booked =
+                        domain::ledger::clawback(balance.min(reversal), reversal, shortfall);
+                    if booked.posted > 0 {
+                        post_reversal(
+                            tx,
+                            refund_id,
+                            account,
+                            accounts.issuance,
+                            booked.posted,
+                            &order_event,
+                            input.kind,
+                            now_micros,
+                        )?;
+                        if from_lot > 0 {
+                            ledger::consume_lot(
+                                tx,
+                                (refund_id, 0),
+                                (lot.event_id, lot.seq),
+                                from_lot,
+                            )?;
+                        }
+                        // What was spent already is clawed back from the other active lots.
+                        let covered = balance.clamp(0, reversal);
+                        if covered > from_lot {
+                            let short = crate::points::consume_lots(
+                                tx,
+                                account,
+                                (refund_id, 0),
+                                covered - from_lot,
+                            )?;
+                            assert_eq!(short, 0, "the balance is what the active lots hold");
+                        }
+                    }
+                    if booked.uncovered > 0 {
+                        let negative = shortfall == ShortfallPolicy::NegativeBalance;
+                        if negative {
+                            ledger::allow_negative(tx, account)?;
+                        }
+                        ledger::insert_debt(
+                            tx,
+                            refund_id,
+                            account,
+                            negative,
+                            booked.uncovered,
+                            now_micros,
+                        )?;
+                    }
+                    if booked.posted > 0 {
+                        ledger::add_to_balance(tx, account, -booked.posted)?;
+                    }
                 }
             }
             let endpoints = store::outbox::active_endpoints(tx)?;

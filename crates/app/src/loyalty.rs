@@ -16,6 +16,7 @@ use domain::loyalty::holds::{self, Hold, HoldError, HoldId, HoldState};
 use domain::loyalty::lots::pending_until;
 use domain::loyalty::programme::{
     ExpiredRestorePolicy, PENDING_DAYS_DEFAULT, PROGRAMME_TIME_ZONE_DEFAULT, Programme,
+    ShortfallPolicy,
 };
 use domain::loyalty::rules::{BaseRule, EarnContext, RuleRef, RuleSet, TierEarn, simulate};
 use domain::loyalty::tiers::{
@@ -45,8 +46,11 @@ pub const WALLET_FREE: &str = "free";
 pub const WALLET_PAID: &str = "paid";
 /// The base earning rule's id.
 pub const BASE_RULE_ID: i64 = 1;
-/// Lots one job transaction activates or expires; the job loops until none is due.
+/// Lots one job transaction activates; the job loops until none is due.
 pub const LOTS_PER_JOB_TX_MAX: i64 = 500;
+/// Lots one expiry transaction expires (a few multi-row statements per 256 lots); the job
+/// loops until none is due, so memory stays bounded whatever the number of lots.
+pub const EXPIRY_LOTS_PER_TX_MAX: i64 = 4_096;
 /// "Expiring soon" in the member summary: points whose last valid day is within this.
 pub const EXPIRING_SOON_DAYS: i64 = 30;
 /// How long a hold lives unless the caller asks for less.
@@ -76,6 +80,8 @@ pub struct Loyalty {
     pub reminder_days: Option<ReminderDays>,
     /// The promotion revision the rules' promotions were read at (0 without a programme).
     pub promotion_revision: i64,
+    /// What a return that claws back spent points leaves: a debt or a negative balance.
+    pub shortfall: ShortfallPolicy,
 }
 
 /// The programme in force, kept per (programme version, base rule version, promotion
@@ -236,6 +242,12 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
             expired_restore: ExpiredRestorePolicy::StayExpired,
             reminder_days: None,
             promotion_revision: 0,
+            // The platform's setting, until a programme says otherwise.
+            shortfall: if settings.allow_negative_balance {
+                ShortfallPolicy::NegativeBalance
+            } else {
+                ShortfallPolicy::Debt
+            },
         });
     };
     let currency = Currency::parse(&p.currency)?;
@@ -266,7 +278,33 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
             )?),
         },
         promotion_revision,
+        shortfall: parse_shortfall(&p.shortfall)?,
     })
+}
+
+/// `loyalty_programmes.shortfall` of [`ShortfallPolicy::Debt`].
+pub const SHORTFALL_DEBT: &str = "debt";
+/// `loyalty_programmes.shortfall` of [`ShortfallPolicy::NegativeBalance`].
+pub const SHORTFALL_NEGATIVE_BALANCE: &str = "negative_balance";
+
+/// The stored text of a [`ShortfallPolicy`]: `debt` or `negative_balance`.
+pub fn shortfall_text(p: ShortfallPolicy) -> &'static str {
+    match p {
+        ShortfallPolicy::Debt => SHORTFALL_DEBT,
+        ShortfallPolicy::NegativeBalance => SHORTFALL_NEGATIVE_BALANCE,
+    }
+}
+
+/// Parses `debt` or `negative_balance`.
+pub fn parse_shortfall(s: &str) -> Result<ShortfallPolicy, FieldError> {
+    match s {
+        SHORTFALL_DEBT => Ok(ShortfallPolicy::Debt),
+        SHORTFALL_NEGATIVE_BALANCE => Ok(ShortfallPolicy::NegativeBalance),
+        other => Err(FieldError::new(
+            "shortfall",
+            format!("expected debt or negative_balance, got {other:?}"),
+        )),
+    }
 }
 
 /// The stored text of an [`ExpiredRestorePolicy`]: `forfeit` or `reinstate:<days>`.
@@ -429,6 +467,9 @@ pub struct LoyaltySummary {
     pub balance: i64,
     /// Points in their return window.
     pub pending: i64,
+    /// Points a return left owed (the `debt` shortfall policy), settled from the next points
+    /// that become active.
+    pub debt: i64,
     /// Points held by live redemption holds.
     pub held: i64,
     /// `balance − held`.
@@ -483,6 +524,7 @@ impl App {
                     expired_restore: expired_restore_text(ExpiredRestorePolicy::StayExpired),
                     reminder_days: REMINDER_DAYS_DEFAULT,
                     wallet_kind: WALLET_FREE.to_owned(),
+                    shortfall: SHORTFALL_DEBT.to_owned(),
                     created_at: now,
                 },
             )?;
@@ -594,9 +636,11 @@ impl App {
             let done = self.store.write(|tx| -> AppResult<bool> {
                 let due = rows::due_pending_lots(tx, now, LOTS_PER_JOB_TX_MAX)?;
                 let mut by_account: std::collections::BTreeMap<i64, i64> = Default::default();
+                let mut activated = Vec::with_capacity(due.len());
                 for lot in &due {
                     if rows::activate_lot(tx, lot.lot)? && lot.remaining > 0 {
                         *by_account.entry(lot.account_id).or_default() += lot.remaining;
+                        activated.push(lot);
                     }
                 }
                 let deltas: Vec<(i64, i64)> = by_account.into_iter().collect();
@@ -605,6 +649,16 @@ impl App {
                     &deltas.iter().map(|&(a, d)| (a, -d)).collect::<Vec<_>>(),
                 )?;
                 ledger::add_to_balances(tx, &deltas)?;
+                // Points that just became active settle what their account owes first.
+                let accounts: Vec<i64> = deltas.iter().map(|d| d.0).collect();
+                for account in ledger::accounts_owing(tx, &accounts)? {
+                    let lots: Vec<((i64, i64), i64)> = activated
+                        .iter()
+                        .filter(|l| l.account_id == account)
+                        .map(|l| (l.lot, l.remaining))
+                        .collect();
+                    crate::points::settle_debts(tx, account, &lots, now)?;
+                }
                 if let Some(next) = rows::next_pending_until(tx)? {
                     schedule(tx, ACTIVATE_JOB, next.max(now), now, attempts)?;
                 }
@@ -640,7 +694,7 @@ impl App {
             let external_id = format!("expiry-{}", self.random_hex(12));
             let (expired, done) = self.store.write(|tx| -> AppResult<(i64, bool)> {
                 // Lots whose last valid second ended before now: `expires_at + 1 s <= now`.
-                let due = rows::due_expiring_lots(tx, now - 1_000_000, LOTS_PER_JOB_TX_MAX)?;
+                let due = rows::due_expiring_lots(tx, now - 1_000_000, EXPIRY_LOTS_PER_TX_MAX)?;
                 let mut expired = 0;
                 if !due.is_empty() {
                     let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
@@ -661,29 +715,9 @@ impl App {
                         },
                     )?
                     .context("fresh expiry id collided")?;
+                    rows::expire_lots(tx, event_id, issuance, now, &due)?;
                     let mut by_account: std::collections::BTreeMap<i64, i64> = Default::default();
-                    for (seq, lot) in due.iter().enumerate() {
-                        let seq = seq as i64;
-                        ledger::insert_transfer(
-                            tx,
-                            &NewTransfer {
-                                event_id,
-                                seq,
-                                debit_account_id: lot.account_id,
-                                credit_account_id: issuance,
-                                amount: lot.remaining,
-                                kind: TransferKind::Expire,
-                                created_at_micros: now,
-                                remaining: None,
-                                pending_until_micros: None,
-                                expires_at_micros: None,
-                                lot: Some(lot.lot),
-                                reason: Some("expired"),
-                                lot_state: None,
-                            },
-                        )?;
-                        ledger::consume_lot(tx, (event_id, seq), lot.lot, lot.remaining)?;
-                        rows::mark_expired(tx, lot.lot)?;
+                    for lot in &due {
                         *by_account.entry(lot.account_id).or_default() -= lot.remaining;
                         expired += lot.remaining;
                     }
@@ -695,7 +729,7 @@ impl App {
                 if let Some(next) = rows::next_expiry(tx)? {
                     schedule(tx, EXPIRE_JOB, expiry_due(next).max(now), now, attempts)?;
                 }
-                Ok((expired, (due.len() as i64) < LOTS_PER_JOB_TX_MAX))
+                Ok((expired, (due.len() as i64) < EXPIRY_LOTS_PER_TX_MAX))
             })?;
             total += expired;
             if done {
@@ -730,6 +764,7 @@ impl App {
                 customer_id,
                 balance: account.balance,
                 pending: account.pending,
+                debt: account.debt,
                 held,
                 available: account.balance - held,
                 expiring_soon,
@@ -1366,6 +1401,8 @@ pub struct ProgrammeSettings {
     pub reminder_days: i64,
     /// `free` or `paid`.
     pub wallet_kind: String,
+    /// `debt` or `negative_balance`: what a return after the points were spent leaves.
+    pub shortfall: String,
 }
 
 /// A stored programme version.
@@ -1391,6 +1428,7 @@ fn programme_view(p: ProgrammeRow) -> ProgrammeView {
             expired_restore: p.expired_restore,
             reminder_days: p.reminder_days,
             wallet_kind: p.wallet_kind,
+            shortfall: p.shortfall,
         },
         tiers: p.tiers,
         created_at: p.created_at,
@@ -1399,7 +1437,7 @@ fn programme_view(p: ProgrammeRow) -> ProgrammeView {
 
 /// Checks an update field by field; the engine refuses an expiry on a paid wallet.
 fn validate_settings(s: &ProgrammeSettings, configured: Currency) -> AppResult<ProgrammeSettings> {
-    use domain::loyalty::programme::{ProgrammeError, ShortfallPolicy, Wallet, WalletKind};
+    use domain::loyalty::programme::{ProgrammeError, Wallet, WalletKind};
     use domain::loyalty::programme::{WalletPurpose, WalletSpec};
     let field = |e: ProgrammeError| {
         let text = e.to_string();
@@ -1423,6 +1461,7 @@ fn validate_settings(s: &ProgrammeSettings, configured: Currency) -> AppResult<P
         .map_err(|_| FieldError::new("pending_days", "out of range"))?;
     let expiry = parse_expiry(&s.expiry)?;
     let expired_restore = parse_expired_restore(&s.expired_restore)?;
+    let shortfall = parse_shortfall(&s.shortfall)?;
     if s.reminder_days != 0 {
         ReminderDays::new(
             i32::try_from(s.reminder_days)
@@ -1446,7 +1485,7 @@ fn validate_settings(s: &ProgrammeSettings, configured: Currency) -> AppResult<P
         kind,
         expiry,
         pending_days,
-        shortfall: ShortfallPolicy::Debt,
+        shortfall,
         expired_restore,
     })
     .map_err(field)?;
@@ -1455,6 +1494,7 @@ fn validate_settings(s: &ProgrammeSettings, configured: Currency) -> AppResult<P
         currency: currency.code().to_owned(),
         expiry: expiry_text(expiry),
         expired_restore: expired_restore_text(expired_restore),
+        shortfall: shortfall_text(shortfall).to_owned(),
         ..s.clone()
     })
 }
@@ -1466,18 +1506,26 @@ impl App {
         let now = self.now();
         self.store.read(|tx| {
             Ok(programme_view(rows::current_programme(tx)?.unwrap_or_else(
-                || ProgrammeRow {
-                    version: 0,
-                    time_zone: PROGRAMME_TIME_ZONE_DEFAULT.to_owned(),
-                    currency: self.settings.currency.code().to_owned(),
-                    point_value_minor: 100,
-                    pending_days: 0,
-                    expiry: expiry_text(ExpiryPolicy::Never),
-                    tiers: DEFAULT_TIERS.to_owned(),
-                    expired_restore: expired_restore_text(ExpiredRestorePolicy::StayExpired),
-                    reminder_days: 0,
-                    wallet_kind: WALLET_FREE.to_owned(),
-                    created_at: now,
+                || {
+                    ProgrammeRow {
+                        version: 0,
+                        time_zone: PROGRAMME_TIME_ZONE_DEFAULT.to_owned(),
+                        currency: self.settings.currency.code().to_owned(),
+                        point_value_minor: 100,
+                        pending_days: 0,
+                        expiry: expiry_text(ExpiryPolicy::Never),
+                        tiers: DEFAULT_TIERS.to_owned(),
+                        expired_restore: expired_restore_text(ExpiredRestorePolicy::StayExpired),
+                        reminder_days: 0,
+                        wallet_kind: WALLET_FREE.to_owned(),
+                        shortfall: if self.settings.allow_negative_balance {
+                            SHORTFALL_NEGATIVE_BALANCE
+                        } else {
+                            SHORTFALL_DEBT
+                        }
+                        .to_owned(),
+                        created_at: now,
+                    }
                 },
             )))
         })
@@ -1521,6 +1569,7 @@ impl App {
                     expired_restore: s.expired_restore.clone(),
                     reminder_days: s.reminder_days,
                     wallet_kind: s.wallet_kind.clone(),
+                    shortfall: s.shortfall.clone(),
                     created_at: now,
                 },
             )?;
@@ -1531,8 +1580,13 @@ impl App {
                 "loyalty.programme.update",
                 Some(&format!("programme:{version}")),
                 Some(&format!(
-                    "pending_days={} expiry={} expired_restore={} reminder_days={} wallet_kind={}",
-                    s.pending_days, s.expiry, s.expired_restore, s.reminder_days, s.wallet_kind
+                    "pending_days={} expiry={} expired_restore={} reminder_days={} wallet_kind={} shortfall={}",
+                    s.pending_days,
+                    s.expiry,
+                    s.expired_restore,
+                    s.reminder_days,
+                    s.wallet_kind,
+                    s.shortfall
                 )),
             )?;
             Ok(programme_view(

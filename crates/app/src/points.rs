@@ -26,6 +26,9 @@ pub struct StatementEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub entries: Vec<StatementEntry>,
+    /// Points a return left owed (the `debt` shortfall policy), not yet settled: not a
+    /// transfer until settled, so shown beside the entries.
+    pub debt: i64,
     /// Pass back as `after` for the next page; `None` on the last page.
     pub next: Option<(i64, i64)>,
 }
@@ -51,14 +54,14 @@ fn entry(account: i64, t: TransferRow) -> StatementEntry {
 }
 
 /// Debits `amount` from `account` for transfer `transfer`, consuming open lots soonest-expiry
-/// first and recording which lots gave how much. Whatever the lots cannot cover is a debt
-/// (only reachable when negative balances are allowed).
+/// first and recording which lots gave how much. Returns what the lots could not cover (the
+/// caller records it as a debt; only a return or a correction allowed below zero leaves one).
 pub(crate) fn consume_lots(
     tx: &mut Tx<'_>,
     account: i64,
     transfer: (i64, i64),
     amount: i64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i64> {
     let mut left = amount;
     for lot in ledger::open_lots(tx, account)? {
         if left == 0 {
@@ -70,7 +73,98 @@ pub(crate) fn consume_lots(
             left -= take;
         }
     }
-    Ok(())
+    Ok(left)
+}
+
+/// Settles `account`'s open debts, oldest first, from points that just became active on
+/// `lots` (`(lot, points available)`): first in, first settled (loyalty.md §E). A `debt` (not
+/// posted yet) is paid by a `settle` transfer consuming the lot, under one
+/// `points_debt_settled` event named after the first lot (a lot becomes active once); a
+/// `negative` debt was posted when the balance went below zero, so the lot is consumed by that
+/// debit's own transfer and the balance does not move again. Returns the points settled.
+pub(crate) fn settle_debts(
+    tx: &mut Tx<'_>,
+    account: i64,
+    lots: &[((i64, i64), i64)],
+    now_micros: i64,
+) -> anyhow::Result<i64> {
+    let mut debts = ledger::open_debts(tx, account)?;
+    if debts.is_empty() || lots.iter().all(|l| l.1 <= 0) {
+        return Ok(0);
+    }
+    let mut event: Option<(i64, i64)> = None;
+    let mut settled_by_transfer = 0;
+    let mut settled = 0;
+    for &(lot, available) in lots {
+        let open: Vec<i64> = debts.iter().map(|d| d.open).collect();
+        for (d, take) in debts
+            .iter_mut()
+            .zip(domain::ledger::settle(&open, available))
+        {
+            if take == 0 {
+                continue;
+            }
+            if d.negative {
+                ledger::consume_lot(tx, (d.event_id, 0), lot, take)?;
+            } else {
+                let (event_id, seq) = match event {
+                    Some(e) => e,
+                    None => {
+                        let customer = ledger::account_customer(tx, account)?;
+                        let id = store::events::insert(
+                            tx,
+                            &NewEvent {
+                                source: "patron",
+                                external_id: &format!("settle-{}-{}", lot.0, lot.1),
+                                kind: EventKind::PointsDebtSettled,
+                                customer_id: customer,
+                                order_event_id: None,
+                                occurred_at_micros: now_micros,
+                                recorded_at_micros: now_micros,
+                                currency: None,
+                                amount_minor: None,
+                                content_hash: &[],
+                                body: "{}",
+                            },
+                        )?
+                        .context("a lot settled debts twice")?;
+                        (id, 0)
+                    }
+                };
+                let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+                let reason = format!("debt:{}", d.event_id);
+                ledger::insert_transfer(
+                    tx,
+                    &NewTransfer {
+                        event_id,
+                        seq,
+                        debit_account_id: account,
+                        credit_account_id: issuance,
+                        amount: take,
+                        kind: TransferKind::Settle,
+                        created_at_micros: now_micros,
+                        remaining: None,
+                        pending_until_micros: None,
+                        expires_at_micros: None,
+                        lot: Some(lot),
+                        reason: Some(&reason),
+                        lot_state: None,
+                    },
+                )?;
+                ledger::consume_lot(tx, (event_id, seq), lot, take)?;
+                event = Some((event_id, seq + 1));
+                settled_by_transfer += take;
+            }
+            ledger::settle_debt(tx, d, take)?;
+            d.open -= take;
+            settled += take;
+        }
+    }
+    if settled_by_transfer > 0 {
+        let after = ledger::add_to_balance(tx, account, -settled_by_transfer)?;
+        assert!(after >= 0, "a settlement took the balance below zero");
+    }
+    Ok(settled)
 }
 
 impl App {
@@ -107,7 +201,11 @@ impl App {
             } else {
                 None
             };
-            Ok(Statement { entries, next })
+            Ok(Statement {
+                entries,
+                debt: a.debt,
+                next,
+            })
         })
     }
 
@@ -164,13 +262,13 @@ pub(crate) fn post_correction(
     let amount = Points::posting(points.abs())?.0;
     let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
     let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+    let may_go_negative = allow_negative || account.allow_negative;
     if points < 0 {
-        debit_balance(
-            account.balance,
-            amount,
-            allow_negative || account.allow_negative,
-        )
-        .map_err(AppError::InsufficientPoints)?;
+        debit_balance(account.balance, amount, may_go_negative)
+            .map_err(AppError::InsufficientPoints)?;
+        if may_go_negative && !account.allow_negative && account.balance < amount {
+            ledger::allow_negative(tx, account.id)?;
+        }
     }
     let body = serde_json::json!({ "points": points, "reason": reason }).to_string();
     let event_id = store::events::insert(
@@ -211,10 +309,16 @@ pub(crate) fn post_correction(
         lot_state: None,
     };
     ledger::insert_transfer(tx, &transfer)?;
-    if points < 0 {
-        consume_lots(tx, account.id, (event_id, 0), amount)?;
-    }
     ledger::add_to_balance(tx, account.id, points)?;
+    if points < 0 {
+        let uncovered = consume_lots(tx, account.id, (event_id, 0), amount)?;
+        if uncovered > 0 {
+            // Allowed below zero: the depth is a `negative` debt, settled by the next points.
+            ledger::insert_debt(tx, event_id, account.id, true, uncovered, now)?;
+        }
+    } else {
+        settle_debts(tx, account.id, &[((event_id, 0), amount)], now)?;
+    }
     store::audit::insert(
         tx,
         now,

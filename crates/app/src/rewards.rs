@@ -268,6 +268,10 @@ impl App {
                 Ok(at)
             };
             let mut forfeits = Vec::new();
+            let mut active: Vec<((i64, i64), i64)> = Vec::new();
+            // A restored lot keeps its expiry, which no scheduled expiry run may cover any more
+            // (its lot was spent): the expiry job must run then.
+            let mut next_expiry: Option<Timestamp> = None;
             for c in &plan.to_lots {
                 let lot = &lots[c.lot.0 as usize];
                 let key = keys[c.lot.0 as usize];
@@ -275,19 +279,24 @@ impl App {
                     let at = restore(tx, Some(key), c.points, lot.expires_at, REASON_FORFEITED)?;
                     forfeits.push((at, c.points));
                 } else {
-                    restore(tx, Some(key), c.points, lot.expires_at, REASON_RESTORED)?;
+                    let at = restore(tx, Some(key), c.points, lot.expires_at, REASON_RESTORED)?;
+                    active.push(((cancellation_id, at), c.points));
                     delta += c.points;
+                    if let Some(e) = lot.expires_at {
+                        next_expiry = Some(next_expiry.map_or(e, |n: Timestamp| n.min(e)));
+                    }
                 }
             }
             for g in &plan.grace_lots {
                 let key = keys[g.from.0 as usize];
-                restore(
+                let at = restore(
                     tx,
                     Some(key),
                     g.points,
                     Some(g.expires_at),
                     REASON_REINSTATED,
                 )?;
+                active.push(((cancellation_id, at), g.points));
                 delta += g.points;
                 // A fresh expiry instant: the expiry job must run then.
                 schedule(
@@ -302,7 +311,8 @@ impl App {
             // era) comes back without expiry.
             let traced: i64 = consumed.iter().map(|c| c.1).sum();
             if redeem.amount > traced {
-                restore(tx, None, redeem.amount - traced, None, REASON_RESTORED)?;
+                let at = restore(tx, None, redeem.amount - traced, None, REASON_RESTORED)?;
+                active.push(((cancellation_id, at), redeem.amount - traced));
                 delta += redeem.amount - traced;
             }
             for (lot_seq, points) in forfeits {
@@ -334,8 +344,23 @@ impl App {
                 )?;
                 rows::mark_expired(tx, (cancellation_id, lot_seq))?;
             }
+            if let Some(e) = next_expiry {
+                schedule(
+                    tx,
+                    EXPIRE_JOB,
+                    expiry_due(e.as_microsecond()).max(now_micros),
+                    now_micros,
+                    self.settings.job_attempts_max,
+                )?;
+            }
             let after = ledger::add_to_balance(tx, account.id, delta)?;
-            assert!(after >= 0, "a cancellation left a negative balance");
+            // Restored points are active again: they settle what the account owes first
+            // (a return may have left a debt or a negative balance since the redemption).
+            crate::points::settle_debts(tx, account.id, &active, now_micros)?;
+            assert!(
+                after >= 0 || account.allow_negative,
+                "a cancellation left a negative balance"
+            );
             // Restored lots are new lots: they get their own expiry reminder.
             schedule_reminders(tx, &loyalty, now_micros, self.settings.job_attempts_max)?;
             if let Some(r) = rewards_rows::redemption_by_event(tx, redemption_id)?
@@ -462,11 +487,21 @@ impl App {
             let taken = rewards_rows::existing_codes(tx, &strs)?;
             if let Some(code) = taken.first() {
                 // 80 random bits do not collide in practice; an import may repeat a code.
-                return Err(
-                    FieldError::new("codes", format!("{code} is already in a pool")).into(),
-                );
+                return Err(AppError::VoucherCodeTaken { code: code.clone() });
             }
-            rewards_rows::insert_codes(tx, reward_id, &strs, now)?;
+            // A concurrent request may add the same code between the check and the insert:
+            // the insert skips codes that exist by then, and any skipped code refuses the
+            // whole request (the transaction rolls back), so each code is counted once.
+            let added = rewards_rows::insert_codes(tx, reward_id, &strs, now)?;
+            if added.len() < strs.len() {
+                let code = strs
+                    .iter()
+                    .find(|c| !added.iter().any(|a| a == **c))
+                    .context("a skipped code")?;
+                return Err(AppError::VoucherCodeTaken {
+                    code: (*code).to_owned(),
+                });
+            }
             store::audit::insert(
                 tx,
                 now,

@@ -24,10 +24,13 @@ pub enum EventKind {
     /// A paid membership's fee: joining a paid tier or renewing it (Patron's own kind; the
     /// external id is the payment's, so a fee is recorded once).
     MembershipPaid,
+    /// Points that became active settled a debt a return left (Patron's own event; its
+    /// `settle` transfers name the lots they consumed).
+    PointsDebtSettled,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::OrderPlaced,
         EventKind::OrderRefunded,
         EventKind::OrderCancelled,
@@ -39,6 +42,7 @@ impl EventKind {
         EventKind::RedemptionCancelled,
         EventKind::PointsAwarded,
         EventKind::MembershipPaid,
+        EventKind::PointsDebtSettled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,7 @@ impl EventKind {
             EventKind::RedemptionCancelled => "redemption_cancelled",
             EventKind::PointsAwarded => "points_awarded",
             EventKind::MembershipPaid => "membership_paid",
+            EventKind::PointsDebtSettled => "points_debt_settled",
         }
     }
 

@@ -51,6 +51,9 @@ pub enum TransferKind {
     /// Free points of a non-purchase award (sign-up, birthday, referral, …): a lot with no
     /// revenue behind it, and not qualifying points (tiers count purchase earns only).
     Bonus,
+    /// Points of a lot that became active taken to settle a debt a return left (the
+    /// programme's `debt` shortfall policy); consumes that lot.
+    Settle,
 }
 
 impl TransferKind {
@@ -63,6 +66,7 @@ impl TransferKind {
             TransferKind::Expire => "expire",
             TransferKind::Restore => "restore",
             TransferKind::Bonus => "bonus",
+            TransferKind::Settle => "settle",
         }
     }
 
@@ -75,6 +79,7 @@ impl TransferKind {
             TransferKind::Expire,
             TransferKind::Restore,
             TransferKind::Bonus,
+            TransferKind::Settle,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -139,6 +144,49 @@ pub fn debit_balance(
         });
     }
     Ok(after)
+}
+
+/// How a return's clawback of `amount` points is booked when the customer's active lots can
+/// give only `covered` of them (loyalty.md §E: never refused, never truncated at zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clawback {
+    /// Points the reversal transfer debits now.
+    pub posted: i64,
+    /// Points no lot could give: a debt (`Debt`, not posted yet) or the depth of the negative
+    /// balance (`NegativeBalance`, posted). Settled from the next points that become active.
+    pub uncovered: i64,
+    pub policy: crate::loyalty::programme::ShortfallPolicy,
+}
+
+/// Books a clawback of `amount` of which the lots cover `covered` (clamped to `0..=amount`).
+pub fn clawback(
+    covered: i64,
+    amount: i64,
+    policy: crate::loyalty::programme::ShortfallPolicy,
+) -> Clawback {
+    use crate::loyalty::programme::ShortfallPolicy;
+    let covered = covered.clamp(0, amount.max(0));
+    let uncovered = amount.max(0) - covered;
+    Clawback {
+        posted: match policy {
+            ShortfallPolicy::Debt => covered,
+            ShortfallPolicy::NegativeBalance => amount.max(0),
+        },
+        uncovered,
+        policy,
+    }
+}
+
+/// Splits `available` newly active points over open debts (oldest first): what each takes.
+pub fn settle(open: &[i64], available: i64) -> Vec<i64> {
+    let mut left = available.max(0);
+    open.iter()
+        .map(|&owed| {
+            let take = owed.max(0).min(left);
+            left -= take;
+            take
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -144,19 +144,23 @@ pub struct CohortTotals {
     pub restored: i64,
     /// Points of the cohort's lots consumed by redemptions.
     pub redeemed: i64,
-    /// Points taken back by returns.
+    /// Points taken back by returns (at once, or later by `settle` transfers of a debt).
     pub reversed: i64,
     /// Points consumed by anything (redemptions, returns, expiry, corrections).
     pub consumed: i64,
 }
 
-const COHORT_LOTS: &str = "WITH lots AS (
-        SELECT r.cohort, r.lot_event_id AS event_id, r.lot_seq AS seq
+/// A cohort's lots: its purchase lots and every restore lot descending from them. A restore
+/// names the lot it gives points back to, which may itself be a restore (a redemption that
+/// spent restored points, cancelled in turn), so the chain is followed to its purchase lot:
+/// restored points keep the revenue share of the purchase that earned them.
+const COHORT_LOTS: &str = "WITH RECURSIVE lots (cohort, event_id, seq, restored) AS (
+        SELECT r.cohort, r.lot_event_id, r.lot_seq, 0
         FROM lot_revenue r WHERE r.recorded_at <= $1
         UNION ALL
-        SELECT r.cohort, rl.event_id, rl.seq
-        FROM lot_revenue r
-        JOIN transfers rl ON rl.lot_event_id = r.lot_event_id AND rl.lot_seq = r.lot_seq
+        SELECT l.cohort, rl.event_id, rl.seq, 1
+        FROM lots l
+        JOIN transfers rl ON rl.lot_event_id = l.event_id AND rl.lot_seq = l.seq
         WHERE rl.kind = 'restore' AND rl.created_at <= $1
     )";
 
@@ -182,11 +186,14 @@ pub fn cohort_totals(tx: &mut Tx<'_>, at_micros: i64) -> Result<Vec<CohortTotals
         })
         .collect::<Result<_>>()?;
     let restored = tx.query(
-        "SELECT r.cohort, CAST(SUM(rl.amount) AS BIGINT)
-         FROM lot_revenue r
-         JOIN transfers rl ON rl.lot_event_id = r.lot_event_id AND rl.lot_seq = r.lot_seq
-         WHERE rl.kind = 'restore' AND rl.created_at <= $1
-         GROUP BY r.cohort",
+        &format!(
+            "{COHORT_LOTS}
+             SELECT l.cohort, CAST(SUM(t.amount) AS BIGINT)
+             FROM lots l
+             JOIN transfers t ON t.event_id = l.event_id AND t.seq = l.seq
+             WHERE l.restored = 1
+             GROUP BY l.cohort"
+        ),
         args![at_micros],
     )?;
     for r in &restored {
@@ -199,7 +206,7 @@ pub fn cohort_totals(tx: &mut Tx<'_>, at_micros: i64) -> Result<Vec<CohortTotals
             "{COHORT_LOTS}
              SELECT l.cohort,
                     CAST(SUM(CASE WHEN t.kind = 'redeem' THEN c.amount ELSE 0 END) AS BIGINT),
-                    CAST(SUM(CASE WHEN t.kind = 'reverse' THEN c.amount ELSE 0 END) AS BIGINT),
+                    CAST(SUM(CASE WHEN t.kind IN ('reverse', 'settle') THEN c.amount ELSE 0 END) AS BIGINT),
                     CAST(SUM(c.amount) AS BIGINT)
              FROM lots l
              JOIN lot_consumptions c ON c.lot_event_id = l.event_id AND c.lot_seq = l.seq

@@ -22,6 +22,8 @@ pub struct AccountRow {
     pub allow_negative: bool,
     /// Points in lots still in their return window (not spendable).
     pub pending: i64,
+    /// Points a return left owed under the `debt` shortfall policy, not yet settled.
+    pub debt: i64,
 }
 
 /// The id of a system account, created on first use (negative balance allowed). The id never
@@ -47,7 +49,7 @@ pub fn system_account(tx: &mut Tx<'_>, code: &str) -> Result<i64> {
 
 pub fn customer_account(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<AccountRow>> {
     tx.query_opt(
-        "SELECT id, balance, allow_negative, pending FROM accounts WHERE customer_id = $1",
+        "SELECT id, balance, allow_negative, pending, debt FROM accounts WHERE customer_id = $1",
         args![customer_id],
     )?
     .map(|r| {
@@ -56,9 +58,29 @@ pub fn customer_account(tx: &mut Tx<'_>, customer_id: i64) -> Result<Option<Acco
             balance: r.int(1)?,
             allow_negative: r.int(2)? != 0,
             pending: r.int(3)?,
+            debt: r.int(4)?,
         })
     })
     .transpose()
+}
+
+/// The customer an account belongs to (`None` for a system account).
+pub fn account_customer(tx: &mut Tx<'_>, account_id: i64) -> Result<Option<i64>> {
+    tx.query_one(
+        "SELECT customer_id FROM accounts WHERE id = $1",
+        args![account_id],
+    )?
+    .opt_int(0)
+}
+
+/// Lets an account's balance go below zero (the `negative_balance` shortfall policy, or a
+/// correction allowed below zero); the database refuses a negative balance otherwise.
+pub fn allow_negative(tx: &mut Tx<'_>, account_id: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE accounts SET allow_negative = 1 WHERE id = $1",
+        args![account_id],
+    )?;
+    Ok(())
 }
 
 /// Adds `delta` to an account's balance and returns the new balance. Takes the row lock on
@@ -238,11 +260,16 @@ pub struct LedgerCheck {
     pub sum_of_balances: i64,
     /// Customer accounts whose balance + pending differs from credits − debits.
     pub accounts_off: i64,
-    /// Customer accounts (without debt) whose balance differs from Σ remaining of their active
-    /// lots, or whose pending differs from Σ remaining of their pending lots.
+    /// Customer accounts whose balance + the unsettled depth of their `negative` debts differs
+    /// from Σ remaining of their active lots, or whose pending differs from Σ remaining of
+    /// their pending lots.
     pub lots_off: i64,
     /// Lots whose remaining + consumed differs from their amount.
     pub lots_over_consumed: i64,
+    /// Customer accounts whose materialised `debt` differs from Σ unsettled `debt` rows, or
+    /// that owe points (either kind) while an active lot still has points: settlement comes
+    /// first, so points never sit beside a debt.
+    pub debts_off: i64,
 }
 
 pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
@@ -272,9 +299,11 @@ pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
     let lots_off = tx
         .query_one(
             "SELECT COUNT(*) FROM accounts a
-             WHERE a.code IS NULL AND ((a.balance >= 0 AND a.balance <>
+             WHERE a.code IS NULL AND (a.balance
+                 + COALESCE((SELECT SUM(d.amount - d.settled) FROM points_debts d
+                             WHERE d.account_id = a.id AND d.kind = 'negative'), 0) <>
                  COALESCE((SELECT SUM(remaining) FROM transfers WHERE credit_account_id = a.id
-                           AND (lot_state IS NULL OR lot_state <> 'pending')), 0))
+                           AND (lot_state IS NULL OR lot_state <> 'pending')), 0)
                OR a.pending <>
                  COALESCE((SELECT SUM(remaining) FROM transfers WHERE credit_account_id = a.id
                            AND lot_state = 'pending'), 0))",
@@ -290,11 +319,26 @@ pub fn check(tx: &mut Tx<'_>) -> Result<LedgerCheck> {
             &[],
         )?
         .int(0)?;
+    let debts_off = tx
+        .query_one(
+            "SELECT COUNT(*) FROM accounts a
+             WHERE a.code IS NULL AND (a.debt <>
+                 COALESCE((SELECT SUM(d.amount - d.settled) FROM points_debts d
+                           WHERE d.account_id = a.id AND d.kind = 'debt'), 0)
+               OR (EXISTS (SELECT 1 FROM points_debts d
+                           WHERE d.account_id = a.id AND d.settled < d.amount)
+                   AND EXISTS (SELECT 1 FROM transfers t WHERE t.credit_account_id = a.id
+                               AND t.remaining > 0
+                               AND (t.lot_state IS NULL OR t.lot_state = 'active'))))",
+            &[],
+        )?
+        .int(0)?;
     Ok(LedgerCheck {
         sum_of_balances: customers + systems,
         accounts_off,
         lots_off,
         lots_over_consumed,
+        debts_off,
     })
 }
 
@@ -306,8 +350,117 @@ impl LedgerCheck {
                 accounts_off: 0,
                 lots_off: 0,
                 lots_over_consumed: 0,
+                debts_off: 0,
             }
     }
+}
+
+/// One debt a debit left: points no lot could give (see `points_debts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DebtRow {
+    /// The debit's event (a return or a correction).
+    pub event_id: i64,
+    pub account_id: i64,
+    /// `true` for a `negative` debt (posted; the balance went below zero by it), `false` for
+    /// a `debt` (owed, not posted).
+    pub negative: bool,
+    /// What is still owed.
+    pub open: i64,
+}
+
+/// `points_debts.kind` of a debt owed and not posted.
+pub const DEBT_OWED: &str = "debt";
+/// `points_debts.kind` of a shortfall posted as a negative balance.
+pub const DEBT_NEGATIVE: &str = "negative";
+
+/// Records that event `event_id`'s debit left `amount` points no lot could give; a `debt`
+/// also adds to the account's materialised `debt`.
+pub fn insert_debt(
+    tx: &mut Tx<'_>,
+    event_id: i64,
+    account_id: i64,
+    negative: bool,
+    amount: i64,
+    now_micros: i64,
+) -> Result<()> {
+    assert!(amount > 0, "a debt must be positive");
+    let kind = if negative { DEBT_NEGATIVE } else { DEBT_OWED };
+    tx.execute(
+        "INSERT INTO points_debts (event_id, account_id, kind, amount, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+        args![event_id, account_id, kind, amount, now_micros],
+    )?;
+    if !negative {
+        tx.execute(
+            "UPDATE accounts SET debt = debt + $2 WHERE id = $1",
+            args![account_id, amount],
+        )?;
+    }
+    Ok(())
+}
+
+/// The event's debt, if its debit left one.
+pub fn debt_of_event(tx: &mut Tx<'_>, event_id: i64) -> Result<Option<(bool, i64)>> {
+    tx.query_opt(
+        "SELECT kind, amount FROM points_debts WHERE event_id = $1",
+        args![event_id],
+    )?
+    .map(|r| Ok((r.text(0)? == DEBT_NEGATIVE, r.int(1)?)))
+    .transpose()
+}
+
+/// Unsettled debts of an account, oldest first.
+pub fn open_debts(tx: &mut Tx<'_>, account_id: i64) -> Result<Vec<DebtRow>> {
+    tx.query(
+        "SELECT event_id, kind, amount - settled FROM points_debts
+         WHERE account_id = $1 AND settled < amount ORDER BY event_id",
+        args![account_id],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(DebtRow {
+            event_id: r.int(0)?,
+            account_id,
+            negative: r.text(1)? == DEBT_NEGATIVE,
+            open: r.int(2)?,
+        })
+    })
+    .collect()
+}
+
+/// Of `account_ids`, those with an unsettled debt of either kind (one indexed probe when
+/// nobody owes anything, which is the usual case).
+pub fn accounts_owing(tx: &mut Tx<'_>, account_ids: &[i64]) -> Result<Vec<i64>> {
+    let owing: Vec<i64> = tx
+        .query(
+            "SELECT DISTINCT account_id FROM points_debts WHERE settled < amount",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.int(0))
+        .collect::<Result<_>>()?;
+    Ok(owing
+        .into_iter()
+        .filter(|a| account_ids.contains(a))
+        .collect())
+}
+
+/// Marks `amount` of event `event_id`'s debt settled; a `debt` also leaves the account's
+/// materialised `debt`.
+pub fn settle_debt(tx: &mut Tx<'_>, debt: &DebtRow, amount: i64) -> Result<()> {
+    let changed = tx.execute(
+        "UPDATE points_debts SET settled = settled + $2
+         WHERE event_id = $1 AND settled + $2 <= amount",
+        args![debt.event_id, amount],
+    )?;
+    anyhow::ensure!(changed == 1, "debt {} cannot take {amount}", debt.event_id);
+    if !debt.negative {
+        tx.execute(
+            "UPDATE accounts SET debt = debt - $2 WHERE id = $1",
+            args![debt.account_id, amount],
+        )?;
+    }
+    Ok(())
 }
 
 /// Active lots credited to `account_id` with points left, soonest expiry first

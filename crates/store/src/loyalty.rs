@@ -25,6 +25,8 @@ pub struct ProgrammeRow {
     pub reminder_days: i64,
     /// `free` (reward points) or `paid` (stored value, never expires).
     pub wallet_kind: String,
+    /// `debt` or `negative_balance`: what a return after the points were spent leaves.
+    pub shortfall: String,
     pub created_at: jiff::Timestamp,
 }
 
@@ -32,7 +34,7 @@ pub struct ProgrammeRow {
 pub fn current_programme(tx: &mut Tx<'_>) -> Result<Option<ProgrammeRow>> {
     tx.query_opt(
         "SELECT version, time_zone, currency, point_value_minor, pending_days, expiry, tiers,
-                created_at, expired_restore, reminder_days, wallet_kind
+                created_at, expired_restore, reminder_days, wallet_kind, shortfall
          FROM loyalty_programmes ORDER BY version DESC LIMIT 1",
         &[],
     )?
@@ -49,6 +51,7 @@ pub fn current_programme(tx: &mut Tx<'_>) -> Result<Option<ProgrammeRow>> {
             expired_restore: r.text(8)?.to_owned(),
             reminder_days: r.int(9)?,
             wallet_kind: r.text(10)?.to_owned(),
+            shortfall: r.text(11)?.to_owned(),
         })
     })
     .transpose()
@@ -65,8 +68,9 @@ pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
     tx.execute(
         "INSERT INTO loyalty_programmes (version, time_zone, currency, point_value_minor,
                                          pending_days, expiry, tiers, created_at,
-                                         expired_restore, reminder_days, wallet_kind)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                         expired_restore, reminder_days, wallet_kind,
+                                         shortfall)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         args![
             version,
             row.time_zone.as_str(),
@@ -78,7 +82,8 @@ pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
             row.created_at.as_microsecond(),
             row.expired_restore.as_str(),
             row.reminder_days,
-            row.wallet_kind.as_str()
+            row.wallet_kind.as_str(),
+            row.shortfall.as_str()
         ],
     )?;
     Ok(version)
@@ -280,6 +285,69 @@ pub fn mark_expired(tx: &mut Tx<'_>, lot: (i64, i64)) -> Result<()> {
         "UPDATE transfers SET lot_state = 'expired' WHERE event_id = $1 AND seq = $2",
         args![lot.0, lot.1],
     )?;
+    Ok(())
+}
+
+/// Expires `lots` under event `event_id`: one `expire` transfer per lot (seq = its index),
+/// debited to the lot's account and credited to `issuance`, each consuming its whole lot —
+/// transfers and consumptions as multi-row statements per chunk — then one keyed update per
+/// lot setting `remaining` to zero and the state to `expired` (one statement per lot instead
+/// of four). Each lot must still hold exactly its `remaining` (a concurrent spend makes the
+/// update miss it, and the call fails so the caller's transaction rolls back and the job
+/// retries).
+pub fn expire_lots(
+    tx: &mut Tx<'_>,
+    event_id: i64,
+    issuance: i64,
+    now_micros: i64,
+    lots: &[DueLot],
+) -> Result<()> {
+    let transfers: Vec<crate::ledger::NewTransfer<'_>> = lots
+        .iter()
+        .enumerate()
+        .map(|(seq, lot)| crate::ledger::NewTransfer {
+            event_id,
+            seq: seq as i64,
+            debit_account_id: lot.account_id,
+            credit_account_id: issuance,
+            amount: lot.remaining,
+            kind: domain::ledger::TransferKind::Expire,
+            created_at_micros: now_micros,
+            remaining: None,
+            pending_until_micros: None,
+            expires_at_micros: None,
+            lot: Some(lot.lot),
+            reason: Some("expired"),
+            lot_state: None,
+        })
+        .collect();
+    crate::ledger::insert_transfers(tx, &transfers)?;
+    let numbered: Vec<(i64, &DueLot)> = lots
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i as i64, l))
+        .collect();
+    for chunk in crate::events::statement_chunks(&numbered, crate::events::BATCH_STATEMENT_ROWS) {
+        let sql = format!(
+            "INSERT INTO lot_consumptions (event_id, seq, lot_event_id, lot_seq, amount) VALUES {}",
+            crate::events::placeholders(chunk.len(), 5, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 5);
+        for (seq, lot) in chunk {
+            params.extend_from_slice(args![event_id, *seq, lot.lot.0, lot.lot.1, lot.remaining]);
+        }
+        tx.execute(&sql, &params)?;
+        // One keyed update per lot: SQLite plans `UPDATE … FROM (VALUES …)` as a scan of
+        // the transfers for each statement, which made a million lots ten times slower.
+        for (_, lot) in chunk {
+            let changed = tx.execute(
+                "UPDATE transfers SET remaining = 0, lot_state = 'expired'
+                 WHERE event_id = $1 AND seq = $2 AND remaining = $3",
+                args![lot.lot.0, lot.lot.1, lot.remaining],
+            )?;
+            anyhow::ensure!(changed == 1, "lot {:?} changed since it was read", lot.lot);
+        }
+    }
     Ok(())
 }
 

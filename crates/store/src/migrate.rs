@@ -132,6 +132,14 @@ const SCRIPTS: &[Script] = &[
     },
     Script {
         migration: Migration {
+            version: 15,
+            name: "ledger_debt",
+        },
+        sqlite: include_str!("../migrations/sqlite/0015_ledger_debt.sql"),
+        postgres: include_str!("../migrations/postgres/0015_ledger_debt.sql"),
+    },
+    Script {
+        migration: Migration {
             version: 16,
             name: "desk_tags_teams",
         },

@@ -137,13 +137,15 @@ pub fn existing_codes(tx: &mut Tx<'_>, codes: &[&str]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Adds available codes to a reward's pool.
+/// Adds available codes to a reward's pool, skipping any code that exists already (in any
+/// pool, perhaps inserted by a concurrent transaction); returns the codes it added.
 pub fn insert_codes(
     tx: &mut Tx<'_>,
     reward_id: i64,
     codes: &[&str],
     now_micros: i64,
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut added = Vec::with_capacity(codes.len());
     for chunk in codes.chunks(crate::events::BATCH_STATEMENT_ROWS) {
         let mut values = Vec::with_capacity(chunk.len());
         let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 3);
@@ -156,15 +158,18 @@ pub fn insert_codes(
             ));
             params.extend_from_slice(args![reward_id, *code, now_micros]);
         }
-        tx.execute(
+        for r in tx.query(
             &format!(
-                "INSERT INTO voucher_codes (reward_id, code, state, created_at) VALUES {}",
+                "INSERT INTO voucher_codes (reward_id, code, state, created_at) VALUES {}
+                 ON CONFLICT (code) DO NOTHING RETURNING code",
                 values.join(", ")
             ),
             &params,
-        )?;
+        )? {
+            added.push(r.text(0)?.to_owned());
+        }
     }
-    Ok(())
+    Ok(added)
 }
 
 /// Issues the reward's oldest available code to a redemption; `None` when the pool is empty.

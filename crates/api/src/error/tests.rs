@@ -107,6 +107,12 @@ fn samples() -> Vec<(&'static str, AppError)> {
             AppError::RewardRefused(domain::loyalty::rewards::RewardRefusal::NoVoucherCodes),
         ),
         (
+            "VoucherCodeTaken",
+            AppError::VoucherCodeTaken {
+                code: "ABCD-1234".to_owned(),
+            },
+        ),
+        (
             "TicketRefused(Closed)",
             AppError::TicketRefused(domain::desk::TicketRefusal::Closed),
         ),
@@ -191,6 +197,7 @@ fn variant_is_sampled(e: &AppError) -> bool {
         | AppError::InsufficientPoints(_)
         | AppError::HoldRefused(_)
         | AppError::RewardRefused(_)
+        | AppError::VoucherCodeTaken { .. }
         | AppError::TicketRefused(_)
         | AppError::PromotionRefused(_)
         | AppError::CsatRefused(_)
@@ -212,7 +219,7 @@ fn app_error_table() {
             json!({ "variant": name, "problem": api.problem() })
         })
         .collect();
-    assert_eq!(table.len(), 33);
+    assert_eq!(table.len(), 34);
     insta::assert_json_snapshot!(table);
 }
 

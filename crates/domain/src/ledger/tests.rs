@@ -39,3 +39,26 @@ fn debits_respect_the_negative_policy() {
     assert_eq!(debit_balance(3, 4, true), Ok(-1));
     assert!(Points::posting(0).is_err());
 }
+
+#[test]
+fn clawbacks_book_the_shortfall_by_policy() {
+    use crate::loyalty::programme::ShortfallPolicy::{Debt, NegativeBalance};
+    // 30 points to claw back, 12 left on lots.
+    let debt = clawback(12, 30, Debt);
+    assert_eq!((debt.posted, debt.uncovered), (12, 18));
+    let negative = clawback(12, 30, NegativeBalance);
+    assert_eq!((negative.posted, negative.uncovered), (30, 18));
+    // Fully covered: nothing owed under either policy.
+    assert_eq!(clawback(40, 30, Debt).uncovered, 0);
+    assert_eq!(clawback(40, 30, NegativeBalance).posted, 30);
+    // Nothing covered at all: the debt policy posts nothing now.
+    assert_eq!(clawback(0, 30, Debt).posted, 0);
+}
+
+#[test]
+fn settlement_pays_the_oldest_debt_first() {
+    assert_eq!(settle(&[5, 10, 3], 12), vec![5, 7, 0]);
+    assert_eq!(settle(&[5], 100), vec![5]);
+    assert_eq!(settle(&[5, 4], 0), vec![0, 0]);
+    assert_eq!(settle(&[], 9), Vec::<i64>::new());
+}

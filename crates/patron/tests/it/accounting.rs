@@ -476,3 +476,87 @@ fn return_reverses_the_refunded_share_postgres() {
         return_reverses_the_refunded_share(&t);
     }
 }
+
+/// A cancelled redemption gives its points back as restore lots that keep the purchase's
+/// revenue share, so the recognition of the redemption is reversed — also when the cancelled
+/// redemption had spent points restored by an earlier cancellation (a chain of restores). The
+/// roll-forward balances in every period across the cancels.
+fn cancel_reverses_the_recognition(t: &TestApp) {
+    let key = t
+        .app
+        .create_key(&app::Principal::cli(), Role::Manager, "finance")
+        .unwrap();
+    let server = Server::start(t.app.clone());
+    let addr = server.addr.as_str();
+    let r = put(
+        addr,
+        "/api/v1/loyalty/programme",
+        &key,
+        r#"{"time_zone":"Asia/Taipei","currency":"JPY","point_value_minor":1,"pending_days":0,
+            "expiry":"never","expired_restore":"forfeit","reminder_days":0,"wallet_kind":"free"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let who = TestApp::principal(Role::Manager);
+    let Intake::Accepted(placed) = t
+        .app
+        .place_order(&who, &jpy_order("CAN-1", "C-CAN", 10_000))
+        .unwrap()
+    else {
+        panic!("accepted")
+    };
+    let c = placed.customer_id;
+    assert_eq!(placed.points_earned, 1_000);
+    // 10,000 × 1,000 / 11,000 = 909.1 → 909 to the points (no breakage estimate: 100 %).
+    let spend = |points: i64| {
+        let h = t.app.reserve_points(&who, c, points, None).unwrap();
+        t.app
+            .commit_hold(&who, c, h.hold_id)
+            .unwrap()
+            .redemption_id
+            .unwrap()
+    };
+    let first = spend(1_000);
+    assert_eq!(
+        rollforward(addr, &key, "2026-03-31"),
+        vec![[0, 909, 0, 909, 0]]
+    );
+    t.app.cancel_redemption(&who, c, first).unwrap();
+    assert_eq!(
+        rollforward(addr, &key, "2026-03-31"),
+        vec![[0, 909, 0, 0, 909]],
+        "the cancel reverses the recognition"
+    );
+    // The restored points are spent again, then that redemption is cancelled in April: its
+    // restore lot names the first restore lot, not the purchase.
+    let second = spend(1_000);
+    assert_eq!(
+        rollforward(addr, &key, "2026-03-31"),
+        vec![[0, 909, 0, 909, 0]]
+    );
+    t.advance(SignedDuration::from_hours(24 * 31));
+    t.app.cancel_redemption(&who, c, second).unwrap();
+    assert_eq!(
+        rollforward(addr, &key, "2026-04-30"),
+        vec![[0, 909, 0, 909, 0], [0, 0, 0, -909, 909]],
+        "April reverses March's recognition: nothing is redeemed any more"
+    );
+    // Half spent for good: round(909 / 2) = 455 recognised to date, 454 still owed.
+    spend(500);
+    assert_eq!(
+        rollforward(addr, &key, "2026-04-30"),
+        vec![[0, 909, 0, 909, 0], [0, 0, 0, -454, 454]]
+    );
+    healthy(t);
+}
+
+#[test]
+fn cancel_reverses_the_recognition_sqlite() {
+    cancel_reverses_the_recognition(&ie52_app(Backend::Sqlite).expect("sqlite"));
+}
+
+#[test]
+fn cancel_reverses_the_recognition_postgres() {
+    if let Some(t) = ie52_app(Backend::Postgres) {
+        cancel_reverses_the_recognition(&t);
+    }
+}

@@ -602,7 +602,7 @@ both_backends!(
             &key,
             r#"{"codes":["EFGH-2","abcd-1"]}"#,
         );
-        assert_eq!(code(&r), (422, "invalid_field".to_owned()));
+        assert_eq!(code(&r), (409, "voucher_code_taken".to_owned()));
         assert_eq!(
             t.app.reward(empty).unwrap().codes_available,
             1,
