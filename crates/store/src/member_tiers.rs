@@ -193,7 +193,9 @@ pub type QualifyingRow = (i64, i64, i64);
 
 /// The member's qualifying history counting at or after `from`: each order's earned points
 /// (its `earn` transfer, at its recording instant) and spend in `currency`, and each return's
-/// reversed points and refunded amount, dated at the order's recording instant.
+/// reversed points (its `reverse` transfer plus what it left owing under the `debt` shortfall
+/// policy, so the whole reversal, as intake counts it) and refunded amount, dated at the
+/// order's recording instant.
 pub fn qualifying_history(
     tx: &mut Tx<'_>,
     customer_id: i64,
@@ -211,7 +213,9 @@ pub fn qualifying_history(
          UNION ALL
          SELECT o.recorded_at,
                 CAST(-COALESCE((SELECT SUM(t.amount) FROM transfers t
-                                WHERE t.event_id = r.id AND t.kind = 'reverse'), 0) AS BIGINT),
+                                WHERE t.event_id = r.id AND t.kind = 'reverse'), 0)
+                     - COALESCE((SELECT d.amount FROM points_debts d
+                                 WHERE d.event_id = r.id AND d.kind = 'debt'), 0) AS BIGINT),
                 CAST(CASE WHEN r.currency = $2 THEN -COALESCE(r.amount_minor, 0) ELSE 0 END
                      AS BIGINT)
          FROM events r JOIN events o ON o.id = r.order_event_id

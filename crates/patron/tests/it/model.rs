@@ -69,6 +69,8 @@ struct Order {
     refunded: Vec<i64>,
     line_points: Vec<i64>,
     lot: Option<(i64, i64)>,
+    /// When the order was recorded: a return reduces the qualifying points of that period.
+    earned_at: Timestamp,
 }
 
 /// A live lot as read back: key, remaining, state.
@@ -392,6 +394,7 @@ impl Run<'_> {
                 lines,
                 line_points,
                 lot,
+                earned_at: now,
             },
         );
         c
@@ -478,6 +481,8 @@ impl Run<'_> {
         let Some(key) = o.lot.filter(|_| reversed > 0) else {
             return Some(c);
         };
+        // The tier state counts a return against the period its purchase counted in.
+        self.m.customers[c].earns.push((o.earned_at, -reversed));
         let lot = self.m.lot_mut(key);
         if lot.state == LotState::Pending {
             assert!(lot.remaining >= reversed, "{ctx}: model pending lot");
@@ -799,11 +804,20 @@ impl Run<'_> {
         let from = year.to_zoned(taipei()).unwrap().timestamp();
         let mc = &self.m.customers[c];
         let qualifying: i64 = mc.earns.iter().filter(|e| e.0 >= from).map(|e| e.1).sum();
+        let rank = |t: &str| ["member", "silver", "gold"].iter().position(|x| *x == t);
         let tier = match qualifying {
             q if q >= GOLD => "gold",
             q if q >= SILVER => "silver",
             _ => "member",
         };
+        // Upgrades are immediate, so this year's points are a floor; a tier earned last year
+        // holds through this one (downgrades only at a period's end, see `tiers.rs`), so the
+        // member's tier may be higher than this year's points alone give.
+        assert!(
+            rank(s.tier.as_str()) >= rank(tier),
+            "{ctx}: tier {} below the {tier} this year's {qualifying} points give",
+            s.tier
+        );
 
         let (held, _) = self.m.held(c, now);
         assert_eq!(
@@ -814,7 +828,6 @@ impl Run<'_> {
                 s.held,
                 s.available,
                 s.qualifying_points,
-                s.tier.as_str()
             ),
             (
                 mc.balance,
@@ -823,7 +836,6 @@ impl Run<'_> {
                 held,
                 mc.balance - held,
                 qualifying,
-                tier
             ),
             "{ctx}: summary"
         );
