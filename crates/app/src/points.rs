@@ -210,7 +210,9 @@ impl App {
     }
 
     /// Posts a correction: `points` > 0 credits the customer (a new lot), < 0 debits them.
-    /// Never changes a past transfer; refuses a debit below zero unless debt is allowed.
+    /// Never changes a past transfer; refuses a debit below zero (`InsufficientPoints`,
+    /// nothing written) unless the configuration allows it (`loyalty.allow_negative_balance`)
+    /// — whatever a return under the `negative_balance` shortfall policy did to the account.
     pub fn correct_points(
         &self,
         who: &Principal,
@@ -262,11 +264,14 @@ pub(crate) fn post_correction(
     let amount = Points::posting(points.abs())?.0;
     let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
     let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
-    let may_go_negative = allow_negative || account.allow_negative;
     if points < 0 {
-        debit_balance(account.balance, amount, may_go_negative)
-            .map_err(AppError::InsufficientPoints)?;
-        if may_go_negative && !account.allow_negative && account.balance < amount {
+        // Only the caller's explicit allowance lets a correction go below zero: an account a
+        // return took below zero (the `negative_balance` shortfall policy) has
+        // `allow_negative` set, but that is the return's licence, not the correction's. The
+        // balance is read under the account's row lock, so the check holds until commit.
+        let balance = ledger::add_to_balance(tx, account.id, 0)?;
+        debit_balance(balance, amount, allow_negative).map_err(AppError::InsufficientPoints)?;
+        if allow_negative && !account.allow_negative && balance < amount {
             ledger::allow_negative(tx, account.id)?;
         }
     }
