@@ -4,7 +4,7 @@
 //! bad input over HTTP.
 
 use crate::http::{Server, get, post, request};
-use crate::support::order;
+use crate::support::{healthy, order};
 use app::bonus::{BonusRule, BonusRules, ReferralSettings};
 use app::customers::{Created, CustomerInput};
 use app::intake::Intake;
@@ -16,11 +16,6 @@ use test_support::{TestApp, both_backends};
 
 fn admin() -> app::Principal {
     TestApp::principal(Role::Admin)
-}
-
-fn healthy(t: &TestApp) {
-    let check = t.app.store.read(store::ledger::check).unwrap();
-    assert!(check.is_healthy(), "{check:?}");
 }
 
 fn rule(kind: &str, code: Option<&str>, points: i64) -> BonusRule {

@@ -6,7 +6,7 @@
 //! statement, and the setting itself over HTTP.
 
 use crate::http::{Server, get, request};
-use crate::support::{order, refund};
+use crate::support::{healthy, order, refund};
 use app::AppError;
 use app::intake::{Intake, LineInput, OrderInput};
 use app::loyalty::ProgrammeSettings;
@@ -86,11 +86,6 @@ fn position(t: &TestApp, c: i64) -> (i64, i64, i64) {
         "the statement shows the summary's debt"
     );
     (s.balance, s.pending, s.debt)
-}
-
-fn healthy(t: &TestApp) {
-    let check = t.app.store.read(store::ledger::check).unwrap();
-    assert!(check.is_healthy(), "{check:?}");
 }
 
 fn settled(t: &TestApp, c: i64) -> Vec<i64> {

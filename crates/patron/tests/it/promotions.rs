@@ -3,7 +3,7 @@
 //! version that earned, simulation with a draft set, and the API's bad input.
 
 use crate::http::{Server, get, post, request};
-use crate::support::{customer, order, refund};
+use crate::support::{customer, healthy, order, refund};
 use app::Principal;
 use app::intake::{Intake, LineInput, OrderInput};
 use app::promotions::{PromotionInput, PromotionRefusal};
@@ -17,11 +17,6 @@ fn who() -> Principal {
 
 fn manager() -> Principal {
     TestApp::principal(Role::Manager)
-}
-
-fn healthy(t: &TestApp) {
-    let check = t.app.store.read(store::ledger::check).unwrap();
-    assert!(check.is_healthy(), "{check:?}");
 }
 
 fn install(t: &TestApp) {
