@@ -112,6 +112,7 @@ pub enum RuleVersionView {
         points: i64,
         per_minor: i64,
         minimum_spend_minor: i64,
+        excluded_categories: Vec<String>,
         created_at: Timestamp,
     },
     Promotion(Box<PromotionVersionView>),
@@ -822,6 +823,7 @@ impl App {
                         points: r.points,
                         per_minor: r.per_minor,
                         minimum_spend_minor: r.minimum_spend_minor,
+                        excluded_categories: r.excluded_categories,
                         created_at: r.created_at,
                     })
                     .collect();

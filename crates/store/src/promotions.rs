@@ -293,13 +293,15 @@ pub struct RuleVersionRow {
     pub points: i64,
     pub per_minor: i64,
     pub minimum_spend_minor: i64,
+    pub excluded_categories: Vec<String>,
     pub created_at: jiff::Timestamp,
 }
 
 /// Every version of the earning rules in `loyalty_rules`, newest first, at most `limit`.
 pub fn base_rule_versions(tx: &mut Tx<'_>, limit: i64) -> Result<Vec<RuleVersionRow>> {
     tx.query(
-        "SELECT rule_id, version, points, per_minor, minimum_spend_minor, created_at
+        "SELECT rule_id, version, points, per_minor, minimum_spend_minor, created_at,
+                excluded_categories
          FROM loyalty_rules ORDER BY created_at DESC, rule_id DESC, version DESC LIMIT $1",
         args![limit],
     )?
@@ -311,6 +313,7 @@ pub fn base_rule_versions(tx: &mut Tx<'_>, limit: i64) -> Result<Vec<RuleVersion
             points: r.int(2)?,
             per_minor: r.int(3)?,
             minimum_spend_minor: r.int(4)?,
+            excluded_categories: crate::loyalty::parse_categories(r.text(6)?)?,
             created_at: instant(r.int(5)?)?,
         })
     })

@@ -124,9 +124,10 @@ both_backends!(
             .app
             .set_base_rule(
                 &TestApp::principal(Role::Admin),
-                domain::EarnRule {
+                &app::loyalty::BaseRuleInput {
                     points: 2,
                     per_minor: 10_000,
+                    ..Default::default()
                 },
             )
             .unwrap();

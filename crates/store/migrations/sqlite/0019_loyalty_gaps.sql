@@ -1,0 +1,6 @@
+-- Loyalty engine gaps (sqlite). Keep in step with ../postgres/0019_loyalty_gaps.sql.
+
+-- The base rule's excluded categories, kept with each version like its minimum spend: a JSON
+-- array of category names (lines in them earn nothing from the base rule and do not count
+-- towards its minimum spend). Versions stored before this migration excluded nothing.
+ALTER TABLE loyalty_rules ADD COLUMN excluded_categories TEXT NOT NULL DEFAULT '[]';
