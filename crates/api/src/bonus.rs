@@ -306,9 +306,12 @@ pub(crate) struct ReferralResponse {
     pub(crate) referrer_id: i64,
     pub(crate) referee_id: i64,
     pub(crate) code: String,
-    /// `pending` (until the referee's first qualifying order), `rewarded` or `refused`.
+    /// `pending` (until the referee's first qualifying order), `rewarded`, `refused`, or
+    /// `reversed` (the qualifying order was refunded in full within its return window: both
+    /// rewards were clawed back).
     pub(crate) state: String,
-    /// Why a refused referral gave no points: `self_referral` or `referrer_cap_reached`.
+    /// Why a refused referral gave no points (`self_referral`, `referrer_cap_reached`), or
+    /// what reversed a rewarded one (`order_refunded`, `order_cancelled`).
     pub(crate) reason: Option<String>,
     /// The referee's order that settled it.
     pub(crate) order_id: Option<i64>,
@@ -316,6 +319,8 @@ pub(crate) struct ReferralResponse {
     pub(crate) rule_version: Option<i64>,
     pub(crate) created_at: String,
     pub(crate) settled_at: Option<String>,
+    /// When the rewards were clawed back.
+    pub(crate) reversed_at: Option<String>,
 }
 
 impl From<ReferralView> for ReferralResponse {
@@ -330,6 +335,7 @@ impl From<ReferralView> for ReferralResponse {
             rule_version: r.rule_version,
             created_at: r.created_at.to_string(),
             settled_at: r.settled_at.map(|t| t.to_string()),
+            reversed_at: r.reversed_at.map(|t| t.to_string()),
         }
     }
 }

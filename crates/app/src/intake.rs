@@ -1342,6 +1342,15 @@ impl App {
                     }
                 }
             }
+            // A referral this order rewarded is reversed if it is now refunded in full in time.
+            crate::bonus::after_refund(
+                tx,
+                &self.settings,
+                customer_id,
+                order_event.id,
+                refund_id,
+                now_micros,
+            )?;
             let endpoints = store::outbox::active_endpoints(tx)?;
             let outcome = RefundOutcome {
                 refund_id,

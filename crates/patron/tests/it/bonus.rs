@@ -4,7 +4,7 @@
 //! bad input over HTTP.
 
 use crate::http::{Server, get, post, request};
-use crate::support::{healthy, order};
+use crate::support::{healthy, order, refund};
 use app::bonus::{BonusRule, BonusRules, ReferralSettings};
 use app::customers::{Created, CustomerInput};
 use app::intake::Intake;
@@ -388,6 +388,183 @@ both_backends!(
         assert_eq!(t.app.settle_referral(b).unwrap().unwrap().state, "rewarded");
         assert_eq!((bonus_points(t, a), bonus_points(t, b)), (200, 100));
         assert_eq!(bonus_lots(t, a), vec![(200, "referral v1".to_owned())]);
+        healthy(t);
+    }
+);
+
+/// (balance, pending, debt) of a member.
+fn position(t: &TestApp, c: i64) -> (i64, i64, i64) {
+    let s = t.app.loyalty_summary(c).unwrap();
+    (s.balance, s.pending, s.debt)
+}
+
+/// The member's `reverse` transfers: (points, reason).
+fn reversals(t: &TestApp, c: i64) -> Vec<(i64, String)> {
+    t.app
+        .points_statement(c, (0, 0), 500)
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.kind == TransferKind::Reverse)
+        .map(|e| (e.points, e.reason.unwrap_or_default()))
+        .collect()
+}
+
+fn referral_state(t: &TestApp, referee: i64) -> (String, Option<String>, bool) {
+    let v = t.app.referrals(referee).unwrap().referred_by.unwrap();
+    (v.state, v.reason, v.reversed_at.is_some())
+}
+
+fn give_back(t: &TestApp, id: &str, order_id: &str, lines: Option<Vec<(usize, i64)>>) {
+    let r = t
+        .app
+        .refund_order(&admin(), &refund(id, order_id, lines))
+        .unwrap();
+    assert!(matches!(r, Intake::Accepted(_)), "{r:?}");
+}
+
+both_backends!(
+    a_referral_is_reversed_when_its_order_is_refunded_in_full_in_time,
+    |t: &TestApp| {
+        // The default programme: 7 days pending, the debt shortfall policy.
+        let (a, code) = referrer(t, 5);
+        let b = referred(t, "B", &code);
+        t.app
+            .place_order(&admin(), &order("RV-1", "B", 3, 45_000))
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(
+            (position(t, a), position(t, b)),
+            ((200, 0, 0), (100, 13, 0))
+        );
+        // The referrer spends 150 of the 200.
+        let h = t.app.reserve_points(&admin(), a, 150, None).unwrap();
+        t.app.commit_hold(&admin(), a, h.hold_id).unwrap();
+        // A partial refund keeps the rewards.
+        give_back(t, "RV-1-R1", "RV-1", Some(vec![(0, 1)]));
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, b).0, "rewarded");
+        assert_eq!(position(t, a), (50, 0, 0));
+        // The rest, six days later (inside the 7-day window): the order is refunded in full.
+        t.advance(SignedDuration::from_hours(6 * 24));
+        give_back(t, "RV-1-R2", "RV-1", None);
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(
+            referral_state(t, b),
+            (
+                "reversed".to_owned(),
+                Some("order_refunded".to_owned()),
+                true
+            )
+        );
+        // The referrer: 50 clawed back from what is left, 150 owed (the debt policy).
+        assert_eq!(position(t, a), (0, 0, 150));
+        assert_eq!(
+            reversals(t, a),
+            vec![(-50, "referral reversed: order_refunded".to_owned())]
+        );
+        // The referee: the award's lot gives its 100 back; the order's pending points went
+        // with the refunds.
+        assert_eq!(position(t, b), (0, 0, 0));
+        assert!(award_exists(t, &format!("referral-{b}-referrer-reversed")));
+        assert!(award_exists(t, &format!("referral-{b}-referee-reversed")));
+        healthy(t);
+        // Once: settling again (a replayed job) changes nothing.
+        assert_eq!(t.app.settle_referral(b).unwrap().unwrap().state, "reversed");
+        assert_eq!((position(t, a), position(t, b)), ((0, 0, 150), (0, 0, 0)));
+        // Nor does a new qualifying order of the referee reward it again.
+        t.app
+            .place_order(&admin(), &order("RV-2", "B", 3, 45_000))
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, b).0, "reversed");
+        assert_eq!(bonus_points(t, a), 200, "the one award lot, reversed");
+        // The referrer's next active points settle the debt first.
+        t.app
+            .correct_points(&TestApp::principal(Role::Manager), a, 160, "goodwill")
+            .unwrap();
+        assert_eq!(position(t, a), (10, 0, 0));
+        healthy(t);
+    }
+);
+
+both_backends!(
+    a_cancelled_referral_order_under_negative_balance_goes_below_zero,
+    |t: &TestApp| {
+        let (a, code) = referrer(t, 5);
+        let mut settings = t.app.programme().unwrap().settings;
+        settings.shortfall = "negative_balance".to_owned();
+        t.app.update_programme(&admin(), &settings).unwrap();
+        let b = referred(t, "B", &code);
+        t.app
+            .place_order(&admin(), &order("NB-1", "B", 3, 45_000))
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        let h = t.app.reserve_points(&admin(), a, 180, None).unwrap();
+        t.app.commit_hold(&admin(), a, h.hold_id).unwrap();
+        let mut cancel = refund("NB-1-C", "NB-1", None);
+        cancel.kind = domain::EventKind::OrderCancelled;
+        t.app.refund_order(&admin(), &cancel).unwrap();
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(
+            referral_state(t, b),
+            (
+                "reversed".to_owned(),
+                Some("order_cancelled".to_owned()),
+                true
+            )
+        );
+        // The whole 200 is posted: 20 from the lots, 180 below zero.
+        assert_eq!(position(t, a), (-180, 0, 0));
+        assert_eq!(
+            reversals(t, a),
+            vec![(-200, "referral reversed: order_cancelled".to_owned())]
+        );
+        assert_eq!(position(t, b), (0, 0, 0));
+        healthy(t);
+    }
+);
+
+both_backends!(
+    a_referral_stands_after_the_window_and_waits_when_refunded_first,
+    |t: &TestApp| {
+        let (a, code) = referrer(t, 5);
+        // Refunded in full after the 7-day window: the rewards stay.
+        let b = referred(t, "B", &code);
+        t.app
+            .place_order(&admin(), &order("LW-1", "B", 3, 45_000))
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        t.advance(SignedDuration::from_hours(8 * 24));
+        t.app.run_pending_jobs().unwrap();
+        give_back(t, "LW-1-R", "LW-1", None);
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, b), ("rewarded".to_owned(), None, false));
+        assert_eq!((bonus_points(t, a), position(t, a).0), (200, 200));
+        // Refunded in full before the referral job ran: that order does not qualify, the
+        // referral waits for the next one.
+        let c = referred(t, "C", &code);
+        t.app
+            .place_order(&admin(), &order("LW-2", "C", 3, 45_000))
+            .unwrap();
+        give_back(t, "LW-2-R", "LW-2", None);
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, c), ("pending".to_owned(), None, false));
+        assert_eq!((position(t, a).0, bonus_points(t, c)), (200, 0));
+        let Intake::Accepted(o) = t
+            .app
+            .place_order(&admin(), &order("LW-3", "C", 3, 45_000))
+            .unwrap()
+        else {
+            panic!("accepted")
+        };
+        t.app.run_pending_jobs().unwrap();
+        let v = t.app.referrals(c).unwrap().referred_by.unwrap();
+        assert_eq!(
+            (v.state.as_str(), v.order_id),
+            ("rewarded", Some(o.order_id))
+        );
+        assert_eq!((position(t, a).0, bonus_points(t, c)), (400, 100));
         healthy(t);
     }
 );
