@@ -340,15 +340,15 @@ impl From<ReferralView> for ReferralResponse {
     }
 }
 
-/// Registers the customer as referred by the owner of a code (before their first order; a
-/// self-referral is recorded as refused).
+/// Registers the customer as referred by the owner of a code (before their first order; the
+/// code's own member is refused with `self_referral` and nothing is written).
 #[utoipa::path(post, path = "/api/v1/customers/{id}/referred-by", tag = "loyalty",
     params(("id" = i64, Path, description = "Patron's customer id")),
     request_body = ReferredByBody,
     responses(
         (status = 200, description = "The referral", body = ReferralResponse),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_field: malformed or unknown code, already referred, already ordered", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field: malformed or unknown code, already referred, already ordered; self_referral: the referee is the referrer", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_referred_by(
     State(state): State<ApiState>,

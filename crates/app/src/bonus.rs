@@ -926,10 +926,22 @@ fn identities(tx: &mut Tx<'_>, customer_id: i64) -> AppResult<Vec<domain::Identi
         .identities)
 }
 
+/// Whether the two members share an identity, compared in normalised form (stored
+/// identities are: `domain::Identity::parse`).
+fn shares_identity(tx: &mut Tx<'_>, a: i64, b: i64) -> AppResult<bool> {
+    let a = identities(tx, a)?;
+    let b = identities(tx, b)?;
+    Ok(a.iter().any(|i| b.contains(i)))
+}
+
 /// Registers `referee` as referred by the owner of `code`, in the caller's transaction.
 /// Refused (a field error on `field`, nothing written) when no member has the code, the
-/// referee was referred by another code, or already ordered. A self-referral (same member or a
-/// shared identity) is recorded as refused at once.
+/// referee was referred by another code, or already ordered; refused as
+/// [`AppError::SelfReferral`] (nothing written) when the referee is the referrer: the same
+/// member — which is also what a new customer described by the referrer's email, phone or
+/// LINE user id in any spelling resolves to, identities being normalised (lower-case email,
+/// E.164 phone, trimmed ids) and each owned by one customer — or a member sharing one of the
+/// referrer's normalised identities.
 pub(crate) fn register_referral_tx(
     tx: &mut Tx<'_>,
     who: &Principal,
@@ -955,21 +967,20 @@ pub(crate) fn register_referral_tx(
         )
         .into());
     }
-    let self_referral = referrer_id == referee_id || {
-        let a = identities(tx, referrer_id)?;
-        let b = identities(tx, referee_id)?;
-        a.iter().any(|i| b.contains(i))
-    };
+    if referrer_id == referee_id || shares_identity(tx, referrer_id, referee_id)? {
+        tracing::info!(referee_id, referrer_id, "self-referral refused");
+        return Err(AppError::SelfReferral);
+    }
     let row = ReferralRow {
         referee_id,
         referrer_id,
         code: code.as_str().to_owned(),
-        state: if self_referral { "refused" } else { "pending" }.to_owned(),
-        reason: self_referral.then(|| REASON_SELF_REFERRAL.to_owned()),
+        state: "pending".to_owned(),
+        reason: None,
         order_event_id: None,
         rule_version: None,
         created_at: now_micros,
-        settled_at: self_referral.then_some(now_micros),
+        settled_at: None,
         reversed_at: None,
     };
     if !rows::insert_referral(tx, &row)? {

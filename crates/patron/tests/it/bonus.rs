@@ -569,25 +569,109 @@ both_backends!(
     }
 );
 
+/// (customers, identities, referrals, events): what a refused request must leave as it was.
+fn footprint(t: &TestApp) -> [i64; 4] {
+    t.app
+        .store
+        .read(|tx| {
+            let mut out = [0; 4];
+            for (i, table) in ["customers", "customer_identities", "referrals", "events"]
+                .iter()
+                .enumerate()
+            {
+                out[i] = tx
+                    .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])?
+                    .int(0)?;
+            }
+            Ok::<_, anyhow::Error>(out)
+        })
+        .unwrap()
+}
+
 both_backends!(
-    self_referral_is_recorded_as_refused_without_points,
+    self_referral_is_refused_with_a_clear_code_and_writes_nothing,
     |t: &TestApp| {
-        let (a, code) = referrer(t, 5);
-        let v = t.app.register_referral(&admin(), a, &code).unwrap();
-        assert_eq!(
-            (v.state.as_str(), v.reason.as_deref()),
-            ("refused", Some("self_referral"))
-        );
-        t.app
-            .place_order(&admin(), &order("SR-1", "A", 3, 45_000))
+        let (_, _) = referrer(t, 5);
+        // A referrer known by email, phone and LINE user id.
+        let owner = t
+            .app
+            .create_customer(
+                &admin(),
+                &CustomerInput {
+                    identities: vec![
+                        (IdentityKind::Email, "Mei.Lin@Example.tw".to_owned()),
+                        (IdentityKind::Phone, "+886912345678".to_owned()),
+                        (IdentityKind::LineUserId, "U4af4980629".to_owned()),
+                    ],
+                    ..CustomerInput::default()
+                },
+            )
+            .unwrap()
+            .0
+            .id;
+        let (code, _) = t.app.create_referral_code(&admin(), owner).unwrap();
+        let before = footprint(t);
+        // The member's own code.
+        let e = t.app.register_referral(&admin(), owner, &code).unwrap_err();
+        assert!(matches!(e, app::AppError::SelfReferral), "{e:?}");
+        // A "new" customer given the referrer's email, phone or LINE id in another spelling:
+        // normalised, it is the referrer (with a new shop id that would have been attached).
+        for (kind, value) in [
+            (IdentityKind::Email, " mei.lin@EXAMPLE.TW "),
+            (IdentityKind::Phone, "0912-345-678"),
+            (IdentityKind::LineUserId, "  U4af4980629 "),
+        ] {
+            let input = CustomerInput {
+                identities: vec![
+                    (kind, value.to_owned()),
+                    (IdentityKind::ShopCustomerId, "NEW-1".to_owned()),
+                ],
+                ..CustomerInput::default()
+            };
+            let e = t
+                .app
+                .create_customer_referred(&admin(), &input, Some(&code))
+                .unwrap_err();
+            assert!(matches!(e, app::AppError::SelfReferral), "{kind:?}: {e:?}");
+            assert_eq!(footprint(t), before, "{kind:?}: nothing written");
+        }
+        assert!(t.app.referrals(owner).unwrap().referred_by.is_none());
+        assert!(t.app.referrals(owner).unwrap().referred.is_empty());
+        // Over HTTP: 422 with the code `self_referral`.
+        let key = t
+            .app
+            .create_key(&app::Principal::cli(), Role::Integration, "shop")
             .unwrap();
-        t.app.run_pending_jobs().unwrap();
-        assert_eq!(bonus_points(t, a), 0);
-        assert_eq!(
-            t.app.referrals(a).unwrap().referred_by.unwrap().state,
-            "refused"
+        let server = Server::start(t.sibling(91));
+        let r = post(
+            &server.addr,
+            "/api/v1/customers",
+            &key,
+            &format!(r#"{{"identities": {{"phone": "0912 345 678"}}, "referral_code": "{code}"}}"#),
         );
-        healthy(t);
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (422, Some("self_referral")),
+            "{}",
+            r.body
+        );
+        let r = post(
+            &server.addr,
+            &format!("/api/v1/customers/{owner}/referred-by"),
+            &key,
+            &format!(r#"{{"referral_code": "{code}"}}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (422, Some("self_referral")),
+            "{}",
+            r.body
+        );
+        assert_eq!(footprint(t), before);
+        // Another member may still use the code.
+        let b = referred(t, "B", &code);
+        assert_eq!(referral_state(t, b).0, "pending");
+        drop(server);
     }
 );
 
