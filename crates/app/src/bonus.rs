@@ -79,6 +79,47 @@ pub const REASON_TOO_MANY_IDENTITIES: &str = "too_many_identities";
 pub const REASON_ORDER_REFUNDED: &str = "order_refunded";
 pub const REASON_ORDER_CANCELLED: &str = "order_cancelled";
 
+/// The default rules' sign-up points (NT$1 a point under the default programme).
+pub const DEFAULT_SIGN_UP_POINTS: i64 = 100;
+/// The default rules' birthday points (29 February: on 28 February in a common year).
+pub const DEFAULT_BIRTHDAY_POINTS: i64 = 200;
+/// The default referral: the referrer's and the referee's points.
+pub const DEFAULT_REFERRER_POINTS: i64 = 200;
+pub const DEFAULT_REFEREE_POINTS: i64 = 100;
+/// The default referral's minimum first order: NT$1,000.
+pub const DEFAULT_REFERRAL_MINIMUM_ORDER_MINOR: i64 = 100_000;
+/// The default referral cap: rewarded referrals per referrer per programme-local month.
+pub const DEFAULT_REFERRER_CAP_PER_MONTH: i64 = 10;
+
+/// The default non-purchase rules of a Taiwanese shop, which `patron demo` loads: sign-up and
+/// birthday points (a 29 February birthday celebrated on 28 February in a common year) and a
+/// referral (both members rewarded on the referee's first order of at least NT$1,000, at most
+/// [`DEFAULT_REFERRER_CAP_PER_MONTH`] rewarded referrals per referrer and month).
+pub fn default_bonus_rules() -> BonusRules {
+    BonusRules {
+        rules: vec![
+            BonusRule {
+                kind: NonPurchaseKind::SignUp.as_str().to_owned(),
+                code: None,
+                points: DEFAULT_SIGN_UP_POINTS,
+            },
+            BonusRule {
+                kind: NonPurchaseKind::Birthday.as_str().to_owned(),
+                code: None,
+                points: DEFAULT_BIRTHDAY_POINTS,
+            },
+        ],
+        leap_day_fallback: fallback_text(LeapDayFallback::February28).to_owned(),
+        referral: ReferralSettings {
+            referrer_points: DEFAULT_REFERRER_POINTS,
+            referee_points: DEFAULT_REFEREE_POINTS,
+            minimum_order_minor: DEFAULT_REFERRAL_MINIMUM_ORDER_MINOR,
+            referrer_cap: DEFAULT_REFERRER_CAP_PER_MONTH,
+            cap_period: cap_period_text(CapPeriod::Month).to_owned(),
+        },
+    }
+}
+
 /// One kind's points, as given and shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BonusRule {
@@ -1052,6 +1093,11 @@ impl App {
             )?;
             view(&rows::current_rule_set(tx)?.context("rule set just written")?)
         })
+    }
+
+    /// Stores [`default_bonus_rules`] as a new rule set version (see [`App::set_bonus_rules`]).
+    pub fn install_default_bonus_rules(&self, who: &Principal) -> AppResult<BonusRulesView> {
+        self.set_bonus_rules(who, &default_bonus_rules())
     }
 
     /// Awards a review, survey answer or custom event to a member: the points come from the
