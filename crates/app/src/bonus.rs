@@ -797,7 +797,7 @@ fn reverse_award(
     let customer_id = award.customer_id.context("award without customer")?;
     let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
     // The row lock first: the lots read after it cannot change before commit.
-    let balance = ledger::add_to_balance(tx, account.id, 0)?;
+    ledger::add_to_balance(tx, account.id, 0)?;
     let lot = ledger::of_event(tx, award.id)?
         .into_iter()
         .find(|t| t.kind == TransferKind::Bonus)
@@ -824,58 +824,22 @@ fn reverse_award(
     else {
         return Ok(0);
     };
-    let covered = balance.clamp(0, amount);
-    let booked = domain::ledger::clawback(covered, amount, shortfall);
-    if booked.posted > 0 {
-        let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
-        let transfer_reason = format!("referral reversed: {reason}");
-        ledger::insert_transfer(
-            tx,
-            &NewTransfer {
-                event_id,
-                seq: 0,
-                debit_account_id: account.id,
-                credit_account_id: issuance,
-                amount: booked.posted,
-                kind: TransferKind::Reverse,
-                created_at_micros: now_micros,
-                remaining: None,
-                pending_until_micros: None,
-                expires_at_micros: None,
-                lot: Some((award.id, 0)),
-                reason: Some(&transfer_reason),
-                lot_state: None,
-            },
-        )?;
-        // The award's own lot first (its points count in the balance while active) …
-        let from_lot = lot.remaining.unwrap_or(0).min(covered);
-        if from_lot > 0 {
-            ledger::consume_lot(tx, (event_id, 0), (lot.event_id, lot.seq), from_lot)?;
-        }
-        // … then what was spent of it, from the other active lots.
-        if covered > from_lot {
-            let short =
-                crate::points::consume_lots(tx, account.id, (event_id, 0), covered - from_lot)?;
-            assert_eq!(short, 0, "the balance is what the active lots hold");
-        }
-    }
-    if booked.uncovered > 0 {
-        let negative = shortfall == ShortfallPolicy::NegativeBalance;
-        if negative {
-            ledger::allow_negative(tx, account.id)?;
-        }
-        ledger::insert_debt(
-            tx,
+    let transfer_reason = format!("referral reversed: {reason}");
+    let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+    crate::points::claw_back(
+        tx,
+        &crate::points::ClawBack {
             event_id,
-            account.id,
-            negative,
-            booked.uncovered,
+            account: account.id,
+            issuance,
+            lot: (lot.event_id, lot.seq),
+            lot_remaining: lot.remaining.unwrap_or(0),
+            amount,
+            reason: &transfer_reason,
+            shortfall,
             now_micros,
-        )?;
-    }
-    if booked.posted > 0 {
-        ledger::add_to_balance(tx, account.id, -booked.posted)?;
-    }
+        },
+    )?;
     Ok(amount)
 }
 

@@ -3,8 +3,9 @@
 
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::Context;
-use domain::ledger::{Points, TransferKind, debit_balance};
+use domain::ledger::{Clawback, Points, TransferKind, clawback, debit_balance};
 use domain::limits::REASON_CHARS_MAX;
+use domain::loyalty::programme::ShortfallPolicy;
 use domain::{EventKind, FieldError};
 use store::events::NewEvent;
 use store::ledger::{self, NewTransfer, TransferRow};
@@ -74,6 +75,81 @@ pub(crate) fn consume_lots(
         }
     }
     Ok(left)
+}
+
+/// Points taken back from a member by a reversal event (a return, a reversed award): its one
+/// `reverse` transfer (seq 0) names the lot the points came from.
+pub(crate) struct ClawBack<'a> {
+    pub(crate) event_id: i64,
+    pub(crate) account: i64,
+    pub(crate) issuance: i64,
+    /// The lot the points came from, and what it still holds.
+    pub(crate) lot: (i64, i64),
+    pub(crate) lot_remaining: i64,
+    pub(crate) amount: i64,
+    pub(crate) reason: &'a str,
+    pub(crate) shortfall: ShortfallPolicy,
+    pub(crate) now_micros: i64,
+}
+
+/// Books a clawback of active points (loyalty.md §E: never refused, never truncated at zero),
+/// under the account's row lock: the balance is Σ remaining of the active lots, so it is what
+/// the lots can give. Taken from the named lot first, then the other active lots (soonest
+/// expiry first); what they cannot give follows the shortfall policy — `debt` posts only the
+/// covered part and records the rest as a `debt` row, `negative_balance` posts all, the
+/// balance goes below zero and the depth is a `negative` row — settled from the next points
+/// that become active ([`settle_debts`]).
+pub(crate) fn claw_back(tx: &mut Tx<'_>, c: &ClawBack<'_>) -> anyhow::Result<Clawback> {
+    let balance = ledger::add_to_balance(tx, c.account, 0)?;
+    let covered = balance.clamp(0, c.amount);
+    let booked = clawback(covered, c.amount, c.shortfall);
+    if booked.posted > 0 {
+        ledger::insert_transfer(
+            tx,
+            &NewTransfer {
+                event_id: c.event_id,
+                seq: 0,
+                debit_account_id: c.account,
+                credit_account_id: c.issuance,
+                amount: booked.posted,
+                kind: TransferKind::Reverse,
+                created_at_micros: c.now_micros,
+                remaining: None,
+                pending_until_micros: None,
+                expires_at_micros: None,
+                lot: Some(c.lot),
+                reason: Some(c.reason),
+                lot_state: None,
+            },
+        )?;
+        let from_lot = c.lot_remaining.min(covered);
+        if from_lot > 0 {
+            ledger::consume_lot(tx, (c.event_id, 0), c.lot, from_lot)?;
+        }
+        // What was spent already is clawed back from the other active lots.
+        if covered > from_lot {
+            let short = consume_lots(tx, c.account, (c.event_id, 0), covered - from_lot)?;
+            assert_eq!(short, 0, "the balance is what the active lots hold");
+        }
+    }
+    if booked.uncovered > 0 {
+        let negative = c.shortfall == ShortfallPolicy::NegativeBalance;
+        if negative {
+            ledger::allow_negative(tx, c.account)?;
+        }
+        ledger::insert_debt(
+            tx,
+            c.event_id,
+            c.account,
+            negative,
+            booked.uncovered,
+            c.now_micros,
+        )?;
+    }
+    if booked.posted > 0 {
+        ledger::add_to_balance(tx, c.account, -booked.posted)?;
+    }
+    Ok(booked)
 }
 
 /// Settles `account`'s open debts, oldest first, from points that just became active on
