@@ -655,13 +655,14 @@ impl App {
             if !touched.is_empty() {
                 let zone = loyalty.programme.zone();
                 let placed: Vec<jiff::Timestamp> = plan.new.iter().map(|n| n.occurred_at).collect();
-                let mut usage = crate::promotions::BatchUsage::lock_and_read(
+                let mut usage = crate::promotions::BatchUsage::read(
                     tx,
                     &loyalty.rules,
                     zone,
                     &touched,
                     &known,
                     &placed,
+                    store::promotions::Locking::ForUpdate,
                 )?;
                 for (j, tier) in tier_earns {
                     let n = &mut plan.new[j];

@@ -423,26 +423,6 @@ impl BatchUsage {
         touched
     }
 
-    /// Intake's read: [`BatchUsage::read`] under the promotions' row locks.
-    pub(crate) fn lock_and_read(
-        tx: &mut Tx<'_>,
-        rules: &RuleSet,
-        zone: &TimeZone,
-        touched: &[u64],
-        customers: &[i64],
-        placed: &[Timestamp],
-    ) -> AppResult<BatchUsage> {
-        BatchUsage::read(
-            tx,
-            rules,
-            zone,
-            touched,
-            customers,
-            placed,
-            Locking::ForUpdate,
-        )
-    }
-
     /// Reads the budgets of promotions `touched` (locking their rows under
     /// [`Locking::ForUpdate`], intake's path; a simulation reads without locks), then the
     /// grants to `customers` (known ones; new customers have none) of those with a member cap
