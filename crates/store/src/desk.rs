@@ -303,6 +303,17 @@ pub fn append_event(tx: &mut Tx<'_>, e: &TicketEventRow) -> Result<i64> {
     .int(0)
 }
 
+/// The id of the last message from `sender` in a ticket's log.
+pub fn last_message_id(tx: &mut Tx<'_>, ticket_id: i64, sender: &str) -> Result<Option<i64>> {
+    tx.query_opt(
+        "SELECT id FROM ticket_events WHERE ticket_id = $1 AND kind = 'message' AND sender = $2
+         ORDER BY id DESC LIMIT 1",
+        args![ticket_id, sender],
+    )?
+    .map(|r| r.int(0))
+    .transpose()
+}
+
 /// A ticket's log in order.
 pub fn events_of(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Vec<TicketEventRow>> {
     tx.query(

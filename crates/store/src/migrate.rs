@@ -154,6 +154,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0017_sla_horizon.sql"),
         postgres: include_str!("../migrations/postgres/0017_sla_horizon.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 18,
+            name: "message_attachments",
+        },
+        sqlite: include_str!("../migrations/sqlite/0018_message_attachments.sql"),
+        postgres: include_str!("../migrations/postgres/0018_message_attachments.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.
