@@ -723,29 +723,14 @@ pub fn insert_sla_events(tx: &mut Tx<'_>, rows: &[crate::desk::SlaEventRow]) -> 
 /// warnings and breaches; the same columns as [`crate::desk::append_event`]).
 pub fn append_events_many(tx: &mut Tx<'_>, rows: &[crate::desk::TicketEventRow]) -> Result<()> {
     for chunk in crate::events::statement_chunks(rows, crate::events::BATCH_STATEMENT_ROWS) {
+        use crate::desk::{EVENT_INSERT_COLUMNS, EVENT_INSERT_WIDTH, event_args};
         let sql = format!(
-            "INSERT INTO ticket_events (ticket_id, at, kind, actor, sender, ack_only, body, value,
-                                        previous, other_id, clock, instance, action)
-             VALUES {}",
-            crate::events::placeholders(chunk.len(), 13, 1)
+            "INSERT INTO ticket_events ({EVENT_INSERT_COLUMNS}) VALUES {}",
+            crate::events::placeholders(chunk.len(), EVENT_INSERT_WIDTH, 1)
         );
-        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 13);
+        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * EVENT_INSERT_WIDTH);
         for e in chunk {
-            params.extend_from_slice(args![
-                e.ticket_id,
-                e.at_micros,
-                e.kind.as_str(),
-                e.actor.as_str(),
-                e.sender.as_deref(),
-                i64::from(e.ack_only),
-                e.body.as_deref(),
-                e.value.as_deref(),
-                e.previous.as_deref(),
-                e.other_id,
-                e.clock.as_deref(),
-                e.instance,
-                e.action.as_deref()
-            ]);
+            params.extend_from_slice(&event_args(e));
         }
         tx.execute(&sql, &params)?;
     }
