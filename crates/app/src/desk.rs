@@ -713,6 +713,17 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 /// A digest of what an evaluation asks to persist: its policy, its clock events up to now and
 /// its next timer. Equal digests mean the same rows were written last time.
 fn evaluation_digest(e: &Evaluation) -> i64 {
+    digest_with_timer(e, timer_micros(e))
+}
+
+/// The timer an evaluation asks for, as stored in `tickets.sla_timer` (`i64::MIN`: none).
+fn timer_micros(e: &Evaluation) -> i64 {
+    sla::next_timer(&e.state).map_or(i64::MIN, Timestamp::as_microsecond)
+}
+
+/// [`evaluation_digest`] with `timer` in place of the evaluation's own: equal to the stored
+/// digest with the stored timer, the evaluation has the clock events persisted then.
+fn digest_with_timer(e: &Evaluation, timer: i64) -> i64 {
     let mut h = fnv1a(0xcbf2_9ce4_8422_2325, e.policy.name.as_bytes());
     for ev in &e.state.events {
         h = fnv1a(h, ev.kind.as_str().as_bytes());
@@ -720,7 +731,6 @@ fn evaluation_digest(e: &Evaluation) -> i64 {
         h = fnv1a(h, action_as_str(ev.action).as_bytes());
         h = fnv1a(h, &ev.at.as_microsecond().to_le_bytes());
     }
-    let timer = sla::next_timer(&e.state).map_or(i64::MIN, Timestamp::as_microsecond);
     h = fnv1a(h, &timer.to_le_bytes());
     h as i64
 }
@@ -753,6 +763,7 @@ fn apply_evaluation(
                 digest: Some(digest),
                 horizon: None,
                 calendar_id: None,
+                timer: None,
             }),
         }],
         now,

@@ -157,10 +157,10 @@ const SCRIPTS: &[Script] = &[
     Script {
         migration: Migration {
             version: 18,
-            name: "message_attachments",
+            name: "message_attachments_sla_timer",
         },
-        sqlite: include_str!("../migrations/sqlite/0018_message_attachments.sql"),
-        postgres: include_str!("../migrations/postgres/0018_message_attachments.sql"),
+        sqlite: include_str!("../migrations/sqlite/0018_message_attachments_sla_timer.sql"),
+        postgres: include_str!("../migrations/postgres/0018_message_attachments_sla_timer.sql"),
     },
 ];
 
