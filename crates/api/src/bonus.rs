@@ -306,9 +306,12 @@ pub(crate) struct ReferralResponse {
     pub(crate) referrer_id: i64,
     pub(crate) referee_id: i64,
     pub(crate) code: String,
-    /// `pending` (until the referee's first qualifying order), `rewarded` or `refused`.
+    /// `pending` (until the referee's first qualifying order), `rewarded`, `refused`, or
+    /// `reversed` (the qualifying order was refunded in full within its return window: both
+    /// rewards were clawed back).
     pub(crate) state: String,
-    /// Why a refused referral gave no points: `self_referral` or `referrer_cap_reached`.
+    /// Why a refused referral gave no points (`self_referral`, `referrer_cap_reached`), or
+    /// what reversed a rewarded one (`order_refunded`, `order_cancelled`).
     pub(crate) reason: Option<String>,
     /// The referee's order that settled it.
     pub(crate) order_id: Option<i64>,
@@ -316,6 +319,8 @@ pub(crate) struct ReferralResponse {
     pub(crate) rule_version: Option<i64>,
     pub(crate) created_at: String,
     pub(crate) settled_at: Option<String>,
+    /// When the rewards were clawed back.
+    pub(crate) reversed_at: Option<String>,
 }
 
 impl From<ReferralView> for ReferralResponse {
@@ -330,19 +335,20 @@ impl From<ReferralView> for ReferralResponse {
             rule_version: r.rule_version,
             created_at: r.created_at.to_string(),
             settled_at: r.settled_at.map(|t| t.to_string()),
+            reversed_at: r.reversed_at.map(|t| t.to_string()),
         }
     }
 }
 
-/// Registers the customer as referred by the owner of a code (before their first order; a
-/// self-referral is recorded as refused).
+/// Registers the customer as referred by the owner of a code (before their first order; the
+/// code's own member is refused with `self_referral` and nothing is written).
 #[utoipa::path(post, path = "/api/v1/customers/{id}/referred-by", tag = "loyalty",
     params(("id" = i64, Path, description = "Patron's customer id")),
     request_body = ReferredByBody,
     responses(
         (status = 200, description = "The referral", body = ReferralResponse),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_field: malformed or unknown code, already referred, already ordered", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field: malformed or unknown code, already referred, already ordered; self_referral: the referee is the referrer", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_referred_by(
     State(state): State<ApiState>,

@@ -52,7 +52,8 @@ pub(crate) struct CustomerBody {
     /// IANA zone, default `Asia/Taipei`.
     pub(crate) time_zone: Option<String>,
     /// A member's referral code: the customer is registered as referred by them (a malformed
-    /// or unknown code refuses the request; nothing is written).
+    /// or unknown code, or the referrer themselves — `self_referral` — refuses the request;
+    /// nothing is written).
     pub(crate) referral_code: Option<String>,
 }
 
@@ -176,6 +177,7 @@ const CUSTOMER_CURSOR: &str = "customers";
         (status = 201, description = "Created", body = CustomerResponse),
         (status = 200, description = "The same customer existed", body = CustomerResponse),
         (status = 409, description = "identity_conflict or customer_conflict", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_field, or self_referral: the referral code is the customer's own (the same member or one of their identities)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_customer(
     State(state): State<ApiState>,

@@ -29,6 +29,7 @@ pub(crate) enum ErrorCode {
     VouchersExhausted,
     OverlappingPromotions,
     PromotionEnded,
+    SelfReferral,
     VoucherCodeTaken,
     TicketClosed,
     InvalidStatusChange,
@@ -60,7 +61,7 @@ pub(crate) enum ErrorCode {
 
 impl ErrorCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ErrorCode; 44] = [
+    pub(crate) const ALL: [ErrorCode; 45] = [
         ErrorCode::InvalidField,
         ErrorCode::UnknownCustomer,
         ErrorCode::UnknownOrder,
@@ -78,6 +79,7 @@ impl ErrorCode {
         ErrorCode::VouchersExhausted,
         ErrorCode::OverlappingPromotions,
         ErrorCode::PromotionEnded,
+        ErrorCode::SelfReferral,
         ErrorCode::VoucherCodeTaken,
         ErrorCode::TicketClosed,
         ErrorCode::InvalidStatusChange,
@@ -191,6 +193,11 @@ impl ErrorCode {
                 StatusCode::CONFLICT,
                 "promotion_ended",
                 "The promotion has ended: it cannot change",
+            ),
+            SelfReferral => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "self_referral",
+                "The referee is the referrer, or shares one of their identities",
             ),
             VoucherCodeTaken => (
                 StatusCode::CONFLICT,
@@ -495,6 +502,7 @@ impl From<AppError> for ApiError {
                 };
                 ApiError::with_detail(code, r.to_string())
             }
+            AppError::SelfReferral => ApiError::new(ErrorCode::SelfReferral),
             AppError::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused),
             AppError::Unauthenticated => ApiError::new(ErrorCode::Unauthenticated),
             AppError::InvalidSignature => ApiError::new(ErrorCode::InvalidSignature),

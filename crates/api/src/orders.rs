@@ -170,8 +170,19 @@ pub(crate) async fn create_order(
 ) -> Result<Response, ApiError> {
     let outcome = match body.input() {
         Ok(input) => {
-            let orders = state.orders.clone();
-            blocking(move || orders.place(&who, input)).await
+            // The order thread answers through a channel: no thread waits for the batch.
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            match state.orders.submit(&who, input, move |r| {
+                let _ = reply.send(r);
+            }) {
+                Ok(()) => match answer.await {
+                    Ok(r) => r.map_err(ApiError::from),
+                    Err(_) => Err(ApiError::internal(anyhow::anyhow!(
+                        "the order thread dropped a request"
+                    ))),
+                },
+                Err(e) => Err(ApiError::from(e)),
+            }
         }
         Err(e) => Err(e),
     };

@@ -173,6 +173,8 @@ pub(crate) struct RuleVersionResponse {
     pub(crate) points: Option<i64>,
     pub(crate) per_minor: Option<i64>,
     pub(crate) minimum_spend_minor: Option<i64>,
+    /// Base rule: categories whose lines earn nothing from it.
+    pub(crate) excluded_categories: Option<Vec<String>>,
     /// Promotion: its definition in this version.
     pub(crate) promotion: Option<PromotionBody>,
 }
@@ -186,6 +188,7 @@ impl From<RuleVersionView> for RuleVersionResponse {
                 points,
                 per_minor,
                 minimum_spend_minor,
+                excluded_categories,
                 created_at,
             } => RuleVersionResponse {
                 kind: "base".to_owned(),
@@ -195,6 +198,7 @@ impl From<RuleVersionView> for RuleVersionResponse {
                 points: Some(points),
                 per_minor: Some(per_minor),
                 minimum_spend_minor: Some(minimum_spend_minor),
+                excluded_categories: Some(excluded_categories),
                 promotion: None,
             },
             RuleVersionView::Promotion(p) => RuleVersionResponse {
@@ -205,6 +209,7 @@ impl From<RuleVersionView> for RuleVersionResponse {
                 points: None,
                 per_minor: None,
                 minimum_spend_minor: None,
+                excluded_categories: None,
                 promotion: Some(p.definition.into()),
             },
         }
@@ -224,6 +229,13 @@ pub(crate) struct BaseRuleBody {
     /// Points per `per_minor` minor units spent (1 per 10,000: 1 point per NT$100).
     pub(crate) points: i64,
     pub(crate) per_minor: i64,
+    /// Orders whose eligible total (outside the excluded categories) is below this earn
+    /// nothing from the base rule (minor units; default 0: no minimum).
+    #[serde(default)]
+    pub(crate) minimum_spend_minor: i64,
+    /// Categories whose lines earn nothing from the base rule (default: none).
+    #[serde(default)]
+    pub(crate) excluded_categories: Vec<String>,
 }
 
 /// The base rule's new version.
@@ -246,7 +258,8 @@ pub(crate) async fn list_loyalty_rules(
     }))
 }
 
-/// Stores a new version of the base earning rule; lots keep naming the version that earned them.
+/// Stores a new version of the base earning rule (rate, minimum spend, excluded categories);
+/// intake and the simulation apply it from now on, lots keep naming the version that earned them.
 #[utoipa::path(put, path = "/api/v1/loyalty/rules/base", tag = "loyalty",
     request_body = BaseRuleBody,
     responses(
@@ -262,9 +275,11 @@ pub(crate) async fn replace_loyalty_base_rule(
     let rule = blocking(move || {
         app.set_base_rule(
             &who,
-            domain::EarnRule {
+            &app::loyalty::BaseRuleInput {
                 points: body.points,
                 per_minor: body.per_minor,
+                minimum_spend_minor: body.minimum_spend_minor,
+                excluded_categories: body.excluded_categories,
             },
         )
     })

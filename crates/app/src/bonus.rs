@@ -18,15 +18,22 @@
 //!   or repeated run catches up and awards nothing twice.
 //! - **Referrals** are settled by the `loyalty.referral` job, which an accepted order of a
 //!   referee with a pending referral enqueues: on the referee's first order in the programme
-//!   currency at or above the minimum spend, both members get their points, or the referral is
-//!   refused with a reason (self-referral, the referrer's cap for the period).
+//!   currency at or above the minimum spend (not refunded in full), both members get their
+//!   points, or the referral is refused with a reason (self-referral, the referrer's cap for
+//!   the period).
+//! - **Referral clawback.** When that order is refunded or cancelled in full within its return
+//!   window, the refund enqueues the same job, which reverses both rewards (`award_reversed`
+//!   events, external id `<award's>-reversed`, each a `reverse` transfer naming the award's lot)
+//!   under the programme's shortfall policy, like any return: from the award's lot first, then
+//!   the member's other active lots; what they cannot give is a debt or a negative balance. The
+//!   referral ends `reversed`, with the refund's kind as its reason.
 
 use crate::canonical::{body_and_hash, differences};
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::{Context, anyhow};
 use domain::ledger::TransferKind;
 use domain::loyalty::expiry::{self, ExpiryPolicy, REMINDER_LOCAL_TIME_DEFAULT, ReminderDays};
-use domain::loyalty::programme::PROGRAMME_TIME_ZONE_DEFAULT;
+use domain::loyalty::programme::{PROGRAMME_TIME_ZONE_DEFAULT, ShortfallPolicy};
 use domain::loyalty::referrals::{
     REFERRALS_PER_PERIOD_MAX, ReferralCode, ReferralConfig, ReferralError, ReferralFacts,
     ReferralRefusal, referral_rewards,
@@ -68,6 +75,50 @@ pub const BONUS_RULE_ID_BASE: u64 = 0x1_0000;
 pub const REASON_SELF_REFERRAL: &str = "self_referral";
 pub const REASON_CAP_REACHED: &str = "referrer_cap_reached";
 pub const REASON_TOO_MANY_IDENTITIES: &str = "too_many_identities";
+/// What reversed a rewarded referral: its order refunded (in full) or cancelled.
+pub const REASON_ORDER_REFUNDED: &str = "order_refunded";
+pub const REASON_ORDER_CANCELLED: &str = "order_cancelled";
+
+/// The default rules' sign-up points (NT$1 a point under the default programme).
+pub const DEFAULT_SIGN_UP_POINTS: i64 = 100;
+/// The default rules' birthday points (29 February: on 28 February in a common year).
+pub const DEFAULT_BIRTHDAY_POINTS: i64 = 200;
+/// The default referral: the referrer's and the referee's points.
+pub const DEFAULT_REFERRER_POINTS: i64 = 200;
+pub const DEFAULT_REFEREE_POINTS: i64 = 100;
+/// The default referral's minimum first order: NT$1,000.
+pub const DEFAULT_REFERRAL_MINIMUM_ORDER_MINOR: i64 = 100_000;
+/// The default referral cap: rewarded referrals per referrer per programme-local month.
+pub const DEFAULT_REFERRER_CAP_PER_MONTH: i64 = 10;
+
+/// The default non-purchase rules of a Taiwanese shop, which `patron demo` loads: sign-up and
+/// birthday points (a 29 February birthday celebrated on 28 February in a common year) and a
+/// referral (both members rewarded on the referee's first order of at least NT$1,000, at most
+/// [`DEFAULT_REFERRER_CAP_PER_MONTH`] rewarded referrals per referrer and month).
+pub fn default_bonus_rules() -> BonusRules {
+    BonusRules {
+        rules: vec![
+            BonusRule {
+                kind: NonPurchaseKind::SignUp.as_str().to_owned(),
+                code: None,
+                points: DEFAULT_SIGN_UP_POINTS,
+            },
+            BonusRule {
+                kind: NonPurchaseKind::Birthday.as_str().to_owned(),
+                code: None,
+                points: DEFAULT_BIRTHDAY_POINTS,
+            },
+        ],
+        leap_day_fallback: fallback_text(LeapDayFallback::February28).to_owned(),
+        referral: ReferralSettings {
+            referrer_points: DEFAULT_REFERRER_POINTS,
+            referee_points: DEFAULT_REFEREE_POINTS,
+            minimum_order_minor: DEFAULT_REFERRAL_MINIMUM_ORDER_MINOR,
+            referrer_cap: DEFAULT_REFERRER_CAP_PER_MONTH,
+            cap_period: cap_period_text(CapPeriod::Month).to_owned(),
+        },
+    }
+}
 
 /// One kind's points, as given and shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -609,6 +660,189 @@ pub(crate) fn after_orders(
     Ok(())
 }
 
+/// After refund `refund_id` of order `order_id` of `customer_id` was recorded: when that order
+/// rewarded the customer's referral, enqueues the referral job, which reverses the rewards if
+/// the order is now refunded in full within its return window. One primary-key read.
+pub(crate) fn after_refund(
+    tx: &mut Tx<'_>,
+    settings: &crate::Settings,
+    customer_id: i64,
+    order_id: i64,
+    refund_id: i64,
+    now_micros: i64,
+) -> AppResult<()> {
+    let Some(referral) = rows::referral_of(tx, customer_id)? else {
+        return Ok(());
+    };
+    if referral.state != "rewarded" || referral.order_event_id != Some(order_id) {
+        return Ok(());
+    }
+    let key = format!("{REFERRAL_JOB}@{customer_id}:refund:{refund_id}");
+    let payload = json!({ "referee": customer_id }).to_string();
+    store::jobs::enqueue(
+        tx,
+        &store::jobs::NewJob {
+            kind: REFERRAL_JOB,
+            payload: &payload,
+            due_at_micros: now_micros,
+            max_attempts: settings.job_attempts_max,
+            dedupe_key: Some(&key),
+            now_micros,
+        },
+    )?;
+    Ok(())
+}
+
+/// The refund that completed the refund of `order` (every unit, or a cancellation), if any:
+/// `(its kind, its recording instant)`.
+fn refunded_in_full(
+    tx: &mut Tx<'_>,
+    order: &EventRow,
+) -> AppResult<Option<(EventKind, Timestamp)>> {
+    let total = order.amount_minor.unwrap_or(0);
+    let mut refunded = 0_i64;
+    for r in store::events::of_order(tx, order.id)? {
+        refunded += r.amount_minor.unwrap_or(0);
+        if r.kind == EventKind::OrderCancelled || refunded >= total {
+            return Ok(Some((r.kind, r.recorded_at)));
+        }
+    }
+    Ok(None)
+}
+
+/// The end of `order`'s return window: its lot's `pending_until`, or (an order that earned no
+/// pending lot) the programme's window from the order's instant; `None` without a window.
+fn return_window_end(
+    tx: &mut Tx<'_>,
+    settings: &crate::Settings,
+    order: &EventRow,
+) -> AppResult<Option<Timestamp>> {
+    let lot = ledger::of_event(tx, order.id)?
+        .into_iter()
+        .find(|t| t.kind == TransferKind::Earn);
+    if let Some(until) = lot.and_then(|l| l.pending_until) {
+        return Ok(Some(until));
+    }
+    let loyalty = crate::loyalty::load(tx, settings)?;
+    Ok(domain::loyalty::lots::pending_until(
+        order.occurred_at,
+        loyalty.pending_days,
+        loyalty.programme.zone(),
+    ))
+}
+
+/// Reverses both rewards of a rewarded (and locked) referral when its order was refunded in
+/// full within the order's return window, and marks it `reversed`. `None` (nothing written)
+/// otherwise: a refund after the window leaves the rewards.
+fn reverse_if_refunded(
+    tx: &mut Tx<'_>,
+    settings: &crate::Settings,
+    referral: &ReferralRow,
+    now: Timestamp,
+) -> AppResult<Option<ReferralRow>> {
+    let Some(order_id) = referral.order_event_id else {
+        return Ok(None);
+    };
+    let order = store::events::get(tx, order_id)?.context("referral order vanished")?;
+    let Some((kind, refunded_at)) = refunded_in_full(tx, &order)? else {
+        return Ok(None);
+    };
+    match return_window_end(tx, settings, &order)? {
+        Some(end) if refunded_at <= end => {}
+        _ => return Ok(None),
+    }
+    let reason = match kind {
+        EventKind::OrderCancelled => REASON_ORDER_CANCELLED,
+        _ => REASON_ORDER_REFUNDED,
+    };
+    let shortfall = crate::loyalty::load(tx, settings)?.shortfall;
+    let now_micros = now.as_microsecond();
+    // The referrer's account first, then the referee's: the order the settlement locks them in.
+    for side in ["referrer", "referee"] {
+        let award_id = format!("referral-{}-{side}", referral.referee_id);
+        if let Some(award) = store::events::find(tx, AWARD_SOURCE, &award_id)? {
+            reverse_award(tx, &award, reason, shortfall, now_micros)?;
+        }
+    }
+    rows::reverse_referral(tx, referral.referee_id, reason, now_micros)?;
+    store::audit::insert(
+        tx,
+        now_micros,
+        "system",
+        "referral.reverse",
+        Some(&format!("customer:{}", referral.referee_id)),
+        Some(&format!("reason={reason}")),
+    )?;
+    Ok(Some(ReferralRow {
+        state: "reversed".to_owned(),
+        reason: Some(reason.to_owned()),
+        reversed_at: Some(now_micros),
+        ..referral.clone()
+    }))
+}
+
+/// Takes award `award` back: an `award_reversed` event (external id `<award's>-reversed`, so
+/// once) whose `reverse` transfer names the award's lot. Like a return's clawback: from the
+/// award's own lot first, then the other active lots (soonest expiry first); what they cannot
+/// give follows `shortfall` — a debt (only the covered part is posted) or a negative balance
+/// (all is posted, the depth is a `negative` debt) — settled from the next points that become
+/// active. Returns the points reversed (0 when it was reversed before).
+fn reverse_award(
+    tx: &mut Tx<'_>,
+    award: &EventRow,
+    reason: &str,
+    shortfall: ShortfallPolicy,
+    now_micros: i64,
+) -> AppResult<i64> {
+    let customer_id = award.customer_id.context("award without customer")?;
+    let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
+    // The row lock first: the lots read after it cannot change before commit.
+    ledger::add_to_balance(tx, account.id, 0)?;
+    let lot = ledger::of_event(tx, award.id)?
+        .into_iter()
+        .find(|t| t.kind == TransferKind::Bonus)
+        .context("award without its lot")?;
+    let amount = lot.amount;
+    let external_id = format!("{}-reversed", award.external_id);
+    let body = json!({ "award_id": award.id, "points": amount, "reason": reason }).to_string();
+    let Some(event_id) = store::events::insert(
+        tx,
+        &NewEvent {
+            source: AWARD_SOURCE,
+            external_id: &external_id,
+            kind: EventKind::AwardReversed,
+            customer_id: Some(customer_id),
+            order_event_id: None,
+            occurred_at_micros: now_micros,
+            recorded_at_micros: now_micros,
+            currency: None,
+            amount_minor: None,
+            content_hash: &[],
+            body: &body,
+        },
+    )?
+    else {
+        return Ok(0);
+    };
+    let transfer_reason = format!("referral reversed: {reason}");
+    let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
+    crate::points::claw_back(
+        tx,
+        &crate::points::ClawBack {
+            event_id,
+            account: account.id,
+            issuance,
+            lot: (lot.event_id, lot.seq),
+            lot_remaining: lot.remaining.unwrap_or(0),
+            amount,
+            reason: &transfer_reason,
+            shortfall,
+            now_micros,
+        },
+    )?;
+    Ok(amount)
+}
+
 /// Enqueues the celebration of local date `date` at its local midnight (once per date);
 /// `false` when that date's job exists already.
 fn schedule_celebration(
@@ -641,15 +875,17 @@ pub struct ReferralView {
     pub referrer_id: i64,
     pub referee_id: i64,
     pub code: String,
-    /// `pending`, `rewarded` or `refused`.
+    /// `pending`, `rewarded`, `refused` or `reversed`.
     pub state: String,
-    /// Why a refused referral gave no points.
+    /// Why a refused referral gave no points, or what reversed a rewarded one.
     pub reason: Option<String>,
     /// The referee's order that settled it.
     pub order_id: Option<i64>,
     pub rule_version: Option<i64>,
     pub created_at: Timestamp,
     pub settled_at: Option<Timestamp>,
+    /// When the rewards were clawed back (state `reversed`).
+    pub reversed_at: Option<Timestamp>,
 }
 
 fn referral_view(r: ReferralRow) -> AppResult<ReferralView> {
@@ -663,6 +899,7 @@ fn referral_view(r: ReferralRow) -> AppResult<ReferralView> {
         rule_version: r.rule_version,
         created_at: store::instant(r.created_at)?,
         settled_at: r.settled_at.map(store::instant).transpose()?,
+        reversed_at: r.reversed_at.map(store::instant).transpose()?,
     })
 }
 
@@ -694,10 +931,22 @@ fn identities(tx: &mut Tx<'_>, customer_id: i64) -> AppResult<Vec<domain::Identi
         .identities)
 }
 
+/// Whether the two members share an identity, compared in normalised form (stored
+/// identities are: `domain::Identity::parse`).
+fn shares_identity(tx: &mut Tx<'_>, a: i64, b: i64) -> AppResult<bool> {
+    let a = identities(tx, a)?;
+    let b = identities(tx, b)?;
+    Ok(a.iter().any(|i| b.contains(i)))
+}
+
 /// Registers `referee` as referred by the owner of `code`, in the caller's transaction.
 /// Refused (a field error on `field`, nothing written) when no member has the code, the
-/// referee was referred by another code, or already ordered. A self-referral (same member or a
-/// shared identity) is recorded as refused at once.
+/// referee was referred by another code, or already ordered; refused as
+/// [`AppError::SelfReferral`] (nothing written) when the referee is the referrer: the same
+/// member — which is also what a new customer described by the referrer's email, phone or
+/// LINE user id in any spelling resolves to, identities being normalised (lower-case email,
+/// E.164 phone, trimmed ids) and each owned by one customer — or a member sharing one of the
+/// referrer's normalised identities.
 pub(crate) fn register_referral_tx(
     tx: &mut Tx<'_>,
     who: &Principal,
@@ -723,21 +972,21 @@ pub(crate) fn register_referral_tx(
         )
         .into());
     }
-    let self_referral = referrer_id == referee_id || {
-        let a = identities(tx, referrer_id)?;
-        let b = identities(tx, referee_id)?;
-        a.iter().any(|i| b.contains(i))
-    };
+    if referrer_id == referee_id || shares_identity(tx, referrer_id, referee_id)? {
+        tracing::info!(referee_id, referrer_id, "self-referral refused");
+        return Err(AppError::SelfReferral);
+    }
     let row = ReferralRow {
         referee_id,
         referrer_id,
         code: code.as_str().to_owned(),
-        state: if self_referral { "refused" } else { "pending" }.to_owned(),
-        reason: self_referral.then(|| REASON_SELF_REFERRAL.to_owned()),
+        state: "pending".to_owned(),
+        reason: None,
         order_event_id: None,
         rule_version: None,
         created_at: now_micros,
-        settled_at: self_referral.then_some(now_micros),
+        settled_at: None,
+        reversed_at: None,
     };
     if !rows::insert_referral(tx, &row)? {
         return Err(FieldError::new(field, "the customer was already referred").into());
@@ -808,6 +1057,11 @@ impl App {
             )?;
             view(&rows::current_rule_set(tx)?.context("rule set just written")?)
         })
+    }
+
+    /// Stores [`default_bonus_rules`] as a new rule set version (see [`App::set_bonus_rules`]).
+    pub fn install_default_bonus_rules(&self, who: &Principal) -> AppResult<BonusRulesView> {
+        self.set_bonus_rules(who, &default_bonus_rules())
     }
 
     /// Awards a review, survey answer or custom event to a member: the points come from the
@@ -1171,9 +1425,11 @@ impl App {
     }
 
     /// Settles the referee's pending referral on their first qualifying order (programme
-    /// currency, at least the minimum spend): both members get their points, or it is refused
-    /// with a reason. Stays pending without such an order or without stored rules. Idempotent:
-    /// a settled referral is left alone. Returns the referral as it stands.
+    /// currency, at least the minimum spend, not refunded in full): both members get their
+    /// points, or it is refused with a reason. Stays pending without such an order or without
+    /// stored rules. A rewarded referral whose order was refunded in full within its return
+    /// window is reversed (see [`reverse_if_refunded`]). Idempotent: a referral is settled once
+    /// and reversed once. Returns the referral as it stands.
     pub fn settle_referral(&self, referee_id: i64) -> AppResult<Option<ReferralView>> {
         let now = self.now();
         let now_micros = now.as_microsecond();
@@ -1186,8 +1442,13 @@ impl App {
             let Some(set) = load_rules(tx)? else {
                 return Ok(Some(referral_view(referral)?));
             };
-            if referral.state != "pending" {
-                return Ok(Some(referral_view(referral)?));
+            match referral.state.as_str() {
+                "pending" => {}
+                "rewarded" => {
+                    let reversed = reverse_if_refunded(tx, &self.settings, &referral, now)?;
+                    return Ok(Some(referral_view(reversed.unwrap_or(referral))?));
+                }
+                _ => return Ok(Some(referral_view(referral)?)),
             }
             let Some((order_id, total)) = rows::first_order_at_least(
                 tx,

@@ -11,10 +11,13 @@ use std::sync::mpsc;
 /// Orders placed together at most.
 pub const COALESCE_BATCH_ORDERS_MAX: usize = 64;
 
+/// Where an order's outcome goes once its batch is committed (or has failed).
+type Reply = Box<dyn FnOnce(AppResult<Intake<OrderOutcome>>) + Send>;
+
 struct Pending {
     who: Principal,
     input: OrderInput,
-    reply: mpsc::SyncSender<AppResult<Intake<OrderOutcome>>>,
+    reply: Reply,
 }
 
 /// A handle to the coalescing thread; cheap to clone. The thread ends when every handle is dropped.
@@ -33,19 +36,23 @@ impl OrderCoalescer {
         OrderCoalescer { queue }
     }
 
-    /// Places one order, together with whatever else is waiting. Blocks until it is committed.
-    pub fn place(&self, who: &Principal, input: OrderInput) -> AppResult<Intake<OrderOutcome>> {
-        let (reply, answer) = mpsc::sync_channel(1);
+    /// Queues one order without waiting: `reply` is called on the order thread with its
+    /// outcome once its batch is committed. The API answers through an async channel here, so
+    /// that a waiting request holds no thread.
+    pub fn submit(
+        &self,
+        who: &Principal,
+        input: OrderInput,
+        reply: impl FnOnce(AppResult<Intake<OrderOutcome>>) + Send + 'static,
+    ) -> AppResult<()> {
         self.queue
             .send(Pending {
                 who: who.clone(),
                 input,
-                reply,
+                reply: Box::new(reply),
             })
             .map_err(|_| anyhow::anyhow!("the order thread has stopped"))?;
-        answer
-            .recv()
-            .map_err(|_| anyhow::anyhow!("the order thread dropped a request"))?
+        Ok(())
     }
 }
 
@@ -69,7 +76,7 @@ fn run(app: &App, rx: &mpsc::Receiver<Pending>) {
             match app.place_orders(&who, &inputs) {
                 Ok(results) => {
                     for (reply, r) in replies.into_iter().zip(results) {
-                        let _ = reply.send(Ok(r));
+                        reply(Ok(r));
                     }
                 }
                 Err(e) => {
@@ -77,7 +84,7 @@ fn run(app: &App, rx: &mpsc::Receiver<Pending>) {
                     let text = format!("{e:#}");
                     tracing::error!(error = %text, orders = replies.len(), "order batch failed");
                     for reply in replies {
-                        let _ = reply.send(Err(AppError::Internal(anyhow::anyhow!("{text}"))));
+                        reply(Err(AppError::Internal(anyhow::anyhow!("{text}"))));
                     }
                 }
             }

@@ -49,6 +49,11 @@ pub enum AppError {
     /// A satisfaction rating refused: not solved, answered, expired, out of range.
     #[error("{0}")]
     CsatRefused(domain::desk::CsatRefusal),
+    /// A referral whose referee is the referrer: the same member, or a customer sharing one of
+    /// the referrer's identities (email, phone, LINE user id, shop id — compared normalised:
+    /// lower-case email, E.164 phone). Nothing is written.
+    #[error("the referee is the referrer (the same member or one of their identities)")]
+    SelfReferral,
     #[error("Idempotency-Key reused with another request")]
     IdempotencyKeyReused,
     #[error("missing or invalid API key")]

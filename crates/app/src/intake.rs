@@ -10,7 +10,6 @@ use crate::customers::{CustomerInput, ValidCustomer, create_many, resolve_or_cre
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::Context;
 use domain::ledger::TransferKind;
-use domain::loyalty::programme::ShortfallPolicy;
 use domain::order::{RefundRequest, plan_refund};
 use domain::{Currency, EventKind, ExternalRef, FieldError, Identity, Order, OrderLine};
 use serde_json::{Value, json};
@@ -656,13 +655,14 @@ impl App {
             if !touched.is_empty() {
                 let zone = loyalty.programme.zone();
                 let placed: Vec<jiff::Timestamp> = plan.new.iter().map(|n| n.occurred_at).collect();
-                let mut usage = crate::promotions::BatchUsage::lock_and_read(
+                let mut usage = crate::promotions::BatchUsage::read(
                     tx,
                     &loyalty.rules,
                     zone,
                     &touched,
                     &known,
                     &placed,
+                    store::promotions::Locking::ForUpdate,
                 )?;
                 for (j, tier) in tier_earns {
                     let n = &mut plan.new[j];
@@ -1286,62 +1286,34 @@ impl App {
                     ledger::consume_lot(tx, (refund_id, 0), (lot.event_id, lot.seq), from_lot)?;
                     store::loyalty::add_to_pendings(tx, &[(account, -reversal)])?;
                 } else {
-                    // The row lock; the balance is Σ remaining of the active lots (this
-                    // order's included), so it is what the lots can give.
-                    let balance = ledger::add_to_balance(tx, account, 0)?;
+                    // The order's lot first, then the other active lots, then the shortfall
+                    // policy (the same booking as a reversed award).
                     let shortfall = crate::loyalty::load(tx, &self.settings)?.shortfall;
-                    let booked =
-                        domain::ledger::clawback(balance.min(reversal), reversal, shortfall);
-                    if booked.posted > 0 {
-                        post_reversal(
-                            tx,
-                            refund_id,
+                    crate::points::claw_back(
+                        tx,
+                        &crate::points::ClawBack {
+                            event_id: refund_id,
                             account,
-                            accounts.issuance,
-                            booked.posted,
-                            &order_event,
-                            input.kind,
+                            issuance: accounts.issuance,
+                            lot: (lot.event_id, lot.seq),
+                            lot_remaining: lot.remaining.unwrap_or(0),
+                            amount: reversal,
+                            reason: input.kind.as_str(),
+                            shortfall,
                             now_micros,
-                        )?;
-                        if from_lot > 0 {
-                            ledger::consume_lot(
-                                tx,
-                                (refund_id, 0),
-                                (lot.event_id, lot.seq),
-                                from_lot,
-                            )?;
-                        }
-                        // What was spent already is clawed back from the other active lots.
-                        let covered = balance.clamp(0, reversal);
-                        if covered > from_lot {
-                            let short = crate::points::consume_lots(
-                                tx,
-                                account,
-                                (refund_id, 0),
-                                covered - from_lot,
-                            )?;
-                            assert_eq!(short, 0, "the balance is what the active lots hold");
-                        }
-                    }
-                    if booked.uncovered > 0 {
-                        let negative = shortfall == ShortfallPolicy::NegativeBalance;
-                        if negative {
-                            ledger::allow_negative(tx, account)?;
-                        }
-                        ledger::insert_debt(
-                            tx,
-                            refund_id,
-                            account,
-                            negative,
-                            booked.uncovered,
-                            now_micros,
-                        )?;
-                    }
-                    if booked.posted > 0 {
-                        ledger::add_to_balance(tx, account, -booked.posted)?;
-                    }
+                        },
+                    )?;
                 }
             }
+            // A referral this order rewarded is reversed if it is now refunded in full in time.
+            crate::bonus::after_refund(
+                tx,
+                &self.settings,
+                customer_id,
+                order_event.id,
+                refund_id,
+                now_micros,
+            )?;
             let endpoints = store::outbox::active_endpoints(tx)?;
             let outcome = RefundOutcome {
                 refund_id,

@@ -220,6 +220,54 @@ fn base_rule(rule: RuleRef, earn: EarnRule, minimum_spend_minor: i64) -> AppResu
     .map_err(|e| AppError::Internal(anyhow!("rule set: {e}")))
 }
 
+/// A new version of the base earning rule, as given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BaseRuleInput {
+    /// Points per `per_minor` minor units of eligible spend.
+    pub points: i64,
+    pub per_minor: i64,
+    /// Orders whose eligible total (lines outside the excluded categories) is below this earn
+    /// nothing from the base rule (minor units; 0: no minimum).
+    pub minimum_spend_minor: i64,
+    /// Categories whose lines earn nothing from the base rule (gift cards, delivery …).
+    pub excluded_categories: Vec<String>,
+}
+
+impl BaseRuleInput {
+    /// The domain's base rule (as checked by `RuleSet::new`), names trimmed and each once, in
+    /// the order given.
+    fn validate(&self) -> AppResult<BaseRule> {
+        let earn = EarnRule::new(self.points, self.per_minor)?;
+        if earn.points == 0 {
+            return Err(FieldError::new("points", "must be at least 1").into());
+        }
+        let mut excluded: Vec<String> = Vec::with_capacity(self.excluded_categories.len());
+        for c in &self.excluded_categories {
+            let c = c.trim().to_owned();
+            if !excluded.contains(&c) {
+                excluded.push(c);
+            }
+        }
+        let base = BaseRule {
+            rule: RuleRef {
+                id: BASE_RULE_ID as u64,
+                version: 0,
+            },
+            earn,
+            minimum_spend_minor: self.minimum_spend_minor,
+            excluded_categories: excluded,
+        };
+        RuleSet::new(base.clone(), vec![]).map_err(|e| match e {
+            domain::loyalty::rules::RuleError::Field(f) => AppError::Invalid(FieldError::new(
+                f.field.strip_prefix("base.").unwrap_or(&f.field).to_owned(),
+                f.reason,
+            )),
+            other => AppError::Invalid(FieldError::new("base", other.to_string())),
+        })?;
+        Ok(base)
+    }
+}
+
 fn rule_ref(rule_id: i64, version: i64) -> AppResult<RuleRef> {
     Ok(RuleRef {
         id: u64::try_from(rule_id).context("rule id")?,
@@ -260,7 +308,7 @@ pub(crate) fn load(tx: &mut Tx<'_>, settings: &crate::Settings) -> AppResult<Loy
             rule: rule_ref(rule.rule_id, rule.version)?,
             earn: EarnRule::new(rule.points, rule.per_minor)?,
             minimum_spend_minor: rule.minimum_spend_minor,
-            excluded_categories: vec![],
+            excluded_categories: rule.excluded_categories,
         },
     )?;
     Ok(Loyalty {
@@ -537,6 +585,7 @@ impl App {
                     points: earn.points,
                     per_minor: earn.per_minor,
                     minimum_spend_minor: 0,
+                    excluded_categories: vec![],
                 },
                 now.as_microsecond(),
             )?;
@@ -552,13 +601,11 @@ impl App {
         })
     }
 
-    /// Stores a new version of the base earning rule; earlier versions stay, and lots keep
-    /// naming the version that earned them. Needs a stored programme.
-    pub fn set_base_rule(&self, who: &Principal, earn: EarnRule) -> AppResult<RuleRef> {
-        let earn = EarnRule::new(earn.points, earn.per_minor)?;
-        if earn.points == 0 {
-            return Err(FieldError::new("earn.points", "must be at least 1").into());
-        }
+    /// Stores a new version of the base earning rule — its rate, minimum spend and excluded
+    /// categories; earlier versions stay, and lots keep naming the version that earned them.
+    /// Intake and the simulation apply the version in force. Needs a stored programme.
+    pub fn set_base_rule(&self, who: &Principal, input: &BaseRuleInput) -> AppResult<RuleRef> {
+        let base = input.validate()?;
         let now = self.now_micros();
         self.store.write(|tx| {
             if rows::current_programme(tx)?.is_none() {
@@ -569,9 +616,10 @@ impl App {
                 &RuleRow {
                     rule_id: BASE_RULE_ID,
                     version: 0,
-                    points: earn.points,
-                    per_minor: earn.per_minor,
-                    minimum_spend_minor: 0,
+                    points: base.earn.points,
+                    per_minor: base.earn.per_minor,
+                    minimum_spend_minor: base.minimum_spend_minor,
+                    excluded_categories: base.excluded_categories.clone(),
                 },
                 now,
             )?;
@@ -582,8 +630,11 @@ impl App {
                 "loyalty.rule.version",
                 Some(&format!("rule:{BASE_RULE_ID}:{version}")),
                 Some(&format!(
-                    "points={} per_minor={}",
-                    earn.points, earn.per_minor
+                    "points={} per_minor={} minimum_spend_minor={} excluded_categories={}",
+                    base.earn.points,
+                    base.earn.per_minor,
+                    base.minimum_spend_minor,
+                    base.excluded_categories.len()
                 )),
             )?;
             rule_ref(BASE_RULE_ID, version)
@@ -1552,6 +1603,7 @@ impl App {
                         points: self.settings.earn.points,
                         per_minor: self.settings.earn.per_minor,
                         minimum_spend_minor: 0,
+                        excluded_categories: vec![],
                     },
                     now.as_microsecond(),
                 )?;

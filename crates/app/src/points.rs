@@ -3,8 +3,9 @@
 
 use crate::{App, AppError, AppResult, Principal};
 use anyhow::Context;
-use domain::ledger::{Points, TransferKind, debit_balance};
+use domain::ledger::{Clawback, Points, TransferKind, clawback, debit_balance};
 use domain::limits::REASON_CHARS_MAX;
+use domain::loyalty::programme::ShortfallPolicy;
 use domain::{EventKind, FieldError};
 use store::events::NewEvent;
 use store::ledger::{self, NewTransfer, TransferRow};
@@ -74,6 +75,81 @@ pub(crate) fn consume_lots(
         }
     }
     Ok(left)
+}
+
+/// Points taken back from a member by a reversal event (a return, a reversed award): its one
+/// `reverse` transfer (seq 0) names the lot the points came from.
+pub(crate) struct ClawBack<'a> {
+    pub(crate) event_id: i64,
+    pub(crate) account: i64,
+    pub(crate) issuance: i64,
+    /// The lot the points came from, and what it still holds.
+    pub(crate) lot: (i64, i64),
+    pub(crate) lot_remaining: i64,
+    pub(crate) amount: i64,
+    pub(crate) reason: &'a str,
+    pub(crate) shortfall: ShortfallPolicy,
+    pub(crate) now_micros: i64,
+}
+
+/// Books a clawback of active points (loyalty.md §E: never refused, never truncated at zero),
+/// under the account's row lock: the balance is Σ remaining of the active lots, so it is what
+/// the lots can give. Taken from the named lot first, then the other active lots (soonest
+/// expiry first); what they cannot give follows the shortfall policy — `debt` posts only the
+/// covered part and records the rest as a `debt` row, `negative_balance` posts all, the
+/// balance goes below zero and the depth is a `negative` row — settled from the next points
+/// that become active ([`settle_debts`]).
+pub(crate) fn claw_back(tx: &mut Tx<'_>, c: &ClawBack<'_>) -> anyhow::Result<Clawback> {
+    let balance = ledger::add_to_balance(tx, c.account, 0)?;
+    let covered = balance.clamp(0, c.amount);
+    let booked = clawback(covered, c.amount, c.shortfall);
+    if booked.posted > 0 {
+        ledger::insert_transfer(
+            tx,
+            &NewTransfer {
+                event_id: c.event_id,
+                seq: 0,
+                debit_account_id: c.account,
+                credit_account_id: c.issuance,
+                amount: booked.posted,
+                kind: TransferKind::Reverse,
+                created_at_micros: c.now_micros,
+                remaining: None,
+                pending_until_micros: None,
+                expires_at_micros: None,
+                lot: Some(c.lot),
+                reason: Some(c.reason),
+                lot_state: None,
+            },
+        )?;
+        let from_lot = c.lot_remaining.min(covered);
+        if from_lot > 0 {
+            ledger::consume_lot(tx, (c.event_id, 0), c.lot, from_lot)?;
+        }
+        // What was spent already is clawed back from the other active lots.
+        if covered > from_lot {
+            let short = consume_lots(tx, c.account, (c.event_id, 0), covered - from_lot)?;
+            assert_eq!(short, 0, "the balance is what the active lots hold");
+        }
+    }
+    if booked.uncovered > 0 {
+        let negative = c.shortfall == ShortfallPolicy::NegativeBalance;
+        if negative {
+            ledger::allow_negative(tx, c.account)?;
+        }
+        ledger::insert_debt(
+            tx,
+            c.event_id,
+            c.account,
+            negative,
+            booked.uncovered,
+            c.now_micros,
+        )?;
+    }
+    if booked.posted > 0 {
+        ledger::add_to_balance(tx, c.account, -booked.posted)?;
+    }
+    Ok(booked)
 }
 
 /// Settles `account`'s open debts, oldest first, from points that just became active on
@@ -210,7 +286,9 @@ impl App {
     }
 
     /// Posts a correction: `points` > 0 credits the customer (a new lot), < 0 debits them.
-    /// Never changes a past transfer; refuses a debit below zero unless debt is allowed.
+    /// Never changes a past transfer; refuses a debit below zero (`InsufficientPoints`,
+    /// nothing written) unless the configuration allows it (`loyalty.allow_negative_balance`)
+    /// — whatever a return under the `negative_balance` shortfall policy did to the account.
     pub fn correct_points(
         &self,
         who: &Principal,
@@ -262,11 +340,14 @@ pub(crate) fn post_correction(
     let amount = Points::posting(points.abs())?.0;
     let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::UnknownCustomer)?;
     let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
-    let may_go_negative = allow_negative || account.allow_negative;
     if points < 0 {
-        debit_balance(account.balance, amount, may_go_negative)
-            .map_err(AppError::InsufficientPoints)?;
-        if may_go_negative && !account.allow_negative && account.balance < amount {
+        // Only the caller's explicit allowance lets a correction go below zero: an account a
+        // return took below zero (the `negative_balance` shortfall policy) has
+        // `allow_negative` set, but that is the return's licence, not the correction's. The
+        // balance is read under the account's row lock, so the check holds until commit.
+        let balance = ledger::add_to_balance(tx, account.id, 0)?;
+        debit_balance(balance, amount, allow_negative).map_err(AppError::InsufficientPoints)?;
+        if allow_negative && !account.allow_negative && balance < amount {
             ledger::allow_negative(tx, account.id)?;
         }
     }

@@ -27,7 +27,7 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use std::collections::HashMap;
-use store::promotions::{self as rows, NewGrant, PromotionRow, PromotionVersionRow};
+use store::promotions::{self as rows, Locking, NewGrant, PromotionRow, PromotionVersionRow};
 use store::sql::Tx;
 
 /// Promotions and rule versions one list answers with at most.
@@ -112,6 +112,7 @@ pub enum RuleVersionView {
         points: i64,
         per_minor: i64,
         minimum_spend_minor: i64,
+        excluded_categories: Vec<String>,
         created_at: Timestamp,
     },
     Promotion(Box<PromotionVersionView>),
@@ -422,45 +423,21 @@ impl BatchUsage {
         touched
     }
 
-    /// Locks promotions `touched` and reads their budgets, then the grants to `customers`
-    /// (known ones; new customers have none) of those with a member cap since the earliest
-    /// period start among `placed` instants.
-    pub(crate) fn lock_and_read(
+    /// Reads the budgets of promotions `touched` (locking their rows under
+    /// [`Locking::ForUpdate`], intake's path; a simulation reads without locks), then the
+    /// grants to `customers` (known ones; new customers have none) of those with a member cap
+    /// since the earliest period start among `placed` instants.
+    pub(crate) fn read(
         tx: &mut Tx<'_>,
         rules: &RuleSet,
         zone: &TimeZone,
         touched: &[u64],
         customers: &[i64],
         placed: &[Timestamp],
+        locking: Locking,
     ) -> AppResult<BatchUsage> {
         let ids: Vec<i64> = touched.iter().map(|&id| id as i64).collect();
-        let budget_used = rows::lock_budgets(tx, &ids)?;
-        BatchUsage::read(tx, rules, zone, touched, budget_used, customers, placed)
-    }
-
-    /// Like [`BatchUsage::lock_and_read`] without taking locks (a read transaction).
-    fn read_unlocked(
-        tx: &mut Tx<'_>,
-        rules: &RuleSet,
-        zone: &TimeZone,
-        touched: &[u64],
-        customers: &[i64],
-        placed: &[Timestamp],
-    ) -> AppResult<BatchUsage> {
-        let ids: Vec<i64> = touched.iter().map(|&id| id as i64).collect();
-        let budget_used = rows::budgets(tx, &ids)?;
-        BatchUsage::read(tx, rules, zone, touched, budget_used, customers, placed)
-    }
-
-    fn read(
-        tx: &mut Tx<'_>,
-        rules: &RuleSet,
-        zone: &TimeZone,
-        touched: &[u64],
-        budgets: Vec<rows::Budget>,
-        customers: &[i64],
-        placed: &[Timestamp],
-    ) -> AppResult<BatchUsage> {
+        let budgets = rows::budgets(tx, &ids, locking)?;
         let capped: HashMap<u64, (Option<MemberCap>, bool)> = rules
             .promotions()
             .iter()
@@ -826,6 +803,7 @@ impl App {
                         points: r.points,
                         per_minor: r.per_minor,
                         minimum_spend_minor: r.minimum_spend_minor,
+                        excluded_categories: r.excluded_categories,
                         created_at: r.created_at,
                     })
                     .collect();
@@ -900,7 +878,15 @@ pub(crate) fn simulation_usage(
         return Ok(Vec::new());
     }
     let customers: Vec<i64> = customer.into_iter().collect();
-    let usage = BatchUsage::read_unlocked(tx, rules, zone, &stored, &customers, &[at])?;
+    let usage = BatchUsage::read(
+        tx,
+        rules,
+        zone,
+        &stored,
+        &customers,
+        &[at],
+        Locking::Unlocked,
+    )?;
     usage.for_order(customer.unwrap_or(0), at, zone)
 }
 

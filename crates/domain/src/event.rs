@@ -27,10 +27,13 @@ pub enum EventKind {
     /// Points that became active settled a debt a return left (Patron's own event; its
     /// `settle` transfers name the lots they consumed).
     PointsDebtSettled,
+    /// An award taken back (Patron's own event): a referral whose qualifying order was
+    /// refunded in full within its return window. Its `reverse` transfer names the award's lot.
+    AwardReversed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::OrderPlaced,
         EventKind::OrderRefunded,
         EventKind::OrderCancelled,
@@ -43,6 +46,7 @@ impl EventKind {
         EventKind::PointsAwarded,
         EventKind::MembershipPaid,
         EventKind::PointsDebtSettled,
+        EventKind::AwardReversed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl EventKind {
             EventKind::PointsAwarded => "points_awarded",
             EventKind::MembershipPaid => "membership_paid",
             EventKind::PointsDebtSettled => "points_debt_settled",
+            EventKind::AwardReversed => "award_reversed",
         }
     }
 

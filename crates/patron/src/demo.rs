@@ -1,7 +1,8 @@
 //! `patron demo`: a temporary SQLite store filled with a generated Taiwanese tea shop —
 //! zh-TW names, NT$ prices, customers whose purchases follow a BG/NBD process with
 //! Gamma-Gamma spend over the past two years, and a complaint desk of the past two weeks
-//! ([`crate::demo_desk`]) — then served, with a key and example commands.
+//! ([`crate::demo_desk`]) — under the default programme and the default non-purchase rules
+//! (sign-up, birthday, referral), then served, with a key and example commands.
 
 use crate::config::Config;
 use anyhow::Result;
@@ -156,6 +157,18 @@ pub fn run(config: &Config, args: &DemoArgs) -> Result<()> {
         shop.customers,
         shop.orders,
         shop.points
+    );
+    // The default non-purchase rules, after the history (its customers joined long ago): new
+    // customers get sign-up points, birthdays are celebrated from today, referrals reward.
+    let bonus = app.install_default_bonus_rules(&Principal::cli())?;
+    println!(
+        "Bonus rules v{}: sign-up {} points, birthday {} points (29 Feb on {}), referral {}/{} points",
+        bonus.version,
+        app::bonus::DEFAULT_SIGN_UP_POINTS,
+        app::bonus::DEFAULT_BIRTHDAY_POINTS,
+        bonus.rules.leap_day_fallback,
+        bonus.rules.referral.referrer_points,
+        bonus.rules.referral.referee_points
     );
     // The desk's history is a thousand use cases; their per-ticket log lines would bury the
     // demo's own output, so they are not logged.

@@ -19,8 +19,11 @@ use std::path::{Path, PathBuf};
 
 /// Orders (or customers) per transaction, at most.
 pub const IMPORT_BATCH_ROWS_MAX: usize = 10_000;
-/// Default orders per transaction.
-pub const IMPORT_BATCH_ROWS_DEFAULT: usize = 1_000;
+/// Default orders per transaction. Larger transactions write each randomly placed index page
+/// (balances, a customer's orders and lots) once for more orders: on SQLite 5,000 imported
+/// about 1.5× as fast as 1,000 (`patron bench import --batch-rows`), while the writer is held
+/// for well under a second per batch.
+pub const IMPORT_BATCH_ROWS_DEFAULT: usize = 5_000;
 /// Longest accepted input line (JSON Lines, CDNOW), in bytes.
 pub const IMPORT_LINE_BYTES_MAX: usize = 1 << 20;
 /// Rejected rows printed to stderr when no `--rejects` file is given.

@@ -146,17 +146,20 @@ pub struct ReferralRow {
     pub referee_id: i64,
     pub referrer_id: i64,
     pub code: String,
-    /// `pending`, `rewarded` or `refused`.
+    /// `pending`, `rewarded`, `refused` or `reversed`.
     pub state: String,
+    /// Why it was refused, or what reversed it (`order_refunded`, `order_cancelled`).
     pub reason: Option<String>,
     pub order_event_id: Option<i64>,
     pub rule_version: Option<i64>,
     pub created_at: i64,
     pub settled_at: Option<i64>,
+    /// When its rewards were clawed back.
+    pub reversed_at: Option<i64>,
 }
 
 const REFERRAL_COLUMNS: &str = "referee_id, referrer_id, code, state, reason, order_event_id, \
-                                rule_version, created_at, settled_at";
+                                rule_version, created_at, settled_at, reversed_at";
 
 fn referral(r: &Row) -> Result<ReferralRow> {
     Ok(ReferralRow {
@@ -169,6 +172,7 @@ fn referral(r: &Row) -> Result<ReferralRow> {
         rule_version: r.opt_int(6)?,
         created_at: r.int(7)?,
         settled_at: r.opt_int(8)?,
+        reversed_at: r.opt_int(9)?,
     })
 }
 
@@ -176,8 +180,8 @@ fn referral(r: &Row) -> Result<ReferralRow> {
 pub fn insert_referral(tx: &mut Tx<'_>, row: &ReferralRow) -> Result<bool> {
     Ok(tx.execute(
         "INSERT INTO referrals (referee_id, referrer_id, code, state, reason, order_event_id,
-                                rule_version, created_at, settled_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                rule_version, created_at, settled_at, reversed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT DO NOTHING",
         args![
             row.referee_id,
@@ -188,7 +192,8 @@ pub fn insert_referral(tx: &mut Tx<'_>, row: &ReferralRow) -> Result<bool> {
             row.order_event_id,
             row.rule_version,
             row.created_at,
-            row.settled_at
+            row.settled_at,
+            row.reversed_at
         ],
     )? == 1)
 }
@@ -267,7 +272,18 @@ pub fn settle_referral(tx: &mut Tx<'_>, settled: &ReferralRow) -> Result<bool> {
     )? == 1)
 }
 
-/// Referrals of `referrer_id` rewarded at or after `since` (the cap's period).
+/// Marks a rewarded referral `reversed` (its rewards clawed back) for `reason` at `at` micros;
+/// `false` when it was not rewarded.
+pub fn reverse_referral(tx: &mut Tx<'_>, referee_id: i64, reason: &str, at: i64) -> Result<bool> {
+    Ok(tx.execute(
+        "UPDATE referrals SET state = 'reversed', reason = $2, reversed_at = $3
+         WHERE referee_id = $1 AND state = 'rewarded'",
+        args![referee_id, reason, at],
+    )? == 1)
+}
+
+/// Referrals of `referrer_id` rewarded at or after `since` (the cap's period); reversed ones
+/// gave nothing in the end and do not count.
 pub fn rewarded_since(tx: &mut Tx<'_>, referrer_id: i64, since: i64) -> Result<i64> {
     tx.query_one(
         "SELECT COUNT(*) FROM referrals
@@ -287,7 +303,8 @@ pub fn has_orders(tx: &mut Tx<'_>, customer_id: i64) -> Result<bool> {
         .is_some())
 }
 
-/// The customer's first order in `currency` of at least `minimum_minor`: `(event id, total)`.
+/// The customer's first order in `currency` of at least `minimum_minor` that was not refunded
+/// or cancelled in full: `(event id, total)`.
 pub fn first_order_at_least(
     tx: &mut Tx<'_>,
     customer_id: i64,
@@ -295,10 +312,14 @@ pub fn first_order_at_least(
     minimum_minor: i64,
 ) -> Result<Option<(i64, i64)>> {
     tx.query_opt(
-        "SELECT id, amount_minor FROM events
-         WHERE customer_id = $1 AND kind = 'order_placed' AND currency = $2
-           AND amount_minor >= $3
-         ORDER BY id LIMIT 1",
+        "SELECT e.id, e.amount_minor FROM events e
+         WHERE e.customer_id = $1 AND e.kind = 'order_placed' AND e.currency = $2
+           AND e.amount_minor >= $3
+           AND NOT EXISTS (SELECT 1 FROM events c
+                           WHERE c.order_event_id = e.id AND c.kind = 'order_cancelled')
+           AND e.amount_minor > (SELECT COALESCE(SUM(r.amount_minor), 0) FROM events r
+                                 WHERE r.order_event_id = e.id AND r.kind = 'order_refunded')
+         ORDER BY e.id LIMIT 1",
         args![customer_id, currency, minimum_minor],
     )?
     .map(|r| Ok((r.int(0)?, r.int(1)?)))

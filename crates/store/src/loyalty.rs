@@ -5,7 +5,7 @@
 use crate::ledger::{COLUMNS, TransferRow, from_row};
 use crate::sql::{Arg, Tx};
 use crate::{args, instant};
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 /// One version of the programme's settings. Policies are stored in their text form; `app`
 /// parses them into domain types.
@@ -90,19 +90,31 @@ pub fn insert_programme(tx: &mut Tx<'_>, row: &ProgrammeRow) -> Result<i64> {
 }
 
 /// One version of a base earning rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleRow {
     pub rule_id: i64,
     pub version: i64,
     pub points: i64,
     pub per_minor: i64,
     pub minimum_spend_minor: i64,
+    /// Categories whose lines earn nothing from this rule.
+    pub excluded_categories: Vec<String>,
+}
+
+/// `loyalty_rules.excluded_categories`: a JSON array of names.
+pub(crate) fn categories_text(categories: &[String]) -> String {
+    serde_json::Value::from(categories.to_vec()).to_string()
+}
+
+pub(crate) fn parse_categories(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).context("stored excluded categories")
 }
 
 /// The newest version of rule `rule_id`.
 pub fn current_rule(tx: &mut Tx<'_>, rule_id: i64) -> Result<Option<RuleRow>> {
     tx.query_opt(
-        "SELECT rule_id, version, points, per_minor, minimum_spend_minor FROM loyalty_rules
+        "SELECT rule_id, version, points, per_minor, minimum_spend_minor, excluded_categories
+         FROM loyalty_rules
          WHERE rule_id = $1 ORDER BY version DESC LIMIT 1",
         args![rule_id],
     )?
@@ -113,6 +125,7 @@ pub fn current_rule(tx: &mut Tx<'_>, rule_id: i64) -> Result<Option<RuleRow>> {
             points: r.int(2)?,
             per_minor: r.int(3)?,
             minimum_spend_minor: r.int(4)?,
+            excluded_categories: parse_categories(r.text(5)?)?,
         })
     })
     .transpose()
@@ -129,14 +142,15 @@ pub fn insert_rule_version(tx: &mut Tx<'_>, rule: &RuleRow, now_micros: i64) -> 
         .int(0)?;
     tx.execute(
         "INSERT INTO loyalty_rules (rule_id, version, points, per_minor, minimum_spend_minor,
-                                    created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+                                    excluded_categories, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         args![
             rule.rule_id,
             version,
             rule.points,
             rule.per_minor,
             rule.minimum_spend_minor,
+            categories_text(&rule.excluded_categories).as_str(),
             now_micros
         ],
     )?;

@@ -162,6 +162,14 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0018_message_attachments_sla_timer.sql"),
         postgres: include_str!("../migrations/postgres/0018_message_attachments_sla_timer.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 19,
+            name: "loyalty_gaps",
+        },
+        sqlite: include_str!("../migrations/sqlite/0019_loyalty_gaps.sql"),
+        postgres: include_str!("../migrations/postgres/0019_loyalty_gaps.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.

@@ -293,13 +293,15 @@ pub struct RuleVersionRow {
     pub points: i64,
     pub per_minor: i64,
     pub minimum_spend_minor: i64,
+    pub excluded_categories: Vec<String>,
     pub created_at: jiff::Timestamp,
 }
 
 /// Every version of the earning rules in `loyalty_rules`, newest first, at most `limit`.
 pub fn base_rule_versions(tx: &mut Tx<'_>, limit: i64) -> Result<Vec<RuleVersionRow>> {
     tx.query(
-        "SELECT rule_id, version, points, per_minor, minimum_spend_minor, created_at
+        "SELECT rule_id, version, points, per_minor, minimum_spend_minor, created_at,
+                excluded_categories
          FROM loyalty_rules ORDER BY created_at DESC, rule_id DESC, version DESC LIMIT $1",
         args![limit],
     )?
@@ -311,6 +313,7 @@ pub fn base_rule_versions(tx: &mut Tx<'_>, limit: i64) -> Result<Vec<RuleVersion
             points: r.int(2)?,
             per_minor: r.int(3)?,
             minimum_spend_minor: r.int(4)?,
+            excluded_categories: crate::loyalty::parse_categories(r.text(6)?)?,
             created_at: instant(r.int(5)?)?,
         })
     })
@@ -330,12 +333,26 @@ pub fn granted(tx: &mut Tx<'_>, id: i64) -> Result<i64> {
 /// A promotion's budget counter: (id, budget_used, budget_points in force).
 pub type Budget = (i64, i64, Option<i64>);
 
-/// Locks the rows of promotions `ids` (on PostgreSQL `FOR UPDATE`, in id order; SQLite has one
-/// writer) and returns each one's budget. Every grant of a promotion with a cap is written
-/// under this lock, so what is read here, and after it, is exact.
-pub fn lock_budgets(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<Budget>> {
+/// Whether a read takes the rows' locks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locking {
+    /// `FOR UPDATE` on PostgreSQL (SQLite has one writer): what is read stays exact until
+    /// commit. Intake's path.
+    ForUpdate,
+    /// A plain read (simulation, in a read transaction).
+    Unlocked,
+}
+
+/// The budget of each of promotions `ids` (one statement per 64, in id order). Under
+/// [`Locking::ForUpdate`] their rows are locked: every grant of a promotion with a cap is
+/// written under this lock, so what is read here, and after it, is exact.
+pub fn budgets(tx: &mut Tx<'_>, ids: &[i64], locking: Locking) -> Result<Vec<Budget>> {
     let mut out = Vec::with_capacity(ids.len());
-    let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+    let lock = if locking == Locking::ForUpdate && tx.is_postgres() {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
     for chunk in crate::events::statement_chunks(ids, 64) {
         let list = (1..=chunk.len())
             .map(|i| format!("${i}"))
@@ -347,20 +364,6 @@ pub fn lock_budgets(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<Budget>> {
         );
         let params: Vec<Arg<'_>> = chunk.iter().map(|&i| Arg::Int(i)).collect();
         for r in tx.query(&sql, &params)? {
-            out.push((r.int(0)?, r.int(1)?, r.opt_int(2)?));
-        }
-    }
-    Ok(out)
-}
-
-/// Each of promotions `ids`' `budget_used`, without locks (simulation).
-pub fn budgets(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<Budget>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for &id in ids {
-        if let Some(r) = tx.query_opt(
-            "SELECT id, budget_used, budget_points FROM promotions WHERE id = $1",
-            args![id],
-        )? {
             out.push((r.int(0)?, r.int(1)?, r.opt_int(2)?));
         }
     }

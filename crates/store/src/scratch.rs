@@ -29,6 +29,38 @@ pub fn insert(tx: &mut Tx<'_>, customer: &str, day: i64, amount_minor: i64) -> R
     Ok(())
 }
 
+/// The keyed scratch table: the rows with the unique key and the customer index that any
+/// exactly-once order store needs, and nothing else.
+pub fn create_keyed(tx: &mut Tx<'_>) -> Result<()> {
+    tx.batch(
+        "CREATE TABLE IF NOT EXISTS bench_keyed (
+            source TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            day BIGINT NOT NULL,
+            amount_minor BIGINT NOT NULL,
+            UNIQUE (source, external_id)
+        );
+        CREATE INDEX IF NOT EXISTS bench_keyed_by_customer ON bench_keyed (customer, day);",
+    )
+}
+
+pub fn insert_keyed(
+    tx: &mut Tx<'_>,
+    source: &str,
+    external_id: &str,
+    customer: &str,
+    day: i64,
+    amount_minor: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO bench_keyed (source, external_id, customer, day, amount_minor)
+         VALUES ($1, $2, $3, $4, $5)",
+        args![source, external_id, customer, day, amount_minor],
+    )?;
+    Ok(())
+}
+
 pub fn drop(tx: &mut Tx<'_>) -> Result<()> {
-    tx.batch("DROP TABLE IF EXISTS bench_scratch")
+    tx.batch("DROP TABLE IF EXISTS bench_scratch; DROP TABLE IF EXISTS bench_keyed")
 }

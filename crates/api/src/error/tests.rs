@@ -172,6 +172,7 @@ fn samples() -> Vec<(&'static str, AppError)> {
             "CsatRefused(RatingOutOfRange)",
             AppError::CsatRefused(domain::desk::CsatRefusal::RatingOutOfRange { min: 1, max: 5 }),
         ),
+        ("SelfReferral", AppError::SelfReferral),
         ("IdempotencyKeyReused", AppError::IdempotencyKeyReused),
         ("Unauthenticated", AppError::Unauthenticated),
         ("InvalidSignature", AppError::InvalidSignature),
@@ -201,6 +202,7 @@ fn variant_is_sampled(e: &AppError) -> bool {
         | AppError::TicketRefused(_)
         | AppError::PromotionRefused(_)
         | AppError::CsatRefused(_)
+        | AppError::SelfReferral
         | AppError::IdempotencyKeyReused
         | AppError::Unauthenticated
         | AppError::InvalidSignature
@@ -219,7 +221,7 @@ fn app_error_table() {
             json!({ "variant": name, "problem": api.problem() })
         })
         .collect();
-    assert_eq!(table.len(), 34);
+    assert_eq!(table.len(), 35);
     insta::assert_json_snapshot!(table);
 }
 

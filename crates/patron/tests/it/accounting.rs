@@ -5,7 +5,8 @@
 //! IE52 rounds to whole currency units, so these apps run in a zero-exponent currency (JPY)
 //! with 1 point per ¥10 and 1 point worth ¥1.
 
-use crate::http::{Server, get, request};
+use crate::http::{Server, get, post, put};
+use crate::support::healthy;
 use app::Settings;
 use app::intake::{Intake, LineInput, OrderInput};
 use domain::access::Role;
@@ -23,14 +24,6 @@ fn ie52_app(backend: Backend) -> Option<TestApp> {
             ..Settings::default()
         },
     )
-}
-
-fn put(addr: &str, path: &str, key: &str, body: &str) -> crate::http::Response {
-    request(addr, "PUT", path, Some(key), Some(body))
-}
-
-fn post(addr: &str, path: &str, key: &str, body: &str) -> crate::http::Response {
-    crate::http::post(addr, path, key, body)
 }
 
 fn jpy_order(id: &str, customer: &str, yen: i64) -> OrderInput {
@@ -97,11 +90,6 @@ fn rollforward(addr: &str, key: &str, to: &str) -> Vec<[i64; 5]> {
             row
         })
         .collect()
-}
-
-fn healthy(t: &TestApp) {
-    let check = t.app.store.read(store::ledger::check).unwrap();
-    assert!(check.is_healthy(), "{check:?}");
 }
 
 fn ifrs15_example_52(t: &TestApp) {

@@ -4,7 +4,7 @@
 //! bad input over HTTP.
 
 use crate::http::{Server, get, post, request};
-use crate::support::order;
+use crate::support::{healthy, order, refund};
 use app::bonus::{BonusRule, BonusRules, ReferralSettings};
 use app::customers::{Created, CustomerInput};
 use app::intake::Intake;
@@ -16,11 +16,6 @@ use test_support::{TestApp, both_backends};
 
 fn admin() -> app::Principal {
     TestApp::principal(Role::Admin)
-}
-
-fn healthy(t: &TestApp) {
-    let check = t.app.store.read(store::ledger::check).unwrap();
-    assert!(check.is_healthy(), "{check:?}");
 }
 
 fn rule(kind: &str, code: Option<&str>, points: i64) -> BonusRule {
@@ -397,25 +392,286 @@ both_backends!(
     }
 );
 
+/// (balance, pending, debt) of a member.
+fn position(t: &TestApp, c: i64) -> (i64, i64, i64) {
+    let s = t.app.loyalty_summary(c).unwrap();
+    (s.balance, s.pending, s.debt)
+}
+
+/// The member's `reverse` transfers: (points, reason).
+fn reversals(t: &TestApp, c: i64) -> Vec<(i64, String)> {
+    t.app
+        .points_statement(c, (0, 0), 500)
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.kind == TransferKind::Reverse)
+        .map(|e| (e.points, e.reason.unwrap_or_default()))
+        .collect()
+}
+
+fn referral_state(t: &TestApp, referee: i64) -> (String, Option<String>, bool) {
+    let v = t.app.referrals(referee).unwrap().referred_by.unwrap();
+    (v.state, v.reason, v.reversed_at.is_some())
+}
+
+fn give_back(t: &TestApp, id: &str, order_id: &str, lines: Option<Vec<(usize, i64)>>) {
+    let r = t
+        .app
+        .refund_order(&admin(), &refund(id, order_id, lines))
+        .unwrap();
+    assert!(matches!(r, Intake::Accepted(_)), "{r:?}");
+}
+
 both_backends!(
-    self_referral_is_recorded_as_refused_without_points,
+    a_referral_is_reversed_when_its_order_is_refunded_in_full_in_time,
     |t: &TestApp| {
+        // The default programme: 7 days pending, the debt shortfall policy.
         let (a, code) = referrer(t, 5);
-        let v = t.app.register_referral(&admin(), a, &code).unwrap();
-        assert_eq!(
-            (v.state.as_str(), v.reason.as_deref()),
-            ("refused", Some("self_referral"))
-        );
+        let b = referred(t, "B", &code);
         t.app
-            .place_order(&admin(), &order("SR-1", "A", 3, 45_000))
+            .place_order(&admin(), &order("RV-1", "B", 3, 45_000))
             .unwrap();
         t.app.run_pending_jobs().unwrap();
-        assert_eq!(bonus_points(t, a), 0);
         assert_eq!(
-            t.app.referrals(a).unwrap().referred_by.unwrap().state,
-            "refused"
+            (position(t, a), position(t, b)),
+            ((200, 0, 0), (100, 13, 0))
         );
+        // The referrer spends 150 of the 200.
+        let h = t.app.reserve_points(&admin(), a, 150, None).unwrap();
+        t.app.commit_hold(&admin(), a, h.hold_id).unwrap();
+        // A partial refund keeps the rewards.
+        give_back(t, "RV-1-R1", "RV-1", Some(vec![(0, 1)]));
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, b).0, "rewarded");
+        assert_eq!(position(t, a), (50, 0, 0));
+        // The rest, six days later (inside the 7-day window): the order is refunded in full.
+        t.advance(SignedDuration::from_hours(6 * 24));
+        give_back(t, "RV-1-R2", "RV-1", None);
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(
+            referral_state(t, b),
+            (
+                "reversed".to_owned(),
+                Some("order_refunded".to_owned()),
+                true
+            )
+        );
+        // The referrer: 50 clawed back from what is left, 150 owed (the debt policy).
+        assert_eq!(position(t, a), (0, 0, 150));
+        assert_eq!(
+            reversals(t, a),
+            vec![(-50, "referral reversed: order_refunded".to_owned())]
+        );
+        // The referee: the award's lot gives its 100 back; the order's pending points went
+        // with the refunds.
+        assert_eq!(position(t, b), (0, 0, 0));
+        assert!(award_exists(t, &format!("referral-{b}-referrer-reversed")));
+        assert!(award_exists(t, &format!("referral-{b}-referee-reversed")));
         healthy(t);
+        // Once: settling again (a replayed job) changes nothing.
+        assert_eq!(t.app.settle_referral(b).unwrap().unwrap().state, "reversed");
+        assert_eq!((position(t, a), position(t, b)), ((0, 0, 150), (0, 0, 0)));
+        // Nor does a new qualifying order of the referee reward it again.
+        t.app
+            .place_order(&admin(), &order("RV-2", "B", 3, 45_000))
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, b).0, "reversed");
+        assert_eq!(bonus_points(t, a), 200, "the one award lot, reversed");
+        // The referrer's next active points settle the debt first.
+        t.app
+            .correct_points(&TestApp::principal(Role::Manager), a, 160, "goodwill")
+            .unwrap();
+        assert_eq!(position(t, a), (10, 0, 0));
+        healthy(t);
+    }
+);
+
+both_backends!(
+    a_cancelled_referral_order_under_negative_balance_goes_below_zero,
+    |t: &TestApp| {
+        let (a, code) = referrer(t, 5);
+        let mut settings = t.app.programme().unwrap().settings;
+        settings.shortfall = "negative_balance".to_owned();
+        t.app.update_programme(&admin(), &settings).unwrap();
+        let b = referred(t, "B", &code);
+        t.app
+            .place_order(&admin(), &order("NB-1", "B", 3, 45_000))
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        let h = t.app.reserve_points(&admin(), a, 180, None).unwrap();
+        t.app.commit_hold(&admin(), a, h.hold_id).unwrap();
+        let mut cancel = refund("NB-1-C", "NB-1", None);
+        cancel.kind = domain::EventKind::OrderCancelled;
+        t.app.refund_order(&admin(), &cancel).unwrap();
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(
+            referral_state(t, b),
+            (
+                "reversed".to_owned(),
+                Some("order_cancelled".to_owned()),
+                true
+            )
+        );
+        // The whole 200 is posted: 20 from the lots, 180 below zero.
+        assert_eq!(position(t, a), (-180, 0, 0));
+        assert_eq!(
+            reversals(t, a),
+            vec![(-200, "referral reversed: order_cancelled".to_owned())]
+        );
+        assert_eq!(position(t, b), (0, 0, 0));
+        healthy(t);
+    }
+);
+
+both_backends!(
+    a_referral_stands_after_the_window_and_waits_when_refunded_first,
+    |t: &TestApp| {
+        let (a, code) = referrer(t, 5);
+        // Refunded in full after the 7-day window: the rewards stay.
+        let b = referred(t, "B", &code);
+        t.app
+            .place_order(&admin(), &order("LW-1", "B", 3, 45_000))
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        t.advance(SignedDuration::from_hours(8 * 24));
+        t.app.run_pending_jobs().unwrap();
+        give_back(t, "LW-1-R", "LW-1", None);
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, b), ("rewarded".to_owned(), None, false));
+        assert_eq!((bonus_points(t, a), position(t, a).0), (200, 200));
+        // Refunded in full before the referral job ran: that order does not qualify, the
+        // referral waits for the next one.
+        let c = referred(t, "C", &code);
+        t.app
+            .place_order(&admin(), &order("LW-2", "C", 3, 45_000))
+            .unwrap();
+        give_back(t, "LW-2-R", "LW-2", None);
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, c), ("pending".to_owned(), None, false));
+        assert_eq!((position(t, a).0, bonus_points(t, c)), (200, 0));
+        let Intake::Accepted(o) = t
+            .app
+            .place_order(&admin(), &order("LW-3", "C", 3, 45_000))
+            .unwrap()
+        else {
+            panic!("accepted")
+        };
+        t.app.run_pending_jobs().unwrap();
+        let v = t.app.referrals(c).unwrap().referred_by.unwrap();
+        assert_eq!(
+            (v.state.as_str(), v.order_id),
+            ("rewarded", Some(o.order_id))
+        );
+        assert_eq!((position(t, a).0, bonus_points(t, c)), (400, 100));
+        healthy(t);
+    }
+);
+
+/// (customers, identities, referrals, events): what a refused request must leave as it was.
+fn footprint(t: &TestApp) -> [i64; 4] {
+    t.app
+        .store
+        .read(|tx| {
+            let mut out = [0; 4];
+            for (i, table) in ["customers", "customer_identities", "referrals", "events"]
+                .iter()
+                .enumerate()
+            {
+                out[i] = tx
+                    .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])?
+                    .int(0)?;
+            }
+            Ok::<_, anyhow::Error>(out)
+        })
+        .unwrap()
+}
+
+both_backends!(
+    self_referral_is_refused_with_a_clear_code_and_writes_nothing,
+    |t: &TestApp| {
+        let (_, _) = referrer(t, 5);
+        // A referrer known by email, phone and LINE user id.
+        let owner = t
+            .app
+            .create_customer(
+                &admin(),
+                &CustomerInput {
+                    identities: vec![
+                        (IdentityKind::Email, "Mei.Lin@Example.tw".to_owned()),
+                        (IdentityKind::Phone, "+886912345678".to_owned()),
+                        (IdentityKind::LineUserId, "U4af4980629".to_owned()),
+                    ],
+                    ..CustomerInput::default()
+                },
+            )
+            .unwrap()
+            .0
+            .id;
+        let (code, _) = t.app.create_referral_code(&admin(), owner).unwrap();
+        let before = footprint(t);
+        // The member's own code.
+        let e = t.app.register_referral(&admin(), owner, &code).unwrap_err();
+        assert!(matches!(e, app::AppError::SelfReferral), "{e:?}");
+        // A "new" customer given the referrer's email, phone or LINE id in another spelling:
+        // normalised, it is the referrer (with a new shop id that would have been attached).
+        for (kind, value) in [
+            (IdentityKind::Email, " mei.lin@EXAMPLE.TW "),
+            (IdentityKind::Phone, "0912-345-678"),
+            (IdentityKind::LineUserId, "  U4af4980629 "),
+        ] {
+            let input = CustomerInput {
+                identities: vec![
+                    (kind, value.to_owned()),
+                    (IdentityKind::ShopCustomerId, "NEW-1".to_owned()),
+                ],
+                ..CustomerInput::default()
+            };
+            let e = t
+                .app
+                .create_customer_referred(&admin(), &input, Some(&code))
+                .unwrap_err();
+            assert!(matches!(e, app::AppError::SelfReferral), "{kind:?}: {e:?}");
+            assert_eq!(footprint(t), before, "{kind:?}: nothing written");
+        }
+        assert!(t.app.referrals(owner).unwrap().referred_by.is_none());
+        assert!(t.app.referrals(owner).unwrap().referred.is_empty());
+        // Over HTTP: 422 with the code `self_referral`.
+        let key = t
+            .app
+            .create_key(&app::Principal::cli(), Role::Integration, "shop")
+            .unwrap();
+        let server = Server::start(t.sibling(91));
+        let r = post(
+            &server.addr,
+            "/api/v1/customers",
+            &key,
+            &format!(r#"{{"identities": {{"phone": "0912 345 678"}}, "referral_code": "{code}"}}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (422, Some("self_referral")),
+            "{}",
+            r.body
+        );
+        let r = post(
+            &server.addr,
+            &format!("/api/v1/customers/{owner}/referred-by"),
+            &key,
+            &format!(r#"{{"referral_code": "{code}"}}"#),
+        );
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (422, Some("self_referral")),
+            "{}",
+            r.body
+        );
+        assert_eq!(footprint(t), before);
+        // Another member may still use the code.
+        let b = referred(t, "B", &code);
+        assert_eq!(referral_state(t, b).0, "pending");
+        drop(server);
     }
 );
 

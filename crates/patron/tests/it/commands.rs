@@ -379,6 +379,68 @@ fn demo_serves_and_its_examples_answer() {
 }
 
 #[test]
+fn demo_store_has_the_default_bonus_rules() {
+    let dir = std::env::temp_dir().join(format!("patron-demo-rules-{}", std::process::id()));
+    let out = patron()
+        .args(["demo", "--no-serve", "--customers", "20", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Bonus rules v1"), "{stdout}");
+    let url = store::DatabaseUrl::Sqlite {
+        path: dir.join("demo.db").to_string_lossy().into_owned(),
+    };
+    let store = store::Store::open(&url, &store::StoreOptions::default()).unwrap();
+    let set = store
+        .read(store::bonus::current_rule_set)
+        .unwrap()
+        .expect("the demo stores bonus rules");
+    let kinds: Vec<(&str, i64)> = set
+        .rules
+        .iter()
+        .map(|r| (r.kind.as_str(), r.points))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("birthday", app::bonus::DEFAULT_BIRTHDAY_POINTS),
+            ("sign_up", app::bonus::DEFAULT_SIGN_UP_POINTS)
+        ]
+    );
+    assert_eq!(set.leap_day_fallback, "feb28");
+    assert_eq!(
+        (
+            set.referrer_points,
+            set.referee_points,
+            set.referral_minimum_order_minor,
+            set.referral_cap,
+            set.referral_cap_period.as_str()
+        ),
+        (200, 100, 100_000, 10, "month")
+    );
+    // The birthday run is scheduled: one celebration date pending (the demo's desk runs due
+    // jobs, so today's may have run and scheduled tomorrow's).
+    let celebrations = store
+        .read(|tx| {
+            tx.query_one(
+                "SELECT COUNT(*) FROM jobs WHERE kind = 'loyalty.celebrate' AND state = 'pending'",
+                &[],
+            )?
+            .int(0)
+        })
+        .unwrap();
+    assert_eq!(celebrations, 1);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn order_intake_logs_no_personal_data() {
     let db = TestDatabase::new(Backend::Sqlite).unwrap();
     let url = db.url_for_child();

@@ -6,7 +6,7 @@
 //! statement, and the setting itself over HTTP.
 
 use crate::http::{Server, get, request};
-use crate::support::{order, refund};
+use crate::support::{healthy, order, refund};
 use app::AppError;
 use app::intake::{Intake, LineInput, OrderInput};
 use app::loyalty::ProgrammeSettings;
@@ -86,11 +86,6 @@ fn position(t: &TestApp, c: i64) -> (i64, i64, i64) {
         "the statement shows the summary's debt"
     );
     (s.balance, s.pending, s.debt)
-}
-
-fn healthy(t: &TestApp) {
-    let check = t.app.store.read(store::ledger::check).unwrap();
-    assert!(check.is_healthy(), "{check:?}");
 }
 
 fn settled(t: &TestApp, c: i64) -> Vec<i64> {
@@ -212,6 +207,66 @@ both_backends!(
         assert_eq!(lots, 70);
         // No settle transfers under this policy: the return posted the whole clawback.
         assert!(settled(t, c).is_empty());
+        healthy(t);
+    }
+);
+
+/// (events, transfers): what a refused request must leave as it was.
+fn written(t: &TestApp) -> (i64, i64) {
+    t.app
+        .store
+        .read(|tx| {
+            let events = tx.query_one("SELECT COUNT(*) FROM events", &[])?.int(0)?;
+            let transfers = tx
+                .query_one("SELECT COUNT(*) FROM transfers", &[])?
+                .int(0)?;
+            Ok::<_, anyhow::Error>((events, transfers))
+        })
+        .unwrap()
+}
+
+both_backends!(
+    a_correction_stays_above_zero_under_negative_balance_unless_allowed,
+    |t: &TestApp| {
+        programme(t, "negative_balance", 0);
+        let (c, _) = place(t, &two_lines("NC-1", "C-NC"));
+        spend(t, c, 90);
+        // The return may take the balance below zero (the programme's policy) …
+        assert_eq!(give_back(t, "NC-1-R1", "NC-1", Some(vec![(0, 1)])), 60);
+        assert_eq!(position(t, c), (-50, 0, 0));
+        // … but a manual correction may not, on an account a return took below zero or not.
+        let before = written(t);
+        let e = t.app.correct_points(&who(), c, -5, "manual").unwrap_err();
+        assert!(
+            matches!(e, AppError::InsufficientPoints(p) if p.balance == -50 && p.requested == 5),
+            "{e:?}"
+        );
+        assert_eq!((written(t), position(t, c)), (before, (-50, 0, 0)));
+        // Back above zero: a correction beyond the balance is refused as well.
+        t.app.correct_points(&who(), c, 60, "goodwill").unwrap();
+        assert_eq!(position(t, c), (10, 0, 0));
+        let before = written(t);
+        assert!(matches!(
+            t.app.correct_points(&who(), c, -11, "manual"),
+            Err(AppError::InsufficientPoints(_))
+        ));
+        assert_eq!((written(t), position(t, c)), (before, (10, 0, 0)));
+        t.app.correct_points(&who(), c, -10, "manual").unwrap();
+        assert_eq!(position(t, c), (0, 0, 0));
+        healthy(t);
+        // Explicitly allowed (`loyalty.allow_negative_balance`): below zero, the depth recorded.
+        let allowed = app::App::new(
+            t.db.open(),
+            t.clock.clone(),
+            std::sync::Arc::new(app::sys::SeededEntropy::new(77)),
+            t.sender.clone(),
+            app::Settings {
+                allow_negative_balance: true,
+                ..t.app.settings.clone()
+            },
+        );
+        allowed.correct_points(&who(), c, -7, "manual").unwrap();
+        assert_eq!(position(t, c), (-7, 0, 0));
         healthy(t);
     }
 );

@@ -90,6 +90,10 @@ pub(crate) fn post(addr: &str, path: &str, key: &str, body: &str) -> Response {
     request(addr, "POST", path, Some(key), Some(body))
 }
 
+pub(crate) fn put(addr: &str, path: &str, key: &str, body: &str) -> Response {
+    request(addr, "PUT", path, Some(key), Some(body))
+}
+
 pub(crate) fn get(addr: &str, path: &str, key: &str) -> Response {
     request(addr, "GET", path, Some(key), None)
 }

@@ -3,20 +3,11 @@
 //! the rule version of the day, redemption holds under concurrency over HTTP, and bad input.
 
 use crate::http::{Server, get, post, request};
-use crate::support::{order, refund};
+use crate::support::{healthy, integration, order, outbox, refund};
 use app::intake::{Intake, LineInput};
 use domain::access::Role;
 use jiff::{SignedDuration, Timestamp};
 use test_support::{TestApp, both_backends};
-
-fn who() -> app::Principal {
-    TestApp::principal(Role::Integration)
-}
-
-fn healthy(t: &TestApp) {
-    let check = t.app.store.read(store::ledger::check).unwrap();
-    assert!(check.is_healthy(), "{check:?}");
-}
 
 /// Installs the default programme and places one order of NT$1,350 (13 points).
 fn programme_and_order(t: &TestApp, id: &str) -> i64 {
@@ -25,7 +16,7 @@ fn programme_and_order(t: &TestApp, id: &str) -> i64 {
         .unwrap();
     let Intake::Accepted(o) = t
         .app
-        .place_order(&who(), &order(id, "C-1", 3, 45_000))
+        .place_order(&integration(), &order(id, "C-1", 3, 45_000))
         .unwrap()
     else {
         panic!("accepted")
@@ -62,7 +53,7 @@ both_backends!(return_inside_window_cancels_pending_lot, |t: &TestApp| {
     t.advance(SignedDuration::from_hours(3 * 24));
     let Intake::Accepted(r) = t
         .app
-        .refund_order(&who(), &refund("RF-P-2", "P-2", None))
+        .refund_order(&integration(), &refund("RF-P-2", "P-2", None))
         .unwrap()
     else {
         panic!("accepted")
@@ -124,7 +115,7 @@ both_backends!(
             });
         }
         // NT$1,550 → 15 points: lines 5 + 6 + 4 (largest remainder).
-        let Intake::Accepted(placed) = t.app.place_order(&who(), &o).unwrap() else {
+        let Intake::Accepted(placed) = t.app.place_order(&integration(), &o).unwrap() else {
             panic!("accepted")
         };
         assert_eq!(placed.points_earned, 15);
@@ -133,16 +124,17 @@ both_backends!(
             .app
             .set_base_rule(
                 &TestApp::principal(Role::Admin),
-                domain::EarnRule {
+                &app::loyalty::BaseRuleInput {
                     points: 2,
                     per_minor: 10_000,
+                    ..Default::default()
                 },
             )
             .unwrap();
         assert_eq!(v2.version, 2);
         let Intake::Accepted(r) = t
             .app
-            .refund_order(&who(), &refund("RF-P-4", "P-4", Some(vec![(1, 2)])))
+            .refund_order(&integration(), &refund("RF-P-4", "P-4", Some(vec![(1, 2)])))
             .unwrap()
         else {
             panic!("accepted")
@@ -153,7 +145,7 @@ both_backends!(
         // A new order earns under version 2.
         let Intake::Accepted(next) = t
             .app
-            .place_order(&who(), &order("P-5", "C-4", 1, 10_000))
+            .place_order(&integration(), &order("P-5", "C-4", 1, 10_000))
             .unwrap()
         else {
             panic!("accepted")
@@ -165,7 +157,7 @@ both_backends!(
         assert_eq!(t.app.points_balance(placed.customer_id).unwrap(), 11);
         let Intake::Accepted(rest) = t
             .app
-            .refund_order(&who(), &refund("RF-P-4b", "P-4", None))
+            .refund_order(&integration(), &refund("RF-P-4b", "P-4", None))
             .unwrap()
         else {
             panic!("accepted")
@@ -180,7 +172,7 @@ both_backends!(
 fn funded(t: &TestApp, points: i64) -> (i64, String) {
     let Intake::Accepted(o) = t
         .app
-        .place_order(&who(), &order("F-1", "C-F", 1, 100))
+        .place_order(&integration(), &order("F-1", "C-F", 1, 100))
         .unwrap()
     else {
         panic!("accepted")
@@ -311,8 +303,8 @@ fn redeemed_ten(t: &TestApp, id: &str) -> (i64, i64) {
     let c = programme_and_order(t, id);
     t.advance(SignedDuration::from_hours(7 * 24));
     t.app.run_pending_jobs().unwrap();
-    let hold = t.app.reserve_points(&who(), c, 10, None).unwrap();
-    let done = t.app.commit_hold(&who(), c, hold.hold_id).unwrap();
+    let hold = t.app.reserve_points(&integration(), c, 10, None).unwrap();
+    let done = t.app.commit_hold(&integration(), c, hold.hold_id).unwrap();
     assert_eq!(t.app.points_balance(c).unwrap(), 3);
     (c, done.redemption_id.unwrap())
 }
@@ -323,7 +315,10 @@ both_backends!(
         let (c, redemption) = redeemed_ten(t, "X-1");
         let last: Timestamp = "2027-12-31T15:59:59Z".parse().unwrap();
         t.advance(SignedDuration::from_hours(24));
-        let done = t.app.cancel_redemption(&who(), c, redemption).unwrap();
+        let done = t
+            .app
+            .cancel_redemption(&integration(), c, redemption)
+            .unwrap();
         assert_eq!((done.restored, done.reinstated, done.forfeited), (10, 0, 0));
         assert_eq!(t.app.points_balance(c).unwrap(), 13);
         let lots = t.app.loyalty_lots(c).unwrap();
@@ -336,12 +331,16 @@ both_backends!(
         assert_eq!(restored[0].expires_at, Some(last), "the original expiry");
         healthy(t);
         // Idempotent: the second call answers the first and changes nothing.
-        let again = t.app.cancel_redemption(&who(), c, redemption).unwrap();
+        let again = t
+            .app
+            .cancel_redemption(&integration(), c, redemption)
+            .unwrap();
         assert_eq!(again, done);
         assert_eq!(t.app.points_balance(c).unwrap(), 13);
         // Nothing else to cancel: an unknown redemption or another customer's.
         assert!(matches!(
-            t.app.cancel_redemption(&who(), c, redemption + 1_000),
+            t.app
+                .cancel_redemption(&integration(), c, redemption + 1_000),
             Err(app::AppError::NotFound)
         ));
         // The restored points expire with their lot.
@@ -359,7 +358,10 @@ both_backends!(
         t.clock.set("2028-01-05T00:00:00Z".parse().unwrap());
         t.app.run_pending_jobs().unwrap();
         assert_eq!(t.app.points_balance(c).unwrap(), 0, "the rest expired");
-        let done = t.app.cancel_redemption(&who(), c, redemption).unwrap();
+        let done = t
+            .app
+            .cancel_redemption(&integration(), c, redemption)
+            .unwrap();
         assert_eq!((done.restored, done.reinstated, done.forfeited), (0, 0, 10));
         assert_eq!(t.app.points_balance(c).unwrap(), 0);
         assert!(t.app.loyalty_lots(c).unwrap().is_empty());
@@ -383,7 +385,10 @@ both_backends!(
         // 2028-01-05 08:00 Taipei.
         t.clock.set("2028-01-05T00:00:00Z".parse().unwrap());
         t.app.run_pending_jobs().unwrap();
-        let done = t.app.cancel_redemption(&who(), c, redemption).unwrap();
+        let done = t
+            .app
+            .cancel_redemption(&integration(), c, redemption)
+            .unwrap();
         assert_eq!((done.restored, done.reinstated, done.forfeited), (0, 10, 0));
         assert_eq!(t.app.points_balance(c).unwrap(), 10);
         let lots = t.app.loyalty_lots(c).unwrap();
@@ -407,7 +412,7 @@ fn members(t: &TestApp, n: usize, points: i64) -> (Vec<i64>, String) {
             let Intake::Accepted(o) = t
                 .app
                 .place_order(
-                    &who(),
+                    &integration(),
                     &order(&format!("M-{i}"), &format!("C-M{i}"), 1, 100),
                 )
                 .unwrap()
@@ -702,22 +707,6 @@ both_backends!(
     }
 );
 
-/// The outbox messages of `topic`, oldest first.
-fn outbox(t: &TestApp, topic: &str) -> Vec<serde_json::Value> {
-    t.app
-        .store
-        .read(|tx| -> anyhow::Result<Vec<serde_json::Value>> {
-            tx.query(
-                "SELECT payload FROM outbox WHERE topic = $1 ORDER BY id",
-                &[store::sql::Arg::Text(topic)],
-            )?
-            .iter()
-            .map(|r| Ok(serde_json::from_str(r.text(0)?)?))
-            .collect()
-        })
-        .unwrap()
-}
-
 both_backends!(
     expiry_reminder_is_written_once_thirty_days_before_the_last_day,
     |t: &TestApp| {
@@ -839,7 +828,7 @@ both_backends!(tier_multiplies_purchase_earn_batch_level, |t: &TestApp| {
     let first = t
         .app
         .place_orders(
-            &who(),
+            &integration(),
             &[
                 order("T-G1", "C-G", 1, 100_000_000),
                 order("T-S1", "C-S", 1, 30_000_000),
@@ -858,7 +847,7 @@ both_backends!(tier_multiplies_purchase_earn_batch_level, |t: &TestApp| {
     let second = t
         .app
         .place_orders(
-            &who(),
+            &integration(),
             &[
                 order("T-G2", "C-G", 1, 1_000_000),
                 order("T-S2", "C-S", 1, 1_000_000),
@@ -899,7 +888,7 @@ both_backends!(tier_multiplies_purchase_earn_batch_level, |t: &TestApp| {
     // A return reverses exactly what the order earned, tier bonus included.
     let Intake::Accepted(r) = t
         .app
-        .refund_order(&who(), &refund("RF-T-G2", "T-G2", None))
+        .refund_order(&integration(), &refund("RF-T-G2", "T-G2", None))
         .unwrap()
     else {
         panic!("accepted")
@@ -916,7 +905,7 @@ both_backends!(
             .unwrap();
         let earned = |id: &str| match t
             .app
-            .place_order(&who(), &order(id, "C-O", 1, 1_000_000))
+            .place_order(&integration(), &order(id, "C-O", 1, 1_000_000))
             .unwrap()
         {
             Intake::Accepted(o) => (o.customer_id, o.points_earned),

@@ -119,9 +119,6 @@ struct Customer {
     pending: i64,
     debts: Vec<Debt>,
     earns: Vec<(Timestamp, i64)>,
-    /// Set once a return took the balance below zero (`negative_balance`): the account may go
-    /// below zero from then on, corrections included.
-    allow_negative: bool,
 }
 
 impl Customer {
@@ -510,7 +507,6 @@ impl Run<'_> {
                 negative: self.m.negative_balance,
                 open: reversed - covered,
             });
-            self.m.customers[c].allow_negative |= self.m.negative_balance;
         }
         self.m.customers[c].balance -= posted;
         Some(c)
@@ -755,7 +751,9 @@ impl Run<'_> {
             .app
             .correct_points(&who(), self.m.customers[c].id.unwrap(), points, "model");
         let mc = &self.m.customers[c];
-        if points < 0 && mc.balance < -points && !mc.allow_negative {
+        // A return may take the balance below zero (`negative_balance`); a correction never
+        // may without the configuration's allowance, which the model does not give.
+        if points < 0 && mc.balance < -points {
             assert!(
                 matches!(r, Err(AppError::InsufficientPoints(_))),
                 "{ctx}: {r:?}"

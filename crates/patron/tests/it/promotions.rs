@@ -3,7 +3,7 @@
 //! version that earned, simulation with a draft set, and the API's bad input.
 
 use crate::http::{Server, get, post, request};
-use crate::support::{customer, order, refund};
+use crate::support::{customer, healthy, order, refund};
 use app::Principal;
 use app::intake::{Intake, LineInput, OrderInput};
 use app::promotions::{PromotionInput, PromotionRefusal};
@@ -17,11 +17,6 @@ fn who() -> Principal {
 
 fn manager() -> Principal {
     TestApp::principal(Role::Manager)
-}
-
-fn healthy(t: &TestApp) {
-    let check = t.app.store.read(store::ledger::check).unwrap();
-    assert!(check.is_healthy(), "{check:?}");
 }
 
 fn install(t: &TestApp) {
@@ -664,3 +659,130 @@ both_backends!(promotions_over_http_and_bad_input, |t: &TestApp| {
     assert_eq!(r.status, 404);
     drop(server);
 });
+
+both_backends!(
+    base_rule_minimum_spend_and_excluded_categories_apply,
+    |t: &TestApp| {
+        install(t);
+        let manager = t
+            .app
+            .create_key(&Principal::cli(), Role::Manager, "rules")
+            .unwrap();
+        let server = Server::start(t.sibling(78));
+        let addr = server.addr.as_str();
+        let put_base = |body: &str| {
+            request(
+                addr,
+                "PUT",
+                "/api/v1/loyalty/rules/base",
+                Some(&manager),
+                Some(body),
+            )
+        };
+        let r = put_base(
+            r#"{"points": 1, "per_minor": 10000, "minimum_spend_minor": 50000,
+                "excluded_categories": ["禮券", " 運費 ", "禮券"]}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["version"], 2);
+        // Bad input: a clear error naming the field, and no version written.
+        for (body, field) in [
+            (
+                r#"{"points": 1, "per_minor": 10000, "excluded_categories": [" "]}"#,
+                "excluded_categories",
+            ),
+            (
+                r#"{"points": 1, "per_minor": 10000, "minimum_spend_minor": -1}"#,
+                "minimum_spend_minor",
+            ),
+        ] {
+            let r = put_base(body);
+            assert_eq!(
+                (
+                    r.status,
+                    r.json()["code"].as_str(),
+                    r.json()["errors"][0]["field"].as_str()
+                ),
+                (422, Some("invalid_field"), Some(field)),
+                "{}",
+                r.body
+            );
+        }
+        // Every version is kept, with what it excluded.
+        let rules = get(addr, "/api/v1/loyalty/rules", &manager).json();
+        let base: Vec<(i64, i64, serde_json::Value)> = rules["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["kind"] == "base")
+            .map(|r| {
+                (
+                    r["version"].as_i64().unwrap(),
+                    r["minimum_spend_minor"].as_i64().unwrap(),
+                    r["excluded_categories"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            base,
+            vec![
+                (2, 50_000, serde_json::json!(["禮券", "運費"])),
+                (1, 0, serde_json::json!([])),
+            ]
+        );
+        let now = t.app.now();
+        // NT$450 of tea and a NT$1,000 gift card: the eligible NT$450 is below the minimum.
+        let small = [
+            ("TEA-01", "茶葉", 1, 45_000),
+            ("GIFT-1000", "禮券", 1, 100_000),
+        ];
+        // NT$600 of tea, the gift card and delivery: 6 points, none from the excluded lines.
+        let large = [
+            ("TEA-01", "茶葉", 2, 30_000),
+            ("GIFT-1000", "禮券", 1, 100_000),
+            ("SHIP", "運費", 1, 10_000),
+        ];
+        let simulated = |lines: &[(&str, &str, i64, i64)]| {
+            let body = serde_json::json!({
+                "lines": lines.iter().map(|l| serde_json::json!({
+                    "sku": l.0, "category": l.1, "quantity": l.2, "unit_price_minor": l.3
+                })).collect::<Vec<_>>()
+            });
+            let r = post(
+                addr,
+                "/api/v1/loyalty/simulate",
+                &manager,
+                &body.to_string(),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+            let b = r.json();
+            (
+                b["points"].as_i64().unwrap(),
+                b["below_minimum_spend"].as_bool().unwrap(),
+            )
+        };
+        assert_eq!(simulated(&small), (0, true));
+        assert_eq!(simulated(&large), (6, false));
+        // Intake earns the same, and the lot names version 2 on the tea line only.
+        assert_eq!(earned(t, &order_at("MS-1", "C-MS", now, &small)), 0);
+        let o = place(t, &order_at("MS-2", "C-MS", now, &large));
+        assert_eq!(o.points_earned, 6);
+        assert_eq!(lot_lines(t, o.order_id), vec![(0, 6, "1:2".to_owned())]);
+        // Returning the gift card reverses nothing; the tea reverses what it earned.
+        let r = t
+            .app
+            .refund_order(&who(), &refund("MS-2-R1", "MS-2", Some(vec![(1, 1)])))
+            .unwrap();
+        assert!(
+            matches!(r, Intake::Accepted(ref r) if r.points_reversed == 0),
+            "{r:?}"
+        );
+        // A later version without them: every line earns again, from the first dollar.
+        let r = put_base(r#"{"points": 1, "per_minor": 10000}"#);
+        assert_eq!(r.json()["version"], 3);
+        assert_eq!(simulated(&small), (14, false));
+        assert_eq!(earned(t, &order_at("MS-3", "C-MS", now, &small)), 14);
+        healthy(t);
+        drop(server);
+    }
+);

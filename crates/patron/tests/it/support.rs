@@ -2,7 +2,36 @@
 
 use app::customers::CustomerInput;
 use app::intake::{CustomerRef, LineInput, OrderInput, RefundInput};
+use domain::access::Role;
 use domain::{EventKind, IdentityKind};
+use test_support::TestApp;
+
+/// The shop's integration key: what sends orders and refunds.
+pub(crate) fn integration() -> app::Principal {
+    TestApp::principal(Role::Integration)
+}
+
+/// Asserts the ledger's invariants (`store::ledger::check`).
+pub(crate) fn healthy(t: &TestApp) {
+    let check = t.app.store.read(store::ledger::check).unwrap();
+    assert!(check.is_healthy(), "{check:?}");
+}
+
+/// The outbox messages of `topic`, oldest first.
+pub(crate) fn outbox(t: &TestApp, topic: &str) -> Vec<serde_json::Value> {
+    t.app
+        .store
+        .read(|tx| -> anyhow::Result<Vec<serde_json::Value>> {
+            tx.query(
+                "SELECT payload FROM outbox WHERE topic = $1 ORDER BY id",
+                &[store::sql::Arg::Text(topic)],
+            )?
+            .iter()
+            .map(|r| Ok(serde_json::from_str(r.text(0)?)?))
+            .collect()
+        })
+        .unwrap()
+}
 
 pub(crate) fn customer(shop_id: &str) -> CustomerRef {
     CustomerRef::Described(CustomerInput {

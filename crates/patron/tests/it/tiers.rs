@@ -8,16 +8,12 @@
 //! of NT$1 × 100 × n earns n points).
 
 use crate::http::{Server, get, request};
-use crate::support::{order, refund};
+use crate::support::{healthy, integration, order, outbox, refund};
 use app::intake::Intake;
 use app::tiers::{TierGroupSettings, TierSettings};
 use domain::access::Role;
 use jiff::{SignedDuration, Timestamp};
 use test_support::{Backend, TestApp, both_backends};
-
-fn who() -> app::Principal {
-    TestApp::principal(Role::Integration)
-}
 
 fn group(downgrade: &str, grace_days: i64, notice_days: i64) -> TierGroupSettings {
     let tier = |code: &str, threshold: i64| TierSettings {
@@ -55,7 +51,7 @@ fn setup(t: &TestApp, downgrade: &str, grace_days: i64, notice_days: i64) {
 fn buy(t: &TestApp, id: &str, customer: &str, points: i64) -> (i64, i64) {
     match t
         .app
-        .place_order(&who(), &order(id, customer, 1, points * 10_000))
+        .place_order(&integration(), &order(id, customer, 1, points * 10_000))
         .unwrap()
     {
         Intake::Accepted(o) => (o.customer_id, o.points_earned),
@@ -75,21 +71,6 @@ fn at(t: &TestApp, local: &str) {
     assert!(target >= now, "{local} is in the past");
     t.advance(target.duration_since(now));
     t.app.run_pending_jobs().unwrap();
-}
-
-fn outbox(t: &TestApp, topic: &str) -> Vec<serde_json::Value> {
-    t.app
-        .store
-        .read(|tx| -> anyhow::Result<Vec<serde_json::Value>> {
-            tx.query(
-                "SELECT payload FROM outbox WHERE topic = $1 ORDER BY id",
-                &[store::sql::Arg::Text(topic)],
-            )?
-            .iter()
-            .map(|r| Ok(serde_json::from_str(r.text(0)?)?))
-            .collect()
-        })
-        .unwrap()
 }
 
 fn tier(t: &TestApp, c: i64) -> String {
@@ -112,11 +93,6 @@ fn pair(from: &str, to: &str) -> (String, String) {
     (from.to_owned(), to.to_owned())
 }
 
-fn healthy(t: &TestApp) {
-    let check = t.app.store.read(store::ledger::check).unwrap();
-    assert!(check.is_healthy(), "{check:?}");
-}
-
 both_backends!(upgrade_at_once_and_kept_across_new_year, |t: &TestApp| {
     setup(t, "one_down", 14, 30);
     let (c, _) = buy(t, "U-1", "C-U", 800);
@@ -134,7 +110,7 @@ both_backends!(upgrade_at_once_and_kept_across_new_year, |t: &TestApp| {
     let out = t
         .app
         .place_orders(
-            &who(),
+            &integration(),
             &[
                 order("U-3", "C-U", 1, 4_000 * 10_000),
                 order("U-4", "C-U", 1, 100 * 10_000),
@@ -272,7 +248,7 @@ both_backends!(returns_reduce_the_period_they_counted_in, |t: &TestApp| {
     buy(t, "T-2", "C-T", 300);
     assert_eq!(t.app.loyalty_summary(c).unwrap().qualifying_points, 1_500);
     t.app
-        .refund_order(&who(), &refund("RT-1", "T-1", None))
+        .refund_order(&integration(), &refund("RT-1", "T-1", None))
         .unwrap();
     let s = t.app.loyalty_summary(c).unwrap();
     assert_eq!(
@@ -284,7 +260,7 @@ both_backends!(returns_reduce_the_period_they_counted_in, |t: &TestApp| {
     at(t, "2027-02-01T10:00");
     buy(t, "T-3", "C-T", 1_500);
     t.app
-        .refund_order(&who(), &refund("RT-2", "T-2", None))
+        .refund_order(&integration(), &refund("RT-2", "T-2", None))
         .unwrap();
     assert_eq!(t.app.loyalty_summary(c).unwrap().qualifying_points, 1_500);
     // Another member: 2026's only purchase returned, so 2026 did not earn silver and the
@@ -292,7 +268,7 @@ both_backends!(returns_reduce_the_period_they_counted_in, |t: &TestApp| {
     let (d, _) = buy(t, "T-4", "C-T2", 1_000);
     assert_eq!(tier(t, d), "silver");
     t.app
-        .refund_order(&who(), &refund("RT-4", "T-4", Some(vec![(0, 1)])))
+        .refund_order(&integration(), &refund("RT-4", "T-4", Some(vec![(0, 1)])))
         .unwrap();
     assert_eq!(t.app.loyalty_summary(d).unwrap().qualifying_points, 0);
     at(t, "2027-12-02T10:00");
@@ -756,7 +732,7 @@ fn run_model(t: &TestApp, seed: u64) {
             let (id, _, points, _) = m.orders[i].clone();
             let Intake::Accepted(r) = t
                 .app
-                .refund_order(&who(), &refund(&format!("R{step}"), &id, None))
+                .refund_order(&integration(), &refund(&format!("R{step}"), &id, None))
                 .unwrap()
             else {
                 panic!("{ctx}: return refused")
@@ -838,7 +814,10 @@ both_backends!(
                 for i in 0..20 {
                     let r = t
                         .app
-                        .refund_order(&who(), &refund(&format!("RK-{i}"), &format!("K-{i}"), None))
+                        .refund_order(
+                            &integration(),
+                            &refund(&format!("RK-{i}"), &format!("K-{i}"), None),
+                        )
                         .unwrap();
                     assert!(matches!(r, Intake::Accepted(_)), "{r:?}");
                 }
