@@ -83,6 +83,19 @@ pub(crate) struct TicketEventResponse {
     pub(crate) clock: Option<String>,
     pub(crate) instance: Option<i64>,
     pub(crate) action: Option<String>,
+    /// For messages: the files it carried, in order (empty for other entries).
+    pub(crate) attachments: Vec<MessageAttachmentResponse>,
+}
+
+/// One file a message carried; its bytes are at `GET /tickets/{id}/attachments/{attachment_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MessageAttachmentResponse {
+    pub(crate) attachment_id: i64,
+    pub(crate) filename: Option<String>,
+    pub(crate) content_type: String,
+    pub(crate) size_bytes: i64,
+    /// Why an inbound file was refused (its bytes were not kept); `null` when stored.
+    pub(crate) refused_reason: Option<String>,
 }
 
 impl From<TicketEventView> for TicketEventResponse {
@@ -101,6 +114,17 @@ impl From<TicketEventView> for TicketEventResponse {
             clock: e.clock,
             instance: e.instance,
             action: e.action,
+            attachments: e
+                .attachments
+                .into_iter()
+                .map(|a| MessageAttachmentResponse {
+                    attachment_id: a.attachment_id,
+                    filename: a.filename,
+                    content_type: a.content_type,
+                    size_bytes: a.size_bytes,
+                    refused_reason: a.refused_reason,
+                })
+                .collect(),
         }
     }
 }

@@ -42,6 +42,7 @@ use domain::sla::{
 use domain::{EventKind, FieldError};
 use jiff::Timestamp;
 use serde_json::json;
+use std::collections::HashMap;
 use store::desk::{self as rows, SlaEventRow, TicketEventRow, TicketRow};
 use store::desk_triage as rows_triage;
 use store::sql::Tx;
@@ -149,6 +150,20 @@ pub struct TicketEventView {
     pub clock: Option<String>,
     pub instance: Option<i64>,
     pub action: Option<String>,
+    /// For messages: the files it carried, in order (an inbound e-mail's, stored or refused;
+    /// those an agent's reply sent).
+    pub attachments: Vec<MessageAttachmentView>,
+}
+
+/// One file a message of the log carried (its bytes: `GET …/attachments/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAttachmentView {
+    pub attachment_id: i64,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size_bytes: i64,
+    /// Why the file was refused when received (its bytes were not kept); `None` when stored.
+    pub refused_reason: Option<String>,
 }
 
 /// One SLA clock instance as of now.
@@ -392,8 +407,12 @@ fn with_labels(tx: &mut Tx<'_>, tickets: &mut [TicketSummary]) -> anyhow::Result
     Ok(())
 }
 
-fn event_view(r: TicketEventRow) -> anyhow::Result<TicketEventView> {
+fn event_view(
+    r: TicketEventRow,
+    attachments: Vec<MessageAttachmentView>,
+) -> anyhow::Result<TicketEventView> {
     Ok(TicketEventView {
+        attachments,
         id: r.id,
         at: store::instant(r.at_micros)?,
         kind: r.kind,
@@ -694,6 +713,17 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 /// A digest of what an evaluation asks to persist: its policy, its clock events up to now and
 /// its next timer. Equal digests mean the same rows were written last time.
 fn evaluation_digest(e: &Evaluation) -> i64 {
+    digest_with_timer(e, timer_micros(e))
+}
+
+/// The timer an evaluation asks for, as stored in `tickets.sla_timer` (`i64::MIN`: none).
+fn timer_micros(e: &Evaluation) -> i64 {
+    sla::next_timer(&e.state).map_or(i64::MIN, Timestamp::as_microsecond)
+}
+
+/// [`evaluation_digest`] with `timer` in place of the evaluation's own: equal to the stored
+/// digest with the stored timer, the evaluation has the clock events persisted then.
+fn digest_with_timer(e: &Evaluation, timer: i64) -> i64 {
     let mut h = fnv1a(0xcbf2_9ce4_8422_2325, e.policy.name.as_bytes());
     for ev in &e.state.events {
         h = fnv1a(h, ev.kind.as_str().as_bytes());
@@ -701,7 +731,6 @@ fn evaluation_digest(e: &Evaluation) -> i64 {
         h = fnv1a(h, action_as_str(ev.action).as_bytes());
         h = fnv1a(h, &ev.at.as_microsecond().to_le_bytes());
     }
-    let timer = sla::next_timer(&e.state).map_or(i64::MIN, Timestamp::as_microsecond);
     h = fnv1a(h, &timer.to_le_bytes());
     h as i64
 }
@@ -734,6 +763,7 @@ fn apply_evaluation(
                 digest: Some(digest),
                 horizon: None,
                 calendar_id: None,
+                timer: None,
             }),
         }],
         now,
@@ -1326,6 +1356,10 @@ impl App {
                     return Err(anyhow!("{} e-mails queued for one message", queued.len()).into());
                 };
                 store::email::attach_outgoing(tx, email_id, attachment_ids)?;
+                // The message just logged names what it sent.
+                let message = rows::last_message_id(tx, id, from.as_str())?
+                    .ok_or_else(|| anyhow!("ticket {id}: the message was not logged"))?;
+                store::email::attach_to_event(tx, message, attachment_ids)?;
             }
             Ok::<_, AppError>(id)
         })?;
@@ -1456,9 +1490,25 @@ impl App {
                 ),
                 Err(reason) => (None, Some(reason)),
             };
+            let mut carried: HashMap<i64, Vec<MessageAttachmentView>> = HashMap::new();
+            for a in store::email::event_attachments_of_ticket(tx, id)? {
+                carried
+                    .entry(a.event_id)
+                    .or_default()
+                    .push(MessageAttachmentView {
+                        attachment_id: a.attachment.id,
+                        filename: a.attachment.filename,
+                        content_type: a.attachment.content_type,
+                        size_bytes: a.attachment.size_bytes,
+                        refused_reason: a.attachment.refused_reason,
+                    });
+            }
             let events = events
                 .into_iter()
-                .map(event_view)
+                .map(|e| {
+                    let attachments = carried.remove(&e.id).unwrap_or_default();
+                    event_view(e, attachments)
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let mut ticket = [summary(row)];
             with_labels(tx, &mut ticket)?;

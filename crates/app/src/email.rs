@@ -28,7 +28,7 @@ use crate::customers::{CustomerInput, resolve_or_create};
 use crate::desk::{self, TicketInput};
 use crate::{App, AppError, AppResult, Principal};
 use domain::access::Role;
-use domain::desk::{TICKET_BODY_BYTES_MAX, TICKET_SUBJECT_CHARS_MAX, TicketChannel};
+use domain::desk::{Sender, TICKET_BODY_BYTES_MAX, TICKET_SUBJECT_CHARS_MAX, TicketChannel};
 use domain::email::{
     EMAIL_ATTACHMENT_BYTES_MAX, EMAIL_ATTACHMENTS_PER_MESSAGE_BYTES_MAX,
     EMAIL_ATTACHMENTS_PER_MESSAGE_MAX, EMAIL_MESSAGE_BYTES_MAX, IgnoreReason, Outgoing,
@@ -281,14 +281,15 @@ pub(crate) fn check_outgoing_attachments(
 }
 
 /// Stores the attachments of an inbound message within the limits; a refused one is
-/// recorded with its reason and without its bytes.
+/// recorded with its reason and without its bytes. Returns their ids in order.
 fn store_attachments(
     tx: &mut Tx<'_>,
     m: &ParsedEmail,
     email_id: i64,
     ticket_id: i64,
     now_micros: i64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(m.attachments.len());
     let mut total = 0usize;
     for (i, a) in m.attachments.iter().enumerate() {
         let size = a.data.len();
@@ -315,7 +316,7 @@ fn store_attachments(
             .as_deref()
             .map(|f| f.chars().filter(|c| !c.is_control()).take(255).collect());
         let content_type: String = a.content_type.chars().take(127).collect();
-        mail::insert_attachment(
+        ids.push(mail::insert_attachment(
             tx,
             &mail::NewAttachment {
                 email_id,
@@ -327,9 +328,9 @@ fn store_attachments(
                 refused_reason: refused.as_deref(),
                 now_micros,
             },
-        )?;
+        )?);
     }
-    Ok(())
+    Ok(ids)
 }
 
 impl App {
@@ -471,7 +472,15 @@ impl App {
                 &with,
             )?;
             mail::set_ticket(tx, email_id, ticket_id)?;
-            store_attachments(tx, &m, email_id, ticket_id, now_micros)?;
+            let attachments = store_attachments(tx, &m, email_id, ticket_id, now_micros)?;
+            if !attachments.is_empty() {
+                // The customer's message just logged names what it carried.
+                let message = rows::last_message_id(tx, ticket_id, Sender::Customer.as_str())?
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("ticket {ticket_id}: no customer message was logged")
+                    })?;
+                mail::attach_to_event(tx, message, &attachments)?;
+            }
             let reference = rows::get_ticket(tx, ticket_id)?
                 .map(|t| t.reference)
                 .unwrap_or_default();

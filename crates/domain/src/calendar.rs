@@ -26,9 +26,11 @@ pub use presets::{hong_kong_2026, hong_kong_weekly, taiwan_2026, taiwan_weekly};
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// Frames on one weekday or in one exception. Shops have two or three; 12 leaves room for
 /// shift patterns without letting one calendar grow without bound.
@@ -44,6 +46,8 @@ pub const SLA_SEARCH_DAYS_MAX: i64 = 400;
 pub const CALENDAR_RANGE_DAYS_MAX: i64 = 3_660;
 /// Minutes in a local day; a frame's end may equal it (`24:00`).
 pub const MINUTES_PER_DAY: u16 = 1_440;
+/// Most local dates one [`Calendar::indexed`] precomputes (two years; a few tens of bytes each).
+pub const CALENDAR_INDEX_DAYS_MAX: i64 = 732;
 
 /// A half-open local time range `[start, end)` within one day, minute resolution.
 /// `end` may be `24:00`; `end > start` always holds.
@@ -299,6 +303,44 @@ pub struct Calendar {
     weekly: [DayMinutes; 7],
     /// Active exceptions by date: (extra open, closed), each merged.
     exceptions: BTreeMap<Date, (DayMinutes, DayMinutes)>,
+    /// Open spans of a run of dates, computed once ([`Calendar::indexed`]); shared by clones.
+    index: Option<Arc<DayIndex>>,
+}
+
+/// The local midnights and open spans of consecutive local dates, exactly as
+/// [`Calendar::local_instant`] and [`Calendar::day_spans`] compute them, so a scan over those
+/// dates reads them instead of converting local times to instants again (the bulk SLA
+/// recompute evaluates thousands of tickets against one calendar over the same few days).
+#[derive(Debug)]
+struct DayIndex {
+    /// [`day_number`] of the first date.
+    first_day: i64,
+    /// Local midnight of each date, as an instant.
+    midnights: Vec<Timestamp>,
+    /// The open spans of date `i` are `spans[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
+    spans: Vec<Interval>,
+}
+
+impl DayIndex {
+    fn day(&self, date: Date) -> Option<(Timestamp, &[Interval])> {
+        let i = usize::try_from(day_number(date) - self.first_day).ok()?;
+        let midnight = *self.midnights.get(i)?;
+        let (&start, &end) = (self.starts.get(i)?, self.starts.get(i + 1)?);
+        Some((midnight, &self.spans[start..end]))
+    }
+}
+
+/// Days from 1970-01-01 to `date` in the proleptic Gregorian calendar (negative before it).
+fn day_number(date: Date) -> i64 {
+    let (month, day) = (i64::from(date.month()), i64::from(date.day()));
+    // Years start in March, so the leap day is the last day of its year.
+    let year = i64::from(date.year()) - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 const WEEKDAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -411,7 +453,57 @@ impl Calendar {
             zone,
             weekly,
             exceptions,
+            index: None,
         })
+    }
+
+    /// The same calendar with the open spans of the local dates around `[from, until]`
+    /// computed once (the last [`CALENDAR_INDEX_DAYS_MAX`] of them when there are more).
+    /// Every answer is the same as without the index; questions about other dates compute
+    /// their spans as usual. Dates out of range build no index.
+    pub fn indexed(mut self, from: Timestamp, until: Timestamp) -> Calendar {
+        self.index = None;
+        self.index = self.build_index(from, until).map(Arc::new);
+        self
+    }
+
+    fn build_index(&self, from: Timestamp, until: Timestamp) -> Option<DayIndex> {
+        let last = self.local_date(until.max(from)).tomorrow().ok()?;
+        let mut first = self.local_date(from).yesterday().ok()?;
+        let mut days = day_number(last) - day_number(first) + 1;
+        if days > CALENDAR_INDEX_DAYS_MAX {
+            first = last
+                .checked_sub(jiff::Span::new().days(CALENDAR_INDEX_DAYS_MAX - 1))
+                .ok()?;
+            days = CALENDAR_INDEX_DAYS_MAX;
+        }
+        let mut index = DayIndex {
+            first_day: day_number(first),
+            midnights: Vec::with_capacity(usize::try_from(days).ok()?),
+            starts: Vec::with_capacity(usize::try_from(days + 1).ok()?),
+            spans: Vec::new(),
+        };
+        let mut date = first;
+        for _ in 0..days {
+            index.midnights.push(self.local_instant(date, 0).ok()?);
+            index.starts.push(index.spans.len());
+            index.spans.extend(self.day_spans(date).ok()?);
+            date = date.tomorrow().ok()?;
+        }
+        index.starts.push(index.spans.len());
+        Some(index)
+    }
+
+    /// Local midnight of `date` as an instant and its open spans, from the index when it
+    /// covers the date.
+    fn day(&self, date: Date) -> Result<(Timestamp, Cow<'_, [Interval]>), TimeError> {
+        if let Some((midnight, spans)) = self.index.as_deref().and_then(|i| i.day(date)) {
+            return Ok((midnight, Cow::Borrowed(spans)));
+        }
+        Ok((
+            self.local_instant(date, 0)?,
+            Cow::Owned(self.day_spans(date)?),
+        ))
     }
 
     /// The IANA name the calendar was built with.
@@ -496,10 +588,11 @@ impl Calendar {
             .yesterday()
             .map_err(|_| TimeError::OutOfRange)?;
         loop {
-            if self.local_instant(date, 0)? >= until {
+            let (midnight, spans) = self.day(date)?;
+            if midnight >= until {
                 return Ok(());
             }
-            for span in self.day_spans(date)? {
+            for span in spans.iter() {
                 let start = span.start.max(from);
                 let end = span.end.min(until);
                 if start < end && visit(Interval::new(start, end)).is_break() {
@@ -568,10 +661,10 @@ impl Calendar {
         let mut remaining = days_after;
         let mut found_first = false;
         loop {
-            if self.local_instant(date, 0)? >= limit {
+            let (midnight, spans) = self.day(date)?;
+            if midnight >= limit {
                 return Err(TimeError::NoOpenTime { from: at });
             }
-            let spans = self.day_spans(date)?;
             if let Some(last) = spans.last() {
                 if found_first {
                     remaining = remaining.saturating_sub(1);
@@ -629,7 +722,11 @@ impl Calendar {
     /// [`Calendar::end_of_business_day`] looked at to answer `at` lies before it.
     pub(crate) fn next_midnight(&self, at: Timestamp) -> Result<Timestamp, TimeError> {
         let date = self.local_date(at);
-        self.local_instant(date.tomorrow().map_err(|_| TimeError::OutOfRange)?, 0)
+        let next = date.tomorrow().map_err(|_| TimeError::OutOfRange)?;
+        match self.index.as_deref().and_then(|i| i.day(next)) {
+            Some((midnight, _)) => Ok(midnight),
+            None => self.local_instant(next, 0),
+        }
     }
 
     /// The first instant from which `other` may answer a business-time question differently

@@ -278,29 +278,54 @@ fn event(r: &Row) -> Result<TicketEventRow> {
     })
 }
 
+/// The columns a log entry is inserted with, in the order of [`event_args`].
+pub(crate) const EVENT_INSERT_COLUMNS: &str = "ticket_id, at, kind, actor, sender, ack_only, \
+    body, value, previous, other_id, clock, instance, action";
+/// How many: the arguments of one entry in a (multi-row) insert.
+pub(crate) const EVENT_INSERT_WIDTH: usize = 13;
+
+/// The arguments inserting `e` into [`EVENT_INSERT_COLUMNS`] (its `id` is the database's);
+/// the one list both the single and the multi-row insert use.
+pub(crate) fn event_args(e: &TicketEventRow) -> [Arg<'_>; EVENT_INSERT_WIDTH] {
+    [
+        Arg::from(e.ticket_id),
+        Arg::from(e.at_micros),
+        Arg::from(e.kind.as_str()),
+        Arg::from(e.actor.as_str()),
+        Arg::from(e.sender.as_deref()),
+        Arg::from(i64::from(e.ack_only)),
+        Arg::from(e.body.as_deref()),
+        Arg::from(e.value.as_deref()),
+        Arg::from(e.previous.as_deref()),
+        Arg::from(e.other_id),
+        Arg::from(e.clock.as_deref()),
+        Arg::from(e.instance),
+        Arg::from(e.action.as_deref()),
+    ]
+}
+
+/// [`append_event`]'s statement, written once.
+static APPEND_EVENT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO ticket_events ({EVENT_INSERT_COLUMNS}) VALUES {} RETURNING id",
+        crate::events::placeholders(1, EVENT_INSERT_WIDTH, 1)
+    )
+});
+
 /// Appends one entry to a ticket's log (`id` of `e` is ignored); returns its id.
 pub fn append_event(tx: &mut Tx<'_>, e: &TicketEventRow) -> Result<i64> {
-    tx.query_one(
-        "INSERT INTO ticket_events (ticket_id, at, kind, actor, sender, ack_only, body, value,
-                                    previous, other_id, clock, instance, action)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-        args![
-            e.ticket_id,
-            e.at_micros,
-            e.kind.as_str(),
-            e.actor.as_str(),
-            e.sender.as_deref(),
-            i64::from(e.ack_only),
-            e.body.as_deref(),
-            e.value.as_deref(),
-            e.previous.as_deref(),
-            e.other_id,
-            e.clock.as_deref(),
-            e.instance,
-            e.action.as_deref()
-        ],
+    tx.query_one(&APPEND_EVENT_SQL, &event_args(e))?.int(0)
+}
+
+/// The id of the last message from `sender` in a ticket's log.
+pub fn last_message_id(tx: &mut Tx<'_>, ticket_id: i64, sender: &str) -> Result<Option<i64>> {
+    tx.query_opt(
+        "SELECT id FROM ticket_events WHERE ticket_id = $1 AND kind = 'message' AND sender = $2
+         ORDER BY id DESC LIMIT 1",
+        args![ticket_id, sender],
     )?
-    .int(0)
+    .map(|r| r.int(0))
+    .transpose()
 }
 
 /// A ticket's log in order.

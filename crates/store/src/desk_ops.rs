@@ -26,12 +26,15 @@ pub struct SlaUpdate<'a> {
     pub digest: i64,
     pub horizon_micros: i64,
     pub calendar_id: i64,
+    /// The timer scheduled (`i64::MIN`: none), which `digest` covers (migration 18).
+    pub timer_micros: i64,
 }
 
 pub fn update_sla(tx: &mut Tx<'_>, u: &SlaUpdate<'_>) -> Result<()> {
     tx.execute(
         "UPDATE tickets SET sla_policy = $2, sla_next_due_at = $3, sla_breached = $4,
-             sla_error = NULL, sla_digest = $5, sla_horizon = $6, sla_calendar_id = $7
+             sla_error = NULL, sla_digest = $5, sla_horizon = $6, sla_calendar_id = $7,
+             sla_timer = $8
          WHERE id = $1",
         args![
             u.id,
@@ -40,7 +43,8 @@ pub fn update_sla(tx: &mut Tx<'_>, u: &SlaUpdate<'_>) -> Result<()> {
             i64::from(u.breached),
             u.digest,
             u.horizon_micros,
-            u.calendar_id
+            u.calendar_id,
+            u.timer_micros
         ],
     )?;
     Ok(())
@@ -476,6 +480,8 @@ pub struct BulkTicket {
     /// How far its last evaluation looked at which calendar (migration 17).
     pub sla_horizon: Option<i64>,
     pub sla_calendar_id: Option<i64>,
+    /// The timer its last evaluation scheduled (migration 18).
+    pub sla_timer: Option<i64>,
 }
 
 /// A calendar edit: tickets whose last evaluation looked at another calendar, or at this one
@@ -513,7 +519,7 @@ pub fn bulk_unclosed_tickets(
     let mut out = Vec::new();
     tx.query_each(
         &format!(
-            "SELECT {}, merged_into, sla_digest, sla_horizon, sla_calendar_id FROM tickets t WHERE {filter} AND t.id > $1
+            "SELECT {}, merged_into, sla_digest, sla_horizon, sla_calendar_id, sla_timer FROM tickets t WHERE {filter} AND t.id > $1
              ORDER BY t.id LIMIT $2{lock}",
             crate::desk::TICKET_COLUMNS
         ),
@@ -525,6 +531,7 @@ pub fn bulk_unclosed_tickets(
                 sla_digest: r.opt_int(18)?,
                 sla_horizon: r.opt_int(19)?,
                 sla_calendar_id: r.opt_int(20)?,
+                sla_timer: r.opt_int(21)?,
             });
             Ok(())
         },
@@ -723,29 +730,14 @@ pub fn insert_sla_events(tx: &mut Tx<'_>, rows: &[crate::desk::SlaEventRow]) -> 
 /// warnings and breaches; the same columns as [`crate::desk::append_event`]).
 pub fn append_events_many(tx: &mut Tx<'_>, rows: &[crate::desk::TicketEventRow]) -> Result<()> {
     for chunk in crate::events::statement_chunks(rows, crate::events::BATCH_STATEMENT_ROWS) {
+        use crate::desk::{EVENT_INSERT_COLUMNS, EVENT_INSERT_WIDTH, event_args};
         let sql = format!(
-            "INSERT INTO ticket_events (ticket_id, at, kind, actor, sender, ack_only, body, value,
-                                        previous, other_id, clock, instance, action)
-             VALUES {}",
-            crate::events::placeholders(chunk.len(), 13, 1)
+            "INSERT INTO ticket_events ({EVENT_INSERT_COLUMNS}) VALUES {}",
+            crate::events::placeholders(chunk.len(), EVENT_INSERT_WIDTH, 1)
         );
-        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 13);
+        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * EVENT_INSERT_WIDTH);
         for e in chunk {
-            params.extend_from_slice(args![
-                e.ticket_id,
-                e.at_micros,
-                e.kind.as_str(),
-                e.actor.as_str(),
-                e.sender.as_deref(),
-                i64::from(e.ack_only),
-                e.body.as_deref(),
-                e.value.as_deref(),
-                e.previous.as_deref(),
-                e.other_id,
-                e.clock.as_deref(),
-                e.instance,
-                e.action.as_deref()
-            ]);
+            params.extend_from_slice(&event_args(e));
         }
         tx.execute(&sql, &params)?;
     }
@@ -764,32 +756,34 @@ pub fn update_sla_many(tx: &mut Tx<'_>, updates: &[SlaUpdate<'_>]) -> Result<()>
     }
     for chunk in crate::events::statement_chunks(updates, crate::events::BATCH_STATEMENT_ROWS) {
         // Typed placeholders: PostgreSQL infers nothing from a bare VALUES list.
-        let mut values = String::with_capacity(chunk.len() * 120);
+        let mut values = String::with_capacity(chunk.len() * 140);
         for i in 0..chunk.len() {
-            let p = i * 7;
+            let p = i * 8;
             if i > 0 {
                 values.push_str(", ");
             }
             values.push_str(&format!(
                 "(CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), \
-                 CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                 CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
                 p + 1,
                 p + 2,
                 p + 3,
                 p + 4,
                 p + 5,
                 p + 6,
-                p + 7
+                p + 7,
+                p + 8
             ));
         }
         let sql = format!(
-            "WITH v (id, policy, next_due, breached, digest, horizon, calendar_id) AS (VALUES {values})
+            "WITH v (id, policy, next_due, breached, digest, horizon, calendar_id, timer)
+                 AS (VALUES {values})
              UPDATE tickets SET sla_policy = v.policy, sla_next_due_at = v.next_due,
                  sla_breached = v.breached, sla_error = NULL, sla_digest = v.digest,
-                 sla_horizon = v.horizon, sla_calendar_id = v.calendar_id
+                 sla_horizon = v.horizon, sla_calendar_id = v.calendar_id, sla_timer = v.timer
              FROM v WHERE tickets.id = v.id"
         );
-        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 7);
+        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 8);
         for u in chunk {
             params.extend_from_slice(args![
                 u.id,
@@ -798,7 +792,8 @@ pub fn update_sla_many(tx: &mut Tx<'_>, updates: &[SlaUpdate<'_>]) -> Result<()>
                 i64::from(u.breached),
                 u.digest,
                 u.horizon_micros,
-                u.calendar_id
+                u.calendar_id,
+                u.timer_micros
             ]);
         }
         tx.execute(&sql, &params)?;

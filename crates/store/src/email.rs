@@ -434,3 +434,48 @@ pub fn outgoing_attachments(tx: &mut Tx<'_>, email_id: i64) -> Result<Vec<Outgoi
     })
     .collect()
 }
+
+/// Names the attachments message `event_id` of a ticket's log carried, in order.
+pub fn attach_to_event(tx: &mut Tx<'_>, event_id: i64, attachment_ids: &[i64]) -> Result<()> {
+    for (position, id) in attachment_ids.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO ticket_event_attachments (event_id, position, attachment_id)
+             VALUES ($1, $2, $3)",
+            args![event_id, position as i64, *id],
+        )?;
+    }
+    Ok(())
+}
+
+/// One attachment a message of a ticket's log carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventAttachmentRow {
+    pub event_id: i64,
+    pub attachment: AttachmentRow,
+}
+
+/// The attachments the messages of ticket `ticket_id`'s log carried, per entry in order.
+pub fn event_attachments_of_ticket(
+    tx: &mut Tx<'_>,
+    ticket_id: i64,
+) -> Result<Vec<EventAttachmentRow>> {
+    // The columns of ATTACHMENT_COLUMNS, of `a`.
+    tx.query(
+        "SELECT a.id, a.email_id, a.ticket_id, a.filename, a.content_type, a.size_bytes,
+                a.data IS NOT NULL, a.refused_reason, a.created_at, ea.event_id
+           FROM ticket_events e
+           JOIN ticket_event_attachments ea ON ea.event_id = e.id
+           JOIN email_attachments a ON a.id = ea.attachment_id
+          WHERE e.ticket_id = $1
+          ORDER BY ea.event_id, ea.position",
+        args![ticket_id],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(EventAttachmentRow {
+            event_id: r.int(9)?,
+            attachment: attachment(r)?,
+        })
+    })
+    .collect()
+}

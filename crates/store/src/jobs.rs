@@ -93,7 +93,12 @@ fn pending_rows(rows: usize) -> String {
         .join(", ")
 }
 
-/// Leases up to `limit` due jobs (pending and due, or running with an expired lease).
+/// Leases up to `limit` due jobs (pending and due, or running with an expired lease), soonest
+/// due first. The statement reads only the due part of the `jobs_due` index: it names the
+/// index's own condition, and a running job was due when it was claimed and its lease ends
+/// after that (`lease_until_micros` must not be before `now_micros`), so an expired lease
+/// implies a due instant before now. (Without that, the `OR` hid the index and each claim read
+/// and sorted every job, done ones too: about 20 ms a claim with 100,000 pending SLA timers.)
 pub fn claim(
     tx: &mut Tx<'_>,
     owner: &str,
@@ -101,6 +106,10 @@ pub fn claim(
     lease_until_micros: i64,
     limit: i64,
 ) -> Result<Vec<JobRow>> {
+    anyhow::ensure!(
+        lease_until_micros >= now_micros,
+        "a lease ending before now ({lease_until_micros} < {now_micros})"
+    );
     let lock = if tx.is_postgres() {
         "FOR UPDATE SKIP LOCKED"
     } else {
@@ -111,8 +120,8 @@ pub fn claim(
                          attempts = attempts + 1
          WHERE id IN (
              SELECT id FROM jobs
-             WHERE (state = 'pending' AND due_at <= $3)
-                OR (state = 'running' AND lease_until < $3)
+             WHERE state IN ('pending', 'running') AND due_at <= $3
+               AND (state = 'pending' OR lease_until < $3)
              ORDER BY due_at, id LIMIT $4 {lock})
          RETURNING id, kind, payload, attempts, max_attempts, due_at"
     );

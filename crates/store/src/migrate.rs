@@ -156,6 +156,14 @@ const SCRIPTS: &[Script] = &[
     },
     Script {
         migration: Migration {
+            version: 18,
+            name: "message_attachments_sla_timer",
+        },
+        sqlite: include_str!("../migrations/sqlite/0018_message_attachments_sla_timer.sql"),
+        postgres: include_str!("../migrations/postgres/0018_message_attachments_sla_timer.sql"),
+    },
+    Script {
+        migration: Migration {
             version: 19,
             name: "loyalty_gaps",
         },

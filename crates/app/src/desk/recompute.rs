@@ -11,14 +11,15 @@
 //! no per-ticket transaction, no per-ticket policy or calendar parsing.
 
 use super::{
-    DEFAULT_CALENDAR_ID, Evaluation, SLA_TIMER_JOB, action_as_str, evaluation_digest, event_row,
-    facts, horizon_micros, load_calendar, load_policies, stored_clock_events,
+    DEFAULT_CALENDAR_ID, Evaluation, SLA_TIMER_JOB, action_as_str, digest_with_timer,
+    evaluation_digest, event_row, facts, horizon_micros, load_calendar, load_policies,
+    stored_clock_events, timer_micros,
 };
 use anyhow::anyhow;
 use domain::calendar::Calendar;
 use domain::desk::{self, Body, Sender, TicketEvent, parse_party, parse_status};
 use domain::sla::{self, ClockAction, ClockEvent, Policy, default_policy};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +30,10 @@ use store::sql::Tx;
 /// Tickets per chunk (one transaction: the write lock is held about 0.1 s per chunk on SQLite;
 /// 20,000 per chunk measured no clear gain in `patron bench sla`).
 pub const SLA_RECOMPUTE_CHUNK_TICKETS: i64 = 5_000;
+
+/// How far past now a chunk's calendars are indexed ([`domain::calendar::Calendar::indexed`]):
+/// the deadlines of open tickets lie mostly within days; later ones are computed unindexed.
+const SLA_RECOMPUTE_INDEX_DAYS_AHEAD: i64 = 60;
 
 /// Policies and calendars, parsed once per chunk.
 struct Inputs {
@@ -183,6 +188,18 @@ pub(crate) fn recompute_chunk(
     };
     let (first_id, last_id) = (first.row.id, last.row.id);
     let policies = load_policies(tx)?;
+    // Each calendar's open spans from the oldest ticket's creation to well past now are
+    // computed once for the chunk, not again for every clock of every ticket.
+    let oldest = tickets
+        .iter()
+        .map(|t| t.row.created_at)
+        .min()
+        .unwrap_or(now);
+    let ahead = now
+        .checked_add(SignedDuration::from_hours(
+            24 * SLA_RECOMPUTE_INDEX_DAYS_AHEAD,
+        ))
+        .unwrap_or(now);
     let mut calendars = HashMap::new();
     for id in policies
         .iter()
@@ -190,7 +207,7 @@ pub(crate) fn recompute_chunk(
         .chain([DEFAULT_CALENDAR_ID])
     {
         if let std::collections::hash_map::Entry::Vacant(slot) = calendars.entry(id) {
-            slot.insert(load_calendar(tx, id)?);
+            slot.insert(load_calendar(tx, id)?.map(|c| c.indexed(oldest, ahead)));
         }
     }
     let inputs = Inputs {
@@ -276,6 +293,7 @@ pub(crate) fn recompute_chunk(
                     digest: t.sla_digest,
                     horizon: t.sla_horizon,
                     calendar_id: t.sla_calendar_id,
+                    timer: t.sla_timer,
                 }),
             })
         })
@@ -311,6 +329,8 @@ pub(super) struct Known {
     /// `tickets.sla_horizon` and `sla_calendar_id`.
     pub horizon: Option<i64>,
     pub calendar_id: Option<i64>,
+    /// `tickets.sla_timer`: the timer the digest covers.
+    pub timer: Option<i64>,
 }
 
 /// An evaluation on its way to the store.
@@ -318,7 +338,11 @@ struct Pending<'a> {
     ticket: &'a TicketRow,
     evaluation: Evaluation,
     digest: i64,
+    /// The same digest as the last evaluation: its events and timer were persisted then.
     same: bool,
+    /// At least its events were (only the timer differs, e.g. a calendar edit moved a
+    /// deadline): nothing to read or store but the new timer and the queue fields.
+    events_same: bool,
     known: Option<Known>,
     breached: bool,
     /// Index of the ticket's first new clock event in the batch, and how many.
@@ -349,11 +373,18 @@ pub(super) fn persist(
             }
             Ok(evaluation) => {
                 let digest = evaluation_digest(&evaluation);
+                let stored = o.known.and_then(|k| k.digest);
+                let same = stored == Some(digest);
+                let events_same = same
+                    || o.known
+                        .and_then(|k| k.timer)
+                        .is_some_and(|timer| stored == Some(digest_with_timer(&evaluation, timer)));
                 pending.push(Pending {
                     ticket: t,
                     evaluation,
                     digest,
-                    same: o.known.and_then(|k| k.digest) == Some(digest),
+                    same,
+                    events_same,
                     known: o.known,
                     breached: t.sla_breached,
                     events: (0, 0),
@@ -361,11 +392,11 @@ pub(super) fn persist(
             }
         }
     }
-    // The same events and timer as last time were persisted then; the others need what is
-    // stored to find what is new.
+    // The same events as last time were persisted then; the others need what is stored to
+    // find what is new.
     let changed: Vec<i64> = pending
         .iter()
-        .filter(|p| !p.same)
+        .filter(|p| !p.events_same)
         .map(|p| p.ticket.id)
         .collect();
     let mut stored: HashMap<i64, Vec<SlaEventRow>> = HashMap::new();
@@ -374,7 +405,7 @@ pub(super) fn persist(
     }
     let mut new_rows: Vec<SlaEventRow> = Vec::new();
     let mut new_events: Vec<ClockEvent> = Vec::new();
-    for p in pending.iter_mut().filter(|p| !p.same) {
+    for p in pending.iter_mut().filter(|p| !p.events_same) {
         let persisted = stored_clock_events(stored.get(&p.ticket.id).map_or(&[], Vec::as_slice));
         p.breached = persisted.iter().any(|e| e.action == ClockAction::Breach);
         let found = sla::new_events(&persisted, &p.evaluation.state);
@@ -475,6 +506,7 @@ pub(super) fn persist(
                 digest: p.digest,
                 horizon_micros: horizon_micros(&p.evaluation),
                 calendar_id: p.evaluation.calendar_id,
+                timer_micros: timer_micros(&p.evaluation),
             });
         }
     }

@@ -356,3 +356,107 @@ BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20260502\r\nSTATUS:CANCELLED\r\nEND:VEVENT\r\
         Err(IcalError::TooLarge)
     );
 }
+
+#[test]
+fn day_numbers_count_days_from_1970() {
+    assert_eq!(day_number(date(1970, 1, 1)), 0);
+    assert_eq!(day_number(date(1969, 12, 31)), -1);
+    assert_eq!(day_number(date(2000, 3, 1)), 11_017);
+    let mut d = date(1899, 12, 1);
+    let mut n = day_number(d);
+    while d < date(2101, 3, 1) {
+        d = d.tomorrow().unwrap();
+        n += 1;
+        assert_eq!(day_number(d), n, "{d}");
+    }
+}
+
+/// An indexed calendar answers every question exactly as the plain one, for questions
+/// before, inside, across and after the indexed dates, in zones with and without DST
+/// (including the days of the changes) and with exceptions.
+#[test]
+fn an_index_changes_no_answer() {
+    let calendars = [
+        calendar(
+            "Asia/Taipei",
+            taiwan_weekly(),
+            vec![
+                Exception::closure(date(2026, 3, 4), frame("14:00", "24:00"), "颱風停班"),
+                Exception::holiday(date(2026, 3, 5), "颱風停班"),
+                Exception::make_up_workday(date(2026, 3, 7), vec![frame("09:00", "18:00")], "補班"),
+            ],
+        ),
+        calendar(
+            "America/New_York",
+            weekdays(&[
+                frame("00:00", "02:30"),
+                frame("09:00", "17:00"),
+                frame("22:00", "24:00"),
+            ]),
+            vec![Exception::opening(
+                date(2026, 3, 8),
+                frame("01:00", "04:00"),
+                "night",
+            )],
+        ),
+        calendar(
+            "Europe/London",
+            every_day(&[Frame::whole_day()]),
+            Vec::new(),
+        ),
+    ];
+    let windows = [
+        ("2026-03-01T00:00:00Z", "2026-03-10T00:00:00Z"),
+        ("2026-10-20T00:00:00Z", "2026-10-30T00:00:00Z"),
+    ];
+    for plain in calendars {
+        for (from, until) in windows {
+            let indexed = plain.clone().indexed(ts(from), ts(until));
+            assert!(indexed.index.is_some(), "{} {from}", plain.zone_name());
+            let start = ts(from) - SignedDuration::from_hours(72);
+            for step in 0..180 {
+                let at = start + SignedDuration::from_mins(step * 97);
+                let zone = plain.zone_name();
+                assert_eq!(plain.is_open(at), indexed.is_open(at), "{zone} {at}");
+                assert_eq!(plain.next_open(at), indexed.next_open(at), "{zone} {at}");
+                for hours in [1, 9, 30, 200] {
+                    let amount = SignedDuration::from_hours(hours);
+                    assert_eq!(
+                        plain.add_business(at, amount),
+                        indexed.add_business(at, amount),
+                        "{zone} {at} + {hours} h"
+                    );
+                    let until = at + amount;
+                    assert_eq!(
+                        plain.business_time(at, until),
+                        indexed.business_time(at, until),
+                        "{zone} {at}..{until}"
+                    );
+                }
+                for days in [0, 1, 3] {
+                    assert_eq!(
+                        plain.end_of_business_day(at, days),
+                        indexed.end_of_business_day(at, days),
+                        "{zone} {at} +{days} business days"
+                    );
+                }
+                assert_eq!(
+                    plain.next_midnight(at),
+                    indexed.next_midnight(at),
+                    "{zone} {at}"
+                );
+            }
+        }
+    }
+    // A window longer than the limit indexes its last dates only; answers stay the same.
+    let long = taipei().indexed(ts("2020-01-01T00:00:00Z"), ts("2030-01-01T00:00:00Z"));
+    assert_eq!(
+        long.index.as_ref().map(|i| i.midnights.len()),
+        Some(usize::try_from(CALENDAR_INDEX_DAYS_MAX).unwrap())
+    );
+    let at = ts("2029-06-01T01:00:00Z");
+    assert_eq!(
+        long.add_business(at, SignedDuration::from_hours(20)),
+        taipei().add_business(at, SignedDuration::from_hours(20))
+    );
+}

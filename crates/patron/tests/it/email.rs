@@ -1301,3 +1301,166 @@ fn mime_parser_never_panics_on_arbitrary_or_mutated_input() {
             .unwrap_or_else(|_| panic!("seed 6, case {i}: panicked on {input:?}"));
     }
 }
+
+both_backends!(message_events_name_their_attachments, |t: &TestApp| {
+    use base64::Engine;
+    // The first message carries a PDF and a file over the per-file limit (refused: its
+    // bytes are not kept, yet the message still names it).
+    let big = vec![7u8; EMAIL_ATTACHMENT_BYTES_MAX + 1];
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&big);
+    let first = format!(
+        "From: ming@example.tw\r\nMessage-ID: <att1@example.tw>\r\nSubject: =?UTF-8?B?6YCA6LKo?=\r\n\
+             Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+             --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n附上退貨單\r\n\
+             --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename*=utf-8''%E9%80%80%E8%B2%A8%E5%96%AE.pdf\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n\
+             --b\r\nContent-Type: image/jpeg\r\nContent-Disposition: attachment; filename=huge.jpg\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--b--\r\n"
+    );
+    let InboundOutcome::Ticket { ticket_id, .. } =
+        t.app.receive_email("webhook", first.as_bytes()).unwrap()
+    else {
+        panic!("a ticket");
+    };
+    // The customer's answer in the same thread carries one more file.
+    let second = "From: ming@example.tw\r\nMessage-ID: <att2@example.tw>\r\n\
+             In-Reply-To: <att1@example.tw>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+             --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n還有照片\r\n\
+             --b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=photo.png\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b--\r\n";
+    let InboundOutcome::Ticket {
+        ticket_id: same, ..
+    } = t.app.receive_email("webhook", second.as_bytes()).unwrap()
+    else {
+        panic!("the same ticket");
+    };
+    assert_eq!(same, ticket_id);
+    let files = t.app.ticket_attachments(ticket_id).unwrap();
+    assert_eq!(files.len(), 3);
+    let (pdf, huge, photo) = (&files[0], &files[1], &files[2]);
+    assert_eq!(pdf.filename.as_deref(), Some("退貨單.pdf"));
+    assert!(!huge.stored);
+
+    // An agent's reply sends two stored files, photo first.
+    let agent = TestApp::principal(domain::access::Role::Agent);
+    t.app
+        .add_message_with_attachments(
+            &agent,
+            ticket_id,
+            &app::desk::MessageInput {
+                from: "agent".to_owned(),
+                body: "已收到，請查收附件。".to_owned(),
+                ack_only: false,
+            },
+            &[photo.id, pdf.id],
+        )
+        .unwrap();
+
+    let named = |a: &app::desk::MessageAttachmentView| {
+        (
+            a.attachment_id,
+            a.filename.clone(),
+            a.content_type.clone(),
+            a.size_bytes,
+            a.refused_reason.is_some(),
+        )
+    };
+    let listed = |f: &app::email::AttachmentView| {
+        (
+            f.id,
+            f.filename.clone(),
+            f.content_type.clone(),
+            f.size_bytes,
+            !f.stored,
+        )
+    };
+    let messages: Vec<_> = t
+        .app
+        .ticket(ticket_id)
+        .unwrap()
+        .events
+        .into_iter()
+        .filter(|e| e.kind == "message")
+        .map(|e| {
+            (
+                e.from.clone().unwrap(),
+                e.attachments.iter().map(named).collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let by = |who: &str| -> Vec<_> {
+        messages
+            .iter()
+            .filter(|m| m.0 == who)
+            .map(|m| m.1.clone())
+            .collect()
+    };
+    assert_eq!(
+        by("customer"),
+        [vec![listed(pdf), listed(huge)], vec![listed(photo)]]
+    );
+    assert_eq!(by("agent"), [vec![listed(photo), listed(pdf)]]);
+    // The automatic messages (the acknowledgement) carry nothing.
+    assert!(messages.len() > 3, "{messages:?}");
+    for (from, files) in &messages {
+        if !matches!(from.as_str(), "customer" | "agent") {
+            assert!(files.is_empty(), "{from}: {files:?}");
+        }
+    }
+    let messages: Vec<_> = messages
+        .into_iter()
+        .filter(|m| matches!(m.0.as_str(), "customer" | "agent"))
+        .collect();
+    assert_eq!(
+        messages[0].1[0],
+        (
+            pdf.id,
+            Some("退貨單.pdf".to_owned()),
+            "application/pdf".to_owned(),
+            5,
+            false
+        )
+    );
+    assert_eq!(
+        messages[0].1[1].3,
+        i64::try_from(EMAIL_ATTACHMENT_BYTES_MAX + 1).unwrap()
+    );
+    assert!(messages[0].1[1].4, "the refused file is named as refused");
+
+    // The same through the HTTP API's ticket log.
+    let key = t
+        .app
+        .create_key(&app::Principal::cli(), domain::access::Role::Agent, "desk")
+        .unwrap();
+    let server = crate::http::Server::start(t.app.clone());
+    let r = crate::http::get(&server.addr, &format!("/api/v1/tickets/{ticket_id}"), &key);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = r.json();
+    let logged: Vec<&serde_json::Value> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["kind"] == "message" && matches!(e["from"].as_str(), Some("customer" | "agent"))
+        })
+        .collect();
+    assert_eq!(logged.len(), 3);
+    assert_eq!(
+        logged[0]["attachments"],
+        serde_json::json!([
+            {"attachment_id": pdf.id, "filename": "退貨單.pdf", "content_type": "application/pdf",
+             "size_bytes": 5, "refused_reason": null},
+            {"attachment_id": huge.id, "filename": "huge.jpg", "content_type": "image/jpeg",
+             "size_bytes": EMAIL_ATTACHMENT_BYTES_MAX + 1,
+             "refused_reason": huge.refused_reason.clone()},
+        ])
+    );
+    assert_eq!(logged[1]["attachments"][0]["attachment_id"], photo.id);
+    let agent_files: Vec<i64> = logged[2]["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["attachment_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(agent_files, [photo.id, pdf.id]);
+});

@@ -244,8 +244,19 @@ fn check_seed(seed: u64) {
     let calendar = Calendar::new(&model.spec)
         .unwrap_or_else(|e| panic!("seed {seed}: random spec rejected: {e}"));
     assert_eq!(calendar.zone_name(), model.zone);
+    // The same questions again with the dates of days 10–30 indexed: questions start before,
+    // inside and after the index and cross its edges.
+    let indexed = calendar
+        .clone()
+        .indexed(at(base + 10 * 1_440), at(base + 30 * 1_440));
+    for calendar in [calendar, indexed] {
+        check_questions(seed, SplitMix64(rng.0), &model, &calendar, base);
+    }
+}
+
+fn check_questions(seed: u64, mut rng: SplitMix64, model: &Model, calendar: &Calendar, base: i64) {
     let mut reference = Reference {
-        model: &model,
+        model,
         cache: Default::default(),
         pauses: Vec::new(),
     };
@@ -300,7 +311,7 @@ fn check_seed(seed: u64) {
         let quiet = rng.percent(50);
         let warning = WarningRule::new(SignedDuration::from_mins(lead), !quiet).unwrap();
         let got = preview(
-            &calendar,
+            calendar,
             at(start),
             Target::business_minutes(target).unwrap(),
             &pauses,
@@ -320,7 +331,7 @@ fn check_seed(seed: u64) {
         );
         assert_eq!(got.deadline, at(expected), "{context}");
         assert!(got.deadline >= at(start), "{context}");
-        let measured = Basis::Business(&calendar)
+        let measured = Basis::Business(calendar)
             .measure(at(start), got.deadline, &normalized(&pauses))
             .unwrap();
         assert_eq!(measured, SignedDuration::from_mins(target), "{context}");
