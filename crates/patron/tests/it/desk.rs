@@ -29,7 +29,7 @@ fn clock<'a>(ticket: &'a Value, name: &str, instance: u64) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name}#{instance} in {}", ticket["sla"]))
 }
 
-fn line_ticket(shop_user: &str) -> TicketInput {
+pub(crate) fn line_ticket(shop_user: &str) -> TicketInput {
     TicketInput {
         channel: "line".to_owned(),
         subject: Some("包裹還沒到".to_owned()),

@@ -1,4 +1,5 @@
-//! Two real `patron serve` processes on one database: every webhook job runs exactly once.
+//! Two real `patron serve` processes on one database: every webhook job and every SLA timer
+//! runs exactly once.
 
 use crate::http::{patron, post, read_until};
 use std::collections::HashSet;
@@ -138,4 +139,77 @@ fn two_serve_instances_sqlite() {
 #[test]
 fn two_serve_instances_postgres() {
     two_instances_deliver_each_webhook_once(Backend::Postgres);
+}
+
+/// 1,000 tickets whose first-response timers fell due months ago (opened under the test clock),
+/// then two `patron serve` processes on the system clock: each timer fires once, each breach is
+/// recorded once, and no job is claimed twice.
+fn two_instances_fire_each_sla_timer_once(backend: Backend) {
+    let Some(t) = test_support::TestApp::new(backend) else {
+        return;
+    };
+    const TICKETS: usize = 1_000;
+    let who = test_support::TestApp::principal(domain::access::Role::Integration);
+    for i in 0..TICKETS {
+        t.app
+            .open_ticket(&who, &crate::desk::line_ticket(&format!("U-two-{i}")))
+            .unwrap();
+    }
+    let breaches = || {
+        t.db.open()
+            .read(|tx| store::desk::count_sla_events(tx, "first_response", "breach"))
+            .unwrap()
+    };
+    assert!(breaches().is_empty(), "no timer has run yet");
+    let url = t.db.url_for_child();
+    let (mut a, _) = serve(&url);
+    let (mut b, _) = serve(&url);
+    let started = app::sys::Stopwatch::start();
+    while breaches().len() < TICKETS {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "only {} of {TICKETS} breaches after 180 s",
+            breaches().len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Both keep polling a little longer: nothing may run twice.
+    std::thread::sleep(Duration::from_millis(500));
+    for c in [&mut a, &mut b] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    let recorded = breaches();
+    assert_eq!(recorded.len(), TICKETS);
+    assert!(recorded.iter().all(|(_, n)| *n == 1), "{recorded:?}");
+    let states =
+        t.db.open()
+            .read(|tx| store::jobs::states_of_kind(tx, app::desk::SLA_TIMER_JOB))
+            .unwrap();
+    assert!(states.len() >= TICKETS, "{} timers", states.len());
+    assert!(
+        states
+            .iter()
+            .all(|(_, state, attempts)| state != "dead" && *attempts <= 1),
+        "a timer was claimed twice or died: {:?}",
+        states
+            .iter()
+            .filter(|(_, state, attempts)| state == "dead" || *attempts > 1)
+            .collect::<Vec<_>>()
+    );
+    let done = states
+        .iter()
+        .filter(|(_, state, _)| state == "done")
+        .count();
+    assert!(done >= TICKETS, "{done} timers done");
+}
+
+#[test]
+fn two_serve_instances_fire_sla_timers_once_sqlite() {
+    two_instances_fire_each_sla_timer_once(Backend::Sqlite);
+}
+
+#[test]
+fn two_serve_instances_fire_sla_timers_once_postgres() {
+    two_instances_fire_each_sla_timer_once(Backend::Postgres);
 }
