@@ -151,7 +151,8 @@ pub struct TicketEventView {
     pub instance: Option<i64>,
     pub action: Option<String>,
     /// For messages: the files it carried, in order (an inbound e-mail's, stored or refused;
-    /// those an agent's reply sent).
+    /// those an agent's reply sent; on a split's copy, the original's). For `merged_from`:
+    /// every file of the ticket merged in.
     pub attachments: Vec<MessageAttachmentView>,
 }
 

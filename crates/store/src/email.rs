@@ -328,7 +328,10 @@ fn attachment(r: &Row) -> Result<AttachmentRow> {
 pub fn attachments_of_ticket(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Vec<AttachmentRow>> {
     tx.query(
         &format!(
-            "SELECT {ATTACHMENT_COLUMNS} FROM email_attachments WHERE ticket_id = $1 ORDER BY id"
+            "SELECT {ATTACHMENT_COLUMNS} FROM email_attachments WHERE ticket_id = $1
+             UNION
+             SELECT {ATTACHMENT_COLUMNS} FROM email_attachments WHERE id IN ({CARRIED_BY_TICKET})
+             ORDER BY id"
         ),
         args![ticket_id],
     )?
@@ -336,6 +339,11 @@ pub fn attachments_of_ticket(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Vec<Atta
     .map(attachment)
     .collect()
 }
+
+/// The attachments the log of ticket `$1` names on its entries: a ticket's own files plus
+/// those a split copied onto it or a merge brought in with the other ticket's transcript.
+const CARRIED_BY_TICKET: &str = "SELECT ea.attachment_id FROM ticket_event_attachments ea
+      JOIN ticket_events e ON e.id = ea.event_id WHERE e.ticket_id = $1";
 
 /// An attachment of a ticket with its bytes (`None` bytes when it was refused).
 pub fn attachment_data(
@@ -346,7 +354,7 @@ pub fn attachment_data(
     tx.query_opt(
         &format!(
             "SELECT {ATTACHMENT_COLUMNS}, data FROM email_attachments
-             WHERE ticket_id = $1 AND id = $2"
+             WHERE id = $2 AND (ticket_id = $1 OR id IN ({CARRIED_BY_TICKET}))"
         ),
         args![ticket_id, id],
     )?
@@ -444,6 +452,17 @@ pub fn attach_to_event(tx: &mut Tx<'_>, event_id: i64, attachment_ids: &[i64]) -
             args![event_id, position as i64, *id],
         )?;
     }
+    Ok(())
+}
+
+/// Names on log entry `to` the attachments entry `from` carried, in the same order (a split
+/// copying a message onto its new ticket).
+pub fn copy_event_attachments(tx: &mut Tx<'_>, from: i64, to: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO ticket_event_attachments (event_id, position, attachment_id)
+         SELECT $2, position, attachment_id FROM ticket_event_attachments WHERE event_id = $1",
+        args![from, to],
+    )?;
     Ok(())
 }
 

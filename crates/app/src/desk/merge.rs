@@ -11,6 +11,10 @@
 //! customer, order, priority, category and assignee; both logs point at each other
 //! (`split_to` / `split_from`). The original log is never edited.
 //!
+//! Attachments follow the conversation: a copied message names the files its original carried,
+//! and A's `merged_from` entry names every file of B, so each shows in the surviving or new
+//! ticket's attachment list and an agent there may send it on.
+//!
 //! Managers and admins may merge and split any ticket; an agent only tickets in its own
 //! queue: assigned to its handle (`key:<prefix>`, the actor the audit log shows) or unassigned.
 
@@ -131,7 +135,14 @@ impl App {
                 &TicketEvent::MergedFrom { from: source.id },
             );
             row.body = Some(text);
-            rows::append_event(tx, &row)?;
+            let entry = rows::append_event(tx, &row)?;
+            // The files of B's conversation travel with its transcript: A lists them, and an
+            // agent on A may send them on.
+            let files: Vec<i64> = store::email::attachments_of_ticket(tx, source.id)?
+                .iter()
+                .map(|a| a.id)
+                .collect();
+            store::email::attach_to_event(tx, entry, &files)?;
             desk_ops::set_merged_into(tx, source.id, target.id)?;
             change_ticket_tx(
                 tx,
@@ -245,28 +256,32 @@ impl App {
                 ticket_id: new_id,
             };
             rows::set_reference(tx, new_id, &reference.to_string())?;
-            let mut new_log = vec![
+            let opening = [
                 TicketEvent::Opened {
                     channel,
                     by: opened_by,
                 },
                 TicketEvent::SplitFrom { from: id },
             ];
-            for (_, from, ack_only, body) in &moved {
-                new_log.push(TicketEvent::Message {
+            for e in &opening {
+                rows::append_event(tx, &event_row(new_id, now, &who.actor, e))?;
+            }
+            // Each copied message names the files the original carried.
+            for (original_entry, from, ack_only, body) in &moved {
+                let copy = TicketEvent::Message {
                     from: *from,
                     ack_only: *ack_only,
                     body: body.clone(),
-                });
+                };
+                let entry = rows::append_event(tx, &event_row(new_id, now, &who.actor, &copy))?;
+                store::email::copy_event_attachments(tx, *original_entry, entry)?;
             }
             if first_status != Status::New {
-                new_log.push(TicketEvent::Status {
+                let e = TicketEvent::Status {
                     from: Status::New,
                     to: first_status,
-                });
-            }
-            for e in &new_log {
-                rows::append_event(tx, &event_row(new_id, now, &who.actor, e))?;
+                };
+                rows::append_event(tx, &event_row(new_id, now, &who.actor, &e))?;
             }
             let at = entry_instant(tx, id, now)?;
             let mut row = event_row(id, at, &who.actor, &TicketEvent::SplitTo { to: new_id });

@@ -1464,3 +1464,96 @@ both_backends!(message_events_name_their_attachments, |t: &TestApp| {
         .collect();
     assert_eq!(agent_files, [photo.id, pdf.id]);
 });
+
+/// An inbound e-mail from ming@example.tw carrying one file; the ticket it landed on.
+fn mail_with_file(t: &TestApp, id: &str, reply_to: Option<&str>, file: &str) -> i64 {
+    let thread = reply_to.map_or(String::new(), |r| format!("In-Reply-To: <{r}>\r\n"));
+    let raw = format!(
+        "From: ming@example.tw\r\nMessage-ID: <{id}>\r\n{thread}Subject: order\r\n\
+         Content-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n附檔 {file}\r\n\
+         --b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename={file}\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b--\r\n"
+    );
+    match t.app.receive_email("webhook", raw.as_bytes()).unwrap() {
+        InboundOutcome::Ticket { ticket_id, .. } => ticket_id,
+        other => panic!("{other:?}"),
+    }
+}
+
+both_backends!(split_and_merge_carry_attachments, |t: &TestApp| {
+    let manager = TestApp::principal(domain::access::Role::Manager);
+    let a = mail_with_file(t, "s1@example.tw", None, "receipt.png");
+    assert_eq!(
+        mail_with_file(t, "s2@example.tw", Some("s1@example.tw"), "box.png"),
+        a
+    );
+    let files = |id: i64| -> Vec<String> {
+        t.app
+            .ticket_attachments(id)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.filename.unwrap())
+            .collect()
+    };
+    let on_entries = |id: i64, kind: &str| -> Vec<Vec<String>> {
+        t.app
+            .ticket(id)
+            .unwrap()
+            .events
+            .into_iter()
+            .filter(|e| e.kind == kind && !e.attachments.is_empty())
+            .map(|e| {
+                e.attachments
+                    .into_iter()
+                    .map(|f| f.filename.unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(files(a), ["receipt.png", "box.png"]);
+    let second = t
+        .app
+        .ticket(a)
+        .unwrap()
+        .events
+        .into_iter()
+        .filter(|e| e.kind == "message" && e.from.as_deref() == Some("customer"))
+        .nth(1)
+        .unwrap()
+        .id;
+
+    // Split the second message off: its copy names box.png, which the new ticket lists and
+    // serves; the original keeps both.
+    let split = t
+        .app
+        .split_ticket(&manager, a, &[second], None)
+        .unwrap()
+        .ticket
+        .id;
+    assert_eq!(on_entries(split, "message"), [["box.png"]]);
+    assert_eq!(files(split), ["box.png"]);
+    let box_id = t.app.ticket_attachments(split).unwrap()[0].id;
+    let (view, bytes) = t.app.ticket_attachment(split, box_id).unwrap();
+    assert_eq!(
+        (view.filename.as_deref(), bytes.as_slice()),
+        (Some("box.png"), &b"hello"[..])
+    );
+    assert_eq!(files(a), ["receipt.png", "box.png"]);
+
+    // A second conversation of the same customer, merged into the first: its file comes along
+    // on the merged_from entry.
+    let b = mail_with_file(t, "m1@example.tw", None, "label.png");
+    assert_ne!(b, a);
+    t.app.merge_tickets(&manager, a, b).unwrap();
+    assert_eq!(on_entries(a, "merged_from"), [["label.png"]]);
+    assert_eq!(files(a), ["receipt.png", "box.png", "label.png"]);
+    let label_id = t.app.ticket_attachments(b).unwrap()[0].id;
+    assert!(t.app.ticket_attachment(a, label_id).is_ok());
+
+    // A ticket that never carried a file cannot serve it.
+    assert!(matches!(
+        t.app.ticket_attachment(split, label_id),
+        Err(app::AppError::NotFound)
+    ));
+});
