@@ -643,46 +643,12 @@ impl App {
                 tier_earns.push((j, tier));
             }
 
-            // 2c. Promotions with a member cap or a budget that would give points here: lock
-            //     them, read their usage, and decide again in order with the usage running.
-            //     Nothing is read when no such promotion applies.
-            let touched = crate::promotions::BatchUsage::touched(
-                &loyalty.rules,
-                plan.new
-                    .iter()
-                    .filter_map(|n| n.earn.as_ref().map(|e| e.promotions.as_slice())),
-            );
-            if !touched.is_empty() {
-                let zone = loyalty.programme.zone();
-                let placed: Vec<jiff::Timestamp> = plan.new.iter().map(|n| n.occurred_at).collect();
-                let mut usage = crate::promotions::BatchUsage::read(
-                    tx,
-                    &loyalty.rules,
-                    zone,
-                    &touched,
-                    &known,
-                    &placed,
-                    store::promotions::Locking::ForUpdate,
-                )?;
-                for (j, tier) in tier_earns {
-                    let n = &mut plan.new[j];
-                    let v = validated[n.input]
-                        .as_ref()
-                        .expect("only valid orders are new");
-                    let used = usage.for_order(n.customer_id, n.occurred_at, zone)?;
-                    let earn =
-                        loyalty.decide_with_usage(&v.order, n.occurred_at, now, tier, used)?;
-                    usage.add(n.customer_id, n.occurred_at, &earn.promotions);
-                    n.earned = earn.points;
-                    n.earn = Some(earn);
-                }
-            }
-
-            // 3. Create the batch's new customers, then write the new events; any the unique
-            //    constraint turned away were stored meanwhile by another transaction, and are
-            //    answered as replays.
+            // 2c. Create the batch's new customers before promotions are locked: a customer
+            //     another transaction created meanwhile resolves here to its id, so its grants
+            //     count against its member caps below. Orders whose identities turned out to
+            //     belong to several customers are rejected and take no usage.
             created.create(tx, now_micros)?;
-            crate::bonus::award_sign_ups(tx, &self.settings, &created.created_ids(), now)?;
+            let created_ids = created.created_ids();
             let mut split: Vec<Option<Vec<i64>>> = vec![None; plan.new.len()];
             for (n, split) in plan.new.iter_mut().zip(&mut split) {
                 match created.resolve(n.customer_id) {
@@ -701,6 +667,79 @@ impl App {
                     }
                 }
             }
+            // On PostgreSQL a customer taken for new may have been created by another
+            // transaction meanwhile: the tier rows of the batch's customers not read in 2b are
+            // read and locked now, before any promotion lock (the order every batch keeps).
+            // Those created here have none yet. SQLite's one writer leaves no such race.
+            if tx.is_postgres() {
+                let mut late: Vec<i64> = plan
+                    .new
+                    .iter()
+                    .zip(&split)
+                    .filter(|(n, split)| {
+                        split.is_none() && known.binary_search(&n.customer_id).is_err()
+                    })
+                    .map(|(n, _)| n.customer_id)
+                    .collect();
+                late.sort_unstable();
+                late.dedup();
+                tiers.load_more(tx, &loyalty, &late, now)?;
+            }
+
+            // 2d. Promotions with a member cap or a budget that would give points here: lock
+            //     them, read their usage, and decide again in order with the usage running.
+            //     Nothing is read when no such promotion applies.
+            let touched = crate::promotions::BatchUsage::touched(
+                &loyalty.rules,
+                plan.new
+                    .iter()
+                    .filter_map(|n| n.earn.as_ref().map(|e| e.promotions.as_slice())),
+            );
+            if !touched.is_empty() {
+                let zone = loyalty.programme.zone();
+                let placed: Vec<jiff::Timestamp> = plan.new.iter().map(|n| n.occurred_at).collect();
+                // Every customer of the batch as resolved now, created here or by another
+                // transaction a moment ago.
+                let mut customers: Vec<i64> = plan
+                    .new
+                    .iter()
+                    .zip(&split)
+                    .filter(|(_, split)| split.is_none())
+                    .map(|(n, _)| n.customer_id)
+                    .collect();
+                customers.sort_unstable();
+                customers.dedup();
+                let mut usage = crate::promotions::BatchUsage::read(
+                    tx,
+                    &loyalty.rules,
+                    zone,
+                    &touched,
+                    &customers,
+                    &placed,
+                    store::promotions::Locking::ForUpdate,
+                )?;
+                for (j, tier) in tier_earns {
+                    if split[j].is_some() {
+                        continue;
+                    }
+                    let n = &mut plan.new[j];
+                    let v = validated[n.input]
+                        .as_ref()
+                        .expect("only valid orders are new");
+                    let used = usage.for_order(n.customer_id, n.occurred_at, zone)?;
+                    let earn =
+                        loyalty.decide_with_usage(&v.order, n.occurred_at, now, tier, used)?;
+                    usage.add(n.customer_id, n.occurred_at, &earn.promotions);
+                    n.earned = earn.points;
+                    n.earn = Some(earn);
+                }
+            }
+
+            // 3. Sign-up points for the customers created here (after the promotion locks:
+            //    they post to shared accounts, which a batch holding a promotion lock also
+            //    writes), then the new events; any the unique constraint turned away were stored
+            //    meanwhile by another transaction, and are answered as replays.
+            crate::bonus::award_sign_ups(tx, &self.settings, &created_ids, now)?;
             let rows: Vec<NewEvent<'_>> = plan
                 .new
                 .iter()

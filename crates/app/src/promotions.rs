@@ -425,8 +425,9 @@ impl BatchUsage {
 
     /// Reads the budgets of promotions `touched` (locking their rows under
     /// [`Locking::ForUpdate`], intake's path; a simulation reads without locks), then the
-    /// grants to `customers` (known ones; new customers have none) of those with a member cap
-    /// since the earliest period start among `placed` instants.
+    /// grants to `customers` (the batch's customers as resolved, including one another
+    /// transaction created a moment ago) of those with a member cap since the earliest period
+    /// start among `placed` instants.
     pub(crate) fn read(
         tx: &mut Tx<'_>,
         rules: &RuleSet,

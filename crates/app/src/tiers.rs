@@ -589,6 +589,30 @@ impl BatchTiers {
         Ok(BatchTiers { members })
     }
 
+    /// Reads (and locks) the rows of `customer_ids` not read yet: customers a batch took for
+    /// new that another transaction created a moment ago. Read before any promotion is locked,
+    /// so every batch locks member rows first and promotions after.
+    pub(crate) fn load_more(
+        &mut self,
+        tx: &mut Tx<'_>,
+        loyalty: &Loyalty,
+        customer_ids: &[i64],
+        now: Timestamp,
+    ) -> AppResult<()> {
+        let missing: Vec<i64> = customer_ids
+            .iter()
+            .copied()
+            .filter(|c| !self.members.contains_key(c))
+            .collect();
+        if loyalty.version > 0 && !missing.is_empty() {
+            for row in rows::get_many(tx, &missing, true)? {
+                self.members
+                    .insert(row.customer_id, Member::from_row(&row, loyalty, now)?);
+            }
+        }
+        Ok(())
+    }
+
     /// The tier that applies to the customer now (the first for one without a row).
     pub(crate) fn effective(&self, customer_id: i64, now: Timestamp) -> usize {
         self.members

@@ -324,6 +324,78 @@ both_backends!(
 );
 
 both_backends!(
+    new_member_cap_holds_under_concurrent_first_orders,
+    |t: &TestApp| {
+        install(t);
+        t.app
+            .create_promotion(
+                &manager(),
+                &PromotionInput {
+                    member_cap_points: Some(150),
+                    member_cap_period: Some("month".into()),
+                    ..promotion("100 a purchase, 150 a month", "all", "points_per_unit:100")
+                },
+            )
+            .unwrap();
+        // 8 instances at once send the first orders of a member nobody has seen yet, round
+        // after round: whichever creates the customer, the others resolve to it and count its
+        // grants.
+        const ROUNDS: usize = 12;
+        let apps: Vec<app::App> = (0..8).map(|i| t.sibling(950 + i)).collect();
+        let start = std::sync::Barrier::new(apps.len());
+        let total: i64 = std::thread::scope(|s| {
+            let handles: Vec<_> = apps
+                .iter()
+                .enumerate()
+                .map(|(i, app)| {
+                    let start = &start;
+                    s.spawn(move || {
+                        // Failures are collected, not panicked on, so that no thread is left
+                        // waiting at the barrier.
+                        let (mut sum, mut failures) = (0, Vec::new());
+                        for round in 0..ROUNDS {
+                            let o = order(
+                                &format!("N-{round}-{i}"),
+                                &format!("NEW-{round}"),
+                                1,
+                                10_000,
+                            );
+                            start.wait();
+                            match app.place_orders(&who(), &[o]).as_deref() {
+                                Ok([Intake::Accepted(o)]) => sum += o.points_earned,
+                                other => failures.push(format!("{other:?}")),
+                            }
+                        }
+                        (sum, failures)
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for h in handles {
+                let (sum, failures) = h.join().unwrap();
+                assert!(failures.is_empty(), "{failures:?}");
+                total += sum;
+            }
+            total
+        });
+        let rounds = ROUNDS as i64;
+        assert_eq!(count(t, "SELECT COUNT(*) FROM customers"), rounds);
+        let over = count(
+            t,
+            "SELECT COUNT(*) FROM (SELECT customer_id FROM promotion_grants
+               GROUP BY customer_id HAVING SUM(points) <> 150) AS off",
+        );
+        assert_eq!(over, 0, "every member granted exactly the cap");
+        assert_eq!(
+            total,
+            rounds * (8 + 150),
+            "base points plus each member's cap"
+        );
+        healthy(t);
+    }
+);
+
+both_backends!(
     return_after_an_edit_reverses_under_the_old_version,
     |t: &TestApp| {
         install(t);
