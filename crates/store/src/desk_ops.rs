@@ -91,6 +91,16 @@ pub fn csat_of(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Option<CsatRow>> {
     .transpose()
 }
 
+/// When ticket `ticket_id` last became solved or closed (micros), from its log.
+pub fn last_done_at(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Option<i64>> {
+    tx.query_one(
+        "SELECT MAX(at) FROM ticket_events
+          WHERE ticket_id = $1 AND kind = 'status' AND value IN ('solved', 'closed')",
+        args![ticket_id],
+    )?
+    .opt_int(0)
+}
+
 pub fn csat_by_token(tx: &mut Tx<'_>, token: &str) -> Result<Option<CsatRow>> {
     tx.query_opt(
         &format!("SELECT {CSAT_COLUMNS} FROM ticket_csat WHERE token = $1"),

@@ -11,8 +11,9 @@
 //! a follow-up), and the audit log records both values. The survey link itself takes one
 //! answer (`survey_answered` after that: a link passed around, or opened by staff, cannot
 //! overwrite the customer's answer — Chatwoot's design note warns of agents rating
-//! themselves) and only within [`CSAT_LINK_DAYS`] days of its creation (`survey_expired`;
-//! Zendesk's response window is 28 days). A ticket merged into another is rated on the
+//! themselves) and only within [`CSAT_LINK_DAYS`] days of its creation or of the ticket's last
+//! solve, whichever is later (`survey_expired`; Zendesk's response window is 28 days): a ticket
+//! reopened and solved again asks again on the link the customer already has. A ticket merged into another is rated on the
 //! survivor. Each refusal is a [`CsatRefusal`] with its own API code.
 
 use super::merge::survivor;
@@ -55,13 +56,15 @@ fn check_rating(rating: i64) -> Result<i64, CsatRefusal> {
     }
 }
 
-/// Whether the link still takes its answer at `now`.
-fn check_link(c: &CsatRow, now: Timestamp) -> Result<(), CsatRefusal> {
+/// Whether the link still takes its answer at `now`; `done_at` is when the ticket last became
+/// solved or closed (a link made before a reopening counts from the later solve).
+fn check_link(c: &CsatRow, done_at: Option<Timestamp>, now: Timestamp) -> Result<(), CsatRefusal> {
     if c.rating.is_some() && c.rated_by.as_deref() == Some(LINK_RATER) {
         return Err(CsatRefusal::AlreadyAnswered);
     }
     let window = jiff::SignedDuration::from_hours(24 * CSAT_LINK_DAYS);
-    if now.duration_since(c.created_at) > window {
+    let from = done_at.map_or(c.created_at, |d| d.max(c.created_at));
+    if now.duration_since(from) > window {
         return Err(CsatRefusal::LinkExpired {
             days: CSAT_LINK_DAYS,
         });
@@ -182,7 +185,10 @@ impl App {
             // Under the ticket's lock, so two answers racing cannot both be taken.
             rows::lock_ticket(tx, row.ticket_id)?;
             let row = desk_ops::csat_of(tx, row.ticket_id)?.ok_or(AppError::NotFound)?;
-            check_link(&row, now).map_err(AppError::CsatRefused)?;
+            let done_at = desk_ops::last_done_at(tx, row.ticket_id)?
+                .map(store::instant)
+                .transpose()?;
+            check_link(&row, done_at, now).map_err(AppError::CsatRefused)?;
             rate(tx, row.ticket_id, rating, LINK_RATER, now)
         })?;
         tracing::info!(

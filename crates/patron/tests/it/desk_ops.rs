@@ -330,6 +330,14 @@ both_backends!(csat_token_link, |t: &TestApp| {
         request(addr, "GET", &late_path, None, None).json()["rating"],
         serde_json::Value::Null
     );
+    // The customer writes again, the ticket is solved again: the window counts from that
+    // solve, on the same link, for another 28 days.
+    say(t, late, "customer", "還是破的");
+    status(t, late, "solved");
+    t.advance(SignedDuration::from_hours(24 * 27));
+    let again = request(addr, "POST", &late_path, None, Some(r#"{"rating":5}"#));
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["rating"], 5);
 });
 
 both_backends!(ab_assignment_and_results, |t: &TestApp| {
