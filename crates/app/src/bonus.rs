@@ -18,11 +18,12 @@
 //!   or repeated run catches up and awards nothing twice.
 //! - **Referrals** are settled by the `loyalty.referral` job, which an accepted order of a
 //!   referee with a pending referral enqueues: on the referee's first order in the programme
-//!   currency at or above the minimum spend (not refunded in full), both members get their
+//!   currency at or above the minimum spend after its refunds (not cancelled), both get their
 //!   points, or the referral is refused with a reason (self-referral, the referrer's cap for
 //!   the period).
-//! - **Referral clawback.** When that order is refunded or cancelled in full within its return
-//!   window, the refund enqueues the same job, which reverses both rewards (`award_reversed`
+//! - **Referral clawback.** When that order is cancelled, refunded in full, or refunded in part
+//!   below the minimum spend (of the rule version that rewarded it) within its return window,
+//!   the refund enqueues the same job, which reverses both rewards (`award_reversed`
 //!   events, external id `<award's>-reversed`, each a `reverse` transfer naming the award's lot)
 //!   under the programme's shortfall policy, like any return: from the award's lot first, then
 //!   the member's other active lots; what they cannot give is a debt or a negative balance. The
@@ -662,7 +663,8 @@ pub(crate) fn after_orders(
 
 /// After refund `refund_id` of order `order_id` of `customer_id` was recorded: when that order
 /// rewarded the customer's referral, enqueues the referral job, which reverses the rewards if
-/// the order is now refunded in full within its return window. One primary-key read.
+/// the order no longer qualifies (cancelled, refunded in full or below the minimum spend)
+/// within its return window. One primary-key read.
 pub(crate) fn after_refund(
     tx: &mut Tx<'_>,
     settings: &crate::Settings,
@@ -693,17 +695,19 @@ pub(crate) fn after_refund(
     Ok(())
 }
 
-/// The refund that completed the refund of `order` (every unit, or a cancellation), if any:
-/// `(its kind, its recording instant)`.
-fn refunded_in_full(
+/// The refund after which `order` no longer qualifies for its referral, if any: a
+/// cancellation, the refund of every unit, or a partial refund that leaves less than
+/// `minimum` (the referral's minimum spend) — `(its kind, its recording instant)`.
+fn disqualifying_refund(
     tx: &mut Tx<'_>,
     order: &EventRow,
+    minimum: i64,
 ) -> AppResult<Option<(EventKind, Timestamp)>> {
     let total = order.amount_minor.unwrap_or(0);
     let mut refunded = 0_i64;
     for r in store::events::of_order(tx, order.id)? {
         refunded += r.amount_minor.unwrap_or(0);
-        if r.kind == EventKind::OrderCancelled || refunded >= total {
+        if r.kind == EventKind::OrderCancelled || refunded >= total || total - refunded < minimum {
             return Ok(Some((r.kind, r.recorded_at)));
         }
     }
@@ -731,9 +735,10 @@ fn return_window_end(
     ))
 }
 
-/// Reverses both rewards of a rewarded (and locked) referral when its order was refunded in
-/// full within the order's return window, and marks it `reversed`. `None` (nothing written)
-/// otherwise: a refund after the window leaves the rewards.
+/// Reverses both rewards of a rewarded (and locked) referral when refunds within the order's
+/// return window took it below the minimum spend of the rule version that rewarded it (or
+/// refunded it in full), and marks it `reversed`. `None` (nothing written) otherwise: a refund
+/// after the window, or one that leaves the order qualifying, leaves the rewards.
 fn reverse_if_refunded(
     tx: &mut Tx<'_>,
     settings: &crate::Settings,
@@ -744,7 +749,12 @@ fn reverse_if_refunded(
         return Ok(None);
     };
     let order = store::events::get(tx, order_id)?.context("referral order vanished")?;
-    let Some((kind, refunded_at)) = refunded_in_full(tx, &order)? else {
+    let minimum = match referral.rule_version {
+        Some(v) => rows::referral_minimum_of(tx, v)?,
+        None => None,
+    }
+    .unwrap_or(0);
+    let Some((kind, refunded_at)) = disqualifying_refund(tx, &order, minimum)? else {
         return Ok(None);
     };
     match return_window_end(tx, settings, &order)? {
@@ -1425,10 +1435,10 @@ impl App {
     }
 
     /// Settles the referee's pending referral on their first qualifying order (programme
-    /// currency, at least the minimum spend, not refunded in full): both members get their
-    /// points, or it is refused with a reason. Stays pending without such an order or without
-    /// stored rules. A rewarded referral whose order was refunded in full within its return
-    /// window is reversed (see [`reverse_if_refunded`]). Idempotent: a referral is settled once
+    /// currency, not cancelled, at least the minimum spend after its refunds): both members get
+    /// their points, or it is refused with a reason. Stays pending without such an order or
+    /// without stored rules. A rewarded referral whose order stopped qualifying within its
+    /// return window is reversed (see [`reverse_if_refunded`]). Idempotent: a referral is settled once
     /// and reversed once. Returns the referral as it stands.
     pub fn settle_referral(&self, referee_id: i64) -> AppResult<Option<ReferralView>> {
         let now = self.now();

@@ -31,6 +31,16 @@ pub struct RuleSetRow {
 }
 
 /// The rule set in force (the highest version), with its rules.
+/// The referral minimum spend of rule set `version` (minor units), if that version exists.
+pub fn referral_minimum_of(tx: &mut Tx<'_>, version: i64) -> Result<Option<i64>> {
+    tx.query_opt(
+        "SELECT referral_minimum_order_minor FROM bonus_rule_sets WHERE version = $1",
+        args![version],
+    )?
+    .map(|r| r.int(0))
+    .transpose()
+}
+
 pub fn current_rule_set(tx: &mut Tx<'_>) -> Result<Option<RuleSetRow>> {
     let Some(r) = tx.query_opt(
         "SELECT version, leap_day_fallback, referrer_points, referee_points,
@@ -303,8 +313,8 @@ pub fn has_orders(tx: &mut Tx<'_>, customer_id: i64) -> Result<bool> {
         .is_some())
 }
 
-/// The customer's first order in `currency` of at least `minimum_minor` that was not refunded
-/// or cancelled in full: `(event id, total)`.
+/// The customer's first order in `currency` not cancelled whose amount after its refunds is
+/// still at least `minimum_minor` (and above zero): `(event id, that net amount)`.
 pub fn first_order_at_least(
     tx: &mut Tx<'_>,
     customer_id: i64,
@@ -312,14 +322,20 @@ pub fn first_order_at_least(
     minimum_minor: i64,
 ) -> Result<Option<(i64, i64)>> {
     tx.query_opt(
-        "SELECT e.id, e.amount_minor FROM events e
-         WHERE e.customer_id = $1 AND e.kind = 'order_placed' AND e.currency = $2
-           AND e.amount_minor >= $3
-           AND NOT EXISTS (SELECT 1 FROM events c
-                           WHERE c.order_event_id = e.id AND c.kind = 'order_cancelled')
-           AND e.amount_minor > (SELECT COALESCE(SUM(r.amount_minor), 0) FROM events r
-                                 WHERE r.order_event_id = e.id AND r.kind = 'order_refunded')
-         ORDER BY e.id LIMIT 1",
+        "SELECT id, net FROM (
+            SELECT e.id,
+                   e.amount_minor - (SELECT CAST(COALESCE(SUM(r.amount_minor), 0) AS BIGINT)
+                                       FROM events r
+                                      WHERE r.order_event_id = e.id
+                                        AND r.kind = 'order_refunded') AS net
+              FROM events e
+             WHERE e.customer_id = $1 AND e.kind = 'order_placed' AND e.currency = $2
+               AND e.amount_minor >= $3
+               AND NOT EXISTS (SELECT 1 FROM events c
+                               WHERE c.order_event_id = e.id AND c.kind = 'order_cancelled')
+         ) AS o
+         WHERE net > 0 AND net >= $3
+         ORDER BY id LIMIT 1",
         args![customer_id, currency, minimum_minor],
     )?
     .map(|r| Ok((r.int(0)?, r.int(1)?)))

@@ -430,17 +430,17 @@ both_backends!(
         let (a, code) = referrer(t, 5);
         let b = referred(t, "B", &code);
         t.app
-            .place_order(&admin(), &order("RV-1", "B", 3, 45_000))
+            .place_order(&admin(), &order("RV-1", "B", 4, 45_000))
             .unwrap();
         t.app.run_pending_jobs().unwrap();
         assert_eq!(
             (position(t, a), position(t, b)),
-            ((200, 0, 0), (100, 13, 0))
+            ((200, 0, 0), (100, 18, 0))
         );
         // The referrer spends 150 of the 200.
         let h = t.app.reserve_points(&admin(), a, 150, None).unwrap();
         t.app.commit_hold(&admin(), a, h.hold_id).unwrap();
-        // A partial refund keeps the rewards.
+        // A partial refund that leaves NT$1,350 (the minimum is NT$1,000) keeps the rewards.
         give_back(t, "RV-1-R1", "RV-1", Some(vec![(0, 1)]));
         t.app.run_pending_jobs().unwrap();
         assert_eq!(referral_state(t, b).0, "rewarded");
@@ -484,6 +484,50 @@ both_backends!(
             .correct_points(&TestApp::principal(Role::Manager), a, 160, "goodwill")
             .unwrap();
         assert_eq!(position(t, a), (10, 0, 0));
+        healthy(t);
+    }
+);
+
+both_backends!(
+    a_partial_refund_below_the_minimum_reverses_the_referral,
+    |t: &TestApp| {
+        let (a, code) = referrer(t, 5);
+        let b = referred(t, "B", &code);
+        // NT$1,350 qualifies (the minimum is NT$1,000) …
+        t.app
+            .place_order(&admin(), &order("PM-1", "B", 3, 45_000))
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, b).0, "rewarded");
+        assert_eq!((position(t, a), bonus_points(t, b)), ((200, 0, 0), 100));
+        // … until one item goes back inside the return window: NT$900 does not.
+        give_back(t, "PM-1-R", "PM-1", Some(vec![(0, 1)]));
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(
+            referral_state(t, b),
+            (
+                "reversed".to_owned(),
+                Some("order_refunded".to_owned()),
+                true
+            )
+        );
+        assert_eq!(position(t, a), (0, 0, 0));
+        assert_eq!(
+            reversals(t, a),
+            vec![(-200, "referral reversed: order_refunded".to_owned())]
+        );
+        assert_eq!(position(t, b).0, 0, "the referee's award went back too");
+        healthy(t);
+        // Refunded below the minimum before the referral job ran: that order does not
+        // qualify, the referral waits for the next one.
+        let c = referred(t, "C", &code);
+        t.app
+            .place_order(&admin(), &order("PM-2", "C", 3, 45_000))
+            .unwrap();
+        give_back(t, "PM-2-R", "PM-2", Some(vec![(0, 1)]));
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, c), ("pending".to_owned(), None, false));
+        assert_eq!(bonus_points(t, c), 0);
         healthy(t);
     }
 );
