@@ -499,7 +499,7 @@ impl App {
         let programme = self.settings.currency;
         let validated: Vec<AppResult<ValidOrder>> =
             inputs.iter().map(|i| i.validate(programme)).collect();
-        self.store.write(|tx| {
+        self.store.write_retrying(|tx| {
             let mut plan = BatchPlan::default();
             let endpoints = store::outbox::active_endpoints(tx)?;
             let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
@@ -1234,7 +1234,7 @@ impl App {
         let (content_body, hash) = body_and_hash(&content);
         let now = self.now();
         let now_micros = now.as_microsecond();
-        self.store.write(|tx| {
+        self.store.write_retrying(|tx| {
             if let Some(stored) = events::find(tx, &reference.source, &reference.external_id)? {
                 return replay(&stored, input.kind, &hash, &content_body, || {
                     refund_outcome(tx, &stored)
@@ -1481,7 +1481,7 @@ impl App {
         let (body, hash) = body_and_hash(&content);
         let now = self.now();
         let now_micros = now.as_microsecond();
-        self.store.write(|tx| {
+        self.store.write_retrying(|tx| {
             if let Some(stored) = events::find(tx, &reference.source, &reference.external_id)? {
                 return replay(&stored, input.kind, &hash, &body, || {
                     Ok(EventOutcome {
@@ -1533,7 +1533,7 @@ impl App {
                     })
                 });
             };
-            if let Some(p) = profile {
+            if let Some(p) = &profile {
                 let row = store::customers::get(tx, customer_id)?.context("customer")?;
                 let v = p.validate()?;
                 let name = v.profile.name.clone().or(row.name);

@@ -31,6 +31,7 @@ pub mod scratch;
 
 mod migrate;
 mod postgres_backend;
+pub use postgres_backend::TRANSIENT_ATTEMPTS_MAX;
 mod sqlite_backend;
 
 use anyhow::{Context, Result, bail};
@@ -153,6 +154,20 @@ impl Store {
         match &*self.backend {
             Backend::Sqlite(db) => db.write(f),
             Backend::Postgres(db) => db.transaction(f),
+        }
+    }
+
+    /// Like [`Store::write`], but on PostgreSQL runs `f` again (up to
+    /// [`TRANSIENT_ATTEMPTS_MAX`] attempts) when the database failed it as a
+    /// deadlock's victim or on a serialization failure — it was rolled back, so `f` must only
+    /// build its outcome from what it reads. SQLite's one writer has no such failures.
+    pub fn write_retrying<T, E>(&self, f: impl FnMut(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<anyhow::Error>,
+    {
+        match &*self.backend {
+            Backend::Sqlite(db) => db.write(f),
+            Backend::Postgres(db) => db.transaction_retrying(f),
         }
     }
 

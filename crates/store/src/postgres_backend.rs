@@ -7,6 +7,9 @@ use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 
+/// Attempts of a [`Postgres::transaction_retrying`] in all.
+pub const TRANSIENT_ATTEMPTS_MAX: u32 = 3;
+
 pub(crate) struct Postgres {
     config: postgres::Config,
     schema: Option<String>,
@@ -121,7 +124,43 @@ impl Postgres {
     where
         E: From<anyhow::Error>,
     {
-        let mut conn = self.checkout()?;
+        self.attempt(f).0
+    }
+
+    /// Like [`Postgres::transaction`], running `f` again (up to [`TRANSIENT_ATTEMPTS_MAX`] times
+    /// in all) when PostgreSQL failed it as a deadlock's victim or on a serialization failure:
+    /// everything it wrote was rolled back, and the other transaction has gone on.
+    pub(crate) fn transaction_retrying<T, E>(
+        &self,
+        mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<anyhow::Error>,
+    {
+        let mut attempt = 1;
+        loop {
+            let (result, transient) = self.attempt(&mut f);
+            if result.is_ok() || !transient || attempt >= TRANSIENT_ATTEMPTS_MAX {
+                return result;
+            }
+            tracing::warn!(
+                attempt,
+                "transaction failed on a deadlock or serialization failure; running it again"
+            );
+            attempt += 1;
+        }
+    }
+
+    /// One transaction: its result, and whether a statement of it failed transiently.
+    fn attempt<T, E>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> (Result<T, E>, bool)
+    where
+        E: From<anyhow::Error>,
+    {
+        let mut conn = match self.checkout() {
+            Ok(conn) => conn,
+            Err(e) => return (Err(e.into()), false),
+        };
+        let mut transient = false;
         let result = (|| {
             let Conn {
                 client,
@@ -135,12 +174,20 @@ impl Postgres {
                 inner: TxInner::Postgres { tx, statements },
                 cache,
                 learnt: ConnCache::default(),
+                transient: false,
             };
-            let value = f(&mut tx)?;
+            let value = match f(&mut tx) {
+                Ok(value) => value,
+                Err(e) => {
+                    transient = tx.transient;
+                    return Err(e);
+                }
+            };
             let Tx {
                 inner: TxInner::Postgres { tx, .. },
                 cache,
                 learnt,
+                ..
             } = tx
             else {
                 unreachable!("PostgreSQL transaction")
@@ -150,7 +197,7 @@ impl Postgres {
             Ok(value)
         })();
         self.checkin(conn);
-        result
+        (result, transient)
     }
 
     pub(crate) fn drop_schema(&self) -> Result<()> {

@@ -120,6 +120,20 @@ pub struct Tx<'c> {
     pub(crate) cache: &'c mut ConnCache,
     /// What this transaction learnt; kept in `cache` only once it commits.
     pub(crate) learnt: ConnCache,
+    /// Whether a statement failed for a reason a second attempt may not meet (PostgreSQL chose
+    /// this transaction as a deadlock's victim, or a serialization failure):
+    /// [`crate::Store::write_retrying`] runs the work again.
+    pub(crate) transient: bool,
+}
+
+/// Whether PostgreSQL refused a statement for a reason that passes: a deadlock it broke by
+/// failing this transaction, or a serialization failure.
+fn pg_transient(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    matches!(
+        e.code(),
+        Some(&SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE)
+    )
 }
 
 /// Facts a connection may remember across transactions: only what never changes once
@@ -200,7 +214,9 @@ impl Tx<'_> {
                     .iter()
                     .map(|a| a as &(dyn postgres::types::ToSql + Sync))
                     .collect();
-                tx.execute(&stmt, &params).with_context(|| sql.to_owned())
+                tx.execute(&stmt, &params)
+                    .inspect_err(|e| self.transient |= pg_transient(e))
+                    .with_context(|| sql.to_owned())
             }
         }
     }
@@ -242,7 +258,10 @@ impl Tx<'_> {
                     .iter()
                     .map(|a| a as &(dyn postgres::types::ToSql + Sync))
                     .collect();
-                let rows = tx.query(&stmt, &params).with_context(|| sql.to_owned())?;
+                let rows = tx
+                    .query(&stmt, &params)
+                    .inspect_err(|e| self.transient |= pg_transient(e))
+                    .with_context(|| sql.to_owned())?;
                 rows.iter().map(pg_row).collect()
             }
         }

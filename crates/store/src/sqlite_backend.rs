@@ -100,12 +100,14 @@ where
         inner: TxInner::Sqlite(tx),
         cache,
         learnt: ConnCache::default(),
+        transient: false,
     };
     let value = f(&mut tx)?;
     let Tx {
         inner: TxInner::Sqlite(sqlite),
         cache,
         learnt,
+        ..
     } = tx
     else {
         unreachable!("SQLite transaction")

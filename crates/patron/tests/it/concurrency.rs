@@ -96,3 +96,90 @@ both_backends!(
         assert!(t.app.store.read(store::ledger::check).unwrap().is_healthy());
     }
 );
+
+/// Two transactions that lock two rows in opposite orders: PostgreSQL breaks the deadlock by
+/// failing one. `write` reports that failure; `write_retrying` runs the victim again, and both
+/// commit. (SQLite's one writer cannot deadlock.)
+#[test]
+fn a_deadlock_victim_is_run_again_postgres() {
+    use std::sync::Barrier;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let Some(db) = test_support::TestDatabase::new(test_support::Backend::Postgres) else {
+        return;
+    };
+    let store = db.open();
+    store
+        .write(|tx| {
+            tx.batch(
+                "CREATE TABLE deadlock_probe (id BIGINT PRIMARY KEY, n BIGINT NOT NULL);
+                 INSERT INTO deadlock_probe VALUES (1, 0), (2, 0);",
+            )
+        })
+        .unwrap();
+    let bump = |tx: &mut store::sql::Tx<'_>, id: i64| {
+        tx.execute(
+            "UPDATE deadlock_probe SET n = n + 1 WHERE id = $1",
+            store::args![id],
+        )
+    };
+    // Each side locks its first row, waits for the other to do the same, then asks for the
+    // other's row; only the first attempt waits at the barrier.
+    let run = |retrying: bool| {
+        let barrier = Barrier::new(2);
+        let attempts = AtomicU32::new(0);
+        let results: Vec<anyhow::Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = [(1, 2), (2, 1)]
+                .into_iter()
+                .map(|(first, second)| {
+                    let (store, barrier, attempts) = (&store, &barrier, &attempts);
+                    s.spawn(move || {
+                        let mut mine = 0;
+                        let work = |tx: &mut store::sql::Tx<'_>| {
+                            attempts.fetch_add(1, Ordering::SeqCst);
+                            mine += 1;
+                            bump(tx, first)?;
+                            if mine == 1 {
+                                barrier.wait();
+                            }
+                            bump(tx, second)?;
+                            Ok::<_, anyhow::Error>(())
+                        };
+                        if retrying {
+                            store.write_retrying(work)
+                        } else {
+                            store.write(work)
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        (results, attempts.into_inner())
+    };
+    let counts = || -> Vec<i64> {
+        store
+            .read(|tx| {
+                tx.query("SELECT n FROM deadlock_probe ORDER BY id", &[])?
+                    .iter()
+                    .map(|r| r.int(0))
+                    .collect::<anyhow::Result<Vec<i64>>>()
+            })
+            .unwrap()
+    };
+
+    let (results, attempts) = run(false);
+    assert_eq!(attempts, 2);
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| format!("{e:#}"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("deadlock"), "{failed:?}");
+    assert_eq!(counts(), [1, 1], "the victim's updates were rolled back");
+
+    let (results, attempts) = run(true);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(attempts, 3, "the victim ran twice");
+    assert_eq!(counts(), [3, 3]);
+}
