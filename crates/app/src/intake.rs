@@ -911,6 +911,26 @@ impl App {
             }
             // 4b. The members' tier state: each accepted order counts toward its member's
             //     tier (upgrade at once), written back with one or two multi-row statements.
+            //     Under a rolling window a member about to be lifted is made exact first.
+            if matches!(
+                loyalty.tiers.period(),
+                domain::loyalty::tiers::TierPeriod::Rolling { .. }
+            ) {
+                let mut batch: HashMap<i64, (Vec<i64>, i64)> = HashMap::new();
+                for (n, id) in plan.new.iter().zip(&ids) {
+                    let v = validated[n.input]
+                        .as_ref()
+                        .expect("only valid orders are new");
+                    if let Some(id) = id
+                        && v.earns
+                    {
+                        let entry = batch.entry(n.customer_id).or_default();
+                        entry.0.push(*id);
+                        entry.1 += crate::tiers::qualifying_value(&loyalty, n.earned, n.total);
+                    }
+                }
+                tiers.make_exact(tx, &loyalty, &batch, now)?;
+            }
             for (n, id) in plan.new.iter().zip(&ids) {
                 let v = validated[n.input]
                     .as_ref()

@@ -620,6 +620,47 @@ impl BatchTiers {
             .map_or(0, |m| m.state.effective(now))
     }
 
+    /// Rolling windows only: before a batch counts its orders, each stored member whose
+    /// counted value plus the batch's (`batch`: customer → (the batch's order event ids, the
+    /// value they count)) would reach a higher tier gets the exact value of the window ending
+    /// now, read from the ledger without the batch's orders. Between monthly reviews the stored
+    /// value still holds purchases that have left the window since; an upgrade is decided on
+    /// the exact one. One history read per such member; nothing for other periods.
+    pub(crate) fn make_exact(
+        &mut self,
+        tx: &mut Tx<'_>,
+        loyalty: &Loyalty,
+        batch: &HashMap<i64, (Vec<i64>, i64)>,
+        now: Timestamp,
+    ) -> AppResult<()> {
+        if loyalty.version == 0 {
+            return Ok(());
+        }
+        let zone = loyalty.programme.zone();
+        for (customer_id, (orders, value)) in batch {
+            let Some(m) = self.members.get_mut(customer_id) else {
+                continue;
+            };
+            let config = loyalty.member_config(m.joined_at);
+            let Some(from) = domain::loyalty::tiers::rolling_window_start(&config, zone, now)
+                .map_err(internal)?
+            else {
+                return Ok(());
+            };
+            if config.rank_for(m.state.value_current.saturating_add(*value)) <= m.state.rank {
+                continue;
+            }
+            let history = qualifying_history(tx, loyalty, *customer_id, from, orders)?;
+            if let Some(exact) =
+                domain::loyalty::tiers::rolling_window_value(&history, &config, zone, now)
+                    .map_err(internal)?
+            {
+                m.state.value_current = exact;
+            }
+        }
+        Ok(())
+    }
+
     /// Counts an accepted order's qualifying value for its member.
     pub(crate) fn count(
         &mut self,
@@ -656,6 +697,33 @@ impl BatchTiers {
         moved.sort_by_key(|m| m.customer_id);
         write_members(tx, loyalty, moved, "earned", now, attempts)
     }
+}
+
+/// The member's qualifying movements recorded at or after `from`, leaving out those of the
+/// orders `except` (a batch's own, counted separately).
+fn qualifying_history(
+    tx: &mut Tx<'_>,
+    loyalty: &Loyalty,
+    customer_id: i64,
+    from: Timestamp,
+    except: &[i64],
+) -> AppResult<Vec<QualifyingEvent>> {
+    rows::qualifying_history(
+        tx,
+        customer_id,
+        loyalty.programme.currency().code(),
+        from.as_microsecond(),
+    )?
+    .into_iter()
+    .filter(|(order, ..)| !except.contains(order))
+    .map(|(_, at, points, spend_minor)| {
+        Ok(QualifyingEvent {
+            counts_at: instant(at)?,
+            points,
+            spend_minor,
+        })
+    })
+    .collect()
 }
 
 /// The value an order counts toward its member's tier: its points or its spend.
@@ -1027,21 +1095,7 @@ impl App {
             .checked_sub(HISTORY_DAYS.days())
             .map_err(|e| anyhow!("history start: {e}"))?
             .timestamp();
-        let history = rows::qualifying_history(
-            tx,
-            m.customer_id,
-            loyalty.programme.currency().code(),
-            from.as_microsecond(),
-        )?
-        .into_iter()
-        .map(|(at, points, spend_minor)| {
-            Ok(QualifyingEvent {
-                counts_at: instant(at)?,
-                points,
-                spend_minor,
-            })
-        })
-        .collect::<AppResult<Vec<_>>>()?;
+        let history = qualifying_history(tx, loyalty, m.customer_id, from, &[])?;
         let decision = evaluate_tier(
             &history,
             &config,

@@ -187,9 +187,9 @@ pub fn next_review(tx: &mut Tx<'_>) -> Result<Option<i64>> {
     .opt_int(0)
 }
 
-/// A movement of qualifying value: `(counts_at, points, spend_minor)`, returns negative and
-/// dated at their order.
-pub type QualifyingRow = (i64, i64, i64);
+/// A movement of qualifying value: `(order event id, counts_at, points, spend_minor)`, returns
+/// negative and dated (and identified) by their order.
+pub type QualifyingRow = (i64, i64, i64, i64);
 
 /// The member's qualifying history counting at or after `from`: each order's earned points
 /// (its `earn` transfer, at its recording instant) and spend in `currency`, and each return's
@@ -203,7 +203,7 @@ pub fn qualifying_history(
     from: i64,
 ) -> Result<Vec<QualifyingRow>> {
     tx.query(
-        "SELECT o.recorded_at,
+        "SELECT o.id, o.recorded_at,
                 CAST(COALESCE((SELECT SUM(t.amount) FROM transfers t
                                WHERE t.event_id = o.id AND t.kind = 'earn'), 0) AS BIGINT),
                 CAST(CASE WHEN o.currency = $2 THEN COALESCE(o.amount_minor, 0) ELSE 0 END
@@ -211,7 +211,7 @@ pub fn qualifying_history(
          FROM events o
          WHERE o.customer_id = $1 AND o.kind = 'order_placed' AND o.recorded_at >= $3
          UNION ALL
-         SELECT o.recorded_at,
+         SELECT o.id, o.recorded_at,
                 CAST(-COALESCE((SELECT SUM(t.amount) FROM transfers t
                                 WHERE t.event_id = r.id AND t.kind = 'reverse'), 0)
                      - COALESCE((SELECT d.amount FROM points_debts d
@@ -224,7 +224,7 @@ pub fn qualifying_history(
         args![customer_id, currency, from],
     )?
     .iter()
-    .map(|r| Ok((r.int(0)?, r.int(1)?, r.int(2)?)))
+    .map(|r| Ok((r.int(0)?, r.int(1)?, r.int(2)?, r.int(3)?)))
     .collect()
 }
 

@@ -419,6 +419,32 @@ fn value_in(
         .fold(0_i64, i64::saturating_add)
 }
 
+/// For a rolling window: the value of `history` in the window ending at `now` (what
+/// [`evaluate_tier`] counts as the current value), `None` for calendar and anniversary
+/// periods. Intake uses it to make a member's counted value exact before an upgrade: between
+/// reviews the stored value still holds purchases that have since left the window.
+pub fn rolling_window_value(
+    history: &[QualifyingEvent],
+    config: &TierConfig,
+    zone: &TimeZone,
+    now: Timestamp,
+) -> Result<Option<i64>, TierError> {
+    Ok(rolling_window_start(config, zone, now)?
+        .map(|from| value_in(history, config.basis, from, now, true)))
+}
+
+/// The start of the rolling window ending at `now`; `None` for other periods.
+pub fn rolling_window_start(
+    config: &TierConfig,
+    zone: &TimeZone,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, TierError> {
+    match config.period {
+        TierPeriod::Rolling { days } => add_days(now, -days, zone).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// The member's tier at `now`.
 pub fn evaluate_tier(
     history: &[QualifyingEvent],
@@ -536,7 +562,7 @@ pub struct MemberTier {
     /// for anniversary periods; for rolling windows the month of the last review).
     pub period_start: Timestamp,
     /// Qualifying value of the current period (for rolling windows: the window at the last
-    /// review plus everything since, made exact again by each review).
+    /// review plus everything since, made exact again by each review and before an upgrade).
     pub value_current: i64,
     /// Qualifying value of the previous period.
     pub value_previous: i64,

@@ -630,6 +630,36 @@ both_backends!(anniversary_years_run_from_the_first_order, |t: &TestApp| {
     assert_eq!(tier(t, c), "member");
 });
 
+both_backends!(
+    rolling_window_upgrades_on_the_exact_window,
+    |t: &TestApp| {
+        let admin = TestApp::principal(Role::Admin);
+        t.app.install_default_programme(&admin).unwrap();
+        let mut g = group("to_earned", 0, 30);
+        g.period = "rolling:365".to_owned();
+        t.app.update_tier_group(&admin, &g).unwrap();
+        at(t, "2026-03-02T10:00");
+        let (c, _) = buy(t, "RW-1", "C-RW", 600);
+        // The review on 1 March 2027 still sees the purchase of 2 March 2026 in its window.
+        at(t, "2027-03-01T08:00");
+        let s = t.app.loyalty_summary(c).unwrap();
+        assert_eq!((s.tier.as_str(), s.qualifying_points), ("member", 600));
+        // On 20 March that purchase has left the 365-day window: 500 more is 500, not the
+        // 1,100 the value counted since the review would say, and lifts nobody.
+        at(t, "2027-03-20T10:00");
+        buy(t, "RW-2", "C-RW", 500);
+        let s = t.app.loyalty_summary(c).unwrap();
+        assert_eq!((s.tier.as_str(), s.qualifying_points), ("member", 500));
+        assert!(changes(t).is_empty(), "{:?}", changes(t));
+        // 600 more inside the window is 1,100: silver at once.
+        buy(t, "RW-3", "C-RW", 600);
+        let s = t.app.loyalty_summary(c).unwrap();
+        assert_eq!((s.tier.as_str(), s.qualifying_points), ("silver", 1_100));
+        assert_eq!(changes(t), [pair("member", "silver")]);
+        healthy(t);
+    }
+);
+
 /// The reference model's member: their orders `(year, points, returned)`, tier and since.
 #[derive(Debug, Default, Clone)]
 struct ModelMember {
