@@ -25,19 +25,14 @@ struct Pool {
 
 struct Conn {
     client: postgres::Client,
-    statements: HashMap<String, postgres::Statement>,
+    statements: crate::sql::PgStatements,
     cache: ConnCache,
 }
 
-/// Session settings for every connection. Statements are prepared once per connection and
-/// reused for its lifetime, while the tables they touch grow from empty to millions of rows:
-/// a generic plan chosen while a table was small (a sequential scan) would stay in use and
-/// make each batch slower than the last, so every execution is planned for its arguments.
+/// Session settings for every connection: the URL's own options and the test schema. (Our
+/// statements stay on custom plans by being prepared again, see `sql::CUSTOM_PLAN_USES`.)
 fn connection_options(url_options: Option<&str>, schema: Option<&str>) -> String {
-    let mut options = "-c plan_cache_mode=force_custom_plan".to_owned();
-    if let Some(o) = url_options {
-        options = format!("{o} {options}");
-    }
+    let mut options = url_options.unwrap_or_default().to_owned();
     if let Some(schema) = schema {
         options.push_str(&format!(" -c search_path={schema}"));
     }

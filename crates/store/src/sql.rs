@@ -155,7 +155,7 @@ pub(crate) enum TxInner<'c> {
     Sqlite(rusqlite::Transaction<'c>),
     Postgres {
         tx: postgres::Transaction<'c>,
-        statements: &'c mut HashMap<String, postgres::Statement>,
+        statements: &'c mut PgStatements,
     },
 }
 
@@ -355,16 +355,32 @@ impl Tx<'_> {
     }
 }
 
+/// Executions of one prepared statement before it is prepared again. PostgreSQL plans the
+/// first five executions of a prepared statement for their arguments and may then settle on a
+/// generic plan; the tables grow from empty to millions of rows over a connection's life, and
+/// a generic plan chosen while one was small (a sequential scan) would make each batch slower
+/// than the last. Preparing again after five keeps every execution on a custom plan, while the
+/// server's own cached plans (the foreign-key checks each inserted row runs) stay generic: the
+/// session setting `plan_cache_mode=force_custom_plan` did the first but also re-planned every
+/// foreign-key check of every row, a third of the server's time in an import.
+const CUSTOM_PLAN_USES: u32 = 5;
+
+/// A connection's prepared statements with the number of executions each has had.
+pub(crate) type PgStatements = HashMap<String, (postgres::Statement, u32)>;
+
 fn pg_statement(
     tx: &mut postgres::Transaction<'_>,
-    cache: &mut HashMap<String, postgres::Statement>,
+    cache: &mut PgStatements,
     sql: &str,
 ) -> Result<postgres::Statement> {
-    if let Some(s) = cache.get(sql) {
-        return Ok(s.clone());
+    if let Some((stmt, uses)) = cache.get_mut(sql)
+        && *uses < CUSTOM_PLAN_USES
+    {
+        *uses += 1;
+        return Ok(stmt.clone());
     }
     let stmt = tx.prepare(sql).with_context(|| sql.to_owned())?;
-    cache.insert(sql.to_owned(), stmt.clone());
+    cache.insert(sql.to_owned(), (stmt.clone(), 1));
     Ok(stmt)
 }
 
