@@ -667,22 +667,27 @@ impl App {
                     }
                 }
             }
+            // Every customer of the batch as resolved now, created here or by another
+            // transaction a moment ago.
+            let mut customers: Vec<i64> = plan
+                .new
+                .iter()
+                .zip(&split)
+                .filter(|(_, split)| split.is_none())
+                .map(|(n, _)| n.customer_id)
+                .collect();
+            customers.sort_unstable();
+            customers.dedup();
             // On PostgreSQL a customer taken for new may have been created by another
             // transaction meanwhile: the tier rows of the batch's customers not read in 2b are
             // read and locked now, before any promotion lock (the order every batch keeps).
             // Those created here have none yet. SQLite's one writer leaves no such race.
             if tx.is_postgres() {
-                let mut late: Vec<i64> = plan
-                    .new
+                let late: Vec<i64> = customers
                     .iter()
-                    .zip(&split)
-                    .filter(|(n, split)| {
-                        split.is_none() && known.binary_search(&n.customer_id).is_err()
-                    })
-                    .map(|(n, _)| n.customer_id)
+                    .copied()
+                    .filter(|c| known.binary_search(c).is_err())
                     .collect();
-                late.sort_unstable();
-                late.dedup();
                 tiers.load_more(tx, &loyalty, &late, now)?;
             }
 
@@ -698,17 +703,6 @@ impl App {
             if !touched.is_empty() {
                 let zone = loyalty.programme.zone();
                 let placed: Vec<jiff::Timestamp> = plan.new.iter().map(|n| n.occurred_at).collect();
-                // Every customer of the batch as resolved now, created here or by another
-                // transaction a moment ago.
-                let mut customers: Vec<i64> = plan
-                    .new
-                    .iter()
-                    .zip(&split)
-                    .filter(|(_, split)| split.is_none())
-                    .map(|(n, _)| n.customer_id)
-                    .collect();
-                customers.sort_unstable();
-                customers.dedup();
                 let mut usage = crate::promotions::BatchUsage::read(
                     tx,
                     &loyalty.rules,
@@ -912,33 +906,21 @@ impl App {
             // 4b. The members' tier state: each accepted order counts toward its member's
             //     tier (upgrade at once), written back with one or two multi-row statements.
             //     Under a rolling window a member about to be lifted is made exact first.
-            if matches!(
-                loyalty.tiers.period(),
-                domain::loyalty::tiers::TierPeriod::Rolling { .. }
-            ) {
-                let mut batch: HashMap<i64, (Vec<i64>, i64)> = HashMap::new();
-                for (n, id) in plan.new.iter().zip(&ids) {
+            let counted: Vec<(i64, i64, i64)> = plan
+                .new
+                .iter()
+                .zip(&ids)
+                .filter_map(|(n, id)| {
                     let v = validated[n.input]
                         .as_ref()
                         .expect("only valid orders are new");
-                    if let Some(id) = id
-                        && v.earns
-                    {
-                        let entry = batch.entry(n.customer_id).or_default();
-                        entry.0.push(*id);
-                        entry.1 += crate::tiers::qualifying_value(&loyalty, n.earned, n.total);
-                    }
-                }
-                tiers.make_exact(tx, &loyalty, &batch, now)?;
-            }
-            for (n, id) in plan.new.iter().zip(&ids) {
-                let v = validated[n.input]
-                    .as_ref()
-                    .expect("only valid orders are new");
-                if id.is_some() && v.earns {
                     let value = crate::tiers::qualifying_value(&loyalty, n.earned, n.total);
-                    tiers.count(&loyalty, n.customer_id, value, now)?;
-                }
+                    v.earns.then_some((n.customer_id, (*id)?, value))
+                })
+                .collect();
+            tiers.make_exact(tx, &loyalty, &counted, now)?;
+            for &(customer_id, _, value) in &counted {
+                tiers.count(&loyalty, customer_id, value, now)?;
             }
             tiers.write(tx, &loyalty, now, attempts)?;
 

@@ -620,24 +620,30 @@ impl BatchTiers {
             .map_or(0, |m| m.state.effective(now))
     }
 
-    /// Rolling windows only: before a batch counts its orders, each stored member whose
-    /// counted value plus the batch's (`batch`: customer → (the batch's order event ids, the
-    /// value they count)) would reach a higher tier gets the exact value of the window ending
-    /// now, read from the ledger without the batch's orders. Between monthly reviews the stored
-    /// value still holds purchases that have left the window since; an upgrade is decided on
-    /// the exact one. One history read per such member; nothing for other periods.
+    /// Rolling windows only: before a batch counts its orders (`counted`: customer, order
+    /// event id, the value it counts), each stored member whose counted value plus the batch's
+    /// would reach a higher tier gets the exact value of the window ending now, read from the
+    /// ledger without the batch's orders. Between monthly reviews the stored value still holds
+    /// purchases that have left the window since; an upgrade is decided on the exact one. One
+    /// history read per such member; nothing for other periods.
     pub(crate) fn make_exact(
         &mut self,
         tx: &mut Tx<'_>,
         loyalty: &Loyalty,
-        batch: &HashMap<i64, (Vec<i64>, i64)>,
+        counted: &[(i64, i64, i64)],
         now: Timestamp,
     ) -> AppResult<()> {
-        if loyalty.version == 0 {
+        if loyalty.version == 0 || !matches!(loyalty.tiers.period(), TierPeriod::Rolling { .. }) {
             return Ok(());
         }
+        let mut batch: HashMap<i64, (Vec<i64>, i64)> = HashMap::new();
+        for &(customer_id, order, value) in counted {
+            let entry = batch.entry(customer_id).or_default();
+            entry.0.push(order);
+            entry.1 = entry.1.saturating_add(value);
+        }
         let zone = loyalty.programme.zone();
-        for (customer_id, (orders, value)) in batch {
+        for (customer_id, (orders, value)) in &batch {
             let Some(m) = self.members.get_mut(customer_id) else {
                 continue;
             };

@@ -415,6 +415,16 @@ fn referral_state(t: &TestApp, referee: i64) -> (String, Option<String>, bool) {
     (v.state, v.reason, v.reversed_at.is_some())
 }
 
+/// The state of a referral reversed for `reason`, as [`referral_state`] reads it.
+fn reversed(reason: &str) -> (String, Option<String>, bool) {
+    ("reversed".to_owned(), Some(reason.to_owned()), true)
+}
+
+/// The one `reverse` transfer of a referral reward clawed back for `reason`.
+fn clawed_back(points: i64, reason: &str) -> Vec<(i64, String)> {
+    vec![(points, format!("referral reversed: {reason}"))]
+}
+
 fn give_back(t: &TestApp, id: &str, order_id: &str, lines: Option<Vec<(usize, i64)>>) {
     let r = t
         .app
@@ -449,20 +459,10 @@ both_backends!(
         t.advance(SignedDuration::from_hours(6 * 24));
         give_back(t, "RV-1-R2", "RV-1", None);
         t.app.run_pending_jobs().unwrap();
-        assert_eq!(
-            referral_state(t, b),
-            (
-                "reversed".to_owned(),
-                Some("order_refunded".to_owned()),
-                true
-            )
-        );
+        assert_eq!(referral_state(t, b), reversed("order_refunded"));
         // The referrer: 50 clawed back from what is left, 150 owed (the debt policy).
         assert_eq!(position(t, a), (0, 0, 150));
-        assert_eq!(
-            reversals(t, a),
-            vec![(-50, "referral reversed: order_refunded".to_owned())]
-        );
+        assert_eq!(reversals(t, a), clawed_back(-50, "order_refunded"));
         // The referee: the award's lot gives its 100 back; the order's pending points went
         // with the refunds.
         assert_eq!(position(t, b), (0, 0, 0));
@@ -503,19 +503,9 @@ both_backends!(
         // … until one item goes back inside the return window: NT$900 does not.
         give_back(t, "PM-1-R", "PM-1", Some(vec![(0, 1)]));
         t.app.run_pending_jobs().unwrap();
-        assert_eq!(
-            referral_state(t, b),
-            (
-                "reversed".to_owned(),
-                Some("order_refunded".to_owned()),
-                true
-            )
-        );
+        assert_eq!(referral_state(t, b), reversed("order_refunded"));
         assert_eq!(position(t, a), (0, 0, 0));
-        assert_eq!(
-            reversals(t, a),
-            vec![(-200, "referral reversed: order_refunded".to_owned())]
-        );
+        assert_eq!(reversals(t, a), clawed_back(-200, "order_refunded"));
         assert_eq!(position(t, b).0, 0, "the referee's award went back too");
         healthy(t);
         // Refunded below the minimum before the referral job ran: that order does not
@@ -550,20 +540,10 @@ both_backends!(
         cancel.kind = domain::EventKind::OrderCancelled;
         t.app.refund_order(&admin(), &cancel).unwrap();
         t.app.run_pending_jobs().unwrap();
-        assert_eq!(
-            referral_state(t, b),
-            (
-                "reversed".to_owned(),
-                Some("order_cancelled".to_owned()),
-                true
-            )
-        );
+        assert_eq!(referral_state(t, b), reversed("order_cancelled"));
         // The whole 200 is posted: 20 from the lots, 180 below zero.
         assert_eq!(position(t, a), (-180, 0, 0));
-        assert_eq!(
-            reversals(t, a),
-            vec![(-200, "referral reversed: order_cancelled".to_owned())]
-        );
+        assert_eq!(reversals(t, a), clawed_back(-200, "order_cancelled"));
         assert_eq!(position(t, b), (0, 0, 0));
         healthy(t);
     }

@@ -54,12 +54,13 @@ fn receiver() -> (String, mpsc::Receiver<String>) {
     (addr, rx)
 }
 
-fn serve(url: &str) -> (Child, String) {
+/// A `patron serve` on `url`; its log (stderr) piped when `log` is set.
+fn serve(url: &str, log: bool) -> (Child, String) {
     let mut child = patron()
         .args(["--database-url", url, "serve", "--listen", "127.0.0.1:0"])
         .env("PATRON_JOBS_POLL_INTERVAL_MS", "20")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(if log { Stdio::piped() } else { Stdio::null() })
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -83,8 +84,8 @@ fn two_instances_deliver_each_webhook_once(backend: Backend) {
     };
     let (admin, shop) = (key("admin"), key("integration"));
     let (hook_addr, deliveries) = receiver();
-    let (mut a, addr_a) = serve(&url);
-    let (mut b, addr_b) = serve(&url);
+    let (mut a, addr_a) = serve(&url, false);
+    let (mut b, addr_b) = serve(&url, false);
     let endpoint = post(
         &addr_a,
         "/api/v1/webhooks",
@@ -162,20 +163,33 @@ fn two_instances_fire_each_sla_timer_once(backend: Backend) {
     };
     assert!(breaches().is_empty(), "no timer has run yet");
     let url = t.db.url_for_child();
-    let (mut a, _) = serve(&url);
-    let (mut b, _) = serve(&url);
-    let started = app::sys::Stopwatch::start();
-    while breaches().len() < TICKETS {
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "only {} of {TICKETS} breaches after 180 s",
-            breaches().len()
-        );
-        std::thread::sleep(Duration::from_millis(200));
+    // Each process logs a line per breach it records: both logs feed one channel.
+    let (logged, breach_lines) = mpsc::channel();
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        let (mut child, _) = serve(&url, true);
+        let log = BufReader::new(child.stderr.take().unwrap());
+        let logged = logged.clone();
+        std::thread::spawn(move || {
+            for line in log.lines().map_while(Result::ok) {
+                if line.contains("SLA breached") && line.contains("first_response") {
+                    let _ = logged.send(());
+                }
+            }
+        });
+        children.push(child);
     }
-    // Both keep polling a little longer: nothing may run twice.
-    std::thread::sleep(Duration::from_millis(500));
-    for c in [&mut a, &mut b] {
+    for n in 0..TICKETS {
+        breach_lines
+            .recv_timeout(Duration::from_secs(180))
+            .unwrap_or_else(|_| panic!("only {n} of {TICKETS} breaches logged"));
+    }
+    // Both keep polling until their logs stay quiet: nothing may run twice.
+    while breach_lines
+        .recv_timeout(Duration::from_millis(500))
+        .is_ok()
+    {}
+    for c in &mut children {
         c.kill().unwrap();
         c.wait().unwrap();
     }

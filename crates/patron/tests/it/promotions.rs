@@ -197,10 +197,11 @@ both_backends!(sku_and_category_promotions_by_precedence, |t: &TestApp| {
     healthy(t);
 });
 
-both_backends!(member_cap_per_month_reached_then_reset, |t: &TestApp| {
+/// The default programme and a promotion of 100 points a purchase, at most 150 per member per
+/// month.
+fn capped_monthly(t: &TestApp) -> app::promotions::PromotionView {
     install(t);
-    let p = t
-        .app
+    t.app
         .create_promotion(
             &manager(),
             &PromotionInput {
@@ -209,7 +210,11 @@ both_backends!(member_cap_per_month_reached_then_reset, |t: &TestApp| {
                 ..promotion("100 a purchase, 150 a month", "all", "points_per_unit:100")
             },
         )
-        .unwrap();
+        .unwrap()
+}
+
+both_backends!(member_cap_per_month_reached_then_reset, |t: &TestApp| {
+    let p = capped_monthly(t);
     let cup = [("CUP", "kitchen", 1, 10_000)];
     let march = |d: i64| at("2026-03-10T02:00:00Z") + SignedDuration::from_hours(24 * d);
     assert_eq!(earned(t, &order_at("C-1a", "C-1", march(0), &cup)), 101);
@@ -326,17 +331,7 @@ both_backends!(
 both_backends!(
     new_member_cap_holds_under_concurrent_first_orders,
     |t: &TestApp| {
-        install(t);
-        t.app
-            .create_promotion(
-                &manager(),
-                &PromotionInput {
-                    member_cap_points: Some(150),
-                    member_cap_period: Some("month".into()),
-                    ..promotion("100 a purchase, 150 a month", "all", "points_per_unit:100")
-                },
-            )
-            .unwrap();
+        capped_monthly(t);
         // 8 instances at once send the first orders of a member nobody has seen yet, round
         // after round: whichever creates the customer, the others resolve to it and count its
         // grants.
