@@ -163,6 +163,12 @@ impl App {
     pub fn bench_scratch_create(&self) -> AppResult<()> {
         Ok(self.store.write(store::scratch::create)?)
     }
+
+    /// Refreshes the database's planner statistics of the intake tables: a bulk import calls
+    /// it as the tables grow ([`store::Store::refresh_intake_statistics`]).
+    pub fn refresh_intake_statistics(&self) -> AppResult<()> {
+        Ok(self.store.refresh_intake_statistics()?)
+    }
 }
 
 impl App {

@@ -392,9 +392,9 @@ pub(crate) struct BatchUsage {
     /// Capped promotions by rule id: (member cap, has budget).
     capped: HashMap<u64, (Option<MemberCap>, bool)>,
     budget_used: HashMap<u64, i64>,
-    /// (promotion, customer, placed_at micros, points): stored grants since the earliest period
-    /// start the batch needs, then this batch's.
-    grants: Vec<(u64, i64, i64, i64)>,
+    /// (placed_at micros, points) by (promotion, customer): stored grants since the earliest
+    /// period start the batch needs, then this batch's.
+    grants: HashMap<(u64, i64), Vec<(i64, i64)>>,
 }
 
 impl BatchUsage {
@@ -473,14 +473,12 @@ impl BatchUsage {
             }
         }
         member_ids.sort_unstable();
-        let grants = if member_ids.is_empty() || customers.is_empty() {
-            Vec::new()
-        } else {
-            rows::member_grants(tx, &member_ids, customers, since)?
-                .into_iter()
-                .map(|(p, c, at, points)| (p as u64, c, at, points))
-                .collect()
-        };
+        let mut grants: HashMap<(u64, i64), Vec<(i64, i64)>> = HashMap::new();
+        if !member_ids.is_empty() && !customers.is_empty() {
+            for (p, c, at, points) in rows::member_grants(tx, &member_ids, customers, since)? {
+                grants.entry((p as u64, c)).or_default().push((at, points));
+            }
+        }
         Ok(BatchUsage {
             capped,
             budget_used,
@@ -500,11 +498,13 @@ impl BatchUsage {
             let member_used = match cap {
                 Some(cap) => {
                     let (from, to) = cap_period(cap.period, at, zone)?;
-                    self.grants
-                        .iter()
-                        .filter(|g| g.0 == id && g.1 == customer && g.2 >= from && g.2 < to)
-                        .map(|g| g.3)
-                        .sum()
+                    self.grants.get(&(id, customer)).map_or(0, |given| {
+                        given
+                            .iter()
+                            .filter(|&&(at, _)| at >= from && at < to)
+                            .map(|&(_, points)| points)
+                            .sum()
+                    })
                 }
                 None => 0,
             };
@@ -527,7 +527,9 @@ impl BatchUsage {
                 *self.budget_used.entry(g.rule.id).or_default() += g.granted;
             }
             self.grants
-                .push((g.rule.id, customer, at.as_microsecond(), g.granted));
+                .entry((g.rule.id, customer))
+                .or_default()
+                .push((at.as_microsecond(), g.granted));
         }
     }
 }

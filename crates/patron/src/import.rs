@@ -268,6 +268,9 @@ pub fn run(app: &App, options: &ImportOptions) -> Result<ImportReport> {
         Ok(rows)
     });
 
+    // Planner statistics are refreshed whenever the rows stored have doubled since the last
+    // refresh: a handful of ANALYZEs for any file, and never a plan made for an empty table.
+    let mut analysed_at = 0;
     for batch in rx {
         let mut rows = Vec::with_capacity(batch.len());
         let mut orders = Vec::new();
@@ -309,6 +312,10 @@ pub fn run(app: &App, options: &ImportOptions) -> Result<ImportReport> {
                     })?;
                 }
             }
+        }
+        if report.accepted >= 2 * analysed_at.max(options.batch_rows.div_ceil(2) as u64) {
+            app.refresh_intake_statistics()?;
+            analysed_at = report.accepted;
         }
         if options.report_batches {
             let mut out = std::io::stdout().lock();

@@ -182,6 +182,23 @@ impl Store {
         }
     }
 
+    /// Refreshes PostgreSQL's planner statistics of the tables an order intake grows
+    /// (`ANALYZE`). A bulk load into a young database outruns autovacuum: until a table is first
+    /// analysed the planner guesses its selectivities, and may read a whole table where one
+    /// index probe per row would do. SQLite's planner needs no statistics to prefer an index,
+    /// so there this does nothing.
+    pub fn refresh_intake_statistics(&self) -> Result<()> {
+        match &*self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(db) => db.transaction(|tx| {
+                tx.batch(
+                    "ANALYZE events, customers, customer_identities, accounts, transfers,
+                             lot_lines, lot_revenue, promotion_grants, member_tiers",
+                )
+            }),
+        }
+    }
+
     /// Drops the PostgreSQL schema this store was opened on (tests clean up after themselves).
     pub fn drop_schema(&self) -> Result<()> {
         match &*self.backend {

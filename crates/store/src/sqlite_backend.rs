@@ -19,6 +19,10 @@ pub(crate) struct Sqlite {
     reader_returned: Condvar,
 }
 
+// `wal_autocheckpoint` is 16,384 pages (64 MiB of WAL) rather than SQLite's 1,000: an order
+// batch dirties index pages all over the customer-keyed indexes, and checkpointing less often
+// writes each such page back once for several batches. A 1M-row `bench import` ran 1.22× as
+// fast (11,736 / 11,920 against 9,074 / 10,255 rows/s, alternating runs).
 fn connect(path: &str) -> Result<Connection> {
     let conn = Connection::open(path).with_context(|| format!("opening SQLite database {path}"))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -28,7 +32,9 @@ fn connect(path: &str) -> Result<Connection> {
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;",
+         PRAGMA cache_size = -65536;
+
+         PRAGMA wal_autocheckpoint = 16384;",
     )
     .context("setting SQLite pragmas")?;
     Ok(conn)
