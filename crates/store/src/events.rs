@@ -167,8 +167,12 @@ pub(crate) fn placeholders(rows: usize, width: usize, first: usize) -> String {
 
 /// The stored events of `source` among `external_ids`.
 pub fn find_many(tx: &mut Tx<'_>, source: &str, external_ids: &[&str]) -> Result<Vec<EventRow>> {
+    // Each id once: the join below would return an event once per mention.
+    let mut ids = external_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
     let mut out = Vec::new();
-    for chunk in statement_chunks(external_ids, BATCH_STATEMENT_ROWS * 2) {
+    for chunk in statement_chunks(&ids, BATCH_STATEMENT_ROWS * 2) {
         // The ids are joined as a VALUES list rather than tested with IN: before a table's
         // first ANALYZE, PostgreSQL rates a long IN list as unselective and reads every event
         // of the source, while a join probes the unique index once per id either way.

@@ -203,3 +203,58 @@ both_backends!(statement_pages_and_corrections_compensate, |t: &TestApp| {
     let check = t.app.store.read(store::ledger::check).unwrap();
     assert!(check.is_healthy(), "{check:?}");
 });
+
+both_backends!(
+    a_batch_naming_stored_orders_twice_replays_each_once,
+    |t: &TestApp| {
+        t.app
+            .place_orders(
+                &who(),
+                &[
+                    order("D-1", "C-1", 1, 20_000),
+                    order("D-2", "C-2", 1, 30_000),
+                ],
+            )
+            .unwrap();
+        // Stored D-1 twice, stored D-2 once with other content, new D-3 twice.
+        let results = t
+            .app
+            .place_orders(
+                &who(),
+                &[
+                    order("D-1", "C-1", 1, 20_000),
+                    order("D-3", "C-1", 1, 50_000),
+                    order("D-1", "C-1", 1, 20_000),
+                    order("D-2", "C-2", 2, 30_000),
+                    order("D-3", "C-1", 1, 50_000),
+                ],
+            )
+            .unwrap();
+        let kinds: Vec<&str> = results
+            .iter()
+            .map(|r| match r {
+                Intake::Accepted(_) => "accepted",
+                Intake::Duplicate(_) => "duplicate",
+                Intake::Rejected(AppError::ConflictingDuplicate { .. }) => "conflict",
+                Intake::Rejected(_) => "rejected",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "duplicate",
+                "accepted",
+                "duplicate",
+                "conflict",
+                "duplicate"
+            ]
+        );
+        let (Intake::Duplicate(first), Intake::Duplicate(again)) = (&results[0], &results[2])
+        else {
+            unreachable!()
+        };
+        assert_eq!(first, again);
+        // C-1: 2 points for D-1 and 5 for D-3, each once.
+        assert_eq!(t.app.points_balance(first.customer_id).unwrap(), 7);
+    }
+);
