@@ -833,8 +833,23 @@ pub(crate) fn member_view(
     let code = |r: usize| tiers.get(r).map(|t| t.code.clone()).unwrap_or_default();
     let s = &m.state;
     let rank = s.effective(now);
-    let (_, period_end) =
-        period_bounds(config.period(), loyalty.programme.zone(), now).map_err(internal)?;
+    let zone = loyalty.programme.zone();
+    let (_, period_end) = period_bounds(config.period(), zone, now).map_err(internal)?;
+    // Under a rolling window the stored value is exact only at a review or an upgrade: since
+    // then purchases may have left the window. The member is shown the window ending now.
+    let mut value = s.value_current;
+    if row.is_some()
+        && let Some(from) =
+            domain::loyalty::tiers::rolling_window_start(&config, zone, now).map_err(internal)?
+    {
+        let history = qualifying_history(tx, loyalty, customer_id, from, &[])?;
+        if let Some(exact) =
+            domain::loyalty::tiers::rolling_window_value(&history, &config, zone, now)
+                .map_err(internal)?
+        {
+            value = exact;
+        }
+    }
     let next = tiers.get(s.rank + 1);
     Ok(MemberTierView {
         rank,
@@ -846,10 +861,10 @@ pub(crate) fn member_view(
             QualificationBasis::QualifyingPoints => "points",
             QualificationBasis::SpendMinor => "spend",
         },
-        qualifying_value: s.value_current,
+        qualifying_value: value,
         period_end,
         next_tier: next.map(|t| t.code.clone()),
-        to_next_tier: next.map(|t| (t.threshold - s.value_current).max(0)),
+        to_next_tier: next.map(|t| (t.threshold - value).max(0)),
         pending_downgrade: s
             .pending
             .map(|p| (code(p.to_rank), p.notify_at, p.effective_at)),

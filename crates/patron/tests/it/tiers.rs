@@ -644,9 +644,15 @@ both_backends!(
         at(t, "2027-03-01T08:00");
         let s = t.app.loyalty_summary(c).unwrap();
         assert_eq!((s.tier.as_str(), s.qualifying_points), ("member", 600));
-        // On 20 March that purchase has left the 365-day window: 500 more is 500, not the
-        // 1,100 the value counted since the review would say, and lifts nobody.
+        // On 20 March that purchase has left the 365-day window: the member is shown 0 (and
+        // 1,000 to silver), not the 600 stored at the review; 500 more is 500, not the 1,100
+        // the value counted since the review would say, and lifts nobody.
         at(t, "2027-03-20T10:00");
+        let s = t.app.loyalty_summary(c).unwrap();
+        assert_eq!(
+            (s.tier.as_str(), s.qualifying_points, s.points_to_next_tier),
+            ("member", 0, Some(1_000))
+        );
         buy(t, "RW-2", "C-RW", 500);
         let s = t.app.loyalty_summary(c).unwrap();
         assert_eq!((s.tier.as_str(), s.qualifying_points), ("member", 500));
