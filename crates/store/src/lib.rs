@@ -95,7 +95,7 @@ pub struct Store {
 }
 
 enum Backend {
-    Sqlite(sqlite_backend::Sqlite),
+    Sqlite(Box<sqlite_backend::Sqlite>),
     Postgres(Box<postgres_backend::Postgres>),
 }
 
@@ -117,9 +117,9 @@ impl Store {
     /// Opens without migrating (for `patron migrate --status`).
     pub fn open_unmigrated(url: &DatabaseUrl, options: &StoreOptions) -> Result<Store> {
         let backend = match url {
-            DatabaseUrl::Sqlite { path } => {
-                Backend::Sqlite(sqlite_backend::Sqlite::open(path, options.pool_size)?)
-            }
+            DatabaseUrl::Sqlite { path } => Backend::Sqlite(Box::new(
+                sqlite_backend::Sqlite::open(path, options.pool_size)?,
+            )),
             DatabaseUrl::Postgres { url } => {
                 Backend::Postgres(Box::new(postgres_backend::Postgres::open(
                     url,
