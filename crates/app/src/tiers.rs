@@ -642,24 +642,16 @@ impl BatchTiers {
             entry.0.push(order);
             entry.1 = entry.1.saturating_add(value);
         }
-        let zone = loyalty.programme.zone();
         for (customer_id, (orders, value)) in &batch {
             let Some(m) = self.members.get_mut(customer_id) else {
                 continue;
             };
             let config = loyalty.member_config(m.joined_at);
-            let Some(from) = domain::loyalty::tiers::rolling_window_start(&config, zone, now)
-                .map_err(internal)?
-            else {
-                return Ok(());
-            };
             if config.rank_for(m.state.value_current.saturating_add(*value)) <= m.state.rank {
                 continue;
             }
-            let history = qualifying_history(tx, loyalty, *customer_id, from, orders)?;
             if let Some(exact) =
-                domain::loyalty::tiers::rolling_window_value(&history, &config, zone, now)
-                    .map_err(internal)?
+                rolling_window_exact(tx, loyalty, &config, *customer_id, now, orders)?
             {
                 m.state.value_current = exact;
             }
@@ -707,6 +699,26 @@ impl BatchTiers {
 
 /// The member's qualifying movements recorded at or after `from`, leaving out those of the
 /// orders `except` (a batch's own, counted separately).
+/// The member's qualifying value in the rolling window ending `now`, read from the ledger
+/// without the orders `except`; `None` when the period is not a rolling window.
+fn rolling_window_exact(
+    tx: &mut Tx<'_>,
+    loyalty: &Loyalty,
+    config: &TierConfig,
+    customer_id: i64,
+    now: Timestamp,
+    except: &[i64],
+) -> AppResult<Option<i64>> {
+    let zone = loyalty.programme.zone();
+    let Some(from) =
+        domain::loyalty::tiers::rolling_window_start(config, zone, now).map_err(internal)?
+    else {
+        return Ok(None);
+    };
+    let history = qualifying_history(tx, loyalty, customer_id, from, except)?;
+    domain::loyalty::tiers::rolling_window_value(&history, config, zone, now).map_err(internal)
+}
+
 fn qualifying_history(
     tx: &mut Tx<'_>,
     loyalty: &Loyalty,
@@ -839,16 +851,9 @@ pub(crate) fn member_view(
     // then purchases may have left the window. The member is shown the window ending now.
     let mut value = s.value_current;
     if row.is_some()
-        && let Some(from) =
-            domain::loyalty::tiers::rolling_window_start(&config, zone, now).map_err(internal)?
+        && let Some(exact) = rolling_window_exact(tx, loyalty, &config, customer_id, now, &[])?
     {
-        let history = qualifying_history(tx, loyalty, customer_id, from, &[])?;
-        if let Some(exact) =
-            domain::loyalty::tiers::rolling_window_value(&history, &config, zone, now)
-                .map_err(internal)?
-        {
-            value = exact;
-        }
+        value = exact;
     }
     let next = tiers.get(s.rank + 1);
     Ok(MemberTierView {
