@@ -70,7 +70,6 @@ pub(crate) struct Allocator {
     cohort: String,
     rate_ppm: i64,
     point_value_minor: i64,
-    now: Timestamp,
 }
 
 impl Allocator {
@@ -85,17 +84,11 @@ impl Allocator {
             rate_ppm: acc::rate_in_force(&estimates, &cohort, now),
             cohort,
             point_value_minor: loyalty.programme.point_value_minor(),
-            now,
         })
     }
 
-    /// The revenue row of a purchase lot of `points` earned with an order of `price_minor`.
-    pub(crate) fn lot(
-        &self,
-        lot: (i64, i64),
-        points: i64,
-        price_minor: i64,
-    ) -> AppResult<LotRevenue> {
+    /// The revenue of a purchase lot of `points` earned with an order of `price_minor`.
+    pub(crate) fn lot(&self, points: i64, price_minor: i64) -> AppResult<LotRevenue> {
         let rate_ppm = self.rate_ppm;
         let points_ssp_minor =
             acc::points_ssp_minor(points, self.point_value_minor, rate_ppm, acc::PPM)
@@ -113,10 +106,7 @@ impl Allocator {
             .points_minor
         };
         Ok(LotRevenue {
-            lot,
             cohort: self.cohort.clone(),
-            recorded_at_micros: self.now.as_microsecond(),
-            points,
             price_minor,
             points_ssp_minor,
             allocated_minor,

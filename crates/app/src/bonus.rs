@@ -3,7 +3,7 @@
 //!
 //! Every award is a `points_awarded` event, unique by `(patron, external id)`, whose one
 //! transfer is a `bonus` lot: free points, with the programme's expiry, the rule set version
-//! in its reason (`<kind>[:<code>] v<version>`) and no `lot_revenue` row (free points carry no
+//! in its reason (`<kind>[:<code>] v<version>`) and no revenue columns (free points carry no
 //! revenue). A second award with the same external id answers the first outcome; the
 //! external ids are `sign_up-<customer>`, `birthday-<customer>-<year>`,
 //! `anniversary-<customer>-<year>`, `referral-<referee>-referrer|referee`, and
@@ -504,6 +504,8 @@ fn post_award(
             lot: None,
             reason: Some(&reason),
             lot_state: None,
+            lines: Vec::new(),
+            revenue: None,
         },
     )?;
     ledger::add_to_balance(tx, account.id, a.points)?;

@@ -484,7 +484,7 @@ impl App {
     ///
     /// The batch is decided in memory and written with a few multi-row statements whatever its
     /// size: look-ups of the batch's ids and identities, inserts of its new customers (with their
-    /// accounts and identities), events, lots and lot lines, and one balance update for all
+    /// accounts and identities), events, lots (each with its lines and revenue on its row), and one balance update for all
     /// customers. Replays and conflicts are found before anything is written; a concurrent
     /// writer that stores the same id first is caught by the unique constraint and answered as
     /// a replay, and one that creates the same customer first by the identities' primary key
@@ -779,8 +779,12 @@ impl App {
                 .into_iter()
                 .collect();
             let mut transfers = Vec::with_capacity(earning.len());
-            let mut lot_lines = Vec::with_capacity(earning.len());
-            let mut priced: Vec<((i64, i64), i64, i64)> = Vec::with_capacity(earning.len());
+            // A purchase lot carries its lines and its revenue on its own row.
+            let allocator = if earning.is_empty() {
+                None
+            } else {
+                Some(crate::accounting::Allocator::load(tx, &loyalty, now)?)
+            };
             let mut deltas: HashMap<i64, i64> = HashMap::new();
             let mut pending: HashMap<i64, i64> = HashMap::new();
             let mut next_activation: Option<i64> = None;
@@ -795,6 +799,10 @@ impl App {
                     .ok_or(AppError::UnknownCustomer)?;
                 let pending_until = earn.pending_until.map(|t| t.as_microsecond());
                 let expires_at = earn.expires_at.map(|t| t.as_microsecond());
+                let revenue = match &allocator {
+                    Some(a) => Some(a.lot(earn.points, n.total)?),
+                    None => None,
+                };
                 transfers.push(NewTransfer {
                     event_id: *id,
                     seq: 0,
@@ -809,8 +817,18 @@ impl App {
                     lot: None,
                     reason: None,
                     lot_state: pending_until.map(|_| ledger::LOT_PENDING),
+                    lines: earn
+                        .lines
+                        .iter()
+                        .map(|(line, quantity, points, rules)| store::loyalty::LotLine {
+                            line: *line,
+                            quantity: *quantity,
+                            points: *points,
+                            rules: rules.clone(),
+                        })
+                        .collect(),
+                    revenue,
                 });
-                priced.push(((*id, 0), earn.points, n.total));
                 for g in earn.promotions.iter().filter(|g| g.granted > 0) {
                     grants.push(store::promotions::NewGrant {
                         lot: (*id, 0),
@@ -819,15 +837,6 @@ impl App {
                         customer_id: n.customer_id,
                         placed_at: n.occurred_at.as_microsecond(),
                         points: g.granted,
-                    });
-                }
-                for (line, quantity, points, rules) in &earn.lines {
-                    lot_lines.push(store::loyalty::LotLine {
-                        lot: (*id, 0),
-                        line: *line,
-                        quantity: *quantity,
-                        points: *points,
-                        rules: rules.clone(),
                     });
                 }
                 match pending_until {
@@ -844,16 +853,7 @@ impl App {
                 }
             }
             ledger::insert_transfers(tx, &transfers)?;
-            store::loyalty::insert_lot_lines(tx, &lot_lines)?;
             crate::promotions::record(tx, &loyalty.rules, &grants)?;
-            if !priced.is_empty() {
-                let allocator = crate::accounting::Allocator::load(tx, &loyalty, now)?;
-                let revenue = priced
-                    .iter()
-                    .map(|&(lot, points, price)| allocator.lot(lot, points, price))
-                    .collect::<AppResult<Vec<_>>>()?;
-                store::accounting::insert_lot_revenue(tx, &revenue)?;
-            }
             store::loyalty::add_to_pendings(tx, &pending.into_iter().collect::<Vec<_>>())?;
             let attempts = self.settings.job_attempts_max;
             if let Some(due) = next_activation {
@@ -1176,6 +1176,8 @@ fn post_reversal(
             lot: Some((order_event.id, 0)),
             reason: Some(kind.as_str()),
             lot_state: None,
+            lines: Vec::new(),
+            revenue: None,
         },
     )
 }

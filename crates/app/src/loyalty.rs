@@ -60,7 +60,7 @@ pub const HOLD_TTL_SECS_DEFAULT: i64 = 900;
 /// optionally, the tier's earning multiplier in basis points (10,000 = ×1, the default).
 pub const DEFAULT_TIERS: &str = "member:0,silver:3000:12500,gold:10000:15000";
 
-/// The rule id a tier bonus is recorded under in a lot's provenance (`lot_lines.rules`): the
+/// The rule id a tier bonus is recorded under in a lot's provenance (its `lines` rules): the
 /// tier table of programme version `v` is rule `TIER_RULE_ID:v`.
 pub const TIER_RULE_ID: u64 = 0xFFFF;
 
@@ -1153,6 +1153,8 @@ pub(crate) fn commit_in(
             lot: None,
             reason: Some("redemption"),
             lot_state: None,
+            lines: Vec::new(),
+            revenue: None,
         },
     )?;
     crate::points::consume_lots(tx, account_id, (event_id, 0), row.points)?;

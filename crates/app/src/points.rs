@@ -120,6 +120,8 @@ pub(crate) fn claw_back(tx: &mut Tx<'_>, c: &ClawBack<'_>) -> anyhow::Result<Cla
                 lot: Some(c.lot),
                 reason: Some(c.reason),
                 lot_state: None,
+                lines: Vec::new(),
+                revenue: None,
             },
         )?;
         let from_lot = c.lot_remaining.min(covered);
@@ -225,6 +227,8 @@ pub(crate) fn settle_debts(
                         lot: Some(lot),
                         reason: Some(&reason),
                         lot_state: None,
+                        lines: Vec::new(),
+                        revenue: None,
                     },
                 )?;
                 ledger::consume_lot(tx, (event_id, seq), lot, take)?;
@@ -388,6 +392,8 @@ pub(crate) fn post_correction(
         lot: None,
         reason: Some(reason),
         lot_state: None,
+        lines: Vec::new(),
+        revenue: None,
     };
     ledger::insert_transfer(tx, &transfer)?;
     ledger::add_to_balance(tx, account.id, points)?;

@@ -3,7 +3,7 @@
 //! A promotion is created, changed (each change a new version with its full definition) and
 //! ended; the set in force is the latest version of every promotion not ended, loaded with the
 //! programme (and cached with it, see [`crate::loyalty::LoyaltyCache`]). Its rule id in a lot's
-//! provenance (`lot_lines.rules`) is the promotion id, so a return reverses what the version of
+//! provenance (the lot's `lines` rules) is the promotion id, so a return reverses what the version of
 //! the day of purchase gave. Every promotion change first bumps `promotion_revision`, whose row
 //! lock serialises changes: the overlap check sees every promotion committed before.
 //!

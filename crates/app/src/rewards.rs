@@ -263,6 +263,8 @@ impl App {
                         lot: from,
                         reason: Some(reason),
                         lot_state: None,
+                        lines: Vec::new(),
+                        revenue: None,
                     },
                 )?;
                 Ok(at)
@@ -334,6 +336,8 @@ impl App {
                         lot: Some((cancellation_id, lot_seq)),
                         reason: Some("expired"),
                         lot_state: None,
+                        lines: Vec::new(),
+                        revenue: None,
                     },
                 )?;
                 ledger::consume_lot(

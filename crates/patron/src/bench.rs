@@ -684,6 +684,8 @@ fn bench_expiry(config: &Config, lots: u64, accounts: u64) -> Result<()> {
                 lot: None,
                 reason: Some("bench"),
                 lot_state: None,
+                lines: Vec::new(),
+                revenue: None,
             });
         }
         store.write(|tx| -> Result<()> {

@@ -1,21 +1,20 @@
 //! Loyalty accounting rows (IFRS 15): the revenue each purchase lot took of its order's price
-//! (`lot_revenue`), the versioned breakage estimates per cohort (`breakage_estimates`), and
-//! the as-of aggregates the roll-forward, the liability by expiry and the journal are computed
-//! from. A cohort's lots are its purchase lots and the `restore` lots naming them (points given
-//! back by a cancelled redemption stay in the cohort they were earned in).
+//! (columns of the lot's transfer row), the versioned breakage estimates per cohort
+//! (`breakage_estimates`), and the as-of aggregates the roll-forward, the liability by expiry
+//! and the journal are computed from. A cohort's lots are its purchase lots and the `restore`
+//! lots naming them (points given back by a cancelled redemption stay in the cohort they were
+//! earned in).
 
 use crate::args;
-use crate::sql::{Arg, Tx};
+use crate::sql::Tx;
 use anyhow::Result;
 
-/// What one purchase lot took of its order's price.
+/// What one purchase lot took of its order's price. The lot's points are its transfer's
+/// amount, and it was recorded when the transfer was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LotRevenue {
-    pub lot: (i64, i64),
-    /// `YYYY-MM`, programme-local month of `recorded_at`.
+    /// `YYYY-MM`, programme-local month the lot was recorded in.
     pub cohort: String,
-    pub recorded_at_micros: i64,
-    pub points: i64,
     pub price_minor: i64,
     pub points_ssp_minor: i64,
     pub allocated_minor: i64,
@@ -23,52 +22,20 @@ pub struct LotRevenue {
     pub rate_ppm: i64,
 }
 
-/// Inserts lot revenue rows with multi-row statements (one per chunk of the batch).
-pub fn insert_lot_revenue(tx: &mut Tx<'_>, rows: &[LotRevenue]) -> Result<()> {
-    for chunk in crate::events::statement_chunks(rows, crate::events::BATCH_STATEMENT_ROWS) {
-        let sql = format!(
-            "INSERT INTO lot_revenue (lot_event_id, lot_seq, cohort, recorded_at, points,
-                                      price_minor, points_ssp_minor, allocated_minor, rate_ppm)
-             VALUES {}",
-            crate::events::placeholders(chunk.len(), 9, 1)
-        );
-        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 9);
-        for r in chunk {
-            params.extend_from_slice(args![
-                r.lot.0,
-                r.lot.1,
-                r.cohort.as_str(),
-                r.recorded_at_micros,
-                r.points,
-                r.price_minor,
-                r.points_ssp_minor,
-                r.allocated_minor,
-                r.rate_ppm
-            ]);
-        }
-        tx.execute(&sql, &params)?;
-    }
-    Ok(())
-}
-
-/// The revenue row of one lot, if it has one.
+/// The revenue of one lot, if it has any.
 pub fn lot_revenue(tx: &mut Tx<'_>, lot: (i64, i64)) -> Result<Option<LotRevenue>> {
     tx.query_opt(
-        "SELECT cohort, recorded_at, points, price_minor, points_ssp_minor, allocated_minor,
-                rate_ppm
-         FROM lot_revenue WHERE lot_event_id = $1 AND lot_seq = $2",
+        "SELECT cohort, price_minor, points_ssp_minor, allocated_minor, rate_ppm
+         FROM transfers WHERE event_id = $1 AND seq = $2 AND cohort IS NOT NULL",
         args![lot.0, lot.1],
     )?
     .map(|r| {
         Ok(LotRevenue {
-            lot,
             cohort: r.text(0)?.to_owned(),
-            recorded_at_micros: r.int(1)?,
-            points: r.int(2)?,
-            price_minor: r.int(3)?,
-            points_ssp_minor: r.int(4)?,
-            allocated_minor: r.int(5)?,
-            rate_ppm: r.int(6)?,
+            price_minor: r.int(1)?,
+            points_ssp_minor: r.int(2)?,
+            allocated_minor: r.int(3)?,
+            rate_ppm: r.int(4)?,
         })
     })
     .transpose()
@@ -155,8 +122,8 @@ pub struct CohortTotals {
 /// spent restored points, cancelled in turn), so the chain is followed to its purchase lot:
 /// restored points keep the revenue share of the purchase that earned them.
 const COHORT_LOTS: &str = "WITH RECURSIVE lots (cohort, event_id, seq, restored) AS (
-        SELECT r.cohort, r.lot_event_id, r.lot_seq, 0
-        FROM lot_revenue r WHERE r.recorded_at <= $1
+        SELECT r.cohort, r.event_id, r.seq, 0
+        FROM transfers r WHERE r.cohort IS NOT NULL AND r.created_at <= $1
         UNION ALL
         SELECT l.cohort, rl.event_id, rl.seq, 1
         FROM lots l
@@ -168,9 +135,9 @@ const COHORT_LOTS: &str = "WITH RECURSIVE lots (cohort, event_id, seq, restored)
 pub fn cohort_totals(tx: &mut Tx<'_>, at_micros: i64) -> Result<Vec<CohortTotals>> {
     let mut out: Vec<CohortTotals> = tx
         .query(
-            "SELECT cohort, CAST(SUM(points) AS BIGINT), CAST(SUM(price_minor) AS BIGINT),
+            "SELECT cohort, CAST(SUM(amount) AS BIGINT), CAST(SUM(price_minor) AS BIGINT),
                     CAST(SUM(allocated_minor) AS BIGINT)
-             FROM lot_revenue WHERE recorded_at <= $1
+             FROM transfers WHERE cohort IS NOT NULL AND created_at <= $1
              GROUP BY cohort ORDER BY cohort",
             args![at_micros],
         )?
@@ -239,14 +206,15 @@ pub struct RefundedOrder {
 /// Orders with lot revenue that refunds or cancellations recorded by `at_micros` named.
 pub fn refunded_orders(tx: &mut Tx<'_>, at_micros: i64) -> Result<Vec<RefundedOrder>> {
     tx.query(
-        "SELECT r.lot_event_id, r.cohort, r.price_minor, r.allocated_minor,
+        "SELECT r.event_id, r.cohort, r.price_minor, r.allocated_minor,
                 CAST(SUM(e.amount_minor) AS BIGINT)
-         FROM lot_revenue r
-         JOIN events e ON e.order_event_id = r.lot_event_id
-         WHERE r.lot_seq = 0 AND e.kind IN ('order_refunded', 'order_cancelled')
-           AND e.recorded_at <= $1 AND r.recorded_at <= $1
-         GROUP BY r.lot_event_id, r.cohort, r.price_minor, r.allocated_minor
-         ORDER BY r.lot_event_id",
+         FROM transfers r
+         JOIN events e ON e.order_event_id = r.event_id
+         WHERE r.seq = 0 AND r.cohort IS NOT NULL
+           AND e.kind IN ('order_refunded', 'order_cancelled')
+           AND e.recorded_at <= $1 AND r.created_at <= $1
+         GROUP BY r.event_id, r.cohort, r.price_minor, r.allocated_minor
+         ORDER BY r.event_id",
         args![at_micros],
     )?
     .iter()

@@ -111,6 +111,12 @@ pub struct NewTransfer<'a> {
     pub reason: Option<&'a str>,
     /// For a lot: `Some(LOT_PENDING)` while in its return window; `None` means active.
     pub lot_state: Option<&'static str>,
+    /// For a purchase lot: what each order line earned into it, and under which rule versions
+    /// (empty otherwise). Stored on the lot's own row: an order's earn writes one row.
+    pub lines: Vec<crate::loyalty::LotLine>,
+    /// For a purchase lot: the revenue it took of its order's price (IFRS 15); `None` for
+    /// everything else, free points included.
+    pub revenue: Option<crate::accounting::LotRevenue>,
 }
 
 /// `transfers.lot_state` of a lot in its return window.
@@ -121,34 +127,7 @@ pub const LOT_ACTIVE: &str = "active";
 pub const LOT_EXPIRED: &str = "expired";
 
 pub fn insert_transfer(tx: &mut Tx<'_>, t: &NewTransfer<'_>) -> Result<()> {
-    assert!(t.amount > 0, "transfer amount must be positive");
-    assert_ne!(
-        t.debit_account_id, t.credit_account_id,
-        "transfer to the same account"
-    );
-    tx.execute(
-        "INSERT INTO transfers (event_id, seq, debit_account_id, credit_account_id, amount, kind,
-                                created_at, remaining, pending_until, expires_at, lot_event_id,
-                                lot_seq, reason, lot_state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        args![
-            t.event_id,
-            t.seq,
-            t.debit_account_id,
-            t.credit_account_id,
-            t.amount,
-            t.kind.as_str(),
-            t.created_at_micros,
-            t.remaining,
-            t.pending_until_micros,
-            t.expires_at_micros,
-            t.lot.map(|l| l.0),
-            t.lot.map(|l| l.1),
-            t.reason,
-            t.lot_state
-        ],
-    )?;
-    Ok(())
+    insert_transfers(tx, std::slice::from_ref(t))
 }
 
 /// Records that transfer (event_id, seq) consumed `amount` of a lot, and reduces the lot.
@@ -508,21 +487,28 @@ pub fn customer_accounts(tx: &mut Tx<'_>, customer_ids: &[i64]) -> Result<Vec<(i
 
 /// Inserts transfers with multi-row statements.
 pub fn insert_transfers(tx: &mut Tx<'_>, transfers: &[NewTransfer<'_>]) -> Result<()> {
+    const PARAMS_PER_ROW: usize = 20;
     for chunk in crate::events::statement_chunks(transfers, crate::events::BATCH_STATEMENT_ROWS) {
         let sql = format!(
             "INSERT INTO transfers (event_id, seq, debit_account_id, credit_account_id, amount, kind,
                                     created_at, remaining, pending_until, expires_at, lot_event_id,
-                                    lot_seq, reason, lot_state)
+                                    lot_seq, reason, lot_state, lines, cohort, price_minor,
+                                    points_ssp_minor, allocated_minor, rate_ppm)
              VALUES {}",
-            crate::events::placeholders(chunk.len(), 14, 1)
+            crate::events::placeholders(chunk.len(), PARAMS_PER_ROW, 1)
         );
-        let mut params = Vec::with_capacity(chunk.len() * 14);
-        for t in chunk {
+        let lines: Vec<Option<String>> = chunk
+            .iter()
+            .map(|t| crate::loyalty::lines_text(&t.lines))
+            .collect();
+        let mut params = Vec::with_capacity(chunk.len() * PARAMS_PER_ROW);
+        for (t, lines) in chunk.iter().zip(&lines) {
             assert!(t.amount > 0, "transfer amount must be positive");
             assert_ne!(
                 t.debit_account_id, t.credit_account_id,
                 "transfer to the same account"
             );
+            let r = t.revenue.as_ref();
             params.extend_from_slice(args![
                 t.event_id,
                 t.seq,
@@ -537,7 +523,13 @@ pub fn insert_transfers(tx: &mut Tx<'_>, transfers: &[NewTransfer<'_>]) -> Resul
                 t.lot.map(|l| l.0),
                 t.lot.map(|l| l.1),
                 t.reason,
-                t.lot_state
+                t.lot_state,
+                lines.as_deref(),
+                r.map(|r| r.cohort.as_str()),
+                r.map(|r| r.price_minor),
+                r.map(|r| r.points_ssp_minor),
+                r.map(|r| r.allocated_minor),
+                r.map(|r| r.rate_ppm)
             ]);
         }
         tx.execute(&sql, &params)?;

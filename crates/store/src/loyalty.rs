@@ -3,7 +3,7 @@
 //! Lots themselves are earn transfers (see `ledger`); this module only adds what they need.
 
 use crate::ledger::{COLUMNS, TransferRow, from_row};
-use crate::sql::{Arg, Tx};
+use crate::sql::Tx;
 use crate::{args, instant};
 use anyhow::{Context, Result};
 
@@ -160,54 +160,50 @@ pub fn insert_rule_version(tx: &mut Tx<'_>, rule: &RuleRow, now_micros: i64) -> 
 /// What one order line earned into a lot, with the rule versions (`id:version,…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LotLine {
-    pub lot: (i64, i64),
     pub line: i64,
     pub quantity: i64,
     pub points: i64,
     pub rules: String,
 }
 
-/// Inserts lot lines with multi-row statements.
-pub fn insert_lot_lines(tx: &mut Tx<'_>, lines: &[LotLine]) -> Result<()> {
-    for chunk in lines.chunks(crate::events::BATCH_STATEMENT_ROWS) {
-        let sql = format!(
-            "INSERT INTO lot_lines (lot_event_id, lot_seq, line, quantity, points, rules) VALUES {}",
-            crate::events::placeholders(chunk.len(), 6, 1)
-        );
-        let mut params: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 6);
-        for l in chunk {
-            params.extend_from_slice(args![
-                l.lot.0,
-                l.lot.1,
-                l.line,
-                l.quantity,
-                l.points,
-                l.rules.as_str()
-            ]);
-        }
-        tx.execute(&sql, &params)?;
+/// A lot's lines as stored in `transfers.lines`: a JSON array of
+/// `[line, quantity, points, rules]`; `None` when the lot has none.
+pub(crate) fn lines_text(lines: &[LotLine]) -> Option<String> {
+    if lines.is_empty() {
+        return None;
     }
-    Ok(())
+    let rows: Vec<(i64, i64, i64, &str)> = lines
+        .iter()
+        .map(|l| (l.line, l.quantity, l.points, l.rules.as_str()))
+        .collect();
+    Some(serde_json::to_string(&rows).expect("integers and strings serialise"))
 }
 
-/// The lines of lot `lot`, by line index.
+/// The lines of lot `lot`, by line index (none for a lot of no order line, or no lot).
 pub fn lot_lines(tx: &mut Tx<'_>, lot: (i64, i64)) -> Result<Vec<LotLine>> {
-    tx.query(
-        "SELECT line, quantity, points, rules FROM lot_lines
-         WHERE lot_event_id = $1 AND lot_seq = $2 ORDER BY line",
+    let Some(row) = tx.query_opt(
+        "SELECT lines FROM transfers WHERE event_id = $1 AND seq = $2",
         args![lot.0, lot.1],
     )?
-    .iter()
-    .map(|r| {
-        Ok(LotLine {
-            lot,
-            line: r.int(0)?,
-            quantity: r.int(1)?,
-            points: r.int(2)?,
-            rules: r.text(3)?.to_owned(),
+    else {
+        return Ok(Vec::new());
+    };
+    let Some(text) = row.opt_text(0)? else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<(i64, i64, i64, String)> =
+        serde_json::from_str(text).with_context(|| format!("lines of lot {}/{}", lot.0, lot.1))?;
+    let mut lines: Vec<LotLine> = rows
+        .into_iter()
+        .map(|(line, quantity, points, rules)| LotLine {
+            line,
+            quantity,
+            points,
+            rules,
         })
-    })
-    .collect()
+        .collect();
+    lines.sort_by_key(|l| l.line);
+    Ok(lines)
 }
 
 /// Adds each `(account_id, delta)` to its account's pending points, sorted by account id so
@@ -333,6 +329,8 @@ pub fn expire_lots(
             lot: Some(lot.lot),
             reason: Some("expired"),
             lot_state: None,
+            lines: Vec::new(),
+            revenue: None,
         })
         .collect();
     crate::ledger::insert_transfers(tx, &transfers)?;

@@ -170,12 +170,21 @@ const SCRIPTS: &[Script] = &[
         sqlite: include_str!("../migrations/sqlite/0019_loyalty_gaps.sql"),
         postgres: include_str!("../migrations/postgres/0019_loyalty_gaps.sql"),
     },
+    Script {
+        migration: Migration {
+            version: 20,
+            name: "lot_provenance",
+        },
+        sqlite: include_str!("../migrations/sqlite/0020_lot_provenance.sql"),
+        postgres: include_str!("../migrations/postgres/0020_lot_provenance.sql"),
+    },
 ];
 
 /// Arbitrary constant naming Patron's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x7061_7472_6f6e;
 
-pub(crate) fn apply(store: &Store) -> Result<Vec<Migration>> {
+/// Applies the pending migrations numbered up to `through`.
+pub(crate) fn apply(store: &Store, through: i64) -> Result<Vec<Migration>> {
     let kind = store.kind();
     store.write(|tx| {
         if kind == BackendKind::Postgres {
@@ -197,6 +206,9 @@ pub(crate) fn apply(store: &Store) -> Result<Vec<Migration>> {
             .collect::<Result<_>>()?;
         let mut now_applied = Vec::new();
         for script in SCRIPTS {
+            if script.migration.version > through {
+                break;
+            }
             if applied.contains(&script.migration.version) {
                 continue;
             }

@@ -7,7 +7,7 @@ use crate::{args, instant};
 use anyhow::{Context, Result};
 
 /// The first promotion id: promotion rule ids never meet the base rule (1) or the tier rule
-/// (65535) in `lot_lines.rules`.
+/// (65535) in a lot's `lines` rules.
 pub const PROMOTION_ID_FIRST: i64 = 100_001;
 
 /// One version of a promotion's definition.

@@ -548,3 +548,103 @@ fn cancel_reverses_the_recognition_postgres() {
         cancel_reverses_the_recognition(&t);
     }
 }
+
+/// Migration 20 moves a purchase lot's lines (`lot_lines`) and revenue (`lot_revenue`) onto
+/// the lot's transfer row: a database written before it reads back the same lines, by line,
+/// and the same revenue, and the IFRS 15 cohort totals count the lot once.
+fn lot_provenance_upgrade(backend: Backend) {
+    let Some(db) = test_support::TestDatabase::new(backend) else {
+        return;
+    };
+    let store = store::Store::open_unmigrated(&db.url, &db.options).unwrap();
+    store.migrate_through(19).unwrap();
+    let recorded = 1_772_000_000_000_000_i64;
+    store
+        .write(|tx| {
+            tx.batch(
+                "INSERT INTO accounts (id, code) VALUES (9001, 'upgrade:from'), (9002, 'upgrade:to')",
+            )?;
+            tx.execute(
+                "INSERT INTO events (id, source, external_id, kind, occurred_at, recorded_at,
+                                     currency, amount_minor, content_hash, body)
+                 VALUES (7001, 'shop', 'A-1', 'order_placed', $1, $1, 'TWD', 120000, $2, '{}')",
+                store::args![recorded, &b"hash"[..]],
+            )?;
+            tx.execute(
+                "INSERT INTO transfers (event_id, seq, debit_account_id, credit_account_id,
+                                        amount, kind, created_at, remaining)
+                 VALUES (7001, 0, 9001, 9002, 12, 'earn', $1, 12)",
+                store::args![recorded],
+            )?;
+            tx.batch(
+                "INSERT INTO lot_lines (lot_event_id, lot_seq, line, quantity, points, rules)
+                 VALUES (7001, 0, 1, 1, 2, '1:1,100001:2'), (7001, 0, 0, 2, 10, '1:1');",
+            )?;
+            tx.execute(
+                "INSERT INTO lot_revenue (lot_event_id, lot_seq, cohort, recorded_at, points,
+                                          price_minor, points_ssp_minor, allocated_minor, rate_ppm)
+                 VALUES (7001, 0, '2026-02', $1, 12, 120000, 1140, 1128, 950000)",
+                store::args![recorded],
+            )?;
+            anyhow::Ok(())
+        })
+        .unwrap();
+    let applied = store.migrate().unwrap();
+    assert_eq!(
+        applied.iter().map(|m| m.version).collect::<Vec<_>>(),
+        vec![20]
+    );
+    let (lines, revenue, totals) = store
+        .read(|tx| {
+            anyhow::Ok((
+                store::loyalty::lot_lines(tx, (7001, 0))?,
+                store::accounting::lot_revenue(tx, (7001, 0))?,
+                store::accounting::cohort_totals(tx, recorded)?,
+            ))
+        })
+        .unwrap();
+    let lines: Vec<(i64, i64, i64, String)> = lines
+        .into_iter()
+        .map(|l| (l.line, l.quantity, l.points, l.rules))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (0, 2, 10, "1:1".to_owned()),
+            (1, 1, 2, "1:1,100001:2".to_owned())
+        ]
+    );
+    assert_eq!(
+        revenue,
+        Some(store::accounting::LotRevenue {
+            cohort: "2026-02".to_owned(),
+            price_minor: 120000,
+            points_ssp_minor: 1140,
+            allocated_minor: 1128,
+            rate_ppm: 950000,
+        })
+    );
+    assert_eq!(totals.len(), 1);
+    assert_eq!(
+        (
+            totals[0].cohort.as_str(),
+            totals[0].issued,
+            totals[0].price_minor,
+            totals[0].allocated_minor
+        ),
+        ("2026-02", 12, 120000, 1128)
+    );
+    // The old tables are gone.
+    let gone = store.read(|tx| tx.query("SELECT 1 FROM lot_lines", &[]));
+    assert!(gone.is_err(), "lot_lines still exists");
+}
+
+#[test]
+fn lot_provenance_upgrade_sqlite() {
+    lot_provenance_upgrade(Backend::Sqlite);
+}
+
+#[test]
+fn lot_provenance_upgrade_postgres() {
+    lot_provenance_upgrade(Backend::Postgres);
+}

@@ -804,19 +804,16 @@ both_backends!(
                 .store
                 .read(|tx| {
                     tx.query_one(
-                        "SELECT COUNT(*) FROM lot_revenue WHERE lot_event_id = $1 AND lot_seq = $2",
+                        "SELECT COUNT(*) FROM transfers
+                         WHERE event_id = $1 AND seq = $2 AND cohort IS NOT NULL",
                         store::args![lot.0, lot.1],
                     )?
                     .int(0)
                 })
                 .unwrap()
         };
-        assert_eq!(
-            revenue_rows(awards[0]),
-            0,
-            "free points have no lot_revenue row"
-        );
-        assert_eq!(revenue_rows((o.order_id, 0)), 1, "purchase points have one");
+        assert_eq!(revenue_rows(awards[0]), 0, "free points carry no revenue");
+        assert_eq!(revenue_rows((o.order_id, 0)), 1, "purchase points do");
         // Spend exactly the free points (their lot is the oldest of the same expiry).
         let who = TestApp::principal(Role::Integration);
         let hold = t.app.reserve_points(&who, c, 500, None).unwrap();
@@ -831,7 +828,7 @@ both_backends!(
             .store
             .read(|tx| {
                 tx.query_one(
-                    "SELECT CAST(SUM(allocated_minor) AS BIGINT) FROM lot_revenue",
+                    "SELECT CAST(SUM(allocated_minor) AS BIGINT) FROM transfers",
                     &[],
                 )?
                 .int(0)
