@@ -114,7 +114,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens without migrating (for `patron migrate --status`).
+    /// Opens without migrating (`patron migrate` then migrates and reports; upgrade tests
+    /// migrate an older schema step by step).
     pub fn open_unmigrated(url: &DatabaseUrl, options: &StoreOptions) -> Result<Store> {
         let backend = match url {
             DatabaseUrl::Sqlite { path } => Backend::Sqlite(Box::new(

@@ -2,7 +2,7 @@
 //! On PostgreSQL an advisory lock makes concurrent starts of several instances safe.
 
 use crate::{BackendKind, Store, args};
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 /// A migration: its version and name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +204,17 @@ pub(crate) fn apply(store: &Store, through: i64) -> Result<Vec<Migration>> {
             .iter()
             .map(|r| r.int(0))
             .collect::<Result<_>>()?;
+        // A database a newer Patron has migrated may have dropped or reshaped what this build
+        // writes: refuse it rather than fail, or write wrongly, at the first request.
+        let newest_known = SCRIPTS.last().map_or(0, |s| s.migration.version);
+        if let Some(&newest) = applied.iter().max()
+            && newest > newest_known
+        {
+            bail!(
+                "the database is at schema version {newest}, newer than this build of Patron \
+                 knows ({newest_known}): run the Patron release that migrated it, or a later one"
+            );
+        }
         let mut now_applied = Vec::new();
         for script in SCRIPTS {
             if script.migration.version > through {

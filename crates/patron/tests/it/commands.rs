@@ -498,3 +498,58 @@ fn order_intake_logs_no_personal_data() {
         assert!(!logs.contains(secret), "log contains {secret:?}:\n{logs}");
     }
 }
+
+/// A database a newer Patron has migrated is refused at start, by the store and by the
+/// binary, with both schema versions named, and left as it was.
+fn newer_schema_is_refused(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend) else {
+        return;
+    };
+    let newest_known = store::known_migrations().last().unwrap().version;
+    let future = newest_known + 1;
+    db.open()
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from_a_newer_patron')",
+                store::args![future],
+            )
+        })
+        .unwrap();
+    let expected = format!(
+        "the database is at schema version {future}, newer than this build of Patron knows ({newest_known})"
+    );
+    let err = store::Store::open(&db.url, &db.options)
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains(&expected), "{err:#}");
+    let out = patron()
+        .arg("--database-url")
+        .arg(db.url_for_child())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&expected), "{stderr}");
+    let versions = store::Store::open_unmigrated(&db.url, &db.options)
+        .unwrap()
+        .read(|tx| {
+            tx.query_one(
+                "SELECT CAST(MAX(version) AS BIGINT) FROM schema_migrations",
+                &[],
+            )?
+            .int(0)
+        })
+        .unwrap();
+    assert_eq!(versions, future);
+}
+
+#[test]
+fn newer_schema_is_refused_sqlite() {
+    newer_schema_is_refused(Backend::Sqlite);
+}
+
+#[test]
+fn newer_schema_is_refused_postgres() {
+    newer_schema_is_refused(Backend::Postgres);
+}
