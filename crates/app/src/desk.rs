@@ -1266,7 +1266,7 @@ impl App {
             classifier: &classifier,
             settings: &self.settings,
         };
-        let id = self.store.write(|tx| {
+        let id = self.store.write_retrying(|tx| {
             open_ticket_tx(
                 tx,
                 who,
@@ -1335,7 +1335,7 @@ impl App {
         }
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        let id = self.store.write(|tx| {
+        let id = self.store.write_retrying(|tx| {
             // A ticket merged into another: the conversation continues on the survivor.
             let id = merge::survivor(tx, id)?;
             if !attachment_ids.is_empty() {
@@ -1350,7 +1350,7 @@ impl App {
                 crate::email::check_outgoing_attachments(tx, id, attachment_ids)?;
             }
             let queued = change_ticket_tx(tx, who, id, now, attempts_max, "ticket.message", |s| {
-                message_log(s, from, input.ack_only, body)
+                message_log(s, from, input.ack_only, body.clone())
             })?;
             if !attachment_ids.is_empty() {
                 let [email_id] = queued[..] else {
@@ -1416,7 +1416,7 @@ impl App {
         let assignee = assignee.map(parse_assignee).transpose()?;
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write(|tx| {
+        self.store.write_retrying(|tx| {
             // A ticket with a team goes only to a member of that team.
             if let Some(agent) = &assignee
                 && let Some(team) = store::desk_teams::team_of(tx, id)?
@@ -1430,7 +1430,9 @@ impl App {
                     return Ok(Vec::new());
                 }
                 state.assignee = assignee.clone();
-                Ok(vec![TicketEvent::Assigned { assignee }])
+                Ok(vec![TicketEvent::Assigned {
+                    assignee: assignee.clone(),
+                }])
             })
         })?;
         self.ticket(id)
@@ -1608,7 +1610,7 @@ impl App {
         let text = serde_json::to_string(&normalized).context("calendar to JSON")?;
         let now = self.now_micros();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write(|tx| {
+        self.store.write_retrying(|tx| {
             let edit = calendar_edit(tx, id, &spec)?;
             let version = rows::put_calendar(tx, id, &normalized.name, &text, now)?;
             enqueue_recompute(
@@ -1668,7 +1670,7 @@ impl App {
                 calendar_id: doc.calendar_id,
             });
         }
-        self.store.write(|tx| {
+        self.store.write_retrying(|tx| {
             for (i, doc) in docs.iter().enumerate() {
                 if load_calendar_doc(tx, doc.calendar_id)?.is_none() {
                     return Err(AppError::Invalid(FieldError::new(
@@ -1727,7 +1729,7 @@ impl App {
     fn sla_timer(&self, id: i64) -> AppResult<()> {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write(|tx| {
+        self.store.write_retrying(|tx| {
             // A ticket that does not exist has nothing to time: done.
             if let Some(row) = rows::lock_ticket(tx, id)? {
                 reevaluate(tx, &row, now, attempts_max)?;
@@ -1746,7 +1748,7 @@ impl App {
     ) -> AppResult<()> {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write(|tx| {
+        self.store.write_retrying(|tx| {
             let chunk = recompute::recompute_chunk(
                 tx,
                 after,
@@ -1774,7 +1776,7 @@ impl App {
         let mut after = 0;
         let mut total = 0;
         loop {
-            let chunk = self.store.write(|tx| {
+            let chunk = self.store.write_retrying(|tx| {
                 recompute::recompute_chunk(
                     tx,
                     after,
