@@ -751,7 +751,11 @@ fn reverse_if_refunded(
         return Ok(None);
     };
     let order = store::events::get(tx, order_id)?.context("referral order vanished")?;
-    let minimum = match referral.rule_version {
+    let version = match referral.rule_version {
+        Some(v) => Some(v),
+        None => award_rule_version(tx, referral.referee_id)?,
+    };
+    let minimum = match version {
         Some(v) => rows::referral_minimum_of(tx, v)?,
         None => None,
     }
@@ -791,6 +795,21 @@ fn reverse_if_refunded(
         reversed_at: Some(now_micros),
         ..referral.clone()
     }))
+}
+
+/// The rule set version a referral's awards were given under, read from the awards
+/// themselves: a referral rewarded before migration 19 did not record it on its row.
+fn award_rule_version(tx: &mut Tx<'_>, referee_id: i64) -> AppResult<Option<i64>> {
+    for side in ["referrer", "referee"] {
+        let award_id = format!("referral-{referee_id}-{side}");
+        if let Some(award) = store::events::find(tx, AWARD_SOURCE, &award_id)? {
+            let body: Value = serde_json::from_str(&award.body).context("stored award body")?;
+            if let Some(v) = body["rule_version"].as_i64() {
+                return Ok(Some(v));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Takes award `award` back: an `award_reversed` event (external id `<award's>-reversed`, so

@@ -489,6 +489,41 @@ both_backends!(
 );
 
 both_backends!(
+    a_referral_that_did_not_record_its_rule_version_follows_its_awards,
+    |t: &TestApp| {
+        // A referral rewarded before migration 19 has no rule version on its row; its awards
+        // name the version, whose NT$1,000 minimum still decides a partial refund.
+        let (a, code) = referrer(t, 5);
+        let b = referred(t, "B", &code);
+        t.app
+            .place_order(&admin(), &order("LV-1", "B", 3, 45_000))
+            .unwrap();
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, b).0, "rewarded");
+        let cleared = t
+            .app
+            .store
+            .write(|tx| {
+                tx.execute(
+                    "UPDATE referrals SET rule_version = NULL WHERE referee_id = $1",
+                    store::args![b],
+                )
+            })
+            .unwrap();
+        assert_eq!(cleared, 1);
+        // A later rule set without a minimum must not be the one that decides.
+        t.app
+            .set_bonus_rules(&admin(), &rules(vec![], "feb28", (200, 100, 0, 5)))
+            .unwrap();
+        give_back(t, "LV-1-R", "LV-1", Some(vec![(0, 1)]));
+        t.app.run_pending_jobs().unwrap();
+        assert_eq!(referral_state(t, b), reversed("order_refunded"));
+        assert_eq!(position(t, a), (0, 0, 0));
+        healthy(t);
+    }
+);
+
+both_backends!(
     a_partial_refund_below_the_minimum_reverses_the_referral,
     |t: &TestApp| {
         let (a, code) = referrer(t, 5);
