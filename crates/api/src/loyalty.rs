@@ -189,6 +189,31 @@ pub(crate) struct LotResponse {
     pub(crate) pending_until: Option<String>,
     /// The last valid instant (23:59:59 programme-local time), RFC 3339 UTC.
     pub(crate) expires_at: Option<String>,
+    /// Why the points were given, for lots no order earned: an award's rule and version
+    /// (`sign_up v3`), a correction's reason.
+    pub(crate) reason: Option<String>,
+    /// For points an order earned: what each of its lines earned, and under which rule
+    /// versions (a return reverses exactly that).
+    pub(crate) lines: Vec<LotLineResponse>,
+}
+
+/// What one order line earned into a lot.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LotLineResponse {
+    /// 0-based index of the line in the order.
+    pub(crate) line: i64,
+    pub(crate) quantity: i64,
+    pub(crate) points: i64,
+    /// Each rule that gave points: the base rule (1), the tier bonus (65535) or a promotion
+    /// (ids from 100001), with the version in force at the purchase.
+    pub(crate) rules: Vec<LotRuleResponse>,
+}
+
+/// A rule version that gave a lot's line points.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LotRuleResponse {
+    pub(crate) rule_id: i64,
+    pub(crate) version: i64,
 }
 
 impl From<LotDetail> for LotResponse {
@@ -203,6 +228,21 @@ impl From<LotDetail> for LotResponse {
             earned_at: l.earned_at.to_string(),
             pending_until: l.pending_until.map(|t| t.to_string()),
             expires_at: l.expires_at.map(|t| t.to_string()),
+            reason: l.reason,
+            lines: l
+                .lines
+                .into_iter()
+                .map(|line| LotLineResponse {
+                    line: line.line,
+                    quantity: line.quantity,
+                    points: line.points,
+                    rules: line
+                        .rules
+                        .into_iter()
+                        .map(|(rule_id, version)| LotRuleResponse { rule_id, version })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 }

@@ -550,6 +550,42 @@ pub struct LotDetail {
     pub earned_at: Timestamp,
     pub pending_until: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
+    /// Why the points were given, for lots not earned by an order (an award's rule and
+    /// version, a correction's reason).
+    pub reason: Option<String>,
+    /// For a purchase lot: what each order line earned, under which rule versions.
+    pub lines: Vec<LotLineView>,
+}
+
+/// What one order line earned into a lot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotLineView {
+    /// 0-based index of the line in the order.
+    pub line: i64,
+    pub quantity: i64,
+    pub points: i64,
+    /// `(rule id, version)` of each rule that gave points: the base rule, the tier rule
+    /// ([`TIER_RULE_ID`]) or a promotion.
+    pub rules: Vec<(i64, i64)>,
+}
+
+fn line_view(l: store::loyalty::LotLine) -> AppResult<LotLineView> {
+    let rules = l
+        .rules
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            r.split_once(':')
+                .and_then(|(id, v)| Some((id.parse().ok()?, v.parse().ok()?)))
+                .ok_or_else(|| AppError::Internal(anyhow!("stored lot rules {:?}", l.rules)))
+        })
+        .collect::<AppResult<_>>()?;
+    Ok(LotLineView {
+        line: l.line,
+        quantity: l.quantity,
+        points: l.points,
+        rules,
+    })
 }
 
 impl App {
@@ -910,20 +946,30 @@ impl App {
     pub fn loyalty_lots(&self, customer_id: i64) -> AppResult<Vec<LotDetail>> {
         self.store.read(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
-            Ok(rows::live_lots(tx, account.id)?
+            let mut lines = rows::live_lot_lines(tx, account.id)?;
+            rows::live_lots(tx, account.id)?
                 .into_iter()
-                .map(|t| LotDetail {
-                    event_id: t.event_id,
-                    seq: t.seq,
-                    kind: t.kind,
-                    amount: t.amount,
-                    remaining: t.remaining.unwrap_or(0),
-                    state: t.lot_state.unwrap_or_else(|| ledger::LOT_ACTIVE.to_owned()),
-                    earned_at: t.created_at,
-                    pending_until: t.pending_until,
-                    expires_at: t.expires_at,
+                .map(|t| {
+                    Ok(LotDetail {
+                        lines: lines
+                            .remove(&(t.event_id, t.seq))
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(line_view)
+                            .collect::<AppResult<_>>()?,
+                        event_id: t.event_id,
+                        seq: t.seq,
+                        kind: t.kind,
+                        amount: t.amount,
+                        remaining: t.remaining.unwrap_or(0),
+                        state: t.lot_state.unwrap_or_else(|| ledger::LOT_ACTIVE.to_owned()),
+                        earned_at: t.created_at,
+                        pending_until: t.pending_until,
+                        expires_at: t.expires_at,
+                        reason: t.reason,
+                    })
                 })
-                .collect())
+                .collect()
         })
     }
 }

@@ -188,9 +188,32 @@ pub fn lot_lines(tx: &mut Tx<'_>, lot: (i64, i64)) -> Result<Vec<LotLine>> {
     else {
         return Ok(Vec::new());
     };
-    let Some(text) = row.opt_text(0)? else {
-        return Ok(Vec::new());
-    };
+    match row.opt_text(0)? {
+        Some(text) => parse_lines(lot, text),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The lines of every lot [`live_lots`] lists for `account_id` that has any, by lot.
+pub fn live_lot_lines(
+    tx: &mut Tx<'_>,
+    account_id: i64,
+) -> Result<std::collections::HashMap<(i64, i64), Vec<LotLine>>> {
+    let rows = tx.query(
+        "SELECT event_id, seq, lines FROM transfers
+         WHERE credit_account_id = $1 AND remaining > 0 AND lines IS NOT NULL
+           AND (lot_state IS NULL OR lot_state <> 'expired')",
+        args![account_id],
+    )?;
+    let mut out = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let lot = (r.int(0)?, r.int(1)?);
+        out.insert(lot, parse_lines(lot, r.text(2)?)?);
+    }
+    Ok(out)
+}
+
+fn parse_lines(lot: (i64, i64), text: &str) -> Result<Vec<LotLine>> {
     let rows: Vec<(i64, i64, i64, String)> =
         serde_json::from_str(text).with_context(|| format!("lines of lot {}/{}", lot.0, lot.1))?;
     let mut lines: Vec<LotLine> = rows

@@ -853,3 +853,63 @@ both_backends!(
         drop(server);
     }
 );
+
+both_backends!(lots_show_what_each_line_earned_over_http, |t: &TestApp| {
+    install(t);
+    let p = t
+        .app
+        .create_promotion(
+            &manager(),
+            &promotion("Tea x2", "category:茶葉", "multiplier:20000"),
+        )
+        .unwrap();
+    let o = place(
+        t,
+        &order_at(
+            "LOT-1",
+            "C-1",
+            t.app.now(),
+            &[("TEA-1", "茶葉", 1, 100_000), ("CUP-1", "茶具", 2, 50_000)],
+        ),
+    );
+    assert_eq!(o.points_earned, 30);
+    t.app
+        .correct_points(&manager(), o.customer_id, 5, "goodwill")
+        .unwrap();
+    let key = t
+        .app
+        .create_key(&Principal::cli(), Role::Manager, "desk")
+        .unwrap();
+    let server = Server::start(t.app.clone());
+    let r = get(
+        &server.addr,
+        &format!("/api/v1/customers/{}/loyalty/lots", o.customer_id),
+        &key,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let lots = body["lots"].as_array().unwrap();
+    let earn = lots
+        .iter()
+        .find(|l| l["event_id"] == o.order_id)
+        .expect("the order's lot");
+    assert_eq!(earn["kind"], "earn");
+    assert_eq!(earn["state"], "pending");
+    assert_eq!(earn["reason"], serde_json::Value::Null);
+    assert_eq!(
+        earn["lines"],
+        serde_json::json!([
+            {"line": 0, "quantity": 1, "points": 20,
+             "rules": [{"rule_id": 1, "version": 1}, {"rule_id": p.id, "version": 1}]},
+            {"line": 1, "quantity": 2, "points": 10,
+             "rules": [{"rule_id": 1, "version": 1}]}
+        ])
+    );
+    let correction = lots
+        .iter()
+        .find(|l| l["kind"] == "correction")
+        .expect("the correction's lot");
+    assert_eq!(correction["reason"], "goodwill");
+    assert_eq!(correction["lines"], serde_json::json!([]));
+    healthy(t);
+});
