@@ -35,6 +35,24 @@ pub(crate) struct StatementEntryResponse {
     pub(crate) reason: Option<String>,
     /// RFC 3339, UTC.
     pub(crate) created_at: String,
+    /// For a lot: `pending` (in its return window), `active` or `expired`; `null` for debits.
+    pub(crate) lot_state: Option<String>,
+    /// For a pending lot: when it becomes active (RFC 3339, UTC).
+    pub(crate) pending_until: Option<String>,
+    /// For a lot: its last valid instant (23:59:59 programme-local time), RFC 3339 UTC;
+    /// `null` when it never expires.
+    pub(crate) expires_at: Option<String>,
+    /// For points that left: the lots they were taken from (soonest expiry first).
+    pub(crate) consumed: Vec<ConsumedLotResponse>,
+}
+
+/// Points a debit took from one lot (the lot is the statement entry with this `event_id`
+/// and `seq`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConsumedLotResponse {
+    pub(crate) event_id: i64,
+    pub(crate) seq: i64,
+    pub(crate) points: i64,
 }
 
 impl From<StatementEntry> for StatementEntryResponse {
@@ -47,6 +65,18 @@ impl From<StatementEntry> for StatementEntryResponse {
             remaining: e.remaining,
             reason: e.reason,
             created_at: e.created_at.to_string(),
+            lot_state: e.lot_state,
+            pending_until: e.pending_until.map(|t| t.to_string()),
+            expires_at: e.expires_at.map(|t| t.to_string()),
+            consumed: e
+                .consumed
+                .into_iter()
+                .map(|c| ConsumedLotResponse {
+                    event_id: c.event_id,
+                    seq: c.seq,
+                    points: c.points,
+                })
+                .collect(),
         }
     }
 }

@@ -7,6 +7,7 @@ use domain::ledger::{Clawback, Points, TransferKind, clawback, debit_balance};
 use domain::limits::REASON_CHARS_MAX;
 use domain::loyalty::programme::ShortfallPolicy;
 use domain::{EventKind, FieldError};
+use std::collections::HashMap;
 use store::events::NewEvent;
 use store::ledger::{self, NewTransfer, TransferRow};
 use store::sql::Tx;
@@ -22,6 +23,21 @@ pub struct StatementEntry {
     pub remaining: Option<i64>,
     pub reason: Option<String>,
     pub created_at: jiff::Timestamp,
+    /// For a lot: `pending`, `active` or `expired`.
+    pub lot_state: Option<String>,
+    pub pending_until: Option<jiff::Timestamp>,
+    pub expires_at: Option<jiff::Timestamp>,
+    /// For points that left: the lots they were taken from, soonest expiry first.
+    pub consumed: Vec<ConsumedLot>,
+}
+
+/// Points a debit took from one lot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedLot {
+    /// The lot's transfer.
+    pub event_id: i64,
+    pub seq: i64,
+    pub points: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +67,40 @@ fn entry(account: i64, t: TransferRow) -> StatementEntry {
         remaining: t.remaining,
         reason: t.reason,
         created_at: t.created_at,
+        lot_state: t.lot_state,
+        pending_until: t.pending_until,
+        expires_at: t.expires_at,
+        consumed: Vec::new(),
     }
+}
+
+/// Fills in which lots each debit of `entries` consumed, with one statement.
+fn with_consumptions(tx: &mut Tx<'_>, entries: &mut [StatementEntry]) -> anyhow::Result<()> {
+    let debits: Vec<(i64, i64)> = entries
+        .iter()
+        .filter(|e| e.points < 0)
+        .map(|e| (e.event_id, e.seq))
+        .collect();
+    if debits.is_empty() {
+        return Ok(());
+    }
+    let mut by_transfer: HashMap<(i64, i64), Vec<ConsumedLot>> = HashMap::new();
+    for c in ledger::consumptions_of(tx, &debits)? {
+        by_transfer
+            .entry(c.transfer)
+            .or_default()
+            .push(ConsumedLot {
+                event_id: c.lot.0,
+                seq: c.lot.1,
+                points: c.amount,
+            });
+    }
+    for e in entries {
+        if let Some(lots) = by_transfer.remove(&(e.event_id, e.seq)) {
+            e.consumed = lots;
+        }
+    }
+    Ok(())
 }
 
 /// Debits `amount` from `account` for transfer `transfer`, consuming open lots soonest-expiry
@@ -271,11 +320,12 @@ impl App {
             let a = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
             let rows = ledger::statement(tx, a.id, after, limit + 1)?;
             let more = rows.len() as i64 > limit;
-            let entries: Vec<_> = rows
+            let mut entries: Vec<_> = rows
                 .into_iter()
                 .take(limit as usize)
                 .map(|t| entry(a.id, t))
                 .collect();
+            with_consumptions(tx, &mut entries)?;
             let next = if more {
                 entries.last().map(|e| (e.event_id, e.seq))
             } else {
@@ -417,5 +467,8 @@ pub(crate) fn post_correction(
     let row = ledger::of_event(tx, event_id)?
         .pop()
         .context("correction just written")?;
-    Ok(entry(account.id, row))
+    let mut entries = [entry(account.id, row)];
+    with_consumptions(tx, &mut entries)?;
+    let [entry] = entries;
+    Ok(entry)
 }

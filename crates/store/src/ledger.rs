@@ -485,6 +485,46 @@ pub fn customer_accounts(tx: &mut Tx<'_>, customer_ids: &[i64]) -> Result<Vec<(i
     Ok(out)
 }
 
+/// Points a debit took from one lot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consumption {
+    pub transfer: (i64, i64),
+    pub lot: (i64, i64),
+    pub amount: i64,
+}
+
+/// What each of `transfers` consumed, and of which lots, by transfer, then lot.
+pub fn consumptions_of(tx: &mut Tx<'_>, transfers: &[(i64, i64)]) -> Result<Vec<Consumption>> {
+    let wanted: std::collections::HashSet<(i64, i64)> = transfers.iter().copied().collect();
+    let mut events: Vec<i64> = transfers.iter().map(|t| t.0).collect();
+    events.sort_unstable();
+    events.dedup();
+    let mut out = Vec::new();
+    for chunk in crate::events::statement_chunks(&events, 512) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT event_id, seq, lot_event_id, lot_seq, amount FROM lot_consumptions
+             WHERE event_id IN ({list}) ORDER BY event_id, seq, lot_event_id, lot_seq"
+        );
+        let params: Vec<crate::sql::Arg<'_>> =
+            chunk.iter().map(|&e| crate::sql::Arg::Int(e)).collect();
+        for r in tx.query(&sql, &params)? {
+            let transfer = (r.int(0)?, r.int(1)?);
+            if wanted.contains(&transfer) {
+                out.push(Consumption {
+                    transfer,
+                    lot: (r.int(2)?, r.int(3)?),
+                    amount: r.int(4)?,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Inserts transfers with multi-row statements.
 pub fn insert_transfers(tx: &mut Tx<'_>, transfers: &[NewTransfer<'_>]) -> Result<()> {
     const PARAMS_PER_ROW: usize = 20;

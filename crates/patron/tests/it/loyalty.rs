@@ -980,3 +980,78 @@ both_backends!(
         healthy(t);
     }
 );
+
+both_backends!(
+    the_statement_shows_each_lot_and_what_each_spend_took,
+    |t: &TestApp| {
+        // 13 points pending for seven days, then active.
+        let c = programme_and_order(t, "ST-1");
+        let order_lot = t.app.loyalty_lots(c).unwrap()[0].clone();
+        t.advance(SignedDuration::from_hours(8 * 24));
+        t.app.run_pending_jobs().unwrap();
+        let manager = TestApp::principal(Role::Manager);
+        let goodwill = t.app.correct_points(&manager, c, 5, "goodwill").unwrap();
+        assert!(goodwill.consumed.is_empty());
+        // 15 of 18: the order's lot first (the same expiry, earlier), then 2 of the goodwill lot.
+        let hold = t.app.reserve_points(&manager, c, 15, None).unwrap();
+        t.app.commit_hold(&manager, c, hold.hold_id).unwrap();
+        // A negative correction takes the last 3 and says so in its own entry.
+        let taken = t.app.correct_points(&manager, c, -3, "duplicate").unwrap();
+        let consumed: Vec<(i64, i64, i64)> = taken
+            .consumed
+            .iter()
+            .map(|l| (l.event_id, l.seq, l.points))
+            .collect();
+        assert_eq!(consumed, vec![(goodwill.event_id, goodwill.seq, 3)]);
+
+        let key = t
+            .app
+            .create_key(&app::Principal::cli(), Role::Agent, "desk")
+            .unwrap();
+        let server = Server::start(t.app.clone());
+        let r = get(
+            &server.addr,
+            &format!("/api/v1/customers/{c}/points/statement"),
+            &key,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let entries = body["entries"].as_array().unwrap();
+        let kinds: Vec<&str> = entries
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["earn", "correction", "redeem", "correction"]);
+        let earn = &entries[0];
+        assert_eq!(
+            (
+                earn["points"].as_i64(),
+                earn["remaining"].as_i64(),
+                earn["lot_state"].as_str()
+            ),
+            (Some(13), Some(0), Some("active"))
+        );
+        assert_eq!(
+            earn["expires_at"].as_str(),
+            Some(order_lot.expires_at.unwrap().to_string().as_str())
+        );
+        assert_eq!(earn["consumed"], serde_json::json!([]));
+        assert_eq!(entries[1]["remaining"].as_i64(), Some(0));
+        assert_eq!(entries[1]["lot_state"].as_str(), Some("active"));
+        let redeem = &entries[2];
+        assert_eq!(redeem["points"].as_i64(), Some(-15));
+        assert_eq!(redeem["lot_state"], serde_json::Value::Null);
+        assert_eq!(
+            redeem["consumed"],
+            serde_json::json!([
+                {"event_id": order_lot.event_id, "seq": order_lot.seq, "points": 13},
+                {"event_id": goodwill.event_id, "seq": goodwill.seq, "points": 2}
+            ])
+        );
+        assert_eq!(
+            entries[3]["consumed"],
+            serde_json::json!([{"event_id": goodwill.event_id, "seq": goodwill.seq, "points": 3}])
+        );
+        healthy(t);
+    }
+);
