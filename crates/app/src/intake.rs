@@ -484,11 +484,11 @@ impl App {
     ///
     /// The batch is decided in memory and written with a few multi-row statements whatever its
     /// size: look-ups of the batch's ids and identities, inserts of its new customers (with their
-    /// accounts and identities), events, lots (each with its lines and revenue on its row), and one balance update for all
-    /// customers. Replays and conflicts are found before anything is written; a concurrent
-    /// writer that stores the same id first is caught by the unique constraint and answered as
-    /// a replay, and one that creates the same customer first by the identities' primary key
-    /// (then that customer is used).
+    /// accounts and identities), events, lots (each with its lines and revenue on its row), and
+    /// one balance update for all customers. Replays and conflicts are found before anything is
+    /// written; a concurrent writer that stores the same id first is caught by the unique
+    /// constraint and answered as a replay, and one that creates the same customer first by the
+    /// identities' primary key (then that customer is used).
     pub fn place_orders(
         &self,
         who: &Principal,
@@ -799,10 +799,10 @@ impl App {
                     .ok_or(AppError::UnknownCustomer)?;
                 let pending_until = earn.pending_until.map(|t| t.as_microsecond());
                 let expires_at = earn.expires_at.map(|t| t.as_microsecond());
-                let revenue = match &allocator {
-                    Some(a) => Some(a.lot(earn.points, n.total)?),
-                    None => None,
-                };
+                let revenue = allocator
+                    .as_ref()
+                    .map(|a| a.lot(earn.points, n.total))
+                    .transpose()?;
                 transfers.push(NewTransfer {
                     event_id: *id,
                     seq: 0,

@@ -3,9 +3,9 @@
 //! A promotion is created, changed (each change a new version with its full definition) and
 //! ended; the set in force is the latest version of every promotion not ended, loaded with the
 //! programme (and cached with it, see [`crate::loyalty::LoyaltyCache`]). Its rule id in a lot's
-//! provenance (the lot's `lines` rules) is the promotion id, so a return reverses what the version of
-//! the day of purchase gave. Every promotion change first bumps `promotion_revision`, whose row
-//! lock serialises changes: the overlap check sees every promotion committed before.
+//! provenance (the lot's `lines` rules) is the promotion id, so a return reverses what the
+//! version of the day of purchase gave. Every promotion change first bumps `promotion_revision`,
+//! whose row lock serialises changes: the overlap check sees every promotion committed before.
 //!
 //! Caps: a promotion with a member cap or a budget that gave points in a batch is locked
 //! (`promotions` row, `FOR UPDATE` on PostgreSQL; SQLite has one writer) before its usage is
