@@ -946,17 +946,11 @@ impl App {
     pub fn loyalty_lots(&self, customer_id: i64) -> AppResult<Vec<LotDetail>> {
         self.store.read(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
-            let mut lines = rows::live_lot_lines(tx, account.id)?;
-            rows::live_lots(tx, account.id)?
+            rows::live_lots_with_lines(tx, account.id)?
                 .into_iter()
-                .map(|t| {
+                .map(|(t, lines)| {
                     Ok(LotDetail {
-                        lines: lines
-                            .remove(&(t.event_id, t.seq))
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(line_view)
-                            .collect::<AppResult<_>>()?,
+                        lines: lines.into_iter().map(line_view).collect::<AppResult<_>>()?,
                         event_id: t.event_id,
                         seq: t.seq,
                         kind: t.kind,

@@ -247,10 +247,7 @@ pub fn referrals_by(tx: &mut Tx<'_>, referrer_id: i64, limit: i64) -> Result<Vec
 pub fn pending_referees(tx: &mut Tx<'_>, customer_ids: &[i64]) -> Result<Vec<i64>> {
     let mut out = Vec::new();
     for chunk in crate::events::statement_chunks(customer_ids, 512) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::events::param_list(chunk.len(), 1);
         let params: Vec<crate::sql::Arg<'_>> =
             chunk.iter().map(|&c| crate::sql::Arg::Int(c)).collect();
         for r in tx.query(

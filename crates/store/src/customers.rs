@@ -214,10 +214,7 @@ pub fn find_many(tx: &mut Tx<'_>, identities: &[&Identity]) -> Result<Vec<(Ident
             .map(|i| i.value.as_str())
             .collect();
         for chunk in crate::events::statement_chunks(&values, 512) {
-            let list = (0..chunk.len())
-                .map(|i| format!("${}", i + 2))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::events::param_list(chunk.len(), 2);
             let sql = format!(
                 "SELECT value, customer_id FROM customer_identities WHERE kind = $1 AND value IN ({list})"
             );

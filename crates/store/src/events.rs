@@ -39,10 +39,6 @@ pub struct EventRow {
 
 const COLUMNS: &str = "id, source, external_id, kind, customer_id, order_event_id, occurred_at, \
                        recorded_at, currency, amount_minor, content_hash, body";
-/// [`COLUMNS`] of events aliased `e`.
-const QUALIFIED: &str = "e.id, e.source, e.external_id, e.kind, e.customer_id, e.order_event_id, \
-                         e.occurred_at, e.recorded_at, e.currency, e.amount_minor, \
-                         e.content_hash, e.body";
 
 fn from_row(r: &Row) -> Result<EventRow> {
     Ok(EventRow {
@@ -146,6 +142,14 @@ pub(crate) fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item 
 }
 
 /// Placeholders `($1, $2, …), (…)` for `rows` rows of `width` columns, numbered from `first`.
+/// `$first, $first+1, …`: `count` parameters for an `IN (…)` list.
+pub(crate) fn param_list(count: usize, first: usize) -> String {
+    (0..count)
+        .map(|i| format!("${}", first + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn placeholders(rows: usize, width: usize, first: usize) -> String {
     let mut s = String::with_capacity(rows * width * 5);
     for r in 0..rows {
@@ -176,14 +180,10 @@ pub fn find_many(tx: &mut Tx<'_>, source: &str, external_ids: &[&str]) -> Result
         // The ids are joined as a VALUES list rather than tested with IN: before a table's
         // first ANALYZE, PostgreSQL rates a long IN list as unselective and reads every event
         // of the source, while a join probes the unique index once per id either way.
-        let list = (0..chunk.len())
-            .map(|i| format!("(${})", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
-            "WITH wanted (external_id) AS (VALUES {list})
-             SELECT {QUALIFIED} FROM wanted JOIN events e
-               ON e.source = $1 AND e.external_id = wanted.external_id"
+            "WITH wanted (wanted_id) AS (VALUES {})
+             SELECT {COLUMNS} FROM wanted JOIN events ON source = $1 AND external_id = wanted_id",
+            placeholders(chunk.len(), 1, 2)
         );
         let mut params = Vec::with_capacity(chunk.len() + 1);
         params.push(crate::sql::Arg::Text(source));

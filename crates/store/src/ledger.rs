@@ -414,10 +414,7 @@ pub fn accounts_owing(tx: &mut Tx<'_>, account_ids: &[i64]) -> Result<Vec<i64>> 
     // orders must not read every open debt of the programme.
     let mut owing = Vec::new();
     for chunk in crate::events::statement_chunks(account_ids, 512) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::events::param_list(chunk.len(), 1);
         let sql = format!(
             "SELECT DISTINCT account_id FROM points_debts
              WHERE settled < amount AND account_id IN ({list})"
@@ -471,10 +468,7 @@ pub fn open_lots(tx: &mut Tx<'_>, account_id: i64) -> Result<Vec<TransferRow>> {
 pub fn customer_accounts(tx: &mut Tx<'_>, customer_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
     let mut out = Vec::with_capacity(customer_ids.len());
     for chunk in crate::events::statement_chunks(customer_ids, 512) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::events::param_list(chunk.len(), 1);
         let sql = format!("SELECT customer_id, id FROM accounts WHERE customer_id IN ({list})");
         let params: Vec<crate::sql::Arg<'_>> =
             chunk.iter().map(|&c| crate::sql::Arg::Int(c)).collect();
@@ -501,10 +495,7 @@ pub fn consumptions_of(tx: &mut Tx<'_>, transfers: &[(i64, i64)]) -> Result<Vec<
     events.dedup();
     let mut out = Vec::new();
     for chunk in crate::events::statement_chunks(&events, 512) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::events::param_list(chunk.len(), 1);
         let sql = format!(
             "SELECT event_id, seq, lot_event_id, lot_seq, amount FROM lot_consumptions
              WHERE event_id IN ({list}) ORDER BY event_id, seq, lot_event_id, lot_seq"

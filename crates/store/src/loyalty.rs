@@ -194,25 +194,6 @@ pub fn lot_lines(tx: &mut Tx<'_>, lot: (i64, i64)) -> Result<Vec<LotLine>> {
     }
 }
 
-/// The lines of every lot [`live_lots`] lists for `account_id` that has any, by lot.
-pub fn live_lot_lines(
-    tx: &mut Tx<'_>,
-    account_id: i64,
-) -> Result<std::collections::HashMap<(i64, i64), Vec<LotLine>>> {
-    let rows = tx.query(
-        "SELECT event_id, seq, lines FROM transfers
-         WHERE credit_account_id = $1 AND remaining > 0 AND lines IS NOT NULL
-           AND (lot_state IS NULL OR lot_state <> 'expired')",
-        args![account_id],
-    )?;
-    let mut out = std::collections::HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let lot = (r.int(0)?, r.int(1)?);
-        out.insert(lot, parse_lines(lot, r.text(2)?)?);
-    }
-    Ok(out)
-}
-
 fn parse_lines(lot: (i64, i64), text: &str) -> Result<Vec<LotLine>> {
     let rows: Vec<(i64, i64, i64, String)> =
         serde_json::from_str(text).with_context(|| format!("lines of lot {}/{}", lot.0, lot.1))?;
@@ -397,19 +378,39 @@ pub fn next_expiry(tx: &mut Tx<'_>) -> Result<Option<i64>> {
     .opt_int(0)
 }
 
+/// What [`live_lots`] reads: the lots credited to an account with points left (pending and
+/// active), soonest expiry first.
+const LIVE_LOTS: &str = "FROM transfers
+     WHERE credit_account_id = $1 AND remaining > 0
+       AND (lot_state IS NULL OR lot_state <> 'expired')
+     ORDER BY expires_at IS NULL, expires_at, event_id, seq";
+
 /// Lots credited to an account with points left (pending and active), soonest expiry first.
 pub fn live_lots(tx: &mut Tx<'_>, account_id: i64) -> Result<Vec<TransferRow>> {
+    tx.query(&format!("SELECT {COLUMNS} {LIVE_LOTS}"), args![account_id])?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// [`live_lots`], each with its lines (none for a lot of no order line).
+pub fn live_lots_with_lines(
+    tx: &mut Tx<'_>,
+    account_id: i64,
+) -> Result<Vec<(TransferRow, Vec<LotLine>)>> {
     tx.query(
-        &format!(
-            "SELECT {COLUMNS} FROM transfers
-             WHERE credit_account_id = $1 AND remaining > 0
-               AND (lot_state IS NULL OR lot_state <> 'expired')
-             ORDER BY expires_at IS NULL, expires_at, event_id, seq"
-        ),
+        &format!("SELECT {COLUMNS}, lines {LIVE_LOTS}"),
         args![account_id],
     )?
     .iter()
-    .map(from_row)
+    .map(|r| {
+        let t = from_row(r)?;
+        let lines = match r.opt_text(14)? {
+            Some(text) => parse_lines((t.event_id, t.seq), text)?,
+            None => Vec::new(),
+        };
+        Ok((t, lines))
+    })
     .collect()
 }
 
@@ -433,10 +434,7 @@ pub fn earned_between_by_customer(
 ) -> Result<Vec<(i64, i64)>> {
     let mut out = Vec::with_capacity(customer_ids.len());
     for chunk in crate::events::statement_chunks(customer_ids, 512) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::events::param_list(chunk.len(), 3);
         let sql = format!(
             "SELECT a.customer_id, CAST(SUM(t.amount) AS BIGINT) FROM accounts a
              JOIN transfers t ON t.credit_account_id = a.id
@@ -481,10 +479,7 @@ pub fn tier_overrides_in_force(
 ) -> Result<Vec<(i64, String, i64)>> {
     let mut out = Vec::new();
     for chunk in crate::events::statement_chunks(customer_ids, 512) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::events::param_list(chunk.len(), 2);
         let sql = format!(
             "SELECT o.customer_id, o.tier, o.ends_at FROM tier_overrides o
              WHERE o.customer_id IN ({list}) AND o.ends_at > $1

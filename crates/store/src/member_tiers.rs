@@ -99,10 +99,7 @@ pub fn get_many(tx: &mut Tx<'_>, customer_ids: &[i64], lock: bool) -> Result<Vec
     };
     let mut out = Vec::with_capacity(customer_ids.len());
     for chunk in statement_chunks(customer_ids, 512) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::events::param_list(chunk.len(), 1);
         let sql = format!(
             "SELECT {COLUMNS} FROM member_tiers WHERE customer_id IN ({list})
              ORDER BY customer_id{lock}"

@@ -385,10 +385,7 @@ pub fn member_grants(
     if promotion_ids.is_empty() {
         return Ok(out);
     }
-    let promos = (0..promotion_ids.len())
-        .map(|i| format!("${}", i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let promos = crate::events::param_list(promotion_ids.len(), 2);
     for chunk in crate::events::statement_chunks(customer_ids, 512) {
         let first = promotion_ids.len() + 2;
         let customers = (0..chunk.len())
