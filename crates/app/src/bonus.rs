@@ -1066,9 +1066,9 @@ impl App {
         let (mut row, set) = validate(rules)?;
         let now = self.now();
         let attempts = self.settings.job_attempts_max;
+        row.created_by = who.actor.clone();
+        row.created_at = now.as_microsecond();
         self.store.write(|tx| {
-            row.created_by = who.actor.clone();
-            row.created_at = now.as_microsecond();
             let version = rows::insert_rule_set(tx, &row)?;
             if set.celebrates() {
                 let zone = award_terms(tx)?.zone;

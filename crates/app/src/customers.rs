@@ -341,7 +341,7 @@ impl App {
             let mut out = Vec::with_capacity(validated.len());
             let mut created = 0;
             let mut new_ids = Vec::new();
-            for v in validated {
+            for v in &validated {
                 let c = match v {
                     Ok(c) if !c.identities.is_empty() => c,
                     Ok(_) => {
@@ -352,7 +352,7 @@ impl App {
                         continue;
                     }
                     Err(e) => {
-                        out.push(Intake::Rejected(e.into()));
+                        out.push(Intake::Rejected(e.clone().into()));
                         continue;
                     }
                 };
@@ -361,7 +361,7 @@ impl App {
                     [] => {}
                     [id] => {
                         let row = customers::get(tx, *id)?.ok_or(AppError::NotFound)?;
-                        let differences = profile_differences(&row, &c);
+                        let differences = profile_differences(&row, c);
                         if !differences.is_empty() {
                             out.push(Intake::Rejected(AppError::CustomerConflict {
                                 customer_id: *id,
@@ -377,7 +377,7 @@ impl App {
                         continue;
                     }
                 }
-                let (id, how) = resolve_or_create(tx, &c, now)?;
+                let (id, how) = resolve_or_create(tx, c, now)?;
                 out.push(match how {
                     Created::New => {
                         created += 1;

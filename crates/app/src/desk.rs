@@ -1266,7 +1266,7 @@ impl App {
             classifier: &classifier,
             settings: &self.settings,
         };
-        let id = self.store.write_retrying(|tx| {
+        let id = self.store.write(|tx| {
             open_ticket_tx(
                 tx,
                 who,
@@ -1290,12 +1290,12 @@ impl App {
         who: &Principal,
         id: i64,
         action: &str,
-        change: impl FnOnce(&mut Current) -> AppResult<Vec<TicketEvent>>,
+        change: impl Fn(&mut Current) -> AppResult<Vec<TicketEvent>>,
     ) -> AppResult<TicketView> {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
         self.store
-            .write(|tx| change_ticket_tx(tx, who, id, now, attempts_max, action, change))?;
+            .write(|tx| change_ticket_tx(tx, who, id, now, attempts_max, action, &change))?;
         self.ticket(id)
     }
 
@@ -1335,7 +1335,7 @@ impl App {
         }
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        let id = self.store.write_retrying(|tx| {
+        let id = self.store.write(|tx| {
             // A ticket merged into another: the conversation continues on the survivor.
             let id = merge::survivor(tx, id)?;
             if !attachment_ids.is_empty() {
@@ -1374,7 +1374,7 @@ impl App {
             desk::check_writable(state.status).map_err(refused)?;
             Ok(vec![TicketEvent::Note {
                 from: Sender::Agent,
-                body,
+                body: body.clone(),
             }])
         })
     }
@@ -1384,7 +1384,7 @@ impl App {
         let body = Body::parse(body)?;
         self.change_ticket(who, id, "ticket.follow_up", |state| {
             desk::check_writable(state.status).map_err(refused)?;
-            Ok(vec![TicketEvent::FollowUp { body }])
+            Ok(vec![TicketEvent::FollowUp { body: body.clone() }])
         })
     }
 
@@ -1416,7 +1416,7 @@ impl App {
         let assignee = assignee.map(parse_assignee).transpose()?;
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             // A ticket with a team goes only to a member of that team.
             if let Some(agent) = &assignee
                 && let Some(team) = store::desk_teams::team_of(tx, id)?
@@ -1610,7 +1610,7 @@ impl App {
         let text = serde_json::to_string(&normalized).context("calendar to JSON")?;
         let now = self.now_micros();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             let edit = calendar_edit(tx, id, &spec)?;
             let version = rows::put_calendar(tx, id, &normalized.name, &text, now)?;
             enqueue_recompute(
@@ -1670,7 +1670,7 @@ impl App {
                 calendar_id: doc.calendar_id,
             });
         }
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             for (i, doc) in docs.iter().enumerate() {
                 if load_calendar_doc(tx, doc.calendar_id)?.is_none() {
                     return Err(AppError::Invalid(FieldError::new(
@@ -1729,7 +1729,7 @@ impl App {
     fn sla_timer(&self, id: i64) -> AppResult<()> {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             // A ticket that does not exist has nothing to time: done.
             if let Some(row) = rows::lock_ticket(tx, id)? {
                 reevaluate(tx, &row, now, attempts_max)?;
@@ -1748,7 +1748,7 @@ impl App {
     ) -> AppResult<()> {
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             let chunk = recompute::recompute_chunk(
                 tx,
                 after,
@@ -1776,7 +1776,7 @@ impl App {
         let mut after = 0;
         let mut total = 0;
         loop {
-            let chunk = self.store.write_retrying(|tx| {
+            let chunk = self.store.write(|tx| {
                 recompute::recompute_chunk(
                     tx,
                     after,

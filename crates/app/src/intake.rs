@@ -499,7 +499,7 @@ impl App {
         let programme = self.settings.currency;
         let validated: Vec<AppResult<ValidOrder>> =
             inputs.iter().map(|i| i.validate(programme)).collect();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             let mut plan = BatchPlan::default();
             let endpoints = store::outbox::active_endpoints(tx)?;
             let issuance = ledger::system_account(tx, ledger::ISSUANCE_ACCOUNT)?;
@@ -1238,7 +1238,7 @@ impl App {
         let (content_body, hash) = body_and_hash(&content);
         let now = self.now();
         let now_micros = now.as_microsecond();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             if let Some(stored) = events::find(tx, &reference.source, &reference.external_id)? {
                 return replay(&stored, input.kind, &hash, &content_body, || {
                     refund_outcome(tx, &stored)
@@ -1485,7 +1485,7 @@ impl App {
         let (body, hash) = body_and_hash(&content);
         let now = self.now();
         let now_micros = now.as_microsecond();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             if let Some(stored) = events::find(tx, &reference.source, &reference.external_id)? {
                 return replay(&stored, input.kind, &hash, &body, || {
                     Ok(EventOutcome {

@@ -1036,7 +1036,7 @@ impl App {
     ) -> AppResult<HoldView> {
         let now = self.now();
         let ttl = ttl_secs.unwrap_or(HOLD_TTL_SECS_DEFAULT);
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
             let id = reserve_in(tx, who, customer_id, account.id, points, ttl, now)?;
             let row = rows::hold(tx, customer_id, id)?.context("hold just written")?;
@@ -1102,7 +1102,7 @@ impl App {
         hold_id: i64,
     ) -> AppResult<HoldView> {
         let now = self.now();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
             commit_in(tx, who, customer_id, account.id, hold_id, now)?;
             let row = rows::hold(tx, customer_id, hold_id)?.context("hold just written")?;
@@ -1119,7 +1119,7 @@ impl App {
     ) -> AppResult<HoldView> {
         let now = self.now();
         let now_micros = now.as_microsecond();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
             ledger::add_to_balance(tx, account.id, 0)?;
             let row = rows::hold(tx, customer_id, hold_id)?.ok_or(AppError::NotFound)?;

@@ -362,7 +362,7 @@ impl App {
         let now = self.now_micros();
         let external_id = format!("correction-{}", self.random_hex(12));
         let allow_negative = self.settings.allow_negative_balance;
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             post_correction(
                 tx,
                 who,

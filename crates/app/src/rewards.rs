@@ -541,7 +541,7 @@ impl App {
     ) -> AppResult<RewardRedemptionView> {
         let now = self.now();
         let now_micros = now.as_microsecond();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             let account = ledger::customer_account(tx, customer_id)?.ok_or(AppError::NotFound)?;
             ledger::add_to_balance(tx, account.id, 0)?;
             let reward = rewards_rows::reward(tx, reward_id)?.ok_or(AppError::NotFound)?;

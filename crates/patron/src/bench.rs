@@ -688,9 +688,10 @@ fn bench_expiry(config: &Config, lots: u64, accounts: u64) -> Result<()> {
                 revenue: None,
             });
         }
+        let deltas: Vec<(i64, i64)> = deltas.into_iter().collect();
         store.write(|tx| -> Result<()> {
             ledger::insert_transfers(tx, &transfers)?;
-            ledger::add_to_balances(tx, &deltas.into_iter().collect::<Vec<_>>())?;
+            ledger::add_to_balances(tx, &deltas)?;
             Ok(())
         })?;
         seq += n;

@@ -153,22 +153,13 @@ impl Store {
     }
 
     /// Runs `f` in a write transaction: committed when `f` returns `Ok`, rolled back otherwise.
-    /// On SQLite writes are serialised through the one writer connection.
-    pub fn write<T, E>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<anyhow::Error>,
-    {
-        match &*self.backend {
-            Backend::Sqlite(db) => db.write(f),
-            Backend::Postgres(db) => db.transaction(f),
-        }
-    }
-
-    /// Like [`Store::write`], but on PostgreSQL runs `f` again (up to
-    /// [`TRANSIENT_ATTEMPTS_MAX`] attempts) when the database failed it as a
-    /// deadlock's victim or on a serialization failure — it was rolled back, so `f` must only
-    /// build its outcome from what it reads. SQLite's one writer has no such failures.
-    pub fn write_retrying<T, E>(&self, f: impl FnMut(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    /// On SQLite writes are serialised through the one writer connection, which meets no
+    /// deadlocks. On PostgreSQL, where several instances and connections write at once, a
+    /// transaction the database failed as a deadlock's victim or on a serialization failure
+    /// was rolled back whole, and `f` runs again (up to [`TRANSIENT_ATTEMPTS_MAX`] attempts in
+    /// all): `f` must therefore build its outcome only from what it reads and writes in `tx`,
+    /// never from state it changed outside it.
+    pub fn write<T, E>(&self, f: impl FnMut(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<anyhow::Error>,
     {

@@ -122,7 +122,7 @@ pub struct Tx<'c> {
     pub(crate) learnt: ConnCache,
     /// Whether a statement failed for a reason a second attempt may not meet (PostgreSQL chose
     /// this transaction as a deadlock's victim, or a serialization failure):
-    /// [`crate::Store::write_retrying`] runs the work again.
+    /// [`crate::Store::write`] runs the work again.
     pub(crate) transient: bool,
 }
 

@@ -201,7 +201,7 @@ impl App {
         }
         let doc = serde_json::to_string(&variants).context("variants to JSON")?;
         let now = self.now_micros();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             for (i, v) in variants.iter().enumerate() {
                 if !template_exists(tx, &v.template)? {
                     return Err(AppError::Invalid(FieldError::new(
@@ -233,7 +233,7 @@ impl App {
     /// Stops a test (stopping a stopped test changes nothing).
     pub fn stop_ab_test(&self, who: &Principal, id: i64) -> AppResult<AbTestView> {
         let now = self.now_micros();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             desk_ops::get_ab_test(tx, id)?.ok_or(AppError::NotFound)?;
             if desk_ops::stop_ab_test(tx, id, now)? {
                 store::audit::insert(

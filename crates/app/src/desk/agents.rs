@@ -96,7 +96,7 @@ impl App {
             }
         }
         let now = self.now_micros();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             for (i, t) in teams.iter().enumerate() {
                 if !store::desk_teams::team_exists(tx, t)? {
                     return Err(FieldError::new(format!("teams[{i}]"), "no such team").into());

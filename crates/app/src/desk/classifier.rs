@@ -467,7 +467,7 @@ impl App {
         let json = to_json(&classifier);
         let now = self.now_micros();
         let agent_labels = (examples.len() - shipped) as i64;
-        let version = self.store.write_retrying(|tx| {
+        let version = self.store.write(|tx| {
             store::desk_triage::insert_model(tx, examples.len() as i64, agent_labels, &json, now)
         })?;
         tracing::info!(

@@ -127,7 +127,7 @@ impl App {
     pub fn csat_link(&self, who: &Principal, ticket_id: i64) -> AppResult<String> {
         let candidate = self.random_hex(CSAT_TOKEN_BYTES);
         let now = self.now_micros();
-        let row = self.store.write_retrying(|tx| {
+        let row = self.store.write(|tx| {
             let id = survivor(tx, ticket_id)?;
             rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;
             let fresh = desk_ops::csat_of(tx, id)?.is_none();
@@ -152,7 +152,7 @@ impl App {
         let rating = check_rating(rating).map_err(AppError::CsatRefused)?;
         let candidate = self.random_hex(CSAT_TOKEN_BYTES);
         let now = self.now();
-        let v = self.store.write_retrying(|tx| {
+        let v = self.store.write(|tx| {
             let id = survivor(tx, ticket_id)?;
             rows::get_ticket(tx, id)?.ok_or(AppError::NotFound)?;
             desk_ops::ensure_csat(tx, id, &candidate, now.as_microsecond())?;
@@ -180,7 +180,7 @@ impl App {
         }
         let rating = check_rating(rating).map_err(AppError::CsatRefused)?;
         let now = self.now();
-        let v = self.store.write_retrying(|tx| {
+        let v = self.store.write(|tx| {
             let row = desk_ops::csat_by_token(tx, token)?.ok_or(AppError::NotFound)?;
             // Under the ticket's lock, so two answers racing cannot both be taken.
             rows::lock_ticket(tx, row.ticket_id)?;

@@ -33,7 +33,7 @@ impl App {
         let body = kb::parse_body(&input.body)?;
         let terms = kb::terms(&format!("{title}\n{body}"));
         let now = self.now_micros();
-        let id = self.store.write_retrying(|tx| {
+        let id = self.store.write(|tx| {
             let id = rows::insert_article(tx, &input.locale, &title, &body, &terms, now)?;
             store::audit::insert(
                 tx,

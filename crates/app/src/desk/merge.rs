@@ -95,7 +95,7 @@ impl App {
         }
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             // Lock in id order so two merges of the same pair cannot deadlock.
             let (low, high) = (into.min(from), into.max(from));
             let low_row = rows::lock_ticket(tx, low)?.ok_or(AppError::NotFound)?;
@@ -204,7 +204,7 @@ impl App {
         let subject = subject.map(parse_subject).transpose()?;
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        let new_id = self.store.write_retrying(|tx| {
+        let new_id = self.store.write(|tx| {
             let original = rows::lock_ticket(tx, id)?.ok_or(AppError::NotFound)?;
             if !may_reorganise(who, &original) {
                 return Err(AppError::Forbidden);

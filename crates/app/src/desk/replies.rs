@@ -378,7 +378,7 @@ impl App {
             return Err(FieldError::new("body", "must not be blank").into());
         }
         let now = self.now_micros();
-        let version = self.store.write_retrying(|tx| {
+        let version = self.store.write(|tx| {
             let version = rows::put_template(tx, key, locale, body, now)?;
             store::audit::insert(
                 tx,
@@ -409,7 +409,7 @@ impl App {
             .transpose()?;
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             let row = rows::lock_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
             // A closed ticket takes no reply (`ticket_closed`), whether or not it could fill
             // the template.
@@ -461,7 +461,7 @@ impl App {
         let external_id = format!("compensation-{}", self.random_hex(12));
         let allow_negative = self.settings.allow_negative_balance;
         let attempts_max = self.settings.job_attempts_max;
-        let view = self.store.write_retrying(|tx| {
+        let view = self.store.write(|tx| {
             let row = rows::lock_ticket(tx, ticket_id)?.ok_or(AppError::NotFound)?;
             let customer_id = row.customer_id.ok_or_else(|| {
                 FieldError::new("ticket", "the ticket has no customer to compensate")

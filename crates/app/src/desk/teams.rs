@@ -124,7 +124,7 @@ impl App {
             }
         }
         let now = self.now_micros();
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             let existing = team_rows::teams(tx)?;
             let known = existing.iter().find(|t| t.name == name);
             if known.is_none() && existing.len() >= TEAMS_MAX {
@@ -161,7 +161,7 @@ impl App {
         tag_change(&[], add, remove)?;
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        self.store.write_retrying(|tx| {
+        self.store.write(|tx| {
             locked_for(tx, who, id)?;
             let current = team_rows::tags_of(tx, id)?;
             let change = tag_change(&current, add, remove)?;
@@ -217,7 +217,7 @@ impl App {
             .transpose()?;
         let now = self.now();
         let attempts_max = self.settings.job_attempts_max;
-        let moved = self.store.write_retrying(|tx| {
+        let moved = self.store.write(|tx| {
             locked_for(tx, who, id)?;
             if !team_rows::team_exists(tx, &team)? {
                 return Err(FieldError::new("team", format!("no team {team:?}")).into());
