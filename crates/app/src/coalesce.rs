@@ -4,7 +4,7 @@
 //!
 //! Batches are formed per principal, because the audit row of a batch names one actor.
 
-use crate::intake::{Intake, OrderInput, OrderOutcome};
+use crate::intake::{Intake, OrderInput, OrderOutcome, ValidOrder};
 use crate::{App, AppError, AppResult, Principal};
 use std::sync::mpsc;
 
@@ -16,7 +16,7 @@ type Reply = Box<dyn FnOnce(AppResult<Intake<OrderOutcome>>) + Send>;
 
 struct Pending {
     who: Principal,
-    input: OrderInput,
+    order: AppResult<ValidOrder>,
     reply: Reply,
 }
 
@@ -24,21 +24,25 @@ struct Pending {
 #[derive(Clone)]
 pub struct OrderCoalescer {
     queue: mpsc::Sender<Pending>,
+    /// The programme's currency, which validation needs.
+    currency: domain::Currency,
 }
 
 impl OrderCoalescer {
     pub fn start(app: App) -> OrderCoalescer {
         let (queue, rx) = mpsc::channel::<Pending>();
+        let currency = app.settings.currency;
         std::thread::Builder::new()
             .name("patron-orders".to_owned())
             .spawn(move || run(&app, &rx))
             .expect("spawning the order thread");
-        OrderCoalescer { queue }
+        OrderCoalescer { queue, currency }
     }
 
     /// Queues one order without waiting: `reply` is called on the order thread with its
     /// outcome once its batch is committed. The API answers through an async channel here, so
-    /// that a waiting request holds no thread.
+    /// that a waiting request holds no thread. The order is validated here, on the caller's
+    /// thread, leaving the one order thread only the database work.
     pub fn submit(
         &self,
         who: &Principal,
@@ -48,7 +52,7 @@ impl OrderCoalescer {
         self.queue
             .send(Pending {
                 who: who.clone(),
-                input,
+                order: input.validate(self.currency),
                 reply: Box::new(reply),
             })
             .map_err(|_| anyhow::anyhow!("the order thread has stopped"))?;
@@ -71,9 +75,9 @@ fn run(app: &App, rx: &mpsc::Receiver<Pending>) {
             let (mine, rest): (Vec<Pending>, Vec<Pending>) =
                 batch.into_iter().partition(|p| p.who == who);
             batch = rest;
-            let (inputs, replies): (Vec<OrderInput>, Vec<_>) =
-                mine.into_iter().map(|p| (p.input, p.reply)).unzip();
-            match app.place_orders(&who, &inputs) {
+            let (orders, replies): (Vec<AppResult<ValidOrder>>, Vec<_>) =
+                mine.into_iter().map(|p| (p.order, p.reply)).unzip();
+            match app.place_valid_orders(&who, &orders) {
                 Ok(results) => {
                     for (reply, r) in replies.into_iter().zip(results) {
                         reply(Ok(r));

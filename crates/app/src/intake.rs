@@ -78,7 +78,10 @@ impl<T> Intake<T> {
     }
 }
 
-struct ValidOrder {
+/// An order checked and put in its canonical form ([`OrderInput::validate`]), ready for
+/// [`App::place_valid_orders`]. Validation reads no store, so a caller with work to spread
+/// (the import's parser thread) can do it away from the writer.
+pub struct ValidOrder {
     reference: ExternalRef,
     customer: ValidRef,
     occurred_at: Option<jiff::Timestamp>,
@@ -126,7 +129,8 @@ fn validate_ref(r: &CustomerRef) -> Result<ValidRef, FieldError> {
 }
 
 impl OrderInput {
-    fn validate(&self, programme: Currency) -> AppResult<ValidOrder> {
+    /// Checks the order against the programme's currency and writes its canonical body.
+    pub fn validate(&self, programme: Currency) -> AppResult<ValidOrder> {
         let reference = ExternalRef::parse(&self.source, &self.external_id)?;
         let customer = validate_ref(&self.customer)?;
         let currency = Currency::parse(&self.currency)?;
@@ -494,11 +498,21 @@ impl App {
         who: &Principal,
         inputs: &[OrderInput],
     ) -> AppResult<Vec<Intake<OrderOutcome>>> {
-        let now = self.now();
-        let now_micros = now.as_microsecond();
         let programme = self.settings.currency;
         let validated: Vec<AppResult<ValidOrder>> =
             inputs.iter().map(|i| i.validate(programme)).collect();
+        self.place_valid_orders(who, &validated)
+    }
+
+    /// [`App::place_orders`] for orders validated already, one result per item: an item that
+    /// failed validation is answered `Rejected` with its error.
+    pub fn place_valid_orders(
+        &self,
+        who: &Principal,
+        validated: &[AppResult<ValidOrder>],
+    ) -> AppResult<Vec<Intake<OrderOutcome>>> {
+        let now = self.now();
+        let now_micros = now.as_microsecond();
         self.store.write(|tx| {
             let mut plan = BatchPlan::default();
             let endpoints = store::outbox::active_endpoints(tx)?;

@@ -9,7 +9,7 @@
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use app::customers::CustomerInput;
-use app::intake::{CustomerRef, Intake, LineInput, OrderInput};
+use app::intake::{CustomerRef, Intake, LineInput, OrderInput, ValidOrder};
 use app::{App, AppError, Principal};
 use domain::{Currency, IdentityKind};
 use serde::Deserialize;
@@ -215,6 +215,22 @@ enum Item {
 
 type Parsed = Result<(u64, Item), Reject>;
 
+/// A batch as the parser thread hands it to the writer: orders validated there already (so
+/// that the writer spends its time on the database), rows in file order.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<u64>,
+    orders: Vec<app::AppResult<ValidOrder>>,
+    customers: Vec<CustomerInput>,
+    rejects: Vec<Reject>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.rows.len() + self.rejects.len()
+    }
+}
+
 /// Imports a file. Errors that concern the whole file (unreadable, missing column) stop
 /// before anything is written; errors in a row reject that row only.
 pub fn run(app: &App, options: &ImportOptions) -> Result<ImportReport> {
@@ -242,18 +258,32 @@ pub fn run(app: &App, options: &ImportOptions) -> Result<ImportReport> {
     let mut progress = Progress::new(total);
     let mut report = ImportReport::default();
 
-    // Parsing runs on its own thread, one batch ahead of the database writes.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(2);
+    // Parsing and order validation run on their own thread, one batch ahead of the database
+    // writes; the writer sends each batch back when done, so that freeing it costs the parser
+    // thread, not the writer.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Batch>();
     let opts = options.clone();
+    let currency = app.settings.currency;
     let parser = std::thread::spawn(move || -> Result<u64> {
-        let mut batch = Vec::with_capacity(opts.batch_rows);
+        let mut batch = Batch::default();
         let mut send = |item: Parsed| -> bool {
-            batch.push(item);
+            match item {
+                Ok((row, Item::Order(o))) => {
+                    batch.rows.push(row);
+                    batch.orders.push(o.validate(currency));
+                }
+                Ok((row, Item::Customer(c))) => {
+                    batch.rows.push(row);
+                    batch.customers.push(c);
+                }
+                Err(r) => batch.rejects.push(r),
+            }
             if batch.len() >= opts.batch_rows {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(opts.batch_rows));
-                if tx.send(full).is_err() {
+                if tx.send(std::mem::take(&mut batch)).is_err() {
                     return false;
                 }
+                done_rx.try_iter().for_each(drop);
             }
             true
         };
@@ -262,7 +292,7 @@ pub fn run(app: &App, options: &ImportOptions) -> Result<ImportReport> {
             Format::Jsonl => parse_jsonl(reader, &opts, &mut send)?,
             Format::Cdnow => parse_cdnow(reader, &opts, &mut send)?,
         };
-        if !batch.is_empty() {
+        if batch.len() > 0 {
             let _ = tx.send(batch);
         }
         Ok(rows)
@@ -271,48 +301,38 @@ pub fn run(app: &App, options: &ImportOptions) -> Result<ImportReport> {
     // Planner statistics are refreshed whenever the rows stored have doubled since the last
     // refresh: a handful of ANALYZEs for any file, and never a plan made for an empty table.
     let mut analysed_at = 0;
-    for batch in rx {
-        let mut rows = Vec::with_capacity(batch.len());
-        let mut orders = Vec::new();
-        let mut customers = Vec::new();
-        for parsed in batch {
-            match parsed {
-                Ok((row, Item::Order(o))) => {
-                    rows.push(row);
-                    orders.push(o);
-                }
-                Ok((row, Item::Customer(c))) => {
-                    rows.push(row);
-                    customers.push(c);
-                }
-                Err(r) => rejects.add(r)?,
-            }
-        }
+    for mut batch in rx {
         let results: Vec<Intake<()>> = if options.kind == Kind::Orders {
-            app.place_orders(&who, &orders)?
+            app.place_valid_orders(&who, &batch.orders)?
                 .into_iter()
                 .map(discard)
                 .collect()
         } else {
-            app.import_customers(&who, &customers)?
+            app.import_customers(&who, &batch.customers)?
                 .into_iter()
                 .map(discard)
                 .collect()
         };
-        for (row, result) in rows.into_iter().zip(results) {
+        for (&row, result) in batch.rows.iter().zip(results) {
             match result {
                 Intake::Accepted(()) => report.accepted += 1,
                 Intake::Duplicate(()) => report.duplicates += 1,
                 Intake::Rejected(e) => {
                     let (column, reason) = describe(&e, options);
-                    rejects.add(Reject {
+                    batch.rejects.push(Reject {
                         row,
                         column,
                         reason,
-                    })?;
+                    });
                 }
             }
         }
+        // The report lists rejected rows in file order, whichever step refused them.
+        batch.rejects.sort_by_key(|r| r.row);
+        for r in batch.rejects.drain(..) {
+            rejects.add(r)?;
+        }
+        let _ = done_tx.send(batch);
         if report.accepted >= 2 * analysed_at.max(options.batch_rows.div_ceil(2) as u64) {
             app.refresh_intake_statistics()?;
             analysed_at = report.accepted;

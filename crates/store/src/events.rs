@@ -141,17 +141,21 @@ pub(crate) fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item 
     })
 }
 
-/// Placeholders `($1, $2, …), (…)` for `rows` rows of `width` columns, numbered from `first`.
 /// `$first, $first+1, …`: `count` parameters for an `IN (…)` list.
 pub(crate) fn param_list(count: usize, first: usize) -> String {
-    (0..count)
-        .map(|i| format!("${}", first + i))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut s = String::with_capacity(count * 7);
+    for i in 0..count {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        push_param(&mut s, first + i);
+    }
+    s
 }
 
+/// Placeholders `($1, $2, …), (…)` for `rows` rows of `width` columns, numbered from `first`.
 pub(crate) fn placeholders(rows: usize, width: usize, first: usize) -> String {
-    let mut s = String::with_capacity(rows * width * 5);
+    let mut s = String::with_capacity(rows * (width * 7 + 4));
     for r in 0..rows {
         if r > 0 {
             s.push_str(", ");
@@ -161,12 +165,18 @@ pub(crate) fn placeholders(rows: usize, width: usize, first: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&(first + r * width + c).to_string());
+            push_param(&mut s, first + r * width + c);
         }
         s.push(')');
     }
     s
+}
+
+/// Appends `$n` without an intermediate string.
+fn push_param(s: &mut String, n: usize) {
+    use std::fmt::Write;
+    s.push('$');
+    let _ = write!(s, "{n}");
 }
 
 /// The stored events of `source` among `external_ids`.
