@@ -91,6 +91,8 @@ pub struct ValidOrder {
     hash: Vec<u8>,
     /// Orders in a currency other than the programme's are stored but earn nothing.
     earns: bool,
+    /// The programme currency `earns` was decided against.
+    programme: Currency,
 }
 
 enum ValidRef {
@@ -160,6 +162,7 @@ impl OrderInput {
             body,
             hash,
             earns,
+            programme,
         })
     }
 }
@@ -511,6 +514,15 @@ impl App {
         who: &Principal,
         validated: &[AppResult<ValidOrder>],
     ) -> AppResult<Vec<Intake<OrderOutcome>>> {
+        if validated
+            .iter()
+            .flatten()
+            .any(|v| v.programme != self.settings.currency)
+        {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "orders validated against another programme currency"
+            )));
+        }
         let now = self.now();
         let now_micros = now.as_microsecond();
         self.store.write(|tx| {

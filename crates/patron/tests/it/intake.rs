@@ -258,3 +258,24 @@ both_backends!(
         assert_eq!(t.app.points_balance(first.customer_id).unwrap(), 7);
     }
 );
+
+both_backends!(
+    orders_validated_against_another_currency_are_refused_whole,
+    |t: &TestApp| {
+        let hkd = domain::Currency::parse("HKD").unwrap();
+        let o = order("V-1", "C-1", 1, 10_000);
+        let elsewhere = [o.validate(hkd)];
+        match t.app.place_valid_orders(&who(), &elsewhere) {
+            Err(AppError::Internal(e)) => {
+                assert!(e.to_string().contains("another programme currency"), "{e}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let shop = domain::Identity::parse(domain::IdentityKind::ShopCustomerId, "C-1").unwrap();
+        assert_eq!(t.app.find_customer(&shop).unwrap(), None, "nothing written");
+        // Validated against the programme's own currency, the same order goes in.
+        let here = [o.validate(t.app.settings.currency)];
+        let results = t.app.place_valid_orders(&who(), &here).unwrap();
+        assert!(matches!(results[..], [Intake::Accepted(_)]), "{results:?}");
+    }
+);
