@@ -279,3 +279,137 @@ both_backends!(
         assert!(matches!(results[..], [Intake::Accepted(_)]), "{results:?}");
     }
 );
+
+// `store::ledger::check` is what the model test and the benches rely on to say a ledger is
+// sound: each way a ledger can go wrong, written straight into the tables, shows in its own
+// figure, and the ledger reads healthy again once the damage is undone.
+both_backends!(the_ledger_check_sees_each_kind_of_damage, |t: &TestApp| {
+    let mut customer = 0;
+    for i in 0..3 {
+        let Intake::Accepted(o) = t
+            .app
+            .place_order(&who(), &order(&format!("L-{i}"), "C-L", 1, 100_000))
+            .unwrap()
+        else {
+            panic!()
+        };
+        customer = o.customer_id;
+    }
+    let manager = TestApp::principal(Role::Manager);
+    t.app
+        .correct_points(&manager, customer, -15, "客服補償撤回")
+        .unwrap();
+    let check = || t.app.store.read(store::ledger::check).unwrap();
+    assert!(check().is_healthy(), "{:?}", check());
+    let account = t
+        .app
+        .store
+        .read(|tx| store::ledger::customer_account(tx, customer))
+        .unwrap()
+        .unwrap()
+        .id;
+    // The lot the correction took from (partly) and an untouched one.
+    let lots: Vec<(i64, i64, i64)> = t
+        .app
+        .store
+        .read(|tx| {
+            tx.query(
+                "SELECT event_id, seq, remaining FROM transfers
+                 WHERE credit_account_id = $1 AND kind = 'earn' ORDER BY event_id",
+                store::args![account],
+            )?
+            .iter()
+            .map(|r| Ok((r.int(0)?, r.int(1)?, r.int(2)?)))
+            .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .unwrap();
+    assert_eq!(lots.iter().map(|l| l.2).collect::<Vec<_>>(), [0, 5, 10]);
+    let run = |sql: &str, args: &[store::sql::Arg]| {
+        t.app.store.write(|tx| tx.execute(sql, args)).unwrap();
+    };
+    let damaged = |damage: (&str, &[store::sql::Arg]),
+                   repair: (&str, &[store::sql::Arg]),
+                   expected: store::ledger::LedgerCheck| {
+        run(damage.0, damage.1);
+        assert_eq!(check(), expected, "after {}", damage.0);
+        run(repair.0, repair.1);
+        assert!(check().is_healthy(), "after repairing {}", damage.0);
+    };
+    let healthy = store::ledger::LedgerCheck {
+        sum_of_balances: 0,
+        accounts_off: 0,
+        lots_off: 0,
+        lots_over_consumed: 0,
+        debts_off: 0,
+    };
+    // A balance that no transfer explains: off against the postings and against the lots.
+    damaged(
+        (
+            "UPDATE accounts SET balance = balance + 1 WHERE id = $1",
+            store::args![account],
+        ),
+        (
+            "UPDATE accounts SET balance = balance - 1 WHERE id = $1",
+            store::args![account],
+        ),
+        store::ledger::LedgerCheck {
+            sum_of_balances: 1,
+            accounts_off: 1,
+            lots_off: 1,
+            ..healthy.clone()
+        },
+    );
+    // A transfer whose amount changed after the fact (its lot kept in step): the issuance
+    // account's derived balance no longer cancels the customer's.
+    let (e, s, _) = lots[2];
+    damaged(
+        (
+            "UPDATE transfers SET amount = amount + 1, remaining = remaining + 1
+             WHERE event_id = $1 AND seq = $2",
+            store::args![e, s],
+        ),
+        (
+            "UPDATE transfers SET amount = amount - 1, remaining = remaining - 1
+             WHERE event_id = $1 AND seq = $2",
+            store::args![e, s],
+        ),
+        store::ledger::LedgerCheck {
+            sum_of_balances: -1,
+            accounts_off: 1,
+            lots_off: 1,
+            ..healthy.clone()
+        },
+    );
+    // A lot that lost points no spend took.
+    let (e, s, _) = lots[1];
+    damaged(
+        (
+            "UPDATE transfers SET remaining = remaining - 1 WHERE event_id = $1 AND seq = $2",
+            store::args![e, s],
+        ),
+        (
+            "UPDATE transfers SET remaining = remaining + 1 WHERE event_id = $1 AND seq = $2",
+            store::args![e, s],
+        ),
+        store::ledger::LedgerCheck {
+            lots_off: 1,
+            lots_over_consumed: 1,
+            ..healthy.clone()
+        },
+    );
+    // A debt with no debit behind it, beside active points.
+    damaged(
+        (
+            "UPDATE accounts SET debt = debt + 1 WHERE id = $1",
+            store::args![account],
+        ),
+        (
+            "UPDATE accounts SET debt = debt - 1 WHERE id = $1",
+            store::args![account],
+        ),
+        store::ledger::LedgerCheck {
+            debts_off: 1,
+            ..healthy.clone()
+        },
+    );
+});
