@@ -36,7 +36,7 @@ const SEEDS: u64 = 10;
 const STEPS: usize = 10_000;
 const CUSTOMERS: usize = 30;
 const SNAPSHOT_EVERY: usize = 250;
-const FULL_CHECK_EVERY: usize = 2_500;
+const FULL_CHECK_EVERY: usize = 250;
 /// Seeds run at once (each on its own database).
 const THREADS: usize = 10;
 const EXPIRY_DAYS: i64 = 5;
