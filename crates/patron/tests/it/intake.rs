@@ -158,18 +158,28 @@ both_backends!(refunds_reverse_exactly_what_was_earned, |t: &TestApp| {
     assert!(check.is_healthy(), "{check:?}");
 });
 
-both_backends!(statement_pages_and_corrections_compensate, |t: &TestApp| {
+/// Places `n` orders of NT$1,000 (10 points each) for the shop's customer `shop_id`, with
+/// external ids `<prefix>-0`, `<prefix>-1`, …; returns the customer's id.
+fn thousand_dollar_orders(t: &TestApp, prefix: &str, shop_id: &str, n: usize) -> i64 {
     let mut customer = 0;
-    for i in 0..5 {
+    for i in 0..n {
         let Intake::Accepted(o) = t
             .app
-            .place_order(&who(), &order(&format!("S-{i}"), "C-9", 1, 100_000))
+            .place_order(
+                &who(),
+                &order(&format!("{prefix}-{i}"), shop_id, 1, 100_000),
+            )
             .unwrap()
         else {
-            panic!()
+            panic!("order {prefix}-{i} not accepted")
         };
         customer = o.customer_id;
     }
+    customer
+}
+
+both_backends!(statement_pages_and_corrections_compensate, |t: &TestApp| {
+    let customer = thousand_dollar_orders(t, "S", "C-9", 5);
     let manager = TestApp::principal(Role::Manager);
     let c = t
         .app
@@ -284,17 +294,7 @@ both_backends!(
 // sound: each way a ledger can go wrong, written straight into the tables, shows in its own
 // figure, and the ledger reads healthy again once the damage is undone.
 both_backends!(the_ledger_check_sees_each_kind_of_damage, |t: &TestApp| {
-    let mut customer = 0;
-    for i in 0..3 {
-        let Intake::Accepted(o) = t
-            .app
-            .place_order(&who(), &order(&format!("L-{i}"), "C-L", 1, 100_000))
-            .unwrap()
-        else {
-            panic!()
-        };
-        customer = o.customer_id;
-    }
+    let customer = thousand_dollar_orders(t, "L", "C-L", 3);
     let manager = TestApp::principal(Role::Manager);
     t.app
         .correct_points(&manager, customer, -15, "客服補償撤回")
